@@ -1,0 +1,442 @@
+//! The interface every chain implements: build a transaction for an intent, decode a
+//! transaction, simulate it into effects, attach a signature, submit, confirm, read balances.
+//!
+//! Amounts here are integers in the asset's base units (lamports, token atoms, wei): the chain
+//! layer never rounds. Converting whole-unit decimals from the API into base units is done with
+//! [`to_base_units`] once the asset's decimals are known.
+//!
+//! The effects of a simulation are derived from the state of the agent's accounts before and
+//! after the transaction, not from the instruction list: the policy judges what a transaction
+//! would do, never what it claims.
+use crate::amount::{Decimal, SCALE};
+use crate::chain::Chain;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// An asset on a chain: the chain's native coin or a token identified by its address (a Solana
+/// mint, an ERC-20 contract).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "address", rename_all = "snake_case")]
+pub enum AssetRef {
+    /// The chain's native coin (SOL, ETH, BTC).
+    Native,
+    /// A token by its address on the chain.
+    Token(String),
+}
+
+impl fmt::Display for AssetRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Native => f.write_str("native"),
+            Self::Token(a) => f.write_str(a),
+        }
+    }
+}
+
+/// Converts a whole-unit decimal into base units for an asset with `decimals` decimals,
+/// refusing (never rounding) amounts with more precision than the asset has.
+pub fn to_base_units(amount: Decimal, decimals: u8) -> Result<u128, ChainError> {
+    let decimals = u32::from(decimals);
+    if decimals > SCALE {
+        return Err(ChainError::InvalidInput(format!(
+            "asset has {decimals} decimals, more than the {SCALE} supported"
+        )));
+    }
+    let divisor = 10u128.pow(SCALE - decimals);
+    let atoms = amount.atoms();
+    if !atoms.is_multiple_of(divisor) {
+        return Err(ChainError::InvalidInput(format!(
+            "amount has more than the asset's {decimals} fractional digits"
+        )));
+    }
+    Ok(atoms / divisor)
+}
+
+/// Converts base units back into a whole-unit decimal.
+pub fn from_base_units(base: u128, decimals: u8) -> Result<Decimal, ChainError> {
+    let decimals = u32::from(decimals);
+    if decimals > SCALE {
+        return Err(ChainError::InvalidInput(format!(
+            "asset has {decimals} decimals, more than the {SCALE} supported"
+        )));
+    }
+    base.checked_mul(10u128.pow(SCALE - decimals))
+        .map(Decimal::from_atoms)
+        .ok_or_else(|| ChainError::InvalidInput("amount is too large".into()))
+}
+
+/// A transfer the agent asked for, as the chain layer receives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferIntent {
+    /// The agent's address (fee payer and source of funds).
+    pub from: String,
+    /// Recipient address (for tokens: the recipient wallet, not its token account).
+    pub to: String,
+    /// What to move.
+    pub asset: AssetRef,
+    /// How much, in whole units (`"1.25"` SOL); the adapter converts it with the asset's decimals.
+    pub amount: Decimal,
+}
+
+/// A transaction built by an adapter, ready to be signed inside the custody boundary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsignedTx {
+    /// The chain.
+    pub chain: Chain,
+    /// The serialized transaction as it goes on the wire, signature slots zeroed. This is what the
+    /// custody boundary receives and decodes.
+    #[serde(with = "crate::custody::hex_bytes")]
+    pub tx_bytes: Vec<u8>,
+    /// The exact bytes the agent's key signs (for Solana: the serialized message).
+    #[serde(with = "crate::custody::hex_bytes")]
+    pub message: Vec<u8>,
+    /// The address whose signature is required.
+    pub signer: String,
+    /// The amount moved in base units, after decimal conversion.
+    pub amount_base_units: u128,
+    /// Decimals of the asset moved.
+    pub decimals: u8,
+    /// Last block height (Solana) at which the transaction is still valid, when known.
+    pub last_valid_block_height: Option<u64>,
+}
+
+/// A transfer read out of a transaction's instructions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecodedTransfer {
+    /// Source (a wallet for native transfers, a token account for token transfers).
+    pub from: String,
+    /// Destination (a wallet or a token account).
+    pub to: String,
+    /// The token's address where the instruction names it (`TransferChecked`); `None` for the
+    /// native coin and for token instructions that do not name the mint.
+    pub mint: Option<String>,
+    /// True for the native coin.
+    pub native: bool,
+    /// Amount in base units.
+    pub amount: u128,
+}
+
+/// The kind of control over an account that a transaction hands to someone else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ApprovalKind {
+    /// A spending delegation (SPL `Approve`/`ApproveChecked`, ERC-20 `approve`).
+    Delegate,
+    /// The account's owner changes (SPL `SetAuthority` with `AccountOwner`).
+    OwnerChange,
+    /// Another authority changes (close authority, mint/freeze authority).
+    AuthorityChange,
+    /// An operator approval over a whole collection (ERC-721/1155 `setApprovalForAll`).
+    Operator,
+}
+
+/// A permission granted by a transaction over one of the agent's accounts or assets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalEffect {
+    /// What kind of control.
+    pub kind: ApprovalKind,
+    /// The account the control is over (a token account, a mint).
+    pub account: String,
+    /// The asset concerned, when known.
+    pub asset: Option<AssetRef>,
+    /// Who receives the control (delegate, new owner or authority); `None` when it is removed.
+    pub grantee: Option<String>,
+    /// The amount delegated in base units; `None` for control that has no amount (owner or
+    /// authority change, unlimited operator approval).
+    pub amount: Option<u128>,
+}
+
+/// A transaction decoded without chain access.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecodedTx {
+    /// The chain.
+    pub chain: Chain,
+    /// Addresses that must sign, fee payer first.
+    pub signers: Vec<String>,
+    /// Programs or contracts the top-level instructions call.
+    pub programs: Vec<String>,
+    /// Transfers recognised in the instructions (system and token programs).
+    pub transfers: Vec<DecodedTransfer>,
+    /// Approvals recognised in the instructions.
+    pub approvals: Vec<ApprovalEffect>,
+}
+
+/// The change of one asset across the agent's accounts caused by a simulated transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceChange {
+    /// The asset.
+    pub asset: AssetRef,
+    /// The asset's decimals.
+    pub decimals: u8,
+    /// Sum over the agent's accounts before, in base units.
+    pub pre: u128,
+    /// Sum over the agent's accounts after, in base units.
+    pub post: u128,
+}
+
+impl BalanceChange {
+    /// Signed change in base units (negative is an outflow); saturates at the i128 range.
+    pub fn delta(&self) -> i128 {
+        let pre = i128::try_from(self.pre).unwrap_or(i128::MAX);
+        let post = i128::try_from(self.post).unwrap_or(i128::MAX);
+        post.saturating_sub(pre)
+    }
+
+    /// The amount that leaves the agent, in base units (zero for an inflow).
+    pub fn outflow(&self) -> u128 {
+        self.pre.saturating_sub(self.post)
+    }
+}
+
+/// What a transaction would do, derived by running it against the chain's current state.
+///
+/// Defined here by the chain layer; the policy engine reads it as the transaction's effects.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimulatedEffects {
+    /// The chain.
+    pub chain: Chain,
+    /// The agent whose accounts the balance changes are computed over.
+    pub agent: String,
+    /// True when the simulation succeeded. A failed simulation has no balance changes.
+    pub success: bool,
+    /// The chain's error when it failed.
+    pub error: Option<String>,
+    /// Per-asset changes of the agent's accounts (native and every token account it owns before
+    /// or after), fees included in the native change. Assets that do not change are omitted.
+    pub balance_changes: Vec<BalanceChange>,
+    /// Every program or contract the transaction runs (top level and, where the backend reports
+    /// them, inner calls), deduplicated, in first-seen order.
+    pub programs: Vec<String>,
+    /// Control granted over the agent's accounts: from the instructions and from the state diff.
+    pub approvals: Vec<ApprovalEffect>,
+    /// Accounts that exist after but not before.
+    pub accounts_created: Vec<String>,
+    /// Accounts that exist before but not after.
+    pub accounts_closed: Vec<String>,
+    /// Wallets (not token accounts) other than the agent that end up with more of some asset.
+    pub recipients: Vec<String>,
+    /// Network fee in native base units.
+    pub fee: u64,
+    /// Native base units the agent deposits into accounts the transaction creates with data
+    /// (rent for a recipient's token account), as opposed to plain transfers.
+    pub rent_deposits: u64,
+    /// Compute units (Solana) or gas used.
+    pub units_consumed: u64,
+    /// Program logs, for diagnostics.
+    pub logs: Vec<String>,
+}
+
+impl SimulatedEffects {
+    /// The policy's view of these effects: assets named as the pipeline names them (the native
+    /// coin by `native_symbol`, tokens by address), fee and rent as the network cost, prices
+    /// left for the pipeline to fill. A Solana delegation of `u64::MAX` counts as unlimited.
+    pub fn to_policy_effects(&self, native_symbol: &str) -> crate::effects::Effects {
+        use crate::effects::{
+            AssetDelta, Delegation, DelegationAmount, DelegationKind, Effects, NetworkCost,
+        };
+        use crate::intent::AssetId;
+        let id = |a: &AssetRef| match a {
+            AssetRef::Native => AssetId::new(native_symbol),
+            AssetRef::Token(t) => AssetId::new(t.clone()),
+        };
+        let unlimited_at = match self.chain {
+            Chain::Solana => Some(u128::from(u64::MAX)),
+            _ => None,
+        };
+        let cost = u128::from(self.fee) + u128::from(self.rent_deposits);
+        Effects {
+            changes: self
+                .balance_changes
+                .iter()
+                .map(|c| AssetDelta {
+                    asset: id(&c.asset),
+                    decimals: c.decimals,
+                    delta_atoms: c.delta(),
+                })
+                .collect(),
+            programs: self.programs.clone(),
+            delegations: self
+                .approvals
+                .iter()
+                .filter_map(|a| {
+                    let spender = a.grantee.clone()?;
+                    let kind = match a.kind {
+                        ApprovalKind::Delegate => DelegationKind::Spend,
+                        ApprovalKind::Operator => DelegationKind::Operator,
+                        ApprovalKind::OwnerChange | ApprovalKind::AuthorityChange => {
+                            DelegationKind::Authority
+                        }
+                    };
+                    let amount = match a.amount {
+                        Some(n) if unlimited_at.is_none_or(|u| n < u) => {
+                            DelegationAmount::Limited(n)
+                        }
+                        _ => DelegationAmount::Unlimited,
+                    };
+                    Some(Delegation {
+                        kind,
+                        spender,
+                        asset: a.asset.as_ref().map(id),
+                        amount,
+                    })
+                })
+                .collect(),
+            recipients: self.recipients.clone(),
+            network_cost: (cost > 0).then(|| NetworkCost {
+                asset: AssetId::new(native_symbol),
+                atoms: cost,
+            }),
+            prices: Default::default(),
+        }
+    }
+
+    /// The outflow of `asset` from the agent, in base units.
+    pub fn outflow(&self, asset: &AssetRef) -> u128 {
+        self.balance_changes
+            .iter()
+            .filter(|c| &c.asset == asset)
+            .map(BalanceChange::outflow)
+            .sum()
+    }
+}
+
+/// How final a transaction must be before it counts as confirmed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Commitment {
+    /// Processed by the node the request went to.
+    Processed,
+    /// Voted on by a supermajority (the default).
+    #[default]
+    Confirmed,
+    /// Rooted.
+    Finalized,
+}
+
+impl Commitment {
+    /// The name JSON-RPC uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processed => "processed",
+            Self::Confirmed => "confirmed",
+            Self::Finalized => "finalized",
+        }
+    }
+}
+
+/// The outcome of waiting for a submitted transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// Transaction id (Solana signature, EVM hash).
+    pub tx_id: String,
+    /// Slot or block number it landed in, when the backend reports it.
+    pub slot: Option<u64>,
+    /// The commitment reached.
+    pub commitment: Commitment,
+    /// The chain's error when the transaction landed but failed.
+    pub error: Option<String>,
+}
+
+/// One balance of an address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetBalance {
+    /// The asset.
+    pub asset: AssetRef,
+    /// Amount in base units.
+    pub amount: u128,
+    /// The asset's decimals.
+    pub decimals: u8,
+}
+
+/// Why a chain operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The caller's mistake: bad address, amount, asset or transaction bytes.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The chain refused the transaction (failed simulation, bad signature, expired blockhash).
+    #[error("rejected by the chain: {0}")]
+    Rejected(String),
+    /// The chain backend could not be reached or answered nonsense.
+    #[error("chain backend unavailable: {0}")]
+    Unavailable(String),
+    /// The transaction was not confirmed in time.
+    #[error("not confirmed within {0:?}")]
+    Timeout(Duration),
+    /// Our own bug or a broken invariant.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A chain: everything the pipeline needs from it. Implementations are `Send + Sync` and cheap
+/// to share behind an `Arc`.
+#[async_trait::async_trait]
+pub trait ChainAdapter: Send + Sync {
+    /// The chain this adapter serves.
+    fn chain(&self) -> Chain;
+
+    /// Builds an unsigned transfer (native or token) from the agent's address.
+    async fn build_transfer(&self, intent: &TransferIntent) -> Result<UnsignedTx, ChainError>;
+
+    /// Decodes a serialized transaction without chain access.
+    fn decode(&self, tx_bytes: &[u8]) -> Result<DecodedTx, ChainError>;
+
+    /// Runs the transaction against current chain state without committing it, and derives the
+    /// effects on `agent`'s accounts. Signatures are not required.
+    async fn simulate(&self, tx_bytes: &[u8], agent: &str) -> Result<SimulatedEffects, ChainError>;
+
+    /// Puts `signature` by `signer` into its slot of the serialized transaction.
+    fn attach_signature(
+        &self,
+        tx_bytes: &[u8],
+        signer: &str,
+        signature: &[u8],
+    ) -> Result<Vec<u8>, ChainError>;
+
+    /// Submits a signed transaction; returns its id.
+    async fn submit(&self, signed_tx: &[u8]) -> Result<String, ChainError>;
+
+    /// Waits until the transaction reaches `commitment` or `timeout` passes.
+    async fn confirm(
+        &self,
+        tx_id: &str,
+        commitment: Commitment,
+        timeout: Duration,
+    ) -> Result<Confirmation, ChainError>;
+
+    /// Native and token balances of `address`.
+    async fn balances(&self, address: &str) -> Result<Vec<AssetBalance>, ChainError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_units_round_trip_and_refuse_excess_precision() {
+        let d: Decimal = "1.25".parse().unwrap_or_default();
+        assert_eq!(to_base_units(d, 9), Ok(1_250_000_000));
+        assert_eq!(
+            from_base_units(1_250_000_000, 9).map(|d| d.to_string()),
+            Ok("1.25".into())
+        );
+        let fine: Decimal = "0.0000000001".parse().unwrap_or_default();
+        assert!(to_base_units(fine, 9).is_err());
+        assert_eq!(to_base_units(fine, 10), Ok(1));
+    }
+
+    #[test]
+    fn outflow_and_delta() {
+        let c = BalanceChange {
+            asset: AssetRef::Native,
+            decimals: 9,
+            pre: 10,
+            post: 3,
+        };
+        assert_eq!(c.delta(), -7);
+        assert_eq!(c.outflow(), 7);
+    }
+}

@@ -1,0 +1,248 @@
+//! The one signing interface. Every custody backend (enclave process, PKCS#11 HSM, later
+//! threshold and multisig co-signers) implements [`Custody`]; the API server calls nothing else.
+//!
+//! There is deliberately no operation that returns private key bytes.
+use crate::AgentId;
+use serde::{Deserialize, Serialize};
+
+/// Every off-chain message signed with an Ed25519 (Solana) key must begin with this domain (the
+/// Solana off-chain message signing domain). Its leading `0xff` can never begin a serialized
+/// Solana transaction message (whose first byte is a signer count, or `0x80 | version`), so
+/// "sign a message" can never be used to get a transaction signed.
+pub const SOLANA_OFFCHAIN_DOMAIN: &[u8] = b"\xffsolana offchain";
+
+/// A signature scheme a key is created for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyScheme {
+    /// Ed25519 (RFC 8032): Solana.
+    Ed25519,
+    /// secp256k1 ECDSA, low-S, with a recovery id: EVM.
+    Secp256k1Ecdsa,
+    /// secp256k1 BIP-340 Schnorr: Bitcoin Taproot.
+    Secp256k1Schnorr,
+}
+
+impl KeyScheme {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ed25519 => "ed25519",
+            Self::Secp256k1Ecdsa => "secp256k1_ecdsa",
+            Self::Secp256k1Schnorr => "secp256k1_schnorr",
+        }
+    }
+}
+
+/// Whether a key signs for everything, or only to receive/sweep after a rotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    /// The agent's current key.
+    Active,
+    /// Rotated out: usable for receiving and sweeping until `until_ms`.
+    ReceiveOnly {
+        /// End of the grace period.
+        until_ms: i64,
+    },
+    /// No longer usable.
+    Retired,
+}
+
+/// The public half of an agent key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKeyInfo {
+    /// Backend-unique key id.
+    pub key_id: String,
+    /// The scheme.
+    pub scheme: KeyScheme,
+    /// Public key: 32 bytes Ed25519, 33 bytes compressed SEC1 for ECDSA, 32 bytes x-only for
+    /// BIP-340.
+    #[serde(with = "hex_bytes")]
+    pub public_key: Vec<u8>,
+    /// The chain address: base58 for Solana, EIP-55 hex for EVM, hex x-only key for Schnorr.
+    pub address: String,
+    /// Creation time.
+    pub created_at_ms: i64,
+    /// Status.
+    pub status: KeyStatus,
+}
+
+/// What is to be signed. The boundary decodes it itself: it never signs a bare label.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SignPayload {
+    /// An off-chain message. Ed25519 signs the bytes as given; secp256k1 ECDSA signs the EIP-191
+    /// personal-message digest; BIP-340 signs SHA-256 of the bytes.
+    Message {
+        /// The message bytes.
+        #[serde(with = "hex_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// A serialized Solana transaction (legacy or v0), as it goes on the wire.
+    SolanaTransaction {
+        /// Serialized transaction (signatures section included, possibly zeroed).
+        #[serde(with = "hex_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// An unsigned EVM transaction (EIP-2718 typed envelope, RLP).
+    EvmTransaction {
+        /// Unsigned encoded transaction.
+        #[serde(with = "hex_bytes")]
+        bytes: Vec<u8>,
+    },
+}
+
+/// A request to the custody boundary.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignRequest {
+    /// Whose key.
+    pub agent_id: AgentId,
+    /// Which of the agent's keys.
+    pub scheme: KeyScheme,
+    /// What to sign.
+    pub payload: SignPayload,
+    /// The agent's policy document as the server believes it; the boundary re-checks the
+    /// stateless rules itself against what it decodes from `payload`.
+    pub policy: Option<serde_json::Value>,
+}
+
+/// A signature produced inside the boundary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// The key that signed.
+    pub key_id: String,
+    /// The scheme.
+    pub scheme: KeyScheme,
+    /// 64 bytes (Ed25519, BIP-340) or 65 bytes `r || s || v` with `v` ∈ {0,1} (ECDSA, low-S).
+    #[serde(with = "hex_bytes")]
+    pub bytes: Vec<u8>,
+    /// The signer's public key (same encoding as [`PublicKeyInfo::public_key`]).
+    #[serde(with = "hex_bytes")]
+    pub public_key: Vec<u8>,
+}
+
+/// An attestation document describing the boundary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationDocument {
+    /// `dev`, `nitro`, `sev-snp`, `tdx`.
+    pub format: String,
+    /// Whether hardware vouches for the measurement. `false` for `dev`.
+    pub hardware_backed: bool,
+    /// Hex SHA-256 of the boundary's binary (or the platform's measurement).
+    pub measurement: String,
+    /// The caller's nonce, echoed (hex).
+    pub nonce: String,
+    /// Time of issue.
+    pub timestamp_ms: i64,
+    /// The boundary's identity public key (hex Ed25519).
+    pub public_key: String,
+    /// Format-specific document (for `dev`: base64 of the signed JSON body; for `nitro`: the
+    /// COSE_Sign1 bytes in base64).
+    pub document: String,
+    /// Hex signature over `document` (for `dev`).
+    pub signature: String,
+}
+
+/// A signature by the boundary's identity key over the audit chain head.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpoint {
+    /// Sequence number of the head record.
+    pub seq: u64,
+    /// Hex hash of the head record.
+    pub head_hash: String,
+    /// Time of signing.
+    pub timestamp_ms: i64,
+    /// Hex Ed25519 public key of the boundary.
+    pub public_key: String,
+    /// Hex Ed25519 signature over `custos-audit-checkpoint:v1:{seq}:{head_hash}:{timestamp_ms}`.
+    pub signature: String,
+}
+
+impl AuditCheckpoint {
+    /// The exact bytes the boundary signs.
+    pub fn signed_bytes(seq: u64, head_hash: &str, timestamp_ms: i64) -> Vec<u8> {
+        format!("custos-audit-checkpoint:v1:{seq}:{head_hash}:{timestamp_ms}").into_bytes()
+    }
+}
+
+/// Why the boundary refused or failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CustodyError {
+    /// The agent has no key of that scheme.
+    #[error("no {scheme:?} key for agent {agent}")]
+    NoKey {
+        /// Agent.
+        agent: AgentId,
+        /// Scheme.
+        scheme: KeyScheme,
+    },
+    /// The payload could not be decoded or is not signable with that scheme.
+    #[error("invalid payload: {0}")]
+    InvalidPayload(String),
+    /// The boundary's own policy re-check refused it.
+    #[error("refused by the custody boundary: {0}")]
+    PolicyRefused(String),
+    /// Sealed material failed to open (tampered or moved to another agent).
+    #[error("sealed key material failed integrity check")]
+    Integrity,
+    /// The boundary could not be reached or answered out of protocol.
+    #[error("custody boundary unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or unexpected state inside the boundary.
+    #[error("custody internal error: {0}")]
+    Internal(String),
+}
+
+/// The signing interface the pipeline calls. Implementations must be safe to share between
+/// request tasks.
+#[async_trait::async_trait]
+pub trait Custody: Send + Sync + 'static {
+    /// Creates the agent's key for `scheme` inside the boundary, or returns the existing active
+    /// one (idempotent). Only public material comes back.
+    async fn create_key(
+        &self,
+        agent: AgentId,
+        scheme: KeyScheme,
+    ) -> Result<PublicKeyInfo, CustodyError>;
+    /// The agent's active key for `scheme`, if any.
+    async fn public_key(
+        &self,
+        agent: AgentId,
+        scheme: KeyScheme,
+    ) -> Result<Option<PublicKeyInfo>, CustodyError>;
+    /// Signs, after the boundary's own checks.
+    async fn sign(&self, req: SignRequest) -> Result<Signature, CustodyError>;
+    /// The boundary's attestation document bound to `nonce`.
+    async fn attestation(&self, nonce: &[u8]) -> Result<AttestationDocument, CustodyError>;
+    /// Rotates the agent's key: a new active key; the old one becomes receive-only.
+    async fn rotate(
+        &self,
+        agent: AgentId,
+        scheme: KeyScheme,
+    ) -> Result<PublicKeyInfo, CustodyError>;
+    /// Signs the audit chain head with the boundary's identity key.
+    async fn sign_audit_checkpoint(
+        &self,
+        seq: u64,
+        head_hash: [u8; 32],
+    ) -> Result<AuditCheckpoint, CustodyError>;
+    /// Cheap liveness check.
+    async fn health(&self) -> Result<(), CustodyError>;
+}
+
+/// Serde helper: bytes as lowercase hex strings.
+pub mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    /// Serializes as hex.
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(b))
+    }
+    /// Deserializes from hex.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(s).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,96 @@
+//! What a transaction would really do to the agent, as the policy judges it: balance changes of
+//! the agent's accounts, programs touched, control granted to others, who receives funds, and
+//! the unit prices used to value all that.
+//!
+//! The pipeline fills this from the chain adapter's simulation and the price oracle; the custody
+//! boundary fills it from its own decoding. It never comes from the agent.
+use crate::intent::AssetId;
+use crate::valuation::UsdValue;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The net change of one asset across the agent's accounts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetDelta {
+    /// The asset.
+    pub asset: AssetId,
+    /// The asset's decimals (9 for SOL, 6 for USDC, 18 for ETH).
+    pub decimals: u8,
+    /// Signed change in base units; negative is an outflow. Fees are included.
+    pub delta_atoms: i128,
+}
+
+/// The kind of control a transaction hands to someone else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DelegationKind {
+    /// A spending allowance (SPL `Approve`, ERC-20 `approve`, Permit/Permit2).
+    Spend,
+    /// An owner or authority change over one of the agent's accounts.
+    Authority,
+    /// An operator approval over a whole collection (`setApprovalForAll`).
+    Operator,
+}
+
+/// How much a delegation lets the spender take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "atoms", rename_all = "snake_case")]
+pub enum DelegationAmount {
+    /// Up to this many base units.
+    Limited(u128),
+    /// Without limit (including authority changes, which have no amount).
+    Unlimited,
+}
+
+/// Control over the agent's assets granted by the transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delegation {
+    /// What kind of control.
+    pub kind: DelegationKind,
+    /// Who receives it.
+    pub spender: String,
+    /// The asset concerned, when known.
+    pub asset: Option<AssetId>,
+    /// How much.
+    pub amount: DelegationAmount,
+}
+
+/// What the chain charges the agent for the transaction itself (fees, and rent deposits for
+/// accounts it must create), in base units of one asset. It is part of the balance changes; the
+/// policy uses it only to tell costs from transfers when matching outflows to the intent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkCost {
+    /// The asset charged (the native coin).
+    pub asset: AssetId,
+    /// Base units charged.
+    pub atoms: u128,
+}
+
+/// The simulated effects of one transaction on the agent, with the prices used to value them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Effects {
+    /// Balance changes of the agent's accounts, one entry per asset (entries for the same asset
+    /// are summed).
+    pub changes: Vec<AssetDelta>,
+    /// Every program or contract the transaction runs.
+    pub programs: Vec<String>,
+    /// Control granted over the agent's accounts.
+    pub delegations: Vec<Delegation>,
+    /// Addresses (wallets, not token accounts) that receive funds from the agent.
+    pub recipients: Vec<String>,
+    /// What the chain charges, if anything.
+    pub network_cost: Option<NetworkCost>,
+    /// USD price of one whole unit of each asset above. An asset without an entry is unpriced.
+    pub prices: BTreeMap<AssetId, UsdValue>,
+}
+
+impl Effects {
+    /// The unit price of `asset`, [`UsdValue::Missing`] when none was supplied.
+    pub fn price_of(&self, asset: &AssetId) -> UsdValue {
+        self.prices.get(asset).copied().unwrap_or_default()
+    }
+}

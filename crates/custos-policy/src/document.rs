@@ -1,0 +1,409 @@
+//! The policy document of `API.md`: parsing with unknown fields refused, validation that names
+//! the offending field, and the merge of a partial document over the server default.
+use custos_core::{Chain, Decimal};
+use serde::{Deserialize, Serialize};
+
+/// The newest document version this build understands.
+pub const CURRENT_VERSION: u32 = 1;
+
+/// A complete, validated policy document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDocument {
+    /// Document format version.
+    pub version: u32,
+    /// Lifetime of an agent session token.
+    pub session_expiration_hours: u32,
+    /// Which actions the agent may take.
+    pub actions: ActionToggles,
+    /// Chains the agent may act on (`solana`, `evm:<id>`, `bitcoin`).
+    pub chains: Vec<Chain>,
+    /// USD and velocity limits.
+    pub limits: Limits,
+    /// Recipient rules.
+    pub recipients: Recipients,
+    /// Human approval rule, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<Approvals>,
+    /// Programs / contracts a transaction may run beyond the chain's built-in set.
+    #[serde(default)]
+    pub programs: Programs,
+    /// Who may receive a token approval, delegation or authority from the agent.
+    #[serde(default)]
+    pub spenders: Spenders,
+    /// How closely simulated effects must match the declared intent.
+    #[serde(default)]
+    pub simulation: SimulationRules,
+}
+
+/// Program / contract allowlist. On Solana the well-known system and token programs
+/// ([`crate::rules::SOLANA_BUILTIN_PROGRAMS`]) are always allowed; everything else must be listed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Programs {
+    /// Additional allowed program ids / contract addresses.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+/// Approval / delegation grantees the agent may hand control to. Empty (the default) means a
+/// transaction that grants any approval or delegation is denied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spenders {
+    /// Allowed spender / delegate addresses.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+/// Simulation rules.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationRules {
+    /// How far (in basis points of the declared amount) the simulated outflow of the declared
+    /// asset may differ from the declared amount. Default 0: exact.
+    #[serde(default)]
+    pub outflow_tolerance_bps: u32,
+}
+
+/// Per-action switches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionToggles {
+    /// Transfers.
+    #[serde(default)]
+    pub transfer: bool,
+    /// DEX trades.
+    #[serde(default)]
+    pub trade: bool,
+    /// Liquidity provision.
+    #[serde(default)]
+    pub liquidity: bool,
+    /// Prediction markets.
+    #[serde(default)]
+    pub prediction: bool,
+    /// Signing arbitrary transactions (judged by simulation).
+    #[serde(default)]
+    pub sign: bool,
+    /// Signing off-chain messages (domain-separated so they can never be a transaction).
+    #[serde(default)]
+    pub sign_message: bool,
+}
+
+/// USD limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest single transaction in USD.
+    pub per_tx_usd: Decimal,
+    /// Rolling 24-hour cap in USD.
+    pub daily_usd: Decimal,
+    /// Transactions per rolling hour.
+    pub max_tx_per_hour: u32,
+}
+
+/// Whether recipients must be listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientMode {
+    /// Any recipient not denied.
+    Any,
+    /// Only listed recipients.
+    Allowlist,
+}
+
+/// Recipient rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipients {
+    /// Mode.
+    pub mode: RecipientMode,
+    /// Allowed addresses (used in allowlist mode).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Always refused addresses.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+/// Approval rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approvals {
+    /// Actions above this USD value need approval.
+    pub above_usd: Decimal,
+    /// Approvers needed.
+    pub quorum: u32,
+}
+
+/// A document refused, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct PolicyError {
+    /// Dotted path of the offending field.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Default for PolicyDocument {
+    /// The conservative server default: transfers and off-chain messages only, on Solana, with
+    /// small caps.
+    fn default() -> Self {
+        Self {
+            version: CURRENT_VERSION,
+            session_expiration_hours: 168,
+            actions: ActionToggles {
+                transfer: true,
+                trade: false,
+                liquidity: false,
+                prediction: false,
+                sign: false,
+                sign_message: true,
+            },
+            chains: vec![Chain::Solana],
+            limits: Limits {
+                per_tx_usd: Decimal::from_atoms(25 * 10u128.pow(18)),
+                daily_usd: Decimal::from_atoms(100 * 10u128.pow(18)),
+                max_tx_per_hour: 20,
+            },
+            recipients: Recipients {
+                mode: RecipientMode::Any,
+                allow: vec![],
+                deny: vec![],
+            },
+            approvals: None,
+            programs: Programs::default(),
+            spenders: Spenders::default(),
+            simulation: SimulationRules::default(),
+        }
+    }
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> PolicyError {
+    PolicyError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl PolicyDocument {
+    /// Parses a (possibly partial) JSON document: sections it omits take `base`'s values;
+    /// unknown fields and bad values are refused naming the field.
+    pub fn from_json_over(
+        value: &serde_json::Value,
+        base: &PolicyDocument,
+    ) -> Result<Self, PolicyError> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| err("$", "policy must be a JSON object"))?;
+        let mut merged = serde_json::to_value(base).map_err(|e| err("$", e.to_string()))?;
+        if let Some(m) = merged.as_object_mut() {
+            for (k, v) in obj {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        let doc: PolicyDocument = serde_path_to_error::deserialize(&merged).map_err(|e| {
+            let path = e.path().to_string();
+            let msg = e.inner().to_string();
+            // serde_path_to_error already ends the path with an unknown field's name.
+            let field = match unknown_field_name(&msg) {
+                Some(name) if path == "." => name,
+                Some(name) if !path.ends_with(&name) => format!("{path}.{name}"),
+                _ => path,
+            };
+            err(field, msg)
+        })?;
+        doc.validate()?;
+        Ok(doc)
+    }
+
+    /// Checks the cross-field and range rules serde cannot express.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if self.version != CURRENT_VERSION {
+            return Err(err(
+                "version",
+                format!(
+                    "unsupported version {}; this server understands {CURRENT_VERSION}",
+                    self.version
+                ),
+            ));
+        }
+        if !(1..=8760).contains(&self.session_expiration_hours) {
+            return Err(err(
+                "session_expiration_hours",
+                "must be between 1 and 8760",
+            ));
+        }
+        if self.limits.per_tx_usd > self.limits.daily_usd {
+            return Err(err("limits.per_tx_usd", "must not exceed limits.daily_usd"));
+        }
+        if self.limits.max_tx_per_hour == 0 {
+            return Err(err("limits.max_tx_per_hour", "must be at least 1"));
+        }
+        for (name, list) in [
+            ("recipients.allow", &self.recipients.allow),
+            ("recipients.deny", &self.recipients.deny),
+            ("programs.allow", &self.programs.allow),
+            ("spenders.allow", &self.spenders.allow),
+        ] {
+            if list.len() > 10_000 {
+                return Err(err(name, "at most 10000 entries"));
+            }
+            for (i, a) in list.iter().enumerate() {
+                if !plausible_address(a) {
+                    return Err(err(
+                        format!("{name}[{i}]"),
+                        "not a Solana (base58) or EVM (0x + 40 hex) address",
+                    ));
+                }
+            }
+        }
+        if self.recipients.mode == RecipientMode::Allowlist && self.recipients.allow.is_empty() {
+            return Err(err(
+                "recipients.allow",
+                "allowlist mode needs at least one address",
+            ));
+        }
+        if let Some(a) = &self.approvals {
+            if a.quorum == 0 || a.quorum > 16 {
+                return Err(err("approvals.quorum", "must be between 1 and 16"));
+            }
+        }
+        if self.simulation.outflow_tolerance_bps > 10_000 {
+            return Err(err(
+                "simulation.outflow_tolerance_bps",
+                "must be between 0 and 10000",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in self.chains.iter().enumerate() {
+            if !seen.insert(*c) {
+                return Err(err(
+                    format!("chains[{i}]"),
+                    format!("`{c}` is listed twice"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Address syntax only; chain adapters check checksums and curve membership.
+fn plausible_address(a: &str) -> bool {
+    let evm = a.len() == 42 && a.starts_with("0x") && a[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    let b58 = (32..=44).contains(&a.len())
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() && !matches!(b, b'0' | b'O' | b'I' | b'l'));
+    evm || b58
+}
+
+/// serde's "unknown field `x`, expected …" → `x`.
+fn unknown_field_name(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    rest.split('`').next().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn partial_document_takes_defaults_and_round_trips() {
+        let base = PolicyDocument::default();
+        let doc = PolicyDocument::from_json_over(
+            &json!({"limits": {"per_tx_usd": "5", "daily_usd": "50", "max_tx_per_hour": 3}}),
+            &base,
+        )
+        .unwrap();
+        assert_eq!(doc.limits.max_tx_per_hour, 3);
+        assert_eq!(doc.actions, base.actions);
+        let again =
+            PolicyDocument::from_json_over(&serde_json::to_value(&doc).unwrap(), &base).unwrap();
+        assert_eq!(again, doc);
+    }
+
+    #[test]
+    fn documents_without_the_newer_sections_still_load() {
+        // The first released format had no programs / spenders / simulation sections.
+        let v1 = json!({
+            "version": 1,
+            "session_expiration_hours": 168,
+            "actions": {"transfer": true, "trade": false, "liquidity": false, "prediction": false, "sign": false},
+            "chains": ["solana", "evm:31337"],
+            "limits": {"per_tx_usd": "100", "daily_usd": "1000", "max_tx_per_hour": 60},
+            "recipients": {"mode": "any", "allow": [], "deny": []},
+            "approvals": {"above_usd": "500", "quorum": 1}
+        });
+        let doc = PolicyDocument::from_json_over(&v1, &PolicyDocument::default()).unwrap();
+        assert!(doc.programs.allow.is_empty());
+        assert!(doc.spenders.allow.is_empty());
+        assert_eq!(doc.simulation.outflow_tolerance_bps, 0);
+        let with = PolicyDocument::from_json_over(
+            &json!({"programs": {"allow": ["JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4"]}}),
+            &PolicyDocument::default(),
+        )
+        .unwrap();
+        assert_eq!(with.programs.allow.len(), 1);
+    }
+
+    #[test]
+    fn bad_documents_name_the_field() {
+        let base = PolicyDocument::default();
+        let cases = [
+            (json!({"bogus": 1}), "bogus"),
+            (
+                json!({"limits": {"per_tx_usd": "5", "daily_usd": "50", "max_tx_per_hour": 3, "extra": 1}}),
+                "limits.extra",
+            ),
+            (
+                json!({"limits": {"per_tx_usd": "-5", "daily_usd": "50", "max_tx_per_hour": 3}}),
+                "limits.per_tx_usd",
+            ),
+            (
+                json!({"limits": {"per_tx_usd": "500", "daily_usd": "50", "max_tx_per_hour": 3}}),
+                "limits.per_tx_usd",
+            ),
+            (json!({"chains": ["solana", "dogechain"]}), "chains[1]"),
+            (
+                json!({"session_expiration_hours": 0}),
+                "session_expiration_hours",
+            ),
+            (json!({"version": 2}), "version"),
+            (
+                json!({"recipients": {"mode": "allowlist"}}),
+                "recipients.allow",
+            ),
+            (
+                json!({"recipients": {"mode": "any", "deny": ["nope!"]}}),
+                "recipients.deny[0]",
+            ),
+            (
+                json!({"approvals": {"above_usd": "1", "quorum": 0}}),
+                "approvals.quorum",
+            ),
+            (json!({"programs": {"allow": ["x"]}}), "programs.allow[0]"),
+            (json!({"programs": {"deny": []}}), "programs.deny"),
+            (
+                json!({"spenders": {"allow": ["0x12"]}}),
+                "spenders.allow[0]",
+            ),
+            (
+                json!({"simulation": {"outflow_tolerance_bps": 10001}}),
+                "simulation.outflow_tolerance_bps",
+            ),
+        ];
+        for (v, field) in cases {
+            let e = PolicyDocument::from_json_over(&v, &base).unwrap_err();
+            assert_eq!(e.field, field, "{v} -> {e}");
+        }
+        assert_eq!(
+            PolicyDocument::from_json_over(&json!([1]), &base)
+                .unwrap_err()
+                .field,
+            "$"
+        );
+    }
+}
