@@ -1,0 +1,822 @@
+//! The embedded SQLite backend.
+use crate::ledger::{
+    apply_vote, reserve_decision, tally, vote_changes, ApprovalColumns, ApprovalRow,
+    APPROVAL_COLUMNS, COMMITTED, RELEASED, RESERVED,
+};
+use crate::rows::{
+    db_err, json_text, parse_head, prepare_chain, to_i64, to_u32, AgentRow, ApiKeyRow, AuditRow,
+    IdempotencyRow, OperatorTokenRow, OtpRow, SessionRow, AUDIT_COLUMNS, AUDIT_INSERT_CHUNK,
+};
+use custos_core::ledger::DAY_MS;
+use custos_core::{
+    Agent, AgentId, ApiKeyRecord, ApprovalRecord, ApprovalStatus, AuditEntry, IdempotencyBegin,
+    NewAgent, OperatorTokenRecord, OtpRecord, Reservation, ReserveOutcome, SessionRecord, Store,
+    StoreError, StoredAudit, Usage24h, VoteOutcome,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite};
+use std::path::Path;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How long a statement waits for another connection's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent readers; WAL lets them run alongside the single writer.
+const READ_CONNECTIONS: u32 = 4;
+
+/// The embedded store: one SQLite file in WAL mode with `synchronous=FULL` (a committed audit
+/// record survives power loss).
+///
+/// All writes go through one connection, so writers queue inside the process instead of racing
+/// for SQLite's lock; reads use a small pool of their own. Transactions that read before they
+/// write (the audit append) start with `BEGIN IMMEDIATE`, so even a second process writing
+/// the same file cannot interleave with them.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// The database file's name inside a data directory.
+    pub const FILE_NAME: &'static str = "custos.db";
+
+    /// Opens (creating if missing) the database [`Self::FILE_NAME`] inside `dir`, which must
+    /// exist.
+    pub async fn open_in_dir(dir: &Path) -> Result<Self, StoreError> {
+        Self::open(&dir.join(Self::FILE_NAME)).await
+    }
+
+    /// Opens (creating if missing) the database file at `path` and brings its schema up to
+    /// date.
+    ///
+    /// A new file is created readable by its owner only: it holds token hashes and the audit
+    /// log. (SQLite gives the `-wal` and `-shm` files the same permissions.)
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        create_owner_only(path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(db_err)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Database(format!("migrating the schema: {e}")))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .connect_with(options.create_if_missing(false))
+            .await
+            .map_err(db_err)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Closes every connection (checkpointing the WAL); later calls fail.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// Creates an empty file at `path` with mode 0600 unless something already exists there.
+fn create_owner_only(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Database(format!(
+            "creating {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_agent(&self, new: NewAgent) -> Result<Agent, StoreError> {
+        let addresses = json_text(&new.addresses)?;
+        sqlx::query(
+            "INSERT INTO agents (id, email, created_at_ms, addresses) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(new.id.to_string())
+        .bind(&new.email)
+        .bind(new.created_at_ms)
+        .bind(addresses)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(Agent {
+            id: new.id,
+            email: new.email,
+            created_at_ms: new.created_at_ms,
+            frozen: false,
+            policy: None,
+            policy_version: 0,
+            addresses: new.addresses,
+        })
+    }
+
+    async fn agent_by_email(&self, email: &str) -> Result<Option<Agent>, StoreError> {
+        sqlx::query_as::<_, AgentRow>("SELECT * FROM agents WHERE email = ?1")
+            .bind(email)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?
+            .map(AgentRow::into_agent)
+            .transpose()
+    }
+
+    async fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError> {
+        sqlx::query_as::<_, AgentRow>("SELECT * FROM agents WHERE id = ?1")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?
+            .map(AgentRow::into_agent)
+            .transpose()
+    }
+
+    async fn list_agents(
+        &self,
+        limit: u32,
+        after: Option<AgentId>,
+    ) -> Result<Vec<Agent>, StoreError> {
+        let rows = match after {
+            None => {
+                sqlx::query_as::<_, AgentRow>(
+                    "SELECT * FROM agents ORDER BY created_at_ms, seq LIMIT ?1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await
+            }
+            Some(after) => {
+                sqlx::query_as::<_, AgentRow>(
+                    "SELECT * FROM agents \
+                     WHERE (created_at_ms, seq) > \
+                           (SELECT created_at_ms, seq FROM agents WHERE id = ?1) \
+                     ORDER BY created_at_ms, seq LIMIT ?2",
+                )
+                .bind(after.to_string())
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await
+            }
+        }
+        .map_err(db_err)?;
+        rows.into_iter().map(AgentRow::into_agent).collect()
+    }
+
+    async fn set_frozen(&self, id: AgentId, frozen: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE agents SET frozen = ?1 WHERE id = ?2")
+            .bind(frozen)
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_policy(
+        &self,
+        id: AgentId,
+        policy: serde_json::Value,
+    ) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> = sqlx::query_scalar(
+            "UPDATE agents SET policy = ?1, policy_version = policy_version + 1 \
+             WHERE id = ?2 RETURNING policy_version",
+        )
+        .bind(json_text(&policy)?)
+        .bind(id.to_string())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_err)?;
+        version
+            .map(|v| u64::try_from(v).map_err(|_| StoreError::Corrupt("policy version".into())))
+            .transpose()
+    }
+
+    async fn put_otp(&self, rec: OtpRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO otps (email, code_hash, expires_at_ms, attempts) \
+             VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (email) DO UPDATE SET code_hash = excluded.code_hash, \
+             expires_at_ms = excluded.expires_at_ms, attempts = excluded.attempts",
+        )
+        .bind(&rec.email)
+        .bind(&rec.code_hash[..])
+        .bind(rec.expires_at_ms)
+        .bind(i64::from(rec.attempts))
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn otp(&self, email: &str) -> Result<Option<OtpRecord>, StoreError> {
+        sqlx::query_as::<_, OtpRow>("SELECT * FROM otps WHERE email = ?1")
+            .bind(email)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?
+            .map(OtpRow::into_record)
+            .transpose()
+    }
+
+    async fn record_otp_failure(&self, email: &str) -> Result<u32, StoreError> {
+        let attempts: Option<i64> = sqlx::query_scalar(
+            "UPDATE otps SET attempts = attempts + 1 WHERE email = ?1 RETURNING attempts",
+        )
+        .bind(email)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_err)?;
+        attempts.map_or(Ok(0), to_u32)
+    }
+
+    async fn consume_otp(&self, email: &str, code_hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM otps WHERE email = ?1 AND code_hash = ?2")
+            .bind(email)
+            .bind(&code_hash[..])
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_otp(&self, email: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM otps WHERE email = ?1")
+            .bind(email)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn purge_expired_otps(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM otps WHERE expires_at_ms < ?1")
+            .bind(now_ms)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn replace_session(&self, rec: SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (agent_id, session_id, expires_at_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (agent_id) DO UPDATE SET session_id = excluded.session_id, \
+             expires_at_ms = excluded.expires_at_ms",
+        )
+        .bind(rec.agent_id.to_string())
+        .bind(&rec.session_id)
+        .bind(rec.expires_at_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, agent: AgentId) -> Result<Option<SessionRecord>, StoreError> {
+        sqlx::query_as::<_, SessionRow>("SELECT * FROM sessions WHERE agent_id = ?1")
+            .bind(agent.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?
+            .map(SessionRow::into_record)
+            .transpose()
+    }
+
+    async fn create_api_key(&self, rec: ApiKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (key_id, agent_id, key_hash, created_at_ms, revoked_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&rec.key_id)
+        .bind(rec.agent_id.to_string())
+        .bind(&rec.key_hash[..])
+        .bind(rec.created_at_ms)
+        .bind(rec.revoked_at_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError> {
+        sqlx::query_as::<_, ApiKeyRow>(
+            "SELECT * FROM api_keys WHERE key_hash = ?1 AND revoked_at_ms IS NULL",
+        )
+        .bind(&hash[..])
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?
+        .map(ApiKeyRow::into_record)
+        .transpose()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        agent: AgentId,
+        key_id: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at_ms = ?1 \
+             WHERE agent_id = ?2 AND key_id = ?3 AND revoked_at_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(agent.to_string())
+        .bind(key_id)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_api_keys(&self, agent: AgentId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        sqlx::query_as::<_, ApiKeyRow>(
+            "SELECT * FROM api_keys WHERE agent_id = ?1 ORDER BY created_at_ms, key_id",
+        )
+        .bind(agent.to_string())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(ApiKeyRow::into_record)
+        .collect()
+    }
+
+    async fn create_operator_token(&self, rec: OperatorTokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO operator_tokens \
+             (token_id, token_hash, role, created_at_ms, revoked_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&rec.token_id)
+        .bind(&rec.token_hash[..])
+        .bind(rec.role.as_str())
+        .bind(rec.created_at_ms)
+        .bind(rec.revoked_at_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn operator_token_by_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<OperatorTokenRecord>, StoreError> {
+        sqlx::query_as::<_, OperatorTokenRow>(
+            "SELECT * FROM operator_tokens WHERE token_hash = ?1 AND revoked_at_ms IS NULL",
+        )
+        .bind(&hash[..])
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?
+        .map(OperatorTokenRow::into_record)
+        .transpose()
+    }
+
+    async fn idempotency_begin(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        // The primary key makes the claim atomic. If the row we collide with is abandoned
+        // before we read it, the key is free again: try once more rather than report a
+        // request that no longer exists.
+        for _ in 0..3 {
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency (scope, idem_key, request_hash, created_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (scope, idem_key) DO NOTHING",
+            )
+            .bind(scope)
+            .bind(key)
+            .bind(&request_hash[..])
+            .bind(now_ms)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+            if claimed.rows_affected() == 1 {
+                return Ok(IdempotencyBegin::Started);
+            }
+            let existing = sqlx::query_as::<_, IdempotencyRow>(
+                "SELECT request_hash, status, body FROM idempotency \
+                 WHERE scope = ?1 AND idem_key = ?2",
+            )
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?;
+            if let Some(row) = existing {
+                return row.outcome(request_hash);
+            }
+        }
+        Ok(IdempotencyBegin::InProgress)
+    }
+
+    async fn idempotency_complete(
+        &self,
+        scope: &str,
+        key: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE idempotency SET status = ?1, body = ?2 \
+             WHERE scope = ?3 AND idem_key = ?4 AND status IS NULL",
+        )
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(scope)
+        .bind(key)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() != 1 {
+            tracing::warn!(
+                scope,
+                "idempotency_complete for a key that was not in progress"
+            );
+        }
+        Ok(())
+    }
+
+    async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM idempotency WHERE scope = ?1 AND idem_key = ?2 AND status IS NULL",
+        )
+        .bind(scope)
+        .bind(key)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn purge_idempotency(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM idempotency WHERE created_at_ms < ?1")
+            .bind(before_ms)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn audit_append(&self, entries: &[AuditEntry]) -> Result<Vec<StoredAudit>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let head: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        let prepared = prepare_chain(entries, head)?;
+        for chunk in prepared.chunks(AUDIT_INSERT_CHUNK) {
+            let mut insert =
+                QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
+            insert.push_values(chunk, |mut row, p| {
+                let e = &p.stored.entry;
+                row.push_bind(p.id)
+                    .push_bind(e.time_ms)
+                    .push_bind(p.agent_id.as_deref())
+                    .push_bind(e.operator.as_deref())
+                    .push_bind(e.endpoint.as_str())
+                    .push_bind(e.action.as_str())
+                    .push_bind(p.params.as_str())
+                    .push_bind(e.usd_amount.as_deref())
+                    .push_bind(p.token_amounts.as_str())
+                    .push_bind(e.tx.as_deref())
+                    .push_bind(e.outcome.as_str())
+                    .push_bind(p.status)
+                    .push_bind(e.reason.as_deref())
+                    .push_bind(e.request_id.as_str())
+                    .push_bind(&p.prev[..])
+                    .push_bind(&p.hash[..]);
+            });
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(prepared.into_iter().map(|p| p.stored).collect())
+    }
+
+    async fn audit_page(
+        &self,
+        agent: Option<AgentId>,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredAudit>, StoreError> {
+        let after = to_i64(after, "audit id")?;
+        let rows = match agent {
+            None => {
+                sqlx::query_as::<_, AuditRow>(
+                    "SELECT * FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await
+            }
+            Some(agent) => {
+                sqlx::query_as::<_, AuditRow>(
+                    "SELECT * FROM audit WHERE agent_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                )
+                .bind(agent.to_string())
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await
+            }
+        }
+        .map_err(db_err)?;
+        rows.into_iter().map(AuditRow::into_stored).collect()
+    }
+
+    async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+        let head: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db_err)?;
+        head.map(parse_head).transpose()
+    }
+
+    async fn put_audit_checkpoint(
+        &self,
+        seq: u64,
+        checkpoint: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit_checkpoints (seq, checkpoint) VALUES (?1, ?2)")
+            .bind(to_i64(seq, "checkpoint seq")?)
+            .bind(json_text(&checkpoint)?)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT checkpoint FROM audit_checkpoints ORDER BY seq")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db_err)?;
+        rows.iter()
+            .map(|s| serde_json::from_str(s).map_err(|_| StoreError::Corrupt("checkpoint".into())))
+            .collect()
+    }
+
+    async fn budget_reserve(&self, r: Reservation) -> Result<ReserveOutcome, StoreError> {
+        // The one writer connection plus BEGIN IMMEDIATE: the read and the insert below see
+        // and exclude every other writer, in this process or another.
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT usd, created_at_ms FROM budget_reservations \
+             WHERE agent_id = ?1 AND status IN (?2, ?3) AND created_at_ms > ?4",
+        )
+        .bind(r.agent.to_string())
+        .bind(RESERVED)
+        .bind(COMMITTED)
+        .bind(r.now_ms.saturating_sub(DAY_MS))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let (spent, count) = tally(&rows, r.now_ms)?;
+        let outcome = reserve_decision(spent, count, &r);
+        if outcome == ReserveOutcome::Reserved {
+            sqlx::query(
+                "INSERT INTO budget_reservations (id, agent_id, usd, status, created_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(&r.id)
+            .bind(r.agent.to_string())
+            .bind(r.usd.to_string())
+            .bind(RESERVED)
+            .bind(r.now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(outcome)
+    }
+
+    async fn budget_commit(&self, id: &str, tx: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE budget_reservations SET status = ?1, tx = ?2, committed_at_ms = ?3 \
+             WHERE id = ?4 AND status = ?5",
+        )
+        .bind(COMMITTED)
+        .bind(tx)
+        .bind(now_ms)
+        .bind(id)
+        .bind(RESERVED)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn budget_release(&self, id: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE budget_reservations SET status = ?1 WHERE id = ?2 AND status = ?3")
+                .bind(RELEASED)
+                .bind(id)
+                .bind(RESERVED)
+                .execute(&self.writer)
+                .await
+                .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn budget_usage(&self, agent: AgentId, now_ms: i64) -> Result<Usage24h, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT usd, created_at_ms FROM budget_reservations \
+             WHERE agent_id = ?1 AND status IN (?2, ?3) AND created_at_ms > ?4",
+        )
+        .bind(agent.to_string())
+        .bind(RESERVED)
+        .bind(COMMITTED)
+        .bind(now_ms.saturating_sub(DAY_MS))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
+        let (spent_usd, tx_last_hour) = tally(&rows, now_ms)?;
+        Ok(Usage24h {
+            spent_usd,
+            tx_last_hour,
+        })
+    }
+
+    async fn create_approval(&self, rec: ApprovalRecord) -> Result<(), StoreError> {
+        let c = ApprovalColumns::of(&rec)?;
+        sqlx::query(&format!(
+            "INSERT INTO approvals ({APPROVAL_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        ))
+        .bind(&rec.id)
+        .bind(&c.agent_id)
+        .bind(&rec.action)
+        .bind(&c.request)
+        .bind(&rec.tx_hash)
+        .bind(c.policy_version)
+        .bind(c.usd.as_deref())
+        .bind(c.quorum)
+        .bind(rec.created_at_ms)
+        .bind(rec.expires_at_ms)
+        .bind(rec.status.as_str())
+        .bind(&c.approvers)
+        .bind(rec.rejected_by.as_deref())
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+        sqlx::query_as::<_, ApprovalRow>(&format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?
+        .map(ApprovalRow::into_record)
+        .transpose()
+    }
+
+    async fn list_approvals(
+        &self,
+        status: Option<ApprovalStatus>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        sqlx::query_as::<_, ApprovalRow>(&format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE (?1 IS NULL OR status = ?1) \
+             ORDER BY created_at_ms, id LIMIT ?2"
+        ))
+        .bind(status.map(ApprovalStatus::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(ApprovalRow::into_record)
+        .collect()
+    }
+
+    async fn vote_approval(
+        &self,
+        id: &str,
+        operator: &str,
+        approve: bool,
+        now_ms: i64,
+    ) -> Result<VoteOutcome, StoreError> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let row = sqlx::query_as::<_, ApprovalRow>(&format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(mut rec) = row.map(ApprovalRow::into_record).transpose()? else {
+            return Ok(VoteOutcome::NotFound);
+        };
+        let outcome = apply_vote(&mut rec, operator, approve, now_ms);
+        if vote_changes(&outcome) {
+            let c = ApprovalColumns::of(&rec)?;
+            sqlx::query(
+                "UPDATE approvals SET status = ?1, approvers = ?2, rejected_by = ?3 \
+                 WHERE id = ?4 AND status = 'pending'",
+            )
+            .bind(rec.status.as_str())
+            .bind(&c.approvers)
+            .bind(rec.rejected_by.as_deref())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+        }
+        Ok(outcome)
+    }
+
+    async fn claim_approval(
+        &self,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Option<ApprovalRecord>, StoreError> {
+        sqlx::query_as::<_, ApprovalRow>(&format!(
+            "UPDATE approvals SET status = 'executed' \
+             WHERE id = ?1 AND status = 'approved' AND expires_at_ms > ?2 \
+             RETURNING {APPROVAL_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(now_ms)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_err)?
+        .map(ApprovalRow::into_record)
+        .transpose()
+    }
+
+    async fn expire_approvals(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE approvals SET status = 'expired' \
+             WHERE status IN ('pending', 'approved') AND expires_at_ms <= ?1",
+        )
+        .bind(now_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
