@@ -1,0 +1,408 @@
+//! [`SolanaAdapter`]: [`ChainAdapter`] for Solana over any [`SolanaBackend`].
+//!
+//! Transfers: SOL with a System transfer; SPL Token and Token-2022 with `TransferChecked` from
+//! the agent's associated token account, preceded by an idempotent creation of the recipient's
+//! associated token account when it does not exist yet. A compute-unit price (priority fee) is
+//! set when configured. Simulation reads the state of every account the transaction references
+//! before and after, and derives the effects from the difference.
+use super::backend::SolanaBackend;
+use super::effects::{self, EffectsInput};
+use super::{deserialize_tx, parse_address, serialize_tx, token, SOL_DECIMALS};
+use crate::solana_wire::{self, DecodedSolanaTx};
+use async_trait::async_trait;
+use custos_core::{
+    to_base_units, AssetBalance, AssetRef, Chain, ChainAdapter, ChainError, Commitment,
+    Confirmation, DecodedTx, SimulatedEffects, TransferIntent, UnsignedTx,
+};
+use solana_account::Account;
+use solana_address::Address;
+use solana_instruction::{AccountMeta, Instruction};
+use solana_message::{Message, VersionedMessage};
+use solana_signature::Signature;
+use solana_transaction::versioned::VersionedTransaction;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Adapter settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SolanaConfig {
+    /// Compute-unit price in micro-lamports; 0 sets none.
+    pub priority_fee_micro_lamports: u64,
+    /// Compute-unit limit to request with a priority fee; `None` leaves the default.
+    pub compute_unit_limit: Option<u32>,
+    /// How often to poll for confirmation.
+    pub poll_interval: Duration,
+}
+
+impl Default for SolanaConfig {
+    fn default() -> Self {
+        Self {
+            priority_fee_micro_lamports: 0,
+            compute_unit_limit: None,
+            poll_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+/// The Solana chain adapter.
+#[derive(Clone)]
+pub struct SolanaAdapter {
+    backend: Arc<dyn SolanaBackend>,
+    config: SolanaConfig,
+}
+
+impl std::fmt::Debug for SolanaAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SolanaAdapter")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SolanaAdapter {
+    /// An adapter over `backend`.
+    pub fn new(backend: Arc<dyn SolanaBackend>, config: SolanaConfig) -> Self {
+        Self { backend, config }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn SolanaBackend> {
+        &self.backend
+    }
+
+    /// Decodes a transaction the way the custody boundary does.
+    pub fn decode_solana(&self, tx_bytes: &[u8]) -> Result<DecodedSolanaTx, ChainError> {
+        solana_wire::decode_for_boundary(tx_bytes)
+            .map_err(|e| ChainError::InvalidInput(e.to_string()))
+    }
+
+    async fn account(&self, a: &Address) -> Result<Option<Account>, ChainError> {
+        Ok(self
+            .backend
+            .get_accounts(&[*a])
+            .await?
+            .into_iter()
+            .next()
+            .flatten())
+    }
+
+    fn budget_instructions(&self) -> Vec<Instruction> {
+        let mut out = Vec::new();
+        if self.config.priority_fee_micro_lamports > 0 {
+            if let Some(limit) = self.config.compute_unit_limit {
+                out.push(
+                    solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(limit),
+                );
+            }
+            out.push(
+                solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_price(
+                    self.config.priority_fee_micro_lamports,
+                ),
+            );
+        }
+        out
+    }
+
+    /// Every address the transaction references: static keys, then keys loaded from lookup
+    /// tables (read from the chain).
+    async fn all_keys(&self, tx: &VersionedTransaction) -> Result<Vec<Address>, ChainError> {
+        let mut keys = tx.message.static_account_keys().to_vec();
+        if let Some(lookups) = tx.message.address_table_lookups() {
+            let tables: Vec<Address> = lookups.iter().map(|l| l.account_key).collect();
+            let accounts = self.backend.get_accounts(&tables).await?;
+            let read = |t: &Option<Account>, idx: &[u8]| -> Result<Vec<Address>, ChainError> {
+                let t = t
+                    .as_ref()
+                    .ok_or_else(|| ChainError::Rejected("address lookup table not found".into()))?;
+                idx.iter()
+                    .map(|i| {
+                        let at = 56 + 32 * usize::from(*i);
+                        t.data
+                            .get(at..at + 32)
+                            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                            .map(Address::new_from_array)
+                            .ok_or_else(|| {
+                                ChainError::Rejected(
+                                    "address lookup table index out of range".into(),
+                                )
+                            })
+                    })
+                    .collect()
+            };
+            for (l, t) in lookups.iter().zip(&accounts) {
+                keys.extend(read(t, &l.writable_indexes)?);
+            }
+            for (l, t) in lookups.iter().zip(&accounts) {
+                keys.extend(read(t, &l.readonly_indexes)?);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Simulates and computes effects (the typed entry point behind [`ChainAdapter::simulate`]).
+    pub async fn simulate_for(
+        &self,
+        tx_bytes: &[u8],
+        agent: &Address,
+    ) -> Result<SimulatedEffects, ChainError> {
+        let decoded = self.decode_solana(tx_bytes)?;
+        let tx = deserialize_tx(tx_bytes)?;
+        let mut keys = self.all_keys(&tx).await?;
+        if !keys.contains(agent) {
+            keys.push(*agent);
+        }
+        // The effects are post minus pre, so both must describe the same state. Backends that
+        // cannot read it atomically get a re-read after the simulation; if anything changed
+        // meanwhile (a concurrent transaction landed), simulate again.
+        let mut attempt = 0;
+        let (pre, sim) = loop {
+            let before = self.backend.get_accounts(&keys).await?;
+            let mut sim = self.backend.simulate(&tx, false, &keys).await?;
+            if let Some(pre) = sim.pre_accounts.take() {
+                break (pre, sim);
+            }
+            let after = self.backend.get_accounts(&keys).await?;
+            if after == before {
+                break (before, sim);
+            }
+            attempt += 1;
+            if attempt >= 5 {
+                return Err(ChainError::Unavailable(
+                    "the accounts kept changing during simulation; try again".into(),
+                ));
+            }
+        };
+        let mut mints = effects::mints_involved(agent, &pre, &sim.post_accounts);
+        mints.sort_by_key(|m| m.to_bytes());
+        let mint_accounts = self.backend.get_accounts(&mints).await?;
+        let mut decimals = BTreeMap::new();
+        for (m, a) in mints.iter().zip(mint_accounts) {
+            if let Some(d) = a.and_then(|a| token::parse_mint_decimals(&a.owner, &a.data)) {
+                decimals.insert(*m, d);
+            }
+        }
+        let fee = sim.fee.unwrap_or_else(|| estimate_fee(&decoded));
+        Ok(effects::compute(EffectsInput {
+            agent,
+            keys: &keys,
+            pre: &pre,
+            post: &sim.post_accounts,
+            decimals: &decimals,
+            decoded: &decoded,
+            inner_programs: &sim.inner_programs,
+            error: sim.error,
+            fee,
+            units_consumed: sim.units_consumed,
+            logs: sim.logs,
+        }))
+    }
+}
+
+/// Base fee (5,000 lamports per signature) plus the priority fee the compute-budget
+/// instructions ask for; used when the backend does not report the fee.
+pub fn estimate_fee(decoded: &DecodedSolanaTx) -> u64 {
+    let base = 5_000u64.saturating_mul(decoded.signers.len() as u64);
+    let price = decoded.compute_unit_price.unwrap_or(0);
+    let non_budget = decoded
+        .instructions
+        .iter()
+        .filter(|i| i.program_id != solana_wire::COMPUTE_BUDGET_PROGRAM)
+        .count() as u64;
+    let limit = decoded
+        .compute_unit_limit
+        .map(u64::from)
+        .unwrap_or_else(|| (non_budget * 200_000).min(1_400_000));
+    let priority = (u128::from(price) * u128::from(limit)).div_ceil(1_000_000);
+    base.saturating_add(u64::try_from(priority).unwrap_or(u64::MAX))
+}
+
+fn status_reaches(have: Commitment, want: Commitment) -> bool {
+    let rank = |c: Commitment| match c {
+        Commitment::Processed => 0,
+        Commitment::Confirmed => 1,
+        Commitment::Finalized => 2,
+    };
+    rank(have) >= rank(want)
+}
+
+#[async_trait]
+impl ChainAdapter for SolanaAdapter {
+    fn chain(&self) -> Chain {
+        Chain::Solana
+    }
+
+    async fn build_transfer(&self, intent: &TransferIntent) -> Result<UnsignedTx, ChainError> {
+        let from = parse_address(&intent.from, "from")?;
+        let to = parse_address(&intent.to, "to")?;
+        let mut ixs = self.budget_instructions();
+        let (amount, decimals) = match &intent.asset {
+            AssetRef::Native => {
+                let lamports = to_base_units(intent.amount, SOL_DECIMALS)?;
+                let lamports = u64::try_from(lamports)
+                    .map_err(|_| ChainError::InvalidInput("amount is too large".into()))?;
+                if lamports == 0 {
+                    return Err(ChainError::InvalidInput("amount must be positive".into()));
+                }
+                ixs.push(solana_system_interface::instruction::transfer(
+                    &from, &to, lamports,
+                ));
+                (u128::from(lamports), SOL_DECIMALS)
+            }
+            AssetRef::Token(mint_s) => {
+                let mint = parse_address(mint_s, "asset")?;
+                let mint_acc = self
+                    .account(&mint)
+                    .await?
+                    .ok_or_else(|| ChainError::InvalidInput("asset: no such mint".into()))?;
+                let program = mint_acc.owner;
+                let decimals = token::parse_mint_decimals(&program, &mint_acc.data)
+                    .ok_or_else(|| ChainError::InvalidInput("asset: not a token mint".into()))?;
+                let amount = to_base_units(intent.amount, decimals)?;
+                let amount = u64::try_from(amount)
+                    .map_err(|_| ChainError::InvalidInput("amount is too large".into()))?;
+                if amount == 0 {
+                    return Err(ChainError::InvalidInput("amount must be positive".into()));
+                }
+                let ata = |owner: &Address| {
+                    spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
+                        owner, &mint, &program,
+                    )
+                };
+                let (src, dst) = (ata(&from), ata(&to));
+                if self.account(&dst).await?.is_none() {
+                    ixs.push(
+                        spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(
+                            &from, &to, &mint, &program,
+                        ),
+                    );
+                }
+                // TransferChecked { amount, decimals }: [source, mint, destination, owner]
+                let mut data = vec![12u8];
+                data.extend_from_slice(&amount.to_le_bytes());
+                data.push(decimals);
+                ixs.push(Instruction {
+                    program_id: program,
+                    accounts: vec![
+                        AccountMeta::new(src, false),
+                        AccountMeta::new_readonly(mint, false),
+                        AccountMeta::new(dst, false),
+                        AccountMeta::new_readonly(from, true),
+                    ],
+                    data,
+                });
+                (u128::from(amount), decimals)
+            }
+        };
+        let (blockhash, last_valid) = self.backend.latest_blockhash().await?;
+        let message = Message::new_with_blockhash(&ixs, Some(&from), &blockhash);
+        let n = usize::from(message.header.num_required_signatures);
+        let tx = VersionedTransaction {
+            signatures: vec![Signature::default(); n],
+            message: VersionedMessage::Legacy(message),
+        };
+        Ok(UnsignedTx {
+            chain: Chain::Solana,
+            message: tx.message.serialize(),
+            tx_bytes: serialize_tx(&tx)?,
+            signer: from.to_string(),
+            amount_base_units: amount,
+            decimals,
+            last_valid_block_height: Some(last_valid),
+        })
+    }
+
+    fn decode(&self, tx_bytes: &[u8]) -> Result<DecodedTx, ChainError> {
+        let d = self.decode_solana(tx_bytes)?;
+        Ok(DecodedTx {
+            chain: Chain::Solana,
+            programs: d.programs(),
+            signers: d.signers,
+            transfers: d.transfers,
+            approvals: d.approvals,
+        })
+    }
+
+    async fn simulate(&self, tx_bytes: &[u8], agent: &str) -> Result<SimulatedEffects, ChainError> {
+        let agent = parse_address(agent, "agent")?;
+        self.simulate_for(tx_bytes, &agent).await
+    }
+
+    fn attach_signature(
+        &self,
+        tx_bytes: &[u8],
+        signer: &str,
+        signature: &[u8],
+    ) -> Result<Vec<u8>, ChainError> {
+        solana_wire::attach_signature(tx_bytes, signer, signature)
+            .map_err(|e| ChainError::InvalidInput(e.to_string()))
+    }
+
+    async fn submit(&self, signed_tx: &[u8]) -> Result<String, ChainError> {
+        let tx = deserialize_tx(signed_tx)?;
+        Ok(self.backend.send(&tx).await?.to_string())
+    }
+
+    async fn confirm(
+        &self,
+        tx_id: &str,
+        commitment: Commitment,
+        timeout: Duration,
+    ) -> Result<Confirmation, ChainError> {
+        let sig = Signature::from_str(tx_id)
+            .map_err(|_| ChainError::InvalidInput("not a transaction signature".into()))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.backend.signature_status(&sig).await? {
+                if s.error.is_some() || status_reaches(s.commitment, commitment) {
+                    return Ok(Confirmation {
+                        tx_id: tx_id.to_string(),
+                        slot: Some(s.slot),
+                        commitment: s.commitment,
+                        error: s.error,
+                    });
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ChainError::Timeout(timeout));
+            }
+            tokio::time::sleep(self.config.poll_interval).await;
+        }
+    }
+
+    async fn balances(&self, address: &str) -> Result<Vec<AssetBalance>, ChainError> {
+        let owner = parse_address(address, "address")?;
+        let lamports = self.account(&owner).await?.map(|a| a.lamports).unwrap_or(0);
+        let mut out = vec![AssetBalance {
+            asset: AssetRef::Native,
+            amount: u128::from(lamports),
+            decimals: SOL_DECIMALS,
+        }];
+        let mut by_mint: BTreeMap<Address, u128> = BTreeMap::new();
+        for program in [token::token_program(), token::token_2022_program()] {
+            for (_, a) in self
+                .backend
+                .token_accounts_by_owner(&owner, &program)
+                .await?
+            {
+                if let Some(t) = token::parse_token_account(&a.owner, &a.data) {
+                    *by_mint.entry(t.mint).or_default() += u128::from(t.amount);
+                }
+            }
+        }
+        let mints: Vec<Address> = by_mint.keys().copied().collect();
+        let mint_accounts = self.backend.get_accounts(&mints).await?;
+        for ((mint, amount), acc) in by_mint.into_iter().zip(mint_accounts) {
+            let decimals = acc
+                .and_then(|a| token::parse_mint_decimals(&a.owner, &a.data))
+                .unwrap_or(0);
+            out.push(AssetBalance {
+                asset: AssetRef::Token(mint.to_string()),
+                amount,
+                decimals,
+            });
+        }
+        Ok(out)
+    }
+}

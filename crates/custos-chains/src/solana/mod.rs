@@ -1,0 +1,49 @@
+//! Solana: the adapter ([`adapter::SolanaAdapter`]) over one of two backends — the embedded
+//! LiteSVM devnet ([`devnet::EmbeddedDevnet`]) or JSON-RPC to a cluster ([`rpc::RpcBackend`]) —
+//! and a JSON-RPC server for the embedded devnet ([`rpc_server`]).
+
+pub mod adapter;
+pub mod backend;
+pub mod devnet;
+pub mod effects;
+pub mod rpc;
+pub mod rpc_server;
+pub mod token;
+
+pub use adapter::{SolanaAdapter, SolanaConfig};
+pub use backend::{EmbeddedBackend, SimulationOutcome, SolanaBackend, TxStatus};
+pub use devnet::{DevnetError, EmbeddedDevnet};
+pub use rpc::RpcBackend;
+pub use rpc_server::{router, serve_devnet, spawn_server, RpcServerHandle};
+
+use custos_core::ChainError;
+use solana_address::Address;
+use std::str::FromStr;
+
+/// Lamports per SOL.
+pub const LAMPORTS_PER_SOL: u64 = 1_000_000_000;
+/// SOL's decimals.
+pub const SOL_DECIMALS: u8 = 9;
+
+/// Parses a base58 address, naming `what` in the error.
+pub fn parse_address(s: &str, what: &str) -> Result<Address, ChainError> {
+    Address::from_str(s)
+        .map_err(|_| ChainError::InvalidInput(format!("{what} is not a valid Solana address")))
+}
+
+/// Decodes a wire-format transaction into the SDK type.
+pub fn deserialize_tx(
+    bytes: &[u8],
+) -> Result<solana_transaction::versioned::VersionedTransaction, ChainError> {
+    // Check structure with the strict decoder first: bincode alone accepts trailing bytes.
+    crate::solana_wire::split_transaction(bytes)
+        .map_err(|e| ChainError::InvalidInput(e.to_string()))?;
+    bincode::deserialize(bytes).map_err(|e| ChainError::InvalidInput(format!("transaction: {e}")))
+}
+
+/// Encodes a transaction in wire format.
+pub fn serialize_tx(
+    tx: &solana_transaction::versioned::VersionedTransaction,
+) -> Result<Vec<u8>, ChainError> {
+    bincode::serialize(tx).map_err(|e| ChainError::Internal(format!("serialize transaction: {e}")))
+}

@@ -1,0 +1,537 @@
+//! The embedded devnet served over the standard Solana JSON-RPC API (HTTP POST, JSON-RPC 2.0,
+//! batches accepted), so the RPC backend and ordinary Solana clients can talk to it.
+//!
+//! Methods: `getLatestBlockhash`, `isBlockhashValid`, `getBalance`, `getAccountInfo`,
+//! `getMultipleAccounts` (base64 encoding), `simulateTransaction`, `sendTransaction` (base64 or
+//! base58), `getSignatureStatuses`, `requestAirdrop`, `getTokenAccountsByOwner`,
+//! `getMinimumBalanceForRentExemption`, `getFeeForMessage`, `getHealth`, `getVersion`,
+//! `getSlot`, `getBlockHeight`, `getGenesisHash`. Everything is final as soon as it lands, so
+//! commitment options are accepted and ignored. No websocket subscriptions.
+//!
+//! Development only: anyone who can reach it can airdrop. Bind it to loopback.
+use super::devnet::{DevnetError, EmbeddedDevnet};
+use super::token;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde_json::{json, Value};
+use solana_account::Account;
+use solana_address::Address;
+use solana_hash::Hash;
+use solana_signature::Signature;
+use solana_transaction::versioned::VersionedTransaction;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// The version this server reports for `getVersion`.
+pub const REPORTED_SOLANA_VERSION: &str = "3.1.0";
+
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
+const INTERNAL_ERROR: i64 = -32603;
+const PREFLIGHT_FAILURE: i64 = -32002;
+const SIGVERIFY_FAILURE: i64 = -32003;
+
+struct RpcError {
+    code: i64,
+    message: String,
+    data: Option<Value>,
+}
+
+impl RpcError {
+    fn params(m: impl Into<String>) -> Self {
+        Self {
+            code: INVALID_PARAMS,
+            message: m.into(),
+            data: None,
+        }
+    }
+}
+
+type RpcResult = Result<Value, RpcError>;
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// The axum router serving `devnet` at `/`.
+pub fn router(devnet: Arc<EmbeddedDevnet>) -> Router {
+    Router::new().route("/", post(handle)).with_state(devnet)
+}
+
+/// A running devnet RPC server.
+pub struct RpcServerHandle {
+    addr: SocketAddr,
+    devnet: Arc<EmbeddedDevnet>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for RpcServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcServerHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RpcServerHandle {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The devnet it serves.
+    pub fn devnet(&self) -> &Arc<EmbeddedDevnet> {
+        &self.devnet
+    }
+
+    /// Stops accepting requests and waits for in-flight ones.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Opens the devnet persisted in `data_dir` and serves it on `addr` (e.g. `127.0.0.1:8899`; port
+/// 0 picks one). Returns once listening.
+pub async fn serve_devnet(
+    addr: SocketAddr,
+    data_dir: &Path,
+) -> Result<RpcServerHandle, DevnetError> {
+    let dir = data_dir.to_path_buf();
+    let devnet = tokio::task::spawn_blocking(move || EmbeddedDevnet::open(&dir))
+        .await
+        .map_err(|e| DevnetError::Storage(format!("open task: {e}")))??;
+    spawn_server(addr, Arc::new(devnet)).await
+}
+
+/// Serves an already open devnet on `addr`.
+pub async fn spawn_server(
+    addr: SocketAddr,
+    devnet: Arc<EmbeddedDevnet>,
+) -> Result<RpcServerHandle, DevnetError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| DevnetError::Storage(format!("bind {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| DevnetError::Storage(format!("local addr: {e}")))?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router(devnet.clone());
+    let task = tokio::spawn(async move {
+        let r = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "devnet RPC server stopped");
+        }
+    });
+    Ok(RpcServerHandle {
+        addr: local,
+        devnet,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+async fn handle(State(devnet): State<Arc<EmbeddedDevnet>>, body: axum::body::Bytes) -> Json<Value> {
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => {
+            return Json(error_response(
+                Value::Null,
+                PARSE_ERROR,
+                "Parse error",
+                None,
+            ))
+        }
+    };
+    match parsed {
+        Value::Array(reqs) if !reqs.is_empty() => {
+            let mut out = Vec::with_capacity(reqs.len());
+            for r in reqs {
+                out.push(one(&devnet, r).await);
+            }
+            Json(Value::Array(out))
+        }
+        v => Json(one(&devnet, v).await),
+    }
+}
+
+fn error_response(id: Value, code: i64, message: &str, data: Option<Value>) -> Value {
+    let mut e = json!({"code": code, "message": message});
+    if let Some(d) = data {
+        e["data"] = d;
+    }
+    json!({"jsonrpc": "2.0", "id": id, "error": e})
+}
+
+async fn one(devnet: &Arc<EmbeddedDevnet>, req: Value) -> Value {
+    let id = req.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = req
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return error_response(id, INVALID_REQUEST, "Invalid request", None);
+    };
+    let params = match req.get("params") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => return error_response(id, INVALID_PARAMS, "params must be an array", None),
+    };
+    let d = devnet.clone();
+    let result = tokio::task::spawn_blocking(move || dispatch(&d, &method, &params)).await;
+    match result {
+        Ok(Ok(v)) => json!({"jsonrpc": "2.0", "id": id, "result": v}),
+        Ok(Err(e)) => error_response(id, e.code, &e.message, e.data),
+        Err(_) => error_response(id, INTERNAL_ERROR, "Internal error", None),
+    }
+}
+
+fn context(d: &EmbeddedDevnet) -> Value {
+    json!({"slot": d.slot(), "apiVersion": REPORTED_SOLANA_VERSION})
+}
+
+fn with_context(d: &EmbeddedDevnet, value: Value) -> Value {
+    json!({"context": context(d), "value": value})
+}
+
+fn address_param(params: &[Value], i: usize) -> Result<Address, RpcError> {
+    params
+        .get(i)
+        .and_then(Value::as_str)
+        .and_then(|s| Address::from_str(s).ok())
+        .ok_or_else(|| RpcError::params("Invalid param: WrongSize"))
+}
+
+fn ui_account(a: &Account) -> Value {
+    json!({
+        "lamports": a.lamports,
+        "owner": a.owner.to_string(),
+        "data": [b64().encode(&a.data), "base64"],
+        "executable": a.executable,
+        "rentEpoch": a.rent_epoch,
+        "space": a.data.len(),
+    })
+}
+
+fn check_encoding(config: Option<&Value>) -> Result<(), RpcError> {
+    match config
+        .and_then(|c| c.get("encoding"))
+        .and_then(Value::as_str)
+    {
+        None | Some("base64") => Ok(()),
+        Some(other) => Err(RpcError::params(format!(
+            "Invalid params: encoding {other} is not supported by this devnet (use base64)"
+        ))),
+    }
+}
+
+fn decode_tx(params: &[Value]) -> Result<VersionedTransaction, RpcError> {
+    let s = params
+        .first()
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::params("missing transaction"))?;
+    let encoding = params
+        .get(1)
+        .and_then(|c| c.get("encoding"))
+        .and_then(Value::as_str)
+        .unwrap_or("base58");
+    let bytes = match encoding {
+        "base64" => b64()
+            .decode(s)
+            .map_err(|_| RpcError::params("invalid base64"))?,
+        "base58" => bs58::decode(s)
+            .into_vec()
+            .map_err(|_| RpcError::params("invalid base58"))?,
+        other => return Err(RpcError::params(format!("unsupported encoding {other}"))),
+    };
+    super::deserialize_tx(&bytes)
+        .map_err(|e| RpcError::params(format!("failed to deserialize: {e}")))
+}
+
+fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
+    match method {
+        "getHealth" => Ok(json!("ok")),
+        "getVersion" => Ok(json!({"solana-core": REPORTED_SOLANA_VERSION, "feature-set": 0})),
+        "getSlot" | "getBlockHeight" => Ok(json!(d.slot())),
+        "getGenesisHash" => Ok(json!(Hash::default().to_string())),
+        "getLatestBlockhash" => {
+            let (h, last) = d.latest_blockhash();
+            Ok(with_context(
+                d,
+                json!({"blockhash": h.to_string(), "lastValidBlockHeight": last}),
+            ))
+        }
+        "isBlockhashValid" => {
+            let h = p
+                .first()
+                .and_then(Value::as_str)
+                .and_then(|s| Hash::from_str(s).ok())
+                .ok_or_else(|| RpcError::params("invalid blockhash"))?;
+            Ok(with_context(d, json!(d.is_blockhash_valid(&h))))
+        }
+        "getBalance" => {
+            let a = address_param(p, 0)?;
+            Ok(with_context(d, json!(d.balance(&a))))
+        }
+        "getAccountInfo" => {
+            let a = address_param(p, 0)?;
+            check_encoding(p.get(1))?;
+            Ok(with_context(
+                d,
+                d.get_account(&a)
+                    .map(|a| ui_account(&a))
+                    .unwrap_or(Value::Null),
+            ))
+        }
+        "getMultipleAccounts" => {
+            let keys = p
+                .first()
+                .and_then(Value::as_array)
+                .ok_or_else(|| RpcError::params("expected an array of addresses"))?;
+            if keys.len() > 100 {
+                return Err(RpcError::params("Too many inputs provided; max 100"));
+            }
+            check_encoding(p.get(1))?;
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                let a = k
+                    .as_str()
+                    .and_then(|s| Address::from_str(s).ok())
+                    .ok_or_else(|| RpcError::params("Invalid param: WrongSize"))?;
+                out.push(
+                    d.get_account(&a)
+                        .map(|a| ui_account(&a))
+                        .unwrap_or(Value::Null),
+                );
+            }
+            Ok(with_context(d, Value::Array(out)))
+        }
+        "getMinimumBalanceForRentExemption" => {
+            let len = p
+                .first()
+                .and_then(Value::as_u64)
+                .and_then(|l| usize::try_from(l).ok())
+                .ok_or_else(|| RpcError::params("expected a data length"))?;
+            Ok(json!(d.minimum_balance_for_rent_exemption(len)))
+        }
+        "getFeeForMessage" => {
+            let s = p
+                .first()
+                .and_then(Value::as_str)
+                .ok_or_else(|| RpcError::params("missing message"))?;
+            let bytes = b64()
+                .decode(s)
+                .map_err(|_| RpcError::params("invalid base64"))?;
+            let decoded = crate::solana_wire::decode_message(&bytes)
+                .map_err(|e| RpcError::params(e.to_string()))?;
+            let fee = if d
+                .is_blockhash_valid(&Hash::from_str(&decoded.recent_blockhash).unwrap_or_default())
+            {
+                json!(super::adapter::estimate_fee(&decoded))
+            } else {
+                Value::Null
+            };
+            Ok(with_context(d, fee))
+        }
+        "requestAirdrop" => {
+            let a = address_param(p, 0)?;
+            let lamports = p
+                .get(1)
+                .and_then(Value::as_u64)
+                .filter(|l| *l > 0)
+                .ok_or_else(|| RpcError::params("expected lamports"))?;
+            let sig = d.airdrop(&a, lamports).map_err(|e| RpcError {
+                code: INTERNAL_ERROR,
+                message: format!("airdrop failed: {e}"),
+                data: None,
+            })?;
+            Ok(json!(sig.to_string()))
+        }
+        "getSignatureStatuses" => {
+            let sigs = p
+                .first()
+                .and_then(Value::as_array)
+                .ok_or_else(|| RpcError::params("expected an array of signatures"))?;
+            if sigs.len() > 256 {
+                return Err(RpcError::params("Too many inputs provided; max 256"));
+            }
+            let mut out = Vec::with_capacity(sigs.len());
+            for s in sigs {
+                let sig = s
+                    .as_str()
+                    .and_then(|s| Signature::from_str(s).ok())
+                    .ok_or_else(|| RpcError::params("Invalid param: not a signature"))?;
+                out.push(match d.signature_status(&sig) {
+                    None => Value::Null,
+                    Some(st) => json!({
+                        "slot": st.slot,
+                        "confirmations": Value::Null,
+                        "err": st.error,
+                        "status": match &st.error { None => json!({"Ok": null}), Some(e) => json!({"Err": e}) },
+                        "confirmationStatus": st.commitment.as_str(),
+                    }),
+                });
+            }
+            Ok(with_context(d, Value::Array(out)))
+        }
+        "getTokenAccountsByOwner" => {
+            let owner = address_param(p, 0)?;
+            let filter = p
+                .get(1)
+                .ok_or_else(|| RpcError::params("expected a mint or programId filter"))?;
+            check_encoding(p.get(2))?;
+            let (programs, mint) = if let Some(m) = filter.get("mint").and_then(Value::as_str) {
+                let m = Address::from_str(m).map_err(|_| RpcError::params("Invalid mint"))?;
+                (
+                    vec![token::token_program(), token::token_2022_program()],
+                    Some(m),
+                )
+            } else if let Some(pid) = filter.get("programId").and_then(Value::as_str) {
+                let pid =
+                    Address::from_str(pid).map_err(|_| RpcError::params("Invalid programId"))?;
+                if !token::is_token_program(&pid) {
+                    return Err(RpcError::params("Unrecognized Token program id"));
+                }
+                (vec![pid], None)
+            } else {
+                return Err(RpcError::params("expected a mint or programId filter"));
+            };
+            let mut out = Vec::new();
+            for prog in programs {
+                for (k, a) in d.token_accounts_by_owner(&owner, &prog) {
+                    let matches = mint.is_none_or(|m| {
+                        token::parse_token_account(&a.owner, &a.data).is_some_and(|t| t.mint == m)
+                    });
+                    if matches {
+                        out.push(json!({"pubkey": k.to_string(), "account": ui_account(&a)}));
+                    }
+                }
+            }
+            Ok(with_context(d, Value::Array(out)))
+        }
+        "simulateTransaction" => simulate(d, p),
+        "sendTransaction" => {
+            let tx = decode_tx(p)?;
+            match d.send_transaction(tx) {
+                Ok(sig) => Ok(json!(sig.to_string())),
+                Err(DevnetError::Rejected(m)) => {
+                    let code = if m.contains("signature verification") {
+                        SIGVERIFY_FAILURE
+                    } else {
+                        PREFLIGHT_FAILURE
+                    };
+                    Err(RpcError {
+                        code,
+                        message: format!("Transaction simulation failed: {m}"),
+                        data: Some(json!({"err": m, "logs": []})),
+                    })
+                }
+                Err(DevnetError::InvalidInput(m)) => Err(RpcError::params(m)),
+                Err(e) => Err(RpcError {
+                    code: INTERNAL_ERROR,
+                    message: e.to_string(),
+                    data: None,
+                }),
+            }
+        }
+        _ => Err(RpcError {
+            code: METHOD_NOT_FOUND,
+            message: "Method not found".into(),
+            data: None,
+        }),
+    }
+}
+
+fn simulate(d: &EmbeddedDevnet, p: &[Value]) -> RpcResult {
+    let tx = decode_tx(p)?;
+    let config = p.get(1).cloned().unwrap_or(Value::Null);
+    let sig_verify = config["sigVerify"].as_bool().unwrap_or(false);
+    let replace = config["replaceRecentBlockhash"].as_bool().unwrap_or(false);
+    if sig_verify && replace {
+        return Err(RpcError::params(
+            "sigVerify may not be used with replaceRecentBlockhash",
+        ));
+    }
+    let addresses: Vec<Address> = match config.get("accounts") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(acc) => {
+            if let Some(enc) = acc.get("encoding").and_then(Value::as_str) {
+                if enc != "base64" {
+                    return Err(RpcError::params(
+                        "accounts: only base64 encoding is supported",
+                    ));
+                }
+            }
+            acc.get("addresses")
+                .and_then(Value::as_array)
+                .ok_or_else(|| RpcError::params("accounts.addresses must be an array"))?
+                .iter()
+                .map(|k| {
+                    k.as_str()
+                        .and_then(|s| Address::from_str(s).ok())
+                        .ok_or_else(|| RpcError::params("Invalid address in accounts"))
+                })
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let out = d
+        .simulate(&tx, sig_verify, replace, &addresses)
+        .map_err(|e| RpcError {
+            code: INTERNAL_ERROR,
+            message: e.to_string(),
+            data: None,
+        })?;
+    let accounts = if config.get("accounts").is_some_and(|a| !a.is_null()) {
+        Value::Array(
+            out.post_accounts
+                .iter()
+                .map(|a| a.as_ref().map(ui_account).unwrap_or(Value::Null))
+                .collect(),
+        )
+    } else {
+        Value::Null
+    };
+    // Inner instructions are reported by program only (jsonParsed-style `programId`).
+    let inner = if config["innerInstructions"].as_bool().unwrap_or(false)
+        && !out.inner_programs.is_empty()
+    {
+        json!([{"index": 0, "instructions": out.inner_programs.iter().map(|p| json!({
+            "programId": p.to_string(), "accounts": [], "data": "", "stackHeight": null
+        })).collect::<Vec<_>>()}])
+    } else {
+        Value::Null
+    };
+    let mut value = json!({
+        "err": out.error,
+        "logs": out.logs,
+        "accounts": accounts,
+        "unitsConsumed": out.units_consumed,
+        "returnData": null,
+        "innerInstructions": inner,
+        "fee": out.fee,
+    });
+    if replace {
+        let (h, last) = d.latest_blockhash();
+        value["replacementBlockhash"] =
+            json!({"blockhash": h.to_string(), "lastValidBlockHeight": last});
+    }
+    Ok(with_context(d, value))
+}
