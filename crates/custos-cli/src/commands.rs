@@ -1,0 +1,261 @@
+//! What each subcommand does. Configuration is loaded and validated here, once, so every
+//! command refuses a bad key the same way.
+use crate::supervise::Supervisor;
+use crate::Common;
+use anyhow::{bail, Context, Result};
+use custos_core::{
+    AuditEntry, AuditOutcome, Clock, OperatorRole, OperatorTokenRecord, Store, SystemClock,
+};
+use custos_server::auth::tokens;
+use custos_server::Config;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn load_config(common: &Common) -> Result<Config> {
+    let env = std::env::vars().filter(|(k, _)| k.starts_with("CUSTOS_"));
+    let mut cfg = Config::load(common.config.as_deref(), env)?;
+    if let Some(d) = &common.data_dir {
+        cfg.server.data_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
+fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+async fn open_store(cfg: &Config) -> Result<Arc<dyn Store>> {
+    let url = cfg.storage.url.as_str();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let s = custos_store::PostgresStore::connect(url)
+            .await
+            .context("cannot open PostgreSQL store")?;
+        return Ok(Arc::new(s));
+    }
+    ensure_private_dir(&cfg.server.data_dir)?;
+    let s = match url.strip_prefix("sqlite:") {
+        Some(path) => custos_store::SqliteStore::open(std::path::Path::new(path)).await,
+        None => custos_store::SqliteStore::open_in_dir(&cfg.server.data_dir).await,
+    }
+    .context("cannot open SQLite store")?;
+    Ok(Arc::new(s))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}
+
+/// `custos serve`.
+pub async fn serve(common: Common, listen: Option<std::net::SocketAddr>) -> Result<ExitCode> {
+    let mut cfg = load_config(&common)?;
+    if let Some(l) = listen {
+        cfg.server.listen = l;
+    }
+    ensure_private_dir(&cfg.server.data_dir)?;
+    let store = open_store(&cfg).await?;
+    let socket = cfg.enclave_socket();
+    let supervisor = if cfg.custody.external_enclave {
+        None
+    } else {
+        Some(Supervisor::start(
+            socket.clone(),
+            cfg.enclave_data_dir(),
+            cfg.custody.enclave_kms_args(),
+        )?)
+    };
+    let client = custos_custody::EnclaveClient::new(&socket);
+    wait_for_enclave(&client).await?;
+    let custody: Arc<dyn custos_core::Custody> = Arc::new(client);
+    let parts = custos_server::Parts {
+        cfg,
+        store,
+        custody,
+        clock: Arc::new(SystemClock),
+    };
+    let result = custos_server::run(parts, shutdown_signal()).await;
+    if let Some(s) = supervisor {
+        s.stop().await;
+    }
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_enclave(client: &custos_custody::EnclaveClient) -> Result<()> {
+    use custos_core::Custody;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match client.health().await {
+            Ok(()) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() >= deadline => bail!(
+                "the enclave did not come up at {}: {e}",
+                client.socket_path().display()
+            ),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// `custos enclave`.
+pub async fn enclave(
+    socket: PathBuf,
+    data_dir: PathBuf,
+    passphrase_env: Option<String>,
+    openbao: crate::OpenBaoArgs,
+    exit_with_parent: bool,
+) -> Result<ExitCode> {
+    if exit_with_parent {
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+            .context("cannot watch the parent process")?;
+    }
+    let mut cfg = custos_custody::EnclaveConfig::new(socket, data_dir);
+    if let Some(var) = passphrase_env {
+        cfg.kms = custos_custody::KmsChoice::LocalPassphraseEnv { var };
+    }
+    if let Some(addr) = openbao.openbao_addr {
+        if !cfg!(feature = "openbao") {
+            bail!("this build has no OpenBao support; rebuild with `--features openbao`");
+        }
+        cfg.kms = custos_custody::KmsChoice::OpenBao {
+            addr,
+            token_env: openbao.openbao_token_env,
+            transit_key: openbao.openbao_transit_key,
+            kv_mount: openbao.openbao_kv_mount,
+            ca_cert: openbao.openbao_ca_cert,
+        };
+    }
+    tokio::select! {
+        r = custos_custody::run(cfg) => r.context("enclave failed")?,
+        _ = shutdown_signal() => tracing::info!("enclave stopping"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `custos devnet`.
+#[cfg(feature = "solana")]
+pub async fn devnet(listen: std::net::SocketAddr, data_dir: PathBuf) -> Result<ExitCode> {
+    ensure_private_dir(&data_dir)?;
+    let server = custos_chains::solana::rpc_server::serve_devnet(listen, &data_dir)
+        .await
+        .context("cannot start the devnet")?;
+    tracing::info!(url = %server.url(), data_dir = %data_dir.display(), "devnet JSON-RPC listening");
+    println!("{}", server.url());
+    shutdown_signal().await;
+    server.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `custos admin token`.
+pub async fn admin_token(common: Common, role: &str) -> Result<ExitCode> {
+    let cfg = load_config(&common)?;
+    let role = OperatorRole::parse(role).context("role must be admin, operator or viewer")?;
+    let store = open_store(&cfg).await?;
+    let minted = tokens::mint(tokens::OPERATOR_TOKEN_PREFIX);
+    let now = SystemClock.now_ms();
+    store
+        .create_operator_token(OperatorTokenRecord {
+            token_id: minted.id.clone(),
+            token_hash: minted.hash,
+            role,
+            created_at_ms: now,
+            revoked_at_ms: None,
+        })
+        .await?;
+    let entry = AuditEntry {
+        time_ms: now,
+        agent_id: None,
+        operator: Some("cli".into()),
+        endpoint: "CLI admin token".into(),
+        action: "admin.token.create".into(),
+        params: serde_json::json!({"token_id": minted.id, "role": role.as_str()}),
+        usd_amount: None,
+        token_amounts: serde_json::json!([]),
+        tx: None,
+        outcome: AuditOutcome::Success,
+        status: 0,
+        reason: None,
+        request_id: uuid_like(),
+    };
+    store.audit_append(&[entry]).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", minted.secret.expose())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn uuid_like() -> String {
+    let mut b = [0u8; 16];
+    rand_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn rand_bytes(b: &mut [u8]) {
+    // The token module already draws from the OS CSPRNG; reuse it for a request id.
+    let t = tokens::mint("");
+    let n = b.len().min(t.hash.len());
+    b[..n].copy_from_slice(&t.hash[..n]);
+}
+
+/// `custos audit verify`.
+pub async fn audit_verify(common: Common) -> Result<ExitCode> {
+    let cfg = load_config(&common)?;
+    let store = open_store(&cfg).await?;
+    match custos_server::audit::verify(&*store, |cp| custos_custody::verify_checkpoint(cp).is_ok())
+        .await?
+    {
+        Ok(rep) => {
+            println!(
+                "ok: {} records, {} signed checkpoints",
+                rep.records, rep.checkpoints
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(b) => {
+            println!("{b}");
+            eprintln!("{b}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// `custos audit export`.
+pub async fn audit_export(common: Common, out: Option<PathBuf>) -> Result<ExitCode> {
+    let cfg = load_config(&common)?;
+    let store = open_store(&cfg).await?;
+    let mut w: Box<dyn Write> = match out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(&p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut after = 0;
+    loop {
+        let page = store.audit_page(None, after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for r in &page {
+            serde_json::to_writer(&mut w, r)?;
+            w.write_all(b"\n")?;
+        }
+    }
+    w.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,204 @@
+//! The `custos` binary: `serve` (the API server, supervising its enclave), `enclave` (the
+//! custody boundary process), `admin token`, `audit verify|export`.
+#![forbid(unsafe_code)]
+
+mod commands;
+mod demo;
+mod supervise;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "custos",
+    version,
+    about = "Wallet and signing service for autonomous agents"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// Options shared by every command that opens the data directory.
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// TOML configuration file (also `CUSTOS_CONFIG`).
+    #[arg(long, env = "CUSTOS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (default `./custos-data`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the API server (starts and supervises the enclave unless told not to).
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Run the custody boundary process.
+    Enclave {
+        /// Unix socket to listen on.
+        #[arg(long)]
+        socket: PathBuf,
+        /// Enclave data directory (sealed keys).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Derive the master key with scrypt from the passphrase in this environment variable
+        /// instead of using a key file.
+        #[arg(long, conflicts_with = "openbao_addr")]
+        kms_passphrase_env: Option<String>,
+        #[command(flatten)]
+        openbao: OpenBaoArgs,
+        /// Exit when the parent process exits (set by `custos serve`).
+        #[arg(long)]
+        exit_with_parent: bool,
+    },
+    /// Serve the embedded Solana devnet (LiteSVM, persisted in the data dir) over the standard
+    /// Solana JSON-RPC subset, for the RPC back end and any Solana client.
+    #[cfg(feature = "solana")]
+    Devnet {
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8899")]
+        listen: std::net::SocketAddr,
+        /// Devnet state directory.
+        #[arg(long, default_value = "./custos-devnet")]
+        data_dir: PathBuf,
+    },
+    /// Start Custos on embedded defaults and walk through login, airdrop, a transfer, a policy
+    /// denial and `audit verify`.
+    Demo {
+        /// Keep the demo's data here (default: a temporary directory removed afterwards).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Operator administration.
+    Admin {
+        #[command(subcommand)]
+        cmd: AdminCmd,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+}
+
+/// OpenBao / Vault as the enclave's KMS (needs the `openbao` build feature).
+#[derive(clap::Args, Clone, Default)]
+struct OpenBaoArgs {
+    /// OpenBao address; selects the OpenBao KMS (`https://`, or `http://` on loopback).
+    #[arg(long)]
+    openbao_addr: Option<String>,
+    /// Environment variable holding the OpenBao token.
+    #[arg(long, default_value = "BAO_TOKEN", requires = "openbao_addr")]
+    openbao_token_env: String,
+    /// Transit key that wraps the data keys (created if missing).
+    #[arg(long, default_value = "custos", requires = "openbao_addr")]
+    openbao_transit_key: String,
+    /// KV v2 mount to keep sealed keys in instead of the enclave's disk.
+    #[arg(long, requires = "openbao_addr")]
+    openbao_kv_mount: Option<String>,
+    /// Extra PEM CA certificate to trust.
+    #[arg(long, requires = "openbao_addr")]
+    openbao_ca_cert: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Print a new operator bearer token (shown once; only its hash is stored).
+    Token {
+        #[command(flatten)]
+        common: Common,
+        /// Role of the token.
+        #[arg(long, default_value = "admin", value_parser = ["admin", "operator", "viewer"])]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Verify the hash chain and signed checkpoints; exit non-zero naming the first broken record.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print every record as one JSON line.
+    Export {
+        #[command(flatten)]
+        common: Common,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Serve { common, listen } => commands::serve(common, listen).await,
+            Cmd::Enclave {
+                socket,
+                data_dir,
+                kms_passphrase_env,
+                openbao,
+                exit_with_parent,
+            } => {
+                commands::enclave(
+                    socket,
+                    data_dir,
+                    kms_passphrase_env,
+                    openbao,
+                    exit_with_parent,
+                )
+                .await
+            }
+            #[cfg(feature = "solana")]
+            Cmd::Devnet { listen, data_dir } => commands::devnet(listen, data_dir).await,
+            Cmd::Demo { data_dir } => demo::run(data_dir).await,
+            Cmd::Admin {
+                cmd: AdminCmd::Token { common, role },
+            } => commands::admin_token(common, &role).await,
+            Cmd::Audit {
+                cmd: AuditCmd::Verify { common },
+            } => commands::audit_verify(common).await,
+            Cmd::Audit {
+                cmd: AuditCmd::Export { common, out },
+            } => commands::audit_export(common, out).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

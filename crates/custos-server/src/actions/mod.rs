@@ -1,0 +1,508 @@
+//! Chain actions, in SPEC order: cheap policy checks, build, simulate, value in USD, decide on
+//! the declared intent *and* the simulated effects, reserve the budget, sign in the custody
+//! boundary (which re-checks), audit, broadcast, confirm, commit the budget.
+//!
+//! [`plan`] stops at the decision (it is also the dry run); [`execute`] takes only an
+//! [`Approved`] allowance, which only the policy crate can make, so nothing reaches the signer
+//! without a policy decision.
+pub mod sign;
+pub mod transfer;
+
+use crate::audit_info::{AuditInfo, Audited};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::pipeline::entry_for;
+use crate::state::AppState;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use custos_core::{
+    Agent, AssetId, AuditOutcome, ChainAdapter, ChainError, Decimal, Effects, Intent, KeyScheme,
+    Reservation, ReserveOutcome, SignPayload, SignRequest, SimulatedEffects, UnsignedTx, Usage,
+    UsdValue,
+};
+use custos_policy::{Allowance, Approved, Decision, PolicyDocument};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Who asked, for the audit record.
+pub struct Actor<'a> {
+    /// The principal (agent, or the operator executing an approval).
+    pub principal: &'a Principal,
+    /// Request id.
+    pub request_id: &'a str,
+    /// `METHOD route`.
+    pub endpoint: &'a str,
+}
+
+/// Everything decided about one action before anything is signed.
+pub struct Plan {
+    /// The agent.
+    pub agent: Agent,
+    /// Its effective policy.
+    pub policy: PolicyDocument,
+    /// The declared intent.
+    pub intent: Intent,
+    /// The unsigned transaction.
+    pub tx: UnsignedTx,
+    /// What simulation says it does.
+    pub simulated: SimulatedEffects,
+    /// Effects valued in USD.
+    pub effects: Effects,
+    /// Budget usage now.
+    pub usage: Usage,
+}
+
+/// Maps chain failures: the caller's mistakes are `422`, the chain's are `503`.
+pub fn chain_error(field: &str, e: ChainError) -> ApiError {
+    match e {
+        ChainError::InvalidInput(m) => ApiError::invalid(field, m),
+        ChainError::Rejected(m) => ApiError::policy_denied(vec![(
+            "simulation.failed".into(),
+            format!("the chain rejected the transaction: {m}"),
+        )]),
+        ChainError::Timeout(m) => ApiError::unavailable(format!("not confirmed in time: {m:?}")),
+        ChainError::Unavailable(m) => {
+            tracing::error!(error = %m, "chain unavailable");
+            ApiError::unavailable("the chain is unavailable")
+        }
+        other => ApiError::internal(other),
+    }
+}
+
+/// USD price of `asset` from the oracle (missing or stale stays so: it fails closed in policy).
+pub async fn price(state: &AppState, asset: &AssetId) -> UsdValue {
+    UsdValue::from_quote(&state.oracle.price(asset.as_str()).await)
+}
+
+/// Simulates `tx` and values its effects.
+pub async fn simulate(
+    state: &AppState,
+    adapter: &Arc<dyn ChainAdapter>,
+    tx: &UnsignedTx,
+    agent_address: &str,
+) -> Result<(SimulatedEffects, Effects), ApiError> {
+    let sim = adapter
+        .simulate(&tx.tx_bytes, agent_address)
+        .await
+        .map_err(|e| chain_error("transaction", e))?;
+    if !sim.success {
+        let why = sim.error.clone().unwrap_or_else(|| "failed".into());
+        return Err(ApiError::policy_denied(vec![(
+            "simulation.failed".into(),
+            format!("simulation failed: {why}"),
+        )]));
+    }
+    let mut effects = sim.to_policy_effects("SOL");
+    let assets: Vec<AssetId> = effects.changes.iter().map(|c| c.asset.clone()).collect();
+    for a in assets {
+        let p = price(state, &a).await;
+        effects.prices.insert(a, p);
+    }
+    Ok((sim, effects))
+}
+
+/// The agent's usage in the rolling windows.
+pub async fn usage(state: &AppState, agent: &Agent) -> Result<Usage, ApiError> {
+    let u = state
+        .store
+        .budget_usage(agent.id, state.clock.now_ms())
+        .await?;
+    Ok(Usage {
+        frozen: agent.frozen,
+        spent_usd_24h: u.spent_usd,
+        tx_last_hour: u.tx_last_hour,
+    })
+}
+
+/// `403 policy_denied` from policy reasons.
+pub fn denied(reasons: &[custos_policy::Reason]) -> ApiError {
+    ApiError::policy_denied(
+        reasons
+            .iter()
+            .map(|r| (r.rule.clone(), r.message.clone()))
+            .collect(),
+    )
+}
+
+/// Parks a plan for human approval: bound to the exact transaction bytes, the policy version
+/// and an expiry.
+pub async fn park(
+    state: &AppState,
+    plan: &Plan,
+    quorum: u32,
+    request: serde_json::Value,
+) -> Result<Response, ApiError> {
+    let action = plan.intent.action.as_str();
+    use base64::Engine;
+    let now = state.clock.now_ms();
+    let id = uuid::Uuid::new_v4().to_string();
+    let usd = plan.intent.declared_usd.known();
+    let mut req = request;
+    req["tx"] = json!(base64::engine::general_purpose::STANDARD.encode(&plan.tx.tx_bytes));
+    state
+        .store
+        .create_approval(custos_core::ApprovalRecord {
+            id: id.clone(),
+            agent: plan.agent.id,
+            action: action.into(),
+            request: req,
+            tx_hash: hex::encode(custos_core::sha256(&plan.tx.tx_bytes)),
+            policy_version: plan.agent.policy_version,
+            usd,
+            quorum,
+            created_at_ms: now,
+            expires_at_ms: now + (state.cfg.approvals.ttl_seconds as i64) * 1000,
+            status: custos_core::ApprovalStatus::Pending,
+            approvers: vec![],
+            rejected_by: None,
+        })
+        .await?;
+    tracing::info!(agent = %plan.agent.id, approval = %id, "action parked for approval");
+    let mut r = (
+        axum::http::StatusCode::ACCEPTED,
+        Json(json!({"status": "pending_approval", "approval_id": id, "quorum": quorum})),
+    )
+        .into_response();
+    r.extensions_mut().insert(AuditInfo {
+        action: action.into(),
+        params: Some(json!({"approval_id": id})),
+        usd: usd.map(|u| u.to_string()),
+        ..AuditInfo::default()
+    });
+    Ok(r)
+}
+
+/// Decides: `Allow` hands back the proof; `Deny` and `RequireApproval` come back as errors or
+/// a parked response.
+pub fn decide(
+    plan: &Plan,
+    human_approvals: u32,
+) -> Result<Approved<Allowance>, Result<u32, ApiError>> {
+    match custos_policy::evaluate_with_approvals(
+        &plan.policy,
+        &plan.intent,
+        &plan.effects,
+        &plan.usage,
+        human_approvals,
+    ) {
+        Decision::Allow(a) => Ok(*a),
+        Decision::Deny { reasons } => Err(Err(denied(&reasons))),
+        Decision::RequireApproval { quorum, .. } => Err(Ok(quorum)),
+    }
+}
+
+/// Signs and broadcasts an approved plan: reserve the USD amount in the rolling window, sign in
+/// the boundary, commit the audit record (the signed transaction is not broadcast unless it is
+/// durable), submit, confirm, commit the reservation. Any failure before broadcast releases
+/// the reservation; after broadcast it stays (the transaction may still land).
+///
+/// With `broadcast = false` (a `sign` request that asks for the signed transaction back) the
+/// reservation is committed as soon as the record is durable: Custos cannot know when, or
+/// whether, the agent broadcasts it, so it counts as spent.
+pub async fn execute(
+    state: &AppState,
+    actor: &Actor<'_>,
+    plan: Plan,
+    approved: Approved<Allowance>,
+    adapter: &Arc<dyn ChainAdapter>,
+    broadcast: bool,
+) -> Result<Response, ApiError> {
+    let action = plan.intent.action.as_str();
+    let allowance = approved.into_inner();
+    let usd = allowance.usd_value;
+    let now = state.clock.now_ms();
+    let reservation = uuid::Uuid::new_v4().to_string();
+    let outcome = state
+        .store
+        .budget_reserve(Reservation {
+            id: reservation.clone(),
+            agent: plan.agent.id,
+            usd,
+            now_ms: now,
+            daily_cap: plan.policy.limits.daily_usd,
+            max_tx_per_hour: plan.policy.limits.max_tx_per_hour,
+        })
+        .await?;
+    match outcome {
+        ReserveOutcome::Reserved => {}
+        ReserveOutcome::OverDaily { spent } => {
+            return Err(ApiError::policy_denied(vec![("limits.daily_usd".into(), format!("{spent} USD already spent or in flight in 24 h; {usd} more exceeds the cap of {}", plan.policy.limits.daily_usd))]));
+        }
+        ReserveOutcome::OverHourly { count } => {
+            return Err(ApiError::policy_denied(vec![(
+                "limits.max_tx_per_hour".into(),
+                format!(
+                    "{count} transactions in the last hour; the cap is {}",
+                    plan.policy.limits.max_tx_per_hour
+                ),
+            )]));
+        }
+    }
+    let release = || async {
+        if let Err(e) = state.store.budget_release(&reservation).await {
+            tracing::error!(error = %e, "budget reservation not released");
+        }
+    };
+    let policy_json = serde_json::to_value(&plan.policy).ok();
+    let sig = match state
+        .custody
+        .sign(SignRequest {
+            agent_id: plan.agent.id,
+            scheme: KeyScheme::Ed25519,
+            payload: SignPayload::SolanaTransaction {
+                bytes: plan.tx.tx_bytes.clone(),
+            },
+            policy: policy_json,
+        })
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            release().await;
+            return Err(e.into());
+        }
+    };
+    state
+        .metrics
+        .signatures
+        .with_label_values(&["ed25519"])
+        .inc();
+    let signed = match adapter.attach_signature(&plan.tx.tx_bytes, &plan.tx.signer, &sig.bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            release().await;
+            return Err(chain_error("transaction", e));
+        }
+    };
+    let tx_id = bs58::encode(&sig.bytes).into_string();
+    let tokens = json!(plan.simulated.balance_changes.iter().filter(|c| c.delta() != 0).map(|c| json!({"asset": c.asset.to_string(), "delta_base_units": c.delta().to_string(), "decimals": c.decimals})).collect::<Vec<_>>());
+    let params = json!({"chain": plan.intent.chain, "to": plan.intent.recipient, "asset": plan.intent.asset.as_ref().map(|a| a.to_string()), "amount": plan.intent.amount.to_string(), "approvals": allowance.human_approvals, "programs": plan.simulated.programs, "broadcast": broadcast});
+    let record = |outcome: AuditOutcome, status: u16, action: &str, reason: Option<String>| {
+        let mut e = entry_for(
+            state,
+            Some(actor.principal),
+            actor.endpoint,
+            actor.request_id,
+            status,
+            AuditInfo {
+                action: action.into(),
+                params: Some(params.clone()),
+                subject: Some(plan.agent.id),
+                tx: Some(tx_id.clone()),
+                usd: Some(usd.to_string()),
+                token_amounts: Some(tokens.clone()),
+            },
+            None,
+        );
+        e.outcome = outcome;
+        e.reason = reason;
+        e
+    };
+    // Fail closed: a signed transaction that is not on record is never broadcast.
+    if !broadcast {
+        let stored = match state
+            .audit
+            .append(record(
+                AuditOutcome::Success,
+                200,
+                action,
+                Some("signed; returned to the agent, not broadcast".into()),
+            ))
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                release().await;
+                tracing::error!(error = %e, "audit write failed; withholding the signed transaction");
+                return Err(ApiError::unavailable(
+                    "audit log unavailable; the request was not completed",
+                ));
+            }
+        };
+        if let Err(e) = state
+            .store
+            .budget_commit(&reservation, &tx_id, state.clock.now_ms())
+            .await
+        {
+            tracing::error!(error = %e, "budget reservation not committed (it still counts as in flight)");
+        }
+        use base64::Engine;
+        let mut r = Json(json!({"status": "signed", "tx": tx_id, "signed_transaction": base64::engine::general_purpose::STANDARD.encode(&signed), "usd_value": usd.to_string(), "audit_id": stored.id})).into_response();
+        r.extensions_mut().insert(Audited(stored.id));
+        return Ok(r);
+    }
+    let signed_action = format!("{action}.signed");
+    if let Err(e) = state
+        .audit
+        .append(record(
+            AuditOutcome::Pending,
+            202,
+            &signed_action,
+            Some("signed; broadcasting".into()),
+        ))
+        .await
+    {
+        release().await;
+        tracing::error!(error = %e, "audit write failed; not broadcasting");
+        return Err(ApiError::unavailable(
+            "audit log unavailable; the request was not completed",
+        ));
+    }
+    if let Err(e) = adapter.submit(&signed).await {
+        release().await;
+        return Err(chain_error("transaction", e));
+    }
+    let timeout = std::time::Duration::from_secs(state.cfg.solana.confirm_timeout_seconds);
+    let commitment =
+        crate::chains::parse_commitment(&state.cfg.solana.commitment).unwrap_or_default();
+    let confirmation = adapter
+        .confirm(&tx_id, commitment, timeout)
+        .await
+        .map_err(|e| chain_error("transaction", e))?;
+    if let Some(err) = &confirmation.error {
+        release().await;
+        return Err(ApiError::invalid(
+            "transaction",
+            format!("transaction {tx_id} landed but failed on chain: {err}"),
+        ));
+    }
+    if let Err(e) = state
+        .store
+        .budget_commit(&reservation, &tx_id, state.clock.now_ms())
+        .await
+    {
+        tracing::error!(error = %e, "budget reservation not committed (it still counts as in flight)");
+    }
+    let stored = state
+        .audit
+        .append(record(AuditOutcome::Success, 200, action, None))
+        .await
+        .map_err(|_| {
+            ApiError::unavailable("audit log unavailable after broadcast; the transaction was sent")
+        })?;
+    let mut r = Json(json!({"status": "confirmed", "tx": tx_id, "usd_value": usd.to_string(), "audit_id": stored.id, "slot": confirmation.slot})).into_response();
+    r.extensions_mut().insert(Audited(stored.id));
+    Ok(r)
+}
+
+/// Parses a decimal amount field: positive, at most 18 decimals (the asset's own precision is
+/// checked when the transaction is built).
+pub fn amount(field: &str, raw: &str) -> Result<Decimal, ApiError> {
+    let d: Decimal = raw
+        .parse()
+        .map_err(|e: custos_core::DecimalError| ApiError::invalid(field, format!("amount {e}")))?;
+    if d == Decimal::ZERO {
+        return Err(ApiError::invalid(field, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// Executes a parked action whose approvals reached quorum: the exact transaction that was
+/// approved (its hash is checked), simulated again and judged again under the agent's current
+/// policy and usage, with the human approvals counted.
+pub async fn execute_approved(
+    state: &AppState,
+    actor: &Actor<'_>,
+    rec: custos_core::ApprovalRecord,
+) -> Result<Response, ApiError> {
+    use base64::Engine;
+    let tx_bytes = rec
+        .request
+        .get("tx")
+        .and_then(|v| v.as_str())
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+        .ok_or_else(|| ApiError::internal("parked approval has no transaction"))?;
+    if hex::encode(custos_core::sha256(&tx_bytes)) != rec.tx_hash {
+        return Err(ApiError::internal(
+            "parked transaction does not match its approved hash",
+        ));
+    }
+    let agent = state
+        .store
+        .agent(rec.agent)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent not found"))?;
+    let policy = state.policy_of(&agent)?;
+    let (intent, broadcast) = match rec.action.as_str() {
+        "transfer" => {
+            let body: transfer::TransferBody = serde_json::from_value(json!({
+                "chain": rec.request.get("chain"), "to": rec.request.get("to"), "asset": rec.request.get("asset"), "amount": rec.request.get("amount")
+            }))
+            .map_err(|e| ApiError::internal(format!("parked request unreadable: {e}")))?;
+            let (chain, _, amount) = transfer::validate(&body)?;
+            let asset_id = AssetId::new(body.asset.clone());
+            (
+                Intent {
+                    action: custos_core::Action::Transfer,
+                    chain,
+                    recipient: Some(body.to.clone()),
+                    asset: Some(asset_id.clone()),
+                    amount,
+                    declared_usd: price(state, &asset_id).await.times(amount),
+                },
+                true,
+            )
+        }
+        "sign" => {
+            let mut req = rec.request.clone();
+            if let Some(o) = req.as_object_mut() {
+                o.remove("tx");
+                o.insert(
+                    "transaction".into(),
+                    json!(base64::engine::general_purpose::STANDARD.encode(&tx_bytes)),
+                );
+            }
+            let body: sign::SignTxBody = serde_json::from_value(req)
+                .map_err(|e| ApiError::internal(format!("parked request unreadable: {e}")))?;
+            (sign::intent(state, &body).await?, body.broadcast)
+        }
+        other => {
+            return Err(ApiError::internal(format!(
+                "parked action `{other}` cannot be executed"
+            )))
+        }
+    };
+    let adapter = state
+        .chains
+        .adapter(intent.chain)
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("chain", "not enabled"))?;
+    let from = agent
+        .addresses
+        .get("solana")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| ApiError::internal("agent has no solana address"))?
+        .to_owned();
+    let message = custos_chains::solana_wire::split_transaction(&tx_bytes)
+        .map_err(|e| ApiError::internal(format!("parked transaction: {e}")))?
+        .message;
+    let tx = UnsignedTx {
+        chain: intent.chain,
+        tx_bytes,
+        message,
+        signer: from.clone(),
+        amount_base_units: 0,
+        decimals: 0,
+        last_valid_block_height: None,
+    };
+    let (simulated, effects) = simulate(state, &adapter, &tx, &from).await?;
+    let usage = usage(state, &agent).await?;
+    let approvals = u32::try_from(rec.approvers.len()).unwrap_or(u32::MAX);
+    let plan = Plan {
+        agent,
+        policy,
+        intent,
+        tx,
+        simulated,
+        effects,
+        usage,
+    };
+    match decide(&plan, approvals) {
+        Ok(approved) => execute(state, actor, plan, approved, &adapter, broadcast).await,
+        Err(Ok(quorum)) => Err(ApiError::policy_denied(vec![(
+            "approvals.above_usd".into(),
+            format!("still needs {quorum} approvals under the current policy"),
+        )])),
+        Err(Err(e)) => Err(e),
+    }
+}

@@ -1,0 +1,206 @@
+//! `sign`: the agent hands Custos a serialized Solana transaction it built itself. Custos
+//! decodes and simulates it, derives the effects, and judges *those* — programs touched,
+//! outflows, approvals granted — never what the agent says the transaction does. An optional
+//! declaration (`to`, `asset`, `amount`) is checked against the effects too.
+use super::{amount, chain_error, decide, execute, park, price, simulate, usage, Actor, Plan};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use custos_core::{Action, Agent, AssetId, Chain, Decimal, Intent, UnsignedTx, UsdValue};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Largest serialized transaction accepted (Solana's packet limit).
+pub const MAX_TX_BYTES: usize = 1232;
+
+/// The request body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignTxBody {
+    /// `solana`.
+    pub chain: String,
+    /// The serialized transaction (legacy or v0), base64, with the agent's address among its
+    /// required signers; signature slots may be zero.
+    pub transaction: String,
+    /// Broadcast and confirm it (`true`), or return it signed (`false`, the default).
+    #[serde(default)]
+    pub broadcast: bool,
+    /// Optional declared recipient.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Optional declared asset (`SOL` or a mint); with `amount`.
+    #[serde(default)]
+    pub asset: Option<String>,
+    /// Optional declared amount, whole units; with `asset`.
+    #[serde(default)]
+    pub amount: Option<String>,
+}
+
+/// Validates the body and decodes the transaction (before any side effect).
+pub fn validate(body: &SignTxBody) -> Result<Vec<u8>, ApiError> {
+    let chain: Chain = body
+        .chain
+        .parse()
+        .map_err(|e: custos_core::ChainParseError| ApiError::invalid("chain", e.to_string()))?;
+    if chain != Chain::Solana {
+        return Err(ApiError::invalid("chain", format!("`sign` of `{chain}` transactions is not available on this server yet; use `solana`, or `message` for an off-chain message")));
+    }
+    if body.transaction.len() > MAX_TX_BYTES * 2 {
+        return Err(ApiError::invalid(
+            "transaction",
+            format!("longer than {MAX_TX_BYTES} bytes"),
+        ));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body.transaction.trim())
+        .map_err(|_| ApiError::invalid("transaction", "not valid base64"))?;
+    if bytes.is_empty() || bytes.len() > MAX_TX_BYTES {
+        return Err(ApiError::invalid(
+            "transaction",
+            format!("must be 1 to {MAX_TX_BYTES} bytes"),
+        ));
+    }
+    custos_chains::solana_wire::decode_for_boundary(&bytes)
+        .map_err(|e| ApiError::invalid("transaction", e.to_string()))?;
+    match (&body.asset, &body.amount) {
+        (Some(_), Some(a)) => {
+            amount("amount", a)?;
+        }
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err(ApiError::invalid(
+                "amount",
+                "required when `asset` is declared",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "asset",
+                "required when `amount` is declared",
+            ))
+        }
+    }
+    Ok(bytes)
+}
+
+/// The declared intent: `sign` with whatever the agent declared (possibly nothing).
+pub async fn intent(state: &AppState, body: &SignTxBody) -> Result<Intent, ApiError> {
+    let (asset, amt, declared_usd) = match (&body.asset, &body.amount) {
+        (Some(a), Some(n)) => {
+            let id = AssetId::new(a.clone());
+            let n = amount("amount", n)?;
+            let usd = price(state, &id).await.times(n);
+            (Some(id), n, usd)
+        }
+        _ => (None, Decimal::ZERO, UsdValue::Known(Decimal::ZERO)),
+    };
+    Ok(Intent {
+        action: Action::Sign,
+        chain: Chain::Solana,
+        recipient: body.to.clone(),
+        asset,
+        amount: amt,
+        declared_usd,
+    })
+}
+
+/// Decodes, simulates and values the transaction: everything up to the decision.
+pub async fn plan(state: &AppState, agent: Agent, body: &SignTxBody) -> Result<Plan, ApiError> {
+    let tx_bytes = validate(body)?;
+    let adapter = state
+        .chains
+        .adapter(Chain::Solana)
+        .ok_or_else(|| ApiError::invalid("chain", "`solana` is not enabled on this server"))?;
+    let policy = state.policy_of(&agent)?;
+    let intent = intent(state, body).await?;
+    let usage = usage(state, &agent).await?;
+    if usage.frozen {
+        return Err(ApiError::policy_denied(vec![(
+            "frozen".into(),
+            "this agent is frozen by an operator".into(),
+        )]));
+    }
+    if let Err(reasons) = custos_policy::precheck(&policy, &intent) {
+        return Err(super::denied(&reasons));
+    }
+    let from = agent
+        .addresses
+        .get("solana")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| ApiError::internal("agent has no solana address"))?
+        .to_owned();
+    adapter
+        .decode(&tx_bytes)
+        .map_err(|e| chain_error("transaction", e))?;
+    let raw = custos_chains::solana_wire::split_transaction(&tx_bytes)
+        .map_err(|e| ApiError::invalid("transaction", e.to_string()))?;
+    let decoded = custos_chains::solana_wire::decode_message(&raw.message)
+        .map_err(|e| ApiError::invalid("transaction", e.to_string()))?;
+    if !decoded.signers.iter().any(|s| s == &from) {
+        return Err(ApiError::invalid(
+            "transaction",
+            format!("the agent's address {from} is not a required signer"),
+        ));
+    }
+    // Programs the policy does not allow are refused from the instructions alone, before the
+    // transaction is run at all; the simulated effects are checked again below.
+    let outside = custos_policy::programs_outside_allowlist(&policy, &intent, &decoded.programs());
+    if !outside.is_empty() {
+        return Err(ApiError::policy_denied(vec![(
+            custos_policy::rules::PROGRAMS_ALLOW.into(),
+            format!(
+                "program or contract not on the allowlist: {}",
+                outside.join(", ")
+            ),
+        )]));
+    }
+    let tx = UnsignedTx {
+        chain: Chain::Solana,
+        tx_bytes,
+        message: raw.message,
+        signer: from.clone(),
+        amount_base_units: 0,
+        decimals: 0,
+        last_valid_block_height: None,
+    };
+    let (simulated, effects) = simulate(state, adapter, &tx, &from).await?;
+    Ok(Plan {
+        agent,
+        policy,
+        intent,
+        tx,
+        simulated,
+        effects,
+        usage,
+    })
+}
+
+/// Runs a `sign` request: dry run, denial, parking for approval, or signing.
+pub async fn run(
+    state: &AppState,
+    actor: &Actor<'_>,
+    agent: Agent,
+    body: SignTxBody,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
+    let plan = plan(state, agent, &body).await?;
+    if dry_run {
+        let e = custos_policy::explain(&plan.policy, &plan.intent, &plan.effects, &plan.usage);
+        return Ok(
+            Json(json!({"dry_run": true, "explanation": e, "simulated": plan.simulated}))
+                .into_response(),
+        );
+    }
+    let adapter = state
+        .chains
+        .adapter(Chain::Solana)
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("chain", "not enabled"))?;
+    match decide(&plan, 0) {
+        Ok(approved) => execute(state, actor, plan, approved, &adapter, body.broadcast).await,
+        Err(Ok(quorum)) => park(state, &plan, quorum, json!({"chain": body.chain, "broadcast": body.broadcast, "to": body.to, "asset": body.asset, "amount": body.amount})).await,
+        Err(Err(e)) => Err(e),
+    }
+}

@@ -1,0 +1,236 @@
+//! Assembles the router in pipeline order and runs the server with graceful shutdown.
+use crate::audit::AuditSink;
+use crate::auth::jwt::JwtKeys;
+use crate::config::Config;
+use crate::mailer::Mailer;
+use crate::metrics::Metrics;
+use crate::pipeline;
+use crate::ratelimit::Limits;
+use crate::routes::{admin, auth, dev, system, wallet};
+use crate::state::{AppState, Inner};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use custos_core::{Clock, Custody, Store};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    let authenticated = Router::new()
+        .route("/v1/wallets/me", get(wallet::me))
+        .route("/v1/wallets/me/policy", get(wallet::my_policy))
+        .route("/v1/wallets/me/audit", get(wallet::my_audit))
+        .route("/v1/wallets/me/actions/{action}", post(wallet::action))
+        .route("/v1/wallets/me/balances", get(wallet::balances))
+        .route("/v1/dev/airdrop", post(dev::airdrop))
+        .route("/v1/dev/mints", post(dev::create_mint))
+        .route("/v1/admin/approvals", get(admin::list_approvals))
+        .route("/v1/admin/approvals/{id}/approve", post(admin::approve))
+        .route("/v1/admin/approvals/{id}/reject", post(admin::reject))
+        .route("/v1/admin/agents", get(admin::list_agents))
+        .route("/v1/admin/agents/{id}", get(admin::get_agent))
+        .route(
+            "/v1/admin/agents/{id}/policy",
+            get(admin::get_policy).put(admin::put_policy),
+        )
+        .route("/v1/admin/agents/{id}/freeze", post(admin::freeze))
+        .route("/v1/admin/agents/{id}/unfreeze", post(admin::unfreeze))
+        .route(
+            "/v1/admin/agents/{id}/api-keys",
+            post(admin::create_api_key),
+        )
+        .route(
+            "/v1/admin/agents/{id}/api-keys/{key_id}",
+            delete(admin::revoke_api_key),
+        )
+        .route("/v1/admin/audit", get(admin::audit))
+        .route("/v1/admin/audit/verify", get(admin::audit_verify))
+        // route_layer: the last added runs first, so authentication precedes the audit layer.
+        .route_layer(from_fn_with_state(state.clone(), pipeline::audit_layer))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            crate::auth::principal::authenticate,
+        ));
+    let public = Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(system::openapi))
+        .route("/v1/attestation", get(system::attestation))
+        .route("/v1/auth/otp", post(auth::request_otp))
+        .route("/v1/auth/verify", post(auth::verify_otp))
+        .route("/v1/auth/jwks", get(auth::jwks));
+    let max_body = state.cfg.server.max_body_bytes;
+    Router::new()
+        .merge(authenticated)
+        .merge(public)
+        .route_layer(from_fn(pipeline::tag_route))
+        .fallback(|| async { crate::error::ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            crate::error::ApiError {
+                status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                ..crate::error::ApiError::bad_request("method not allowed for this endpoint")
+            }
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn_with_state(state.clone(), pipeline::front_door))
+        .layer(from_fn_with_state(state.clone(), pipeline::request_context))
+        .with_state(state)
+}
+
+/// What `run` needs from its caller (the CLI decides how the store and custody are reached).
+pub struct Parts {
+    /// Validated configuration.
+    pub cfg: Config,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The custody boundary.
+    pub custody: Arc<dyn Custody>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Builds the state and starts the background tasks (audit writer, purges). The returned
+/// handle must be awaited after the router is dropped to flush the audit log.
+pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
+    let cfg = parts.cfg;
+    let data_dir = cfg.server.data_dir.clone();
+    let metrics = Arc::new(Metrics::new().map_err(|e| anyhow_like::err(format!("metrics: {e}")))?);
+    let jwt = JwtKeys::load_or_create(&data_dir, &cfg.auth.issuer, &cfg.auth.audience)
+        .map_err(|e| anyhow_like::err(format!("JWT key: {e}")))?;
+    let otp_pepper = crate::files::load_or_create_secret32(&data_dir.join("otp-pepper.key"))
+        .map_err(|e| anyhow_like::err(format!("OTP pepper: {e}")))?;
+    let mailer =
+        Mailer::from_config(&cfg.mailer, &data_dir).map_err(|e| anyhow_like::err(e.to_string()))?;
+    let (audit, audit_task) = AuditSink::start(
+        parts.store.clone(),
+        parts.custody.clone(),
+        cfg.audit.clone(),
+        metrics.clone(),
+    );
+    let limits = Limits::new(&cfg.rate_limit);
+    let mut default_policy = custos_policy::PolicyDocument::default();
+    default_policy.session_expiration_hours = cfg.auth.session_expiration_hours;
+    let chains = crate::chains::open(&cfg.solana, &data_dir).map_err(anyhow_like::err)?;
+    let oracle = custos_oracle::build(&cfg.oracle, parts.clock.clone()).map_err(|e| {
+        anyhow_like::err(format!(
+            "configuration key `oracle.{}`: {}",
+            e.key, e.message
+        ))
+    })?;
+    let state = AppState::new(Inner {
+        store: parts.store,
+        custody: parts.custody,
+        clock: parts.clock,
+        mailer,
+        jwt,
+        otp_pepper,
+        limits,
+        audit,
+        metrics,
+        default_policy,
+        chains,
+        oracle,
+        cfg,
+    });
+    let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    Ok((
+        state,
+        Background {
+            audit: audit_task,
+            housekeeping,
+        },
+    ))
+}
+
+/// The background tasks of a running server.
+pub struct Background {
+    /// The audit writer; finishes once every handle to it is gone.
+    pub audit: tokio::task::JoinHandle<()>,
+    /// Periodic purges; holds a state handle, so it must be stopped for the writer to finish.
+    pub housekeeping: tokio::task::JoinHandle<()>,
+}
+
+/// Purges expired codes and idempotency entries and prunes idle rate-limit keys, every minute.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let now = state.clock.now_ms();
+        state.limits.prune(now);
+        if let Err(e) = state.store.purge_expired_otps(now).await {
+            tracing::warn!(error = %e, "OTP purge failed");
+        }
+        if let Err(e) = state.store.purge_idempotency(now - 24 * 3600 * 1000).await {
+            tracing::warn!(error = %e, "idempotency purge failed");
+        }
+        if let Err(e) = state.store.expire_approvals(now).await {
+            tracing::warn!(error = %e, "approval expiry failed");
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish and flushes the
+/// audit log. Writes the bound address to `<data-dir>/listen.addr`.
+pub async fn run(
+    parts: Parts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow_like::Result<()> {
+    let listen = parts.cfg.server.listen;
+    let data_dir = parts.cfg.server.data_dir.clone();
+    let grace = std::time::Duration::from_secs(parts.cfg.server.shutdown_grace_seconds);
+    let outbox = matches!(parts.cfg.mailer.kind, crate::config::MailerKind::Outbox);
+    let (state, background) = build(parts)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow_like::err(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| anyhow_like::err(e.to_string()))?;
+    std::fs::write(data_dir.join("listen.addr"), addr.to_string())
+        .map_err(|e| anyhow_like::err(format!("listen.addr: {e}")))?;
+    if outbox {
+        tracing::warn!(path = %data_dir.join("outbox.jsonl").display(), "mailer is the development outbox: login codes are written to a file, not sent");
+    }
+    tracing::info!(%addr, "custos listening");
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    shutdown.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = tx.send(());
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!("in-flight requests did not finish within the grace period"),
+    }
+    // The router is gone; stopping housekeeping drops the last audit handle, so the writer
+    // drains, signs a final checkpoint and ends.
+    background.housekeeping.abort();
+    let _ = background.housekeeping.await;
+    let _ = tokio::time::timeout(grace, background.audit).await;
+    Ok(())
+}
+
+/// A minimal error type for start-up failures (no `anyhow` in library crates).
+pub mod anyhow_like {
+    /// A start-up failure with its reason.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    pub struct StartError(pub String);
+    /// Result alias.
+    pub type Result<T> = std::result::Result<T, StartError>;
+    /// Builds an error.
+    pub fn err(s: impl Into<String>) -> StartError {
+        StartError(s.into())
+    }
+}

@@ -1,0 +1,202 @@
+//! Who is calling. The authentication middleware resolves the bearer credential — session
+//! JWT, agent API key or operator token — into a [`Principal`] before any handler runs, and
+//! applies the per-agent rate limit. Credentials are only ever read from the `Authorization`
+//! header, never from a URL.
+use crate::auth::{jwt, tokens};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use custos_core::{Agent, OperatorRole};
+
+/// How an agent authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A session JWT.
+    Session,
+    /// An API key, by id.
+    ApiKey(String),
+}
+
+/// The authenticated caller.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// An agent.
+    Agent {
+        /// The agent as loaded for this request.
+        agent: Box<Agent>,
+        /// How it authenticated.
+        via: Credential,
+    },
+    /// An operator.
+    Operator {
+        /// Public id of the token.
+        token_id: String,
+        /// Role.
+        role: OperatorRole,
+    },
+}
+
+/// Resolves the bearer credential; refuses the request with `401` if there is none or it is
+/// not valid, `429` if the agent is over its limit.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    match resolve(&state, req.headers()).await {
+        Ok(p) => {
+            if let Principal::Agent { agent, .. } = &p {
+                if let Err(l) = state
+                    .limits
+                    .per_agent
+                    .try_acquire(&agent.id.to_string(), state.clock.now_ms())
+                {
+                    state
+                        .metrics
+                        .rate_limited
+                        .with_label_values(&["agent"])
+                        .inc();
+                    return ApiError::rate_limited("per-agent", l.retry_after_secs())
+                        .into_response();
+                }
+            }
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
+        Err(e) => {
+            state
+                .metrics
+                .auth_failures
+                .with_label_values(&["bearer"])
+                .inc();
+            e.into_response()
+        }
+    }
+}
+
+async fn resolve(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Principal, ApiError> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer credential"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized("malformed Authorization header"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > 4096 {
+        return Err(ApiError::unauthorized(
+            "Authorization must be `Bearer <token>`",
+        ));
+    }
+    let token = token.trim();
+    let invalid = || ApiError::unauthorized("invalid or expired credential");
+    if token.starts_with(tokens::API_KEY_PREFIX) {
+        let rec = state
+            .store
+            .api_key_by_hash(&tokens::hash(token))
+            .await?
+            .ok_or_else(invalid)?;
+        let agent = state.store.agent(rec.agent_id).await?.ok_or_else(invalid)?;
+        return Ok(Principal::Agent {
+            agent: Box::new(agent),
+            via: Credential::ApiKey(rec.key_id),
+        });
+    }
+    if token.starts_with(tokens::OPERATOR_TOKEN_PREFIX) {
+        let rec = state
+            .store
+            .operator_token_by_hash(&tokens::hash(token))
+            .await?
+            .ok_or_else(invalid)?;
+        return Ok(Principal::Operator {
+            token_id: rec.token_id,
+            role: rec.role,
+        });
+    }
+    let now_ms = state.clock.now_ms();
+    let (agent_id, claims) =
+        state
+            .jwt
+            .verify(token, now_ms / 1000)
+            .map_err(|e: jwt::JwtError| {
+                tracing::debug!(reason = %e, "token refused");
+                invalid()
+            })?;
+    let session = state.store.session(agent_id).await?.ok_or_else(invalid)?;
+    let current =
+        subtle::ConstantTimeEq::ct_eq(session.session_id.as_bytes(), claims.jti.as_bytes());
+    if !bool::from(current) || session.expires_at_ms <= now_ms {
+        return Err(ApiError::unauthorized("session superseded or expired"));
+    }
+    let agent = state.store.agent(agent_id).await?.ok_or_else(invalid)?;
+    Ok(Principal::Agent {
+        agent: Box::new(agent),
+        via: Credential::Session,
+    })
+}
+
+/// Extractor for agent routes: refuses operators with `403`.
+pub struct AgentCtx {
+    /// The agent.
+    pub agent: Agent,
+    /// How it authenticated.
+    pub via: Credential,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AgentCtx {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match parts.extensions.get::<Principal>() {
+            Some(Principal::Agent { agent, via }) => Ok(Self {
+                agent: (**agent).clone(),
+                via: via.clone(),
+            }),
+            Some(Principal::Operator { .. }) => Err(ApiError::forbidden(
+                "this endpoint is for agent credentials",
+            )),
+            None => Err(ApiError::unauthorized(
+                "missing Authorization: Bearer credential",
+            )),
+        }
+    }
+}
+
+/// Extractor for operator routes: refuses agents with `403`.
+pub struct OperatorCtx {
+    /// Token id.
+    pub token_id: String,
+    /// Role.
+    pub role: OperatorRole,
+}
+
+impl OperatorCtx {
+    /// Refuses with `403` unless the role is at least `min`.
+    pub fn require(&self, min: OperatorRole) -> Result<(), ApiError> {
+        if self.role >= min {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "requires the {} role",
+                min.as_str()
+            )))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for OperatorCtx {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match parts.extensions.get::<Principal>() {
+            Some(Principal::Operator { token_id, role }) => Ok(Self {
+                token_id: token_id.clone(),
+                role: *role,
+            }),
+            Some(Principal::Agent { .. }) => Err(ApiError::forbidden(
+                "this endpoint requires an operator token",
+            )),
+            None => Err(ApiError::unauthorized(
+                "missing Authorization: Bearer credential",
+            )),
+        }
+    }
+}

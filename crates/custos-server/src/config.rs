@@ -1,0 +1,669 @@
+//! Configuration: a TOML file overlaid with `CUSTOS_<SECTION>_<KEY>` environment variables,
+//! validated once at start. A bad key or value is refused naming it; nothing is guessed.
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// Environment variables with the `CUSTOS_` prefix that are not configuration keys.
+const NON_CONFIG_ENV: &[&str] = &["CUSTOS_LOG", "CUSTOS_CONFIG"];
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Listener and data directory.
+    pub server: ServerConfig,
+    /// Where state lives.
+    pub storage: StorageConfig,
+    /// How login codes are delivered.
+    pub mailer: MailerConfig,
+    /// Sessions and one-time codes.
+    pub auth: AuthConfig,
+    /// Request limits.
+    pub rate_limit: RateLimitConfig,
+    /// The audit log.
+    pub audit: AuditConfig,
+    /// The custody boundary.
+    pub custody: CustodyConfig,
+    /// Solana.
+    pub solana: crate::chains::SolanaSettings,
+    /// USD prices.
+    pub oracle: custos_oracle::OracleConfig,
+    /// Human approvals.
+    pub approvals: ApprovalSettings,
+}
+
+/// `[approvals]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalSettings {
+    /// How long a parked action waits for its approvers.
+    pub ttl_seconds: u64,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        Self { ttl_seconds: 3600 }
+    }
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory (SQLite database, enclave files, outbox).
+    pub data_dir: PathBuf,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Development endpoints (`/v1/dev/*`).
+    pub dev: bool,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./custos-data"),
+            trusted_proxies: vec![],
+            dev: true,
+            max_body_bytes: 64 * 1024,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Empty: SQLite in the data directory. `postgres://…`: PostgreSQL.
+    pub url: String,
+}
+
+/// Which mailer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailerKind {
+    /// Append to `<data-dir>/outbox.jsonl` (development).
+    Outbox,
+    /// Deliver over SMTP.
+    Smtp,
+}
+
+/// `[mailer]`
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailerConfig {
+    /// `outbox` or `smtp`.
+    pub kind: MailerKind,
+    /// Sender address.
+    pub from: String,
+    /// SMTP host.
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: u16,
+    /// SMTP user name.
+    pub smtp_username: Option<String>,
+    /// SMTP password.
+    #[serde(skip_serializing)]
+    pub smtp_password: Option<custos_core::SecretString>,
+    /// Require STARTTLS.
+    pub smtp_starttls: bool,
+}
+
+impl std::fmt::Debug for MailerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailerConfig")
+            .field("kind", &self.kind)
+            .field("from", &self.from)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_username", &self.smtp_username)
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("smtp_starttls", &self.smtp_starttls)
+            .finish()
+    }
+}
+
+impl Default for MailerConfig {
+    fn default() -> Self {
+        Self {
+            kind: MailerKind::Outbox,
+            from: "Custos <custos@localhost>".into(),
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 25,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_starttls: true,
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// JWT `iss`.
+    pub issuer: String,
+    /// JWT `aud`.
+    pub audience: String,
+    /// Session lifetime when the agent's policy does not set one.
+    pub session_expiration_hours: u32,
+    /// One-time code lifetime.
+    pub otp_ttl_seconds: u64,
+    /// Wrong guesses that kill a code.
+    pub otp_max_attempts: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "custos".into(),
+            audience: "custos-api".into(),
+            session_expiration_hours: 168,
+            otp_ttl_seconds: 600,
+            otp_max_attempts: 5,
+        }
+    }
+}
+
+/// `[rate_limit]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// All `/v1` requests per minute.
+    pub global_per_minute: u32,
+    /// Per client IP per minute.
+    pub per_ip_per_minute: u32,
+    /// Per authenticated agent per minute.
+    pub per_agent_per_minute: u32,
+    /// Login-code requests per email per window.
+    pub otp_per_email: u32,
+    /// That window in minutes.
+    pub otp_window_minutes: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            global_per_minute: 1000,
+            per_ip_per_minute: 100,
+            per_agent_per_minute: 60,
+            otp_per_email: 5,
+            otp_window_minutes: 15,
+        }
+    }
+}
+
+/// Where audit records go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditSinkKind {
+    /// The database, durable before the response leaves (default).
+    Store,
+    /// Memory only — for measuring the durability cost in benchmarks; never for real use.
+    Memory,
+}
+
+/// `[audit]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Sink.
+    pub sink: AuditSinkKind,
+    /// Most records committed in one transaction.
+    pub batch_max: usize,
+    /// Sign a checkpoint of the chain head every this many records (0 = never).
+    pub checkpoint_every: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            sink: AuditSinkKind::Store,
+            batch_max: 512,
+            checkpoint_every: 1000,
+        }
+    }
+}
+
+/// Where the enclave's master key comes from (`custody.kms`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KmsKind {
+    /// A random key file in the enclave data dir (the default).
+    #[default]
+    LocalFile,
+    /// scrypt over a passphrase from the environment variable `custody.kms_passphrase_env`.
+    Passphrase,
+    /// OpenBao / Vault Transit (`custody.openbao_*`; needs the `openbao` build feature).
+    Openbao,
+}
+
+/// `[custody]`
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CustodyConfig {
+    /// Unix socket of the enclave; empty = `<data-dir>/enclave.sock`.
+    pub enclave_socket: String,
+    /// Do not start an enclave child process; connect to a running one.
+    pub external_enclave: bool,
+    /// Enclave data directory; empty = `<data-dir>/enclave`.
+    pub enclave_data_dir: String,
+    /// Master key source for the enclave `custos serve` starts.
+    pub kms: KmsKind,
+    /// With `kms = "passphrase"`: the environment variable holding the passphrase.
+    pub kms_passphrase_env: String,
+    /// With `kms = "openbao"`: the server address (`https://…`; `http://` only for loopback).
+    pub openbao_addr: String,
+    /// With `kms = "openbao"`: the environment variable holding the token (default `BAO_TOKEN`).
+    pub openbao_token_env: String,
+    /// With `kms = "openbao"`: the Transit key wrapping data keys (default `custos`).
+    pub openbao_transit_key: String,
+    /// With `kms = "openbao"`: a KV v2 mount to keep sealed keys in instead of the disk.
+    pub openbao_kv_mount: String,
+    /// With `kms = "openbao"`: an extra PEM CA certificate to trust.
+    pub openbao_ca_cert: String,
+}
+
+impl CustodyConfig {
+    /// The `custos enclave` arguments selecting the configured KMS.
+    pub fn enclave_kms_args(&self) -> Vec<String> {
+        let mut a = vec![];
+        match self.kms {
+            KmsKind::LocalFile => {}
+            KmsKind::Passphrase => {
+                a.extend([
+                    "--kms-passphrase-env".into(),
+                    self.kms_passphrase_env.clone(),
+                ]);
+            }
+            KmsKind::Openbao => {
+                a.extend(["--openbao-addr".into(), self.openbao_addr.clone()]);
+                let or = |v: &str, d: &str| {
+                    if v.is_empty() {
+                        d.to_owned()
+                    } else {
+                        v.to_owned()
+                    }
+                };
+                a.extend([
+                    "--openbao-token-env".into(),
+                    or(&self.openbao_token_env, "BAO_TOKEN"),
+                ]);
+                a.extend([
+                    "--openbao-transit-key".into(),
+                    or(&self.openbao_transit_key, "custos"),
+                ]);
+                if !self.openbao_kv_mount.is_empty() {
+                    a.extend(["--openbao-kv-mount".into(), self.openbao_kv_mount.clone()]);
+                }
+                if !self.openbao_ca_cert.is_empty() {
+                    a.extend(["--openbao-ca-cert".into(), self.openbao_ca_cert.clone()]);
+                }
+            }
+        }
+        a
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration key `{key}`: {reason}")]
+pub struct ConfigError {
+    /// Dotted key (`rate_limit.per_ip_per_minute`) or the environment variable.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn cerr(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Loads `file` (if any), overlays `env` (`CUSTOS_*` pairs), validates.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut tree = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| cerr(p.display().to_string(), format!("cannot read: {e}")))?;
+                text.parse::<toml::Table>().map_err(|e| {
+                    cerr(
+                        p.display().to_string(),
+                        format!("invalid TOML: {}", e.message()),
+                    )
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        let defaults = toml::Table::try_from(Config::default())
+            .map_err(|e| cerr("<defaults>", e.to_string()))?;
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix("CUSTOS_") else {
+                continue;
+            };
+            if NON_CONFIG_ENV.contains(&name.as_str()) {
+                continue;
+            }
+            let (section, key) = split_env_key(rest, &defaults)
+                .ok_or_else(|| cerr(&name, "unknown configuration variable"))?;
+            let value = typed_env_value(&defaults, &section, &key, &raw)
+                .map_err(|r| cerr(format!("{section}.{key}"), format!("from {name}: {r}")))?;
+            let sec = tree
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(t) = sec else {
+                return Err(cerr(section, "must be a table"));
+            };
+            t.insert(key, value);
+        }
+        let cfg: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
+                let path = e.path().to_string();
+                let msg = e.inner().to_string();
+                let msg = msg.lines().next().unwrap_or_default().to_string();
+                let key = match msg
+                    .strip_prefix("unknown field `")
+                    .and_then(|r| r.split('`').next())
+                {
+                    Some(name) if !path.ends_with(name) => format!("{path}.{name}"),
+                    _ => path,
+                };
+                cerr(key, msg)
+            })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let r = &self.rate_limit;
+        for (k, v) in [
+            ("rate_limit.global_per_minute", r.global_per_minute),
+            ("rate_limit.per_ip_per_minute", r.per_ip_per_minute),
+            ("rate_limit.per_agent_per_minute", r.per_agent_per_minute),
+            ("rate_limit.otp_per_email", r.otp_per_email),
+            ("rate_limit.otp_window_minutes", r.otp_window_minutes),
+            ("auth.otp_max_attempts", self.auth.otp_max_attempts),
+        ] {
+            if v == 0 {
+                return Err(cerr(k, "must be at least 1"));
+            }
+        }
+        if !(1..=8760).contains(&self.auth.session_expiration_hours) {
+            return Err(cerr(
+                "auth.session_expiration_hours",
+                "must be between 1 and 8760",
+            ));
+        }
+        if !(1..=86_400).contains(&self.auth.otp_ttl_seconds) {
+            return Err(cerr("auth.otp_ttl_seconds", "must be between 1 and 86400"));
+        }
+        if self.auth.issuer.is_empty() || self.auth.audience.is_empty() {
+            return Err(cerr("auth.issuer", "issuer and audience must not be empty"));
+        }
+        match self.custody.kms {
+            KmsKind::LocalFile => {}
+            KmsKind::Passphrase => {
+                let v = &self.custody.kms_passphrase_env;
+                if v.is_empty() || v.starts_with("CUSTOS_") {
+                    return Err(cerr(
+                        "custody.kms_passphrase_env",
+                        "required with kms = \"passphrase\": the name of an environment variable not starting with CUSTOS_",
+                    ));
+                }
+            }
+            KmsKind::Openbao => {
+                let a = &self.custody.openbao_addr;
+                if !(a.starts_with("https://")
+                    || a.starts_with("http://127.")
+                    || a.starts_with("http://localhost")
+                    || a.starts_with("http://[::1]"))
+                {
+                    return Err(cerr(
+                        "custody.openbao_addr",
+                        "required with kms = \"openbao\": an https:// address (http:// only for loopback)",
+                    ));
+                }
+                if self.custody.openbao_token_env.starts_with("CUSTOS_") {
+                    return Err(cerr(
+                        "custody.openbao_token_env",
+                        "must not start with CUSTOS_ (those are configuration keys)",
+                    ));
+                }
+            }
+        }
+        if self.mailer.kind == MailerKind::Smtp && self.mailer.smtp_host.is_empty() {
+            return Err(cerr(
+                "mailer.smtp_host",
+                "required when mailer.kind = \"smtp\"",
+            ));
+        }
+        if self
+            .mailer
+            .from
+            .parse::<lettre::message::Mailbox>()
+            .is_err()
+        {
+            return Err(cerr(
+                "mailer.from",
+                "not a valid mailbox (e.g. `Custos <custos@example.com>`)",
+            ));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.server.max_body_bytes) {
+            return Err(cerr(
+                "server.max_body_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        if !self.storage.url.is_empty()
+            && !self.storage.url.starts_with("postgres://")
+            && !self.storage.url.starts_with("postgresql://")
+            && !self.storage.url.starts_with("sqlite:")
+        {
+            return Err(cerr(
+                "storage.url",
+                "must be empty (SQLite in the data dir), sqlite:<path> or postgres://…",
+            ));
+        }
+        crate::chains::parse_commitment(&self.solana.commitment)
+            .map_err(|e| cerr("solana.commitment", e))?;
+        if self.solana.backend == crate::chains::SolanaBackendKind::Rpc
+            && self.solana.rpc_url.is_empty()
+        {
+            return Err(cerr(
+                "solana.rpc_url",
+                "required when solana.backend = \"rpc\"",
+            ));
+        }
+        if !(1..=600).contains(&self.solana.confirm_timeout_seconds) {
+            return Err(cerr(
+                "solana.confirm_timeout_seconds",
+                "must be between 1 and 600",
+            ));
+        }
+        if !(1..=7 * 86_400).contains(&self.approvals.ttl_seconds) {
+            return Err(cerr(
+                "approvals.ttl_seconds",
+                "must be between 1 and 604800",
+            ));
+        }
+        if self.audit.batch_max == 0 || self.audit.batch_max > 10_000 {
+            return Err(cerr("audit.batch_max", "must be between 1 and 10000"));
+        }
+        Ok(())
+    }
+
+    /// The enclave socket path.
+    pub fn enclave_socket(&self) -> PathBuf {
+        if self.custody.enclave_socket.is_empty() {
+            self.server.data_dir.join("enclave.sock")
+        } else {
+            PathBuf::from(&self.custody.enclave_socket)
+        }
+    }
+
+    /// The enclave data directory.
+    pub fn enclave_data_dir(&self) -> PathBuf {
+        if self.custody.enclave_data_dir.is_empty() {
+            self.server.data_dir.join("enclave")
+        } else {
+            PathBuf::from(&self.custody.enclave_data_dir)
+        }
+    }
+}
+
+/// `MAILER_SMTP_PORT` → (`mailer`, `smtp_port`), matched against the known sections and keys
+/// (section names may contain `_`, e.g. `RATE_LIMIT`).
+fn split_env_key(rest: &str, defaults: &toml::Table) -> Option<(String, String)> {
+    let lower = rest.to_ascii_lowercase();
+    for (section, v) in defaults {
+        let Some(key) = lower
+            .strip_prefix(section.as_str())
+            .and_then(|k| k.strip_prefix('_'))
+        else {
+            continue;
+        };
+        if let toml::Value::Table(_) = v {
+            if known_key(section, key, defaults) {
+                return Some((section.clone(), key.to_owned()));
+            }
+        }
+    }
+    None
+}
+
+fn known_key(section: &str, key: &str, defaults: &toml::Table) -> bool {
+    let in_defaults =
+        matches!(defaults.get(section), Some(toml::Value::Table(t)) if t.contains_key(key));
+    // Optional keys are absent from the serialized defaults.
+    in_defaults
+        || matches!(
+            (section, key),
+            ("mailer", "smtp_username" | "smtp_password")
+        )
+}
+
+/// Interprets an environment string with the type the key's default has.
+fn typed_env_value(
+    defaults: &toml::Table,
+    section: &str,
+    key: &str,
+    raw: &str,
+) -> Result<toml::Value, String> {
+    let default = match defaults.get(section) {
+        Some(toml::Value::Table(t)) => t.get(key),
+        _ => None,
+    };
+    Ok(match default {
+        Some(toml::Value::Integer(_)) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("`{raw}` is not an integer"))?,
+        ),
+        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(match raw.trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => return Err(format!("`{raw}` is not a boolean")),
+        }),
+        Some(toml::Value::Array(_)) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        ),
+        _ => toml::Value::String(raw.to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn env_overrides_and_types() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("CUSTOS_MAILER_KIND", "smtp"),
+                ("CUSTOS_MAILER_SMTP_PORT", "2525"),
+                ("CUSTOS_MAILER_SMTP_PASSWORD", "12345"),
+                ("CUSTOS_RATE_LIMIT_PER_IP_PER_MINUTE", "7"),
+                ("CUSTOS_SERVER_TRUSTED_PROXIES", "127.0.0.1, ::1"),
+                ("CUSTOS_LOG", "trace"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.mailer.kind, MailerKind::Smtp);
+        assert_eq!(c.mailer.smtp_port, 2525);
+        assert_eq!(
+            c.mailer.smtp_password.as_ref().map(|p| p.expose()),
+            Some("12345")
+        );
+        assert_eq!(c.rate_limit.per_ip_per_minute, 7);
+        assert_eq!(c.server.trusted_proxies.len(), 2);
+        assert!(!format!("{c:?}").contains("12345"));
+    }
+
+    #[test]
+    fn bad_keys_and_values_are_named() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("CUSTOS_RATE_LIMIT_PER_IP_PER_MINUTE", "abc")],
+                "rate_limit.per_ip_per_minute",
+            ),
+            (
+                &[("CUSTOS_RATE_LIMIT_PER_IP_PER_MINUTE", "0")],
+                "rate_limit.per_ip_per_minute",
+            ),
+            (&[("CUSTOS_SERVER_BOGUS", "1")], "CUSTOS_SERVER_BOGUS"),
+            (&[("CUSTOS_MAILER_KIND", "pigeon")], "mailer.kind"),
+            (&[("CUSTOS_SERVER_LISTEN", "nowhere")], "server.listen"),
+            (
+                &[("CUSTOS_SERVER_TRUSTED_PROXIES", "10.0.0.300")],
+                "server.trusted_proxies",
+            ),
+        ];
+        for (pairs, key) in cases {
+            let e = Config::load(None, env(pairs)).unwrap_err();
+            assert!(e.key.starts_with(key), "{pairs:?}: got {e}");
+        }
+    }
+
+    #[test]
+    fn file_unknown_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[server]\nbogus = 1\n").unwrap();
+        let e = Config::load(Some(&p), vec![]).unwrap_err();
+        assert_eq!(e.key, "server.bogus", "{e}");
+        std::fs::write(&p, "[rate_limit]\nglobal_per_minute = \"x\"\n").unwrap();
+        let e = Config::load(Some(&p), vec![]).unwrap_err();
+        assert_eq!(e.key, "rate_limit.global_per_minute", "{e}");
+    }
+}

@@ -1,0 +1,175 @@
+//! Strict request extraction: JSON bodies with unknown fields refused and every error naming
+//! the field, before any handler code runs.
+use crate::error::ApiError;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// A JSON body parsed strictly (types should use `deny_unknown_fields`).
+pub struct StrictJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        require_json(req.headers())?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError {
+                status: e.status(),
+                ..ApiError::bad_request(format!("cannot read body: {}", e.body_text()))
+            })?;
+        parse_json(&bytes).map(StrictJson)
+    }
+}
+
+/// A body declared as JSON, read within the size limit; errors in the documented format.
+pub struct JsonBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        require_json(req.headers())?;
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(JsonBytes)
+            .map_err(|e| ApiError {
+                status: e.status(),
+                ..ApiError::bad_request(format!("cannot read body: {}", e.body_text()))
+            })
+    }
+}
+
+/// Refuses a body that is not declared as JSON.
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if is_json {
+        Ok(())
+    } else {
+        Err(
+            ApiError::bad_request("Content-Type must be application/json")
+                .with_field("Content-Type"),
+        )
+    }
+}
+
+/// Parses `bytes` as `T`, naming the field on any error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Syntax first, so a malformed body (`{...}}`, truncated, trailing text) is always `400`
+    // whatever its fields; then the shape: every body is a JSON object.
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("$", "the body must be a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
+    result.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::bad_request(format!("malformed JSON: {inner}"));
+        }
+        let msg = inner.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        let named = |prefix: &str| {
+            msg.strip_prefix(prefix)
+                .and_then(|r| r.split('`').next())
+                .map(str::to_owned)
+        };
+        let field = if let Some(name) = named("unknown field `") {
+            if path == "." || path.ends_with(&name) {
+                if path == "." {
+                    name
+                } else {
+                    path
+                }
+            } else {
+                format!("{path}.{name}")
+            }
+        } else if let Some(name) = named("missing field `") {
+            if path == "." {
+                name
+            } else {
+                format!("{path}.{name}")
+            }
+        } else if path == "." {
+            "$".to_owned()
+        } else {
+            path
+        };
+        ApiError::invalid(field, msg)
+    })
+}
+
+/// The optional `Idempotency-Key` header, validated.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(v) = parts.headers.get("idempotency-key") else {
+            return Ok(Self(None));
+        };
+        let s = v.to_str().map_err(|_| {
+            ApiError::bad_request("must be printable ASCII").with_field("Idempotency-Key")
+        })?;
+        if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+            return Err(ApiError::bad_request(
+                "must be 1 to 255 printable ASCII characters without spaces",
+            )
+            .with_field("Idempotency-Key"));
+        }
+        Ok(Self(Some(s.to_owned())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        inner: Option<Inner>,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: u32,
+    }
+
+    #[test]
+    fn errors_name_fields() {
+        let f = |s: &str| parse_json::<Body>(s.as_bytes()).unwrap_err();
+        assert_eq!(f(r#"{"email":"a","zzz":1}"#).field.as_deref(), Some("zzz"));
+        assert_eq!(f(r#"{}"#).field.as_deref(), Some("email"));
+        assert_eq!(f(r#"{"email":5}"#).field.as_deref(), Some("email"));
+        assert_eq!(
+            f(r#"{"email":"a","inner":{"n":-1}}"#).field.as_deref(),
+            Some("inner.n")
+        );
+        assert_eq!(
+            f(r#"{"email":"a","inner":{"n":1,"q":2}}"#).field.as_deref(),
+            Some("inner.q")
+        );
+        assert_eq!(f(r#"[1]"#).field.as_deref(), Some("$"));
+        assert_eq!(f(r#"{"email":"a"}}"#).status, 400);
+        assert_eq!(f(r#"{"email":"a"} x"#).status, 400);
+        let e = f(r#"{"email":"#);
+        assert_eq!(e.status, 400);
+        assert_eq!(e.field, None);
+    }
+}

@@ -1,0 +1,88 @@
+//! Prometheus metrics served at `/metrics`.
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
+
+/// The server's metrics.
+pub struct Metrics {
+    /// Registry rendered at `/metrics`.
+    pub registry: Registry,
+    /// Requests by method, route and status.
+    pub requests: IntCounterVec,
+    /// Latency by route.
+    pub latency: HistogramVec,
+    /// 429s by scope.
+    pub rate_limited: IntCounterVec,
+    /// Authentication failures by kind.
+    pub auth_failures: IntCounterVec,
+    /// Audit records written.
+    pub audit_records: IntCounter,
+    /// Audit commit batch sizes.
+    pub audit_batch: Histogram,
+    /// Signatures by scheme.
+    pub signatures: IntCounterVec,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("custos".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests"),
+            &["method", "route", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            ),
+            &["route"],
+        )?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new("rate_limited_total", "Requests refused by a rate limit"),
+            &["scope"],
+        )?;
+        let auth_failures = IntCounterVec::new(
+            Opts::new("auth_failures_total", "Failed authentications"),
+            &["kind"],
+        )?;
+        let audit_records = IntCounter::new("audit_records_total", "Audit records committed")?;
+        let audit_batch = Histogram::with_opts(
+            HistogramOpts::new("audit_batch_size", "Records per audit commit").buckets(vec![
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0,
+            ]),
+        )?;
+        let signatures = IntCounterVec::new(
+            Opts::new("signatures_total", "Signatures produced"),
+            &["scheme"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(auth_failures.clone()))?;
+        registry.register(Box::new(audit_records.clone()))?;
+        registry.register(Box::new(audit_batch.clone()))?;
+        registry.register(Box::new(signatures.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            rate_limited,
+            auth_failures,
+            audit_records,
+            audit_batch,
+            signatures,
+        })
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let enc = prometheus::TextEncoder::new();
+        if let Err(e) = enc.encode_utf8(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        out
+    }
+}

