@@ -1,0 +1,179 @@
+//! `custos-bench`: `suite` runs every scenario against servers it starts and writes
+//! `<out>/<timestamp>.json`, `.txt` (table) and `.svg` (plot); `drive` loads one endpoint of a
+//! server that is already running.
+#![forbid(unsafe_code)]
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use custos_bench::http::Target;
+use custos_bench::load::{self, RunLimits};
+use custos_bench::report;
+use custos_bench::suite::{self, SuiteParams};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "custos-bench",
+    version,
+    about = "Load generator and benchmark suite for Custos"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run every scenario (starts its own servers on temporary data directories).
+    Suite {
+        /// The `custos` binary (build it with --release).
+        #[arg(long)]
+        custos: PathBuf,
+        /// The `bao` binary for the OpenBao comparison (skipped if absent).
+        #[arg(long)]
+        bao: Option<PathBuf>,
+        /// Concurrencies, comma-separated.
+        #[arg(long, default_value = "1,2,4,16", value_delimiter = ',')]
+        concurrency: Vec<usize>,
+        /// Time budget per measured run, seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Request budget per measured run.
+        #[arg(long, default_value_t = 200_000)]
+        max_requests: u64,
+        /// Warm-up per run, seconds.
+        #[arg(long, default_value_t = 0.5)]
+        warmup: f64,
+        /// Time budget per raw signing run, seconds.
+        #[arg(long, default_value_t = 2.0)]
+        raw_seconds: f64,
+        /// Output directory.
+        #[arg(long, default_value = "bench-results")]
+        out: PathBuf,
+    },
+    /// Load one endpoint of a running server and print the measurement as JSON.
+    Drive {
+        /// Base URL, `http://127.0.0.1:PORT` (loopback only).
+        #[arg(long)]
+        url: String,
+        /// Path, e.g. `/v1/wallets/me/actions/sign`.
+        #[arg(long)]
+        path: String,
+        /// JSON body (makes it a POST).
+        #[arg(long)]
+        body: Option<String>,
+        /// Bearer token (also `CUSTOS_BENCH_TOKEN`).
+        #[arg(long, env = "CUSTOS_BENCH_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Concurrencies, comma-separated.
+        #[arg(long, default_value = "1,2,4,16", value_delimiter = ',')]
+        concurrency: Vec<usize>,
+        /// Time budget per run, seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Request budget per run.
+        #[arg(long, default_value_t = 200_000)]
+        max_requests: u64,
+        /// Expected status.
+        #[arg(long, default_value_t = 200)]
+        expect: u16,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // One thread for the generator: it shares the machine with the servers it measures.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Suite {
+                custos,
+                bao,
+                concurrency,
+                seconds,
+                max_requests,
+                warmup,
+                raw_seconds,
+                out,
+            } => {
+                let params = SuiteParams {
+                    custos_bin: custos,
+                    bao_bin: bao,
+                    concurrencies: concurrency,
+                    seconds,
+                    max_requests,
+                    warmup_seconds: warmup,
+                    raw_seconds,
+                };
+                let progress = |line: &str| eprintln!("{line}");
+                let rep = suite::run(&params, &progress).await?;
+                std::fs::create_dir_all(&out)
+                    .with_context(|| format!("creating {}", out.display()))?;
+                let stem = out.join(format!("{}", rep.started_at_unix));
+                let json = stem.with_extension("json");
+                std::fs::write(&json, serde_json::to_string_pretty(&rep)?)?;
+                let table = report::table(&rep);
+                std::fs::write(stem.with_extension("txt"), &table)?;
+                let svg = report::svg(
+                    &rep,
+                    &[
+                        "custos_sign_store",
+                        "custos_sign_memory",
+                        "openbao_transit_sign",
+                    ],
+                    true,
+                );
+                std::fs::write(stem.with_extension("svg"), svg)?;
+                println!("{table}");
+                println!("wrote {} (.txt, .svg)", json.display());
+                Ok(())
+            }
+            Cmd::Drive {
+                url,
+                path,
+                body,
+                token,
+                concurrency,
+                seconds,
+                max_requests,
+                expect,
+            } => {
+                let addr = url
+                    .strip_prefix("http://")
+                    .unwrap_or(&url)
+                    .trim_end_matches('/')
+                    .parse::<std::net::SocketAddr>()
+                    .context("--url must be http://IP:PORT")?;
+                if !addr.ip().is_loopback() {
+                    bail!("custos-bench drives loopback servers only");
+                }
+                let mut t = match &body {
+                    Some(b) => Target::post_json(
+                        addr,
+                        &path,
+                        &serde_json::from_str(b).context("--body is not JSON")?,
+                    ),
+                    None => Target::get(addr, &path),
+                };
+                if let Some(tok) = &token {
+                    t = t.bearer(tok)?;
+                }
+                for c in concurrency {
+                    eprintln!("{path} at concurrency {c} ...");
+                    let m = load::run(
+                        &t,
+                        RunLimits::closed(c, max_requests, Duration::from_secs_f64(seconds))
+                            .expecting(expect),
+                    )
+                    .await?;
+                    println!("{}", serde_json::to_string(&m)?);
+                }
+                Ok(())
+            }
+        }
+    })
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every benchmark scenario of issue 6 and writes bench-results/<unix-time>.{json,txt,svg}.
+#
+#   scripts/bench.sh                 # full run, about 3 minutes after the build
+#   scripts/bench.sh --seconds 1     # any extra arguments go to `custos-bench suite`
+#
+# Builds `custos` and `custos-bench` in release mode (two separate cargo invocations, so each
+# keeps its own feature resolution and neither rebuilds the other), installs OpenBao's `bao`
+# through scripts/test-deps.sh when missing, then lets `custos-bench suite` start every server
+# it needs on temporary data directories (loopback only) and stop them afterwards.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+cd "$ROOT"
+
+bash "$ROOT/scripts/test-deps.sh" openbao
+BAO_ARGS=()
+if command -v bao >/dev/null 2>&1; then
+    BAO_ARGS=(--bao "$(command -v bao)")
+else
+    echo "bench: no bao binary; the OpenBao comparison will be reported as not measurable" >&2
+fi
+
+echo "bench: building release binaries (this takes minutes the first time)" >&2
+cargo build --release --quiet -p custos-cli --bin custos
+cargo build --release --quiet -p custos-bench --bin custos-bench
+
+mkdir -p "$ROOT/bench-results"
+"$TARGET/release/custos-bench" suite \
+    --custos "$TARGET/release/custos" \
+    "${BAO_ARGS[@]}" \
+    --out "$ROOT/bench-results" \
+    "$@"
