@@ -21,6 +21,9 @@ pub struct Target {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Body; a non-empty body is sent as `application/json`.
     pub body: Bytes,
+    /// When set, every `__N__` in the body becomes the next value of this counter, five digits
+    /// zero-padded (mod 100000), so requests that must differ (transfers) can.
+    pub vary: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Target {
@@ -32,6 +35,7 @@ impl Target {
             path: path.to_owned(),
             headers: vec![],
             body: Bytes::new(),
+            vary: None,
         }
     }
 
@@ -43,6 +47,7 @@ impl Target {
             path: path.to_owned(),
             headers: vec![],
             body: Bytes::from(body.to_string()),
+            vary: None,
         }
     }
 
@@ -52,6 +57,12 @@ impl Target {
             .map_err(|_| BenchError::Invalid(format!("header {name} has an invalid value")))?;
         self.headers.push((HeaderName::from_static(name), v));
         Ok(self)
+    }
+
+    /// Makes every request's body distinct (see [`Target::vary`]).
+    pub fn varying(mut self) -> Self {
+        self.vary = Some(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)));
+        self
     }
 
     /// Adds `Authorization: Bearer <token>`.
@@ -71,7 +82,15 @@ impl Target {
         for (k, v) in &self.headers {
             b = b.header(k, v);
         }
-        b.body(Full::new(self.body.clone()))
+        let body = match &self.vary {
+            Some(counter) => {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100_000;
+                let text = String::from_utf8_lossy(&self.body).replace("__N__", &format!("{n:05}"));
+                Bytes::from(text)
+            }
+            None => self.body.clone(),
+        };
+        b.body(Full::new(body))
             .map_err(|e| BenchError::Http(format!("building the request: {e}")))
     }
 }

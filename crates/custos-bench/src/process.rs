@@ -177,6 +177,23 @@ impl CustosServer {
             .next()
     }
 
+    /// `custos admin token --role admin` on this server's data directory.
+    pub fn operator_token(&self, binary: &Path) -> Result<String, BenchError> {
+        let out = Command::new(binary)
+            .args(["admin", "token", "--role", "admin", "--data-dir"])
+            .arg(&self.data_dir)
+            .output()
+            .map_err(|e| BenchError::io("running custos admin token", e))?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !out.status.success() || text.is_empty() {
+            return Err(BenchError::Http(format!(
+                "custos admin token failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(text)
+    }
+
     /// Stops the server and its enclave.
     pub fn stop(&mut self) {
         stop_group(&mut self.child);

@@ -115,6 +115,64 @@ async fn measure(
     Ok(m)
 }
 
+/// Scenario 7: funds the agent, lifts its policy limits (an operator token from the CLI), then
+/// drives `transfer` of a tiny, always different SOL amount (so no two transactions are equal)
+/// at concurrency 1 and 16. Every request runs the whole path: policy, build, simulate, value,
+/// reserve, sign in the enclave, audit, submit, confirm, commit.
+async fn solana_series(
+    p: &SuiteParams,
+    progress: &dyn Fn(&str),
+    server: &CustosServer,
+    token: &str,
+) -> Result<Series, BenchError> {
+    let airdrop = Target::post_json(
+        server.addr(),
+        "/v1/dev/airdrop",
+        &serde_json::json!({"chain": "solana", "asset": "SOL", "amount": "100000"}),
+    )
+    .bearer(token)?;
+    crate::http::expect_json("airdrop", &airdrop, &[200]).await?;
+    let me = crate::http::expect_json(
+        "wallet",
+        &Target::get(server.addr(), "/v1/wallets/me").bearer(token)?,
+        &[200],
+    )
+    .await?;
+    let agent = me["agent_id"].as_str().unwrap_or_default().to_owned();
+    let bin = p.custos_bin.clone();
+    let op = server.operator_token(&bin)?;
+    let mut put = Target::post_json(
+        server.addr(),
+        &format!("/v1/admin/agents/{agent}/policy"),
+        &serde_json::json!({"version": 1, "chains": ["solana"],
+            "actions": {"transfer": true},
+            "limits": {"per_tx_usd": "10", "daily_usd": "100000000", "max_tx_per_hour": 4000000000u32}}),
+    )
+    .bearer(&op)?;
+    put.method = hyper::Method::PUT;
+    crate::http::expect_json("policy", &put, &[200]).await?;
+    let transfer = Target::post_json(
+        server.addr(),
+        "/v1/wallets/me/actions/transfer",
+        &serde_json::json!({"chain": "solana", "to": "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin",
+            "asset": "SOL", "amount": "0.0001__N__"}),
+    )
+    .bearer(token)?
+    .varying();
+    let mut series = Series {
+        id: "solana_transfer_confirmed".into(),
+        description: "POST /v1/wallets/me/actions/transfer (SOL, embedded devnet, confirmed)"
+            .into(),
+        points: vec![],
+    };
+    for c in [1, 16] {
+        series
+            .points
+            .push(measure(progress, "solana transfer", &transfer, p.limits(c)).await?);
+    }
+    Ok(series)
+}
+
 fn point(s: &Series, concurrency: usize) -> Option<&Measurement> {
     s.points.iter().find(|m| m.concurrency == concurrency)
 }
@@ -407,11 +465,11 @@ pub async fn run(p: &SuiteParams, progress: &dyn Fn(&str)) -> Result<Report, Ben
         id: "hsm_overhead".into(),
         reason: "the server cannot run on the PKCS#11 (SoftHSM2) custody backend yet; add a ServerSpec selecting it and a raw C_Sign loop".into(),
     });
-    report.pending.push(Pending {
-        scenario: 7,
-        id: "solana_end_to_end".into(),
-        reason: "no embedded devnet / transfer action in the server yet; add a transfer Target after POST /v1/dev/airdrop".into(),
-    });
+    // 7. Solana end to end: confirmed SOL transfers on the embedded devnet.
+    progress("[7] custos serve on the embedded Solana devnet: confirmed transfers");
+    let (server, token) = start_with_agent(p, &generous).await?;
+    let solana = solana_series(p, progress, &server, &token).await?;
+    drop(server);
     report.notes = vec![
         "The load generator runs on the same 2-core machine as the servers, on one thread (current-thread runtime): it takes CPU the server would otherwise have.".into(),
         "Each run: warm-up, then bounded by both request count and seconds; connections are opened before the clock starts; one keep-alive HTTP/1.1 connection per virtual user.".into(),
@@ -426,7 +484,9 @@ pub async fn run(p: &SuiteParams, progress: &dyn Fn(&str)) -> Result<Report, Ben
     };
     report.series = vec![store, memory];
     report.series.extend(front);
-    report.series.extend([overload_series, scaling, bao_series]);
+    report
+        .series
+        .extend([overload_series, scaling, bao_series, solana]);
     report.machine.loadavg_at_end = Machine::probe().loadavg_at_start;
     Ok(report)
 }
