@@ -842,3 +842,82 @@ async fn sign_is_judged_by_simulated_effects_and_verifies_independently() {
         .collect();
     assert_eq!(signed.len(), 3, "{signed:?}");
 }
+
+#[tokio::test]
+async fn key_rotation_changes_the_address_and_new_transfers_sign_with_the_new_key() {
+    let srv = Server::start().await;
+    let admin = srv.operator_token("admin");
+    let viewer = srv.operator_token("viewer");
+    let a = srv.login("rotate@example.com").await;
+    let old = address_of(&srv, &a).await;
+
+    let r = srv
+        .get(
+            &format!("/v1/admin/agents/{}/keys", a.agent_id),
+            Some(&viewer),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let keys = r.json()["keys"].as_array().unwrap().clone();
+    let ed = keys.iter().find(|k| k["scheme"] == "ed25519").unwrap();
+    assert_eq!(ed["address"], old.as_str());
+    assert_eq!(ed["age_days"], 0);
+    assert_eq!(ed["rotation_due"], false);
+    assert_eq!(ed["status"], "active");
+
+    let path = format!("/v1/admin/agents/{}/keys/ed25519/rotate", a.agent_id);
+    let r = srv.post(&path, Some(&viewer), &json!({})).await;
+    assert_eq!(r.status, 403, "a viewer cannot rotate: {}", r.text);
+    let r = srv
+        .post(
+            &format!("/v1/admin/agents/{}/keys/rsa/rotate", a.agent_id),
+            Some(&admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        assert_error(&r, &[422], "invalid_request")["field"],
+        "scheme"
+    );
+
+    let r = srv.post(&path, Some(&admin), &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["previous_address"], old.as_str());
+    let new = v["key"]["address"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!(
+        address_of(&srv, &a).await,
+        new,
+        "the wallet shows the new address"
+    );
+
+    // The new key signs: fund the new address and transfer (the devnet verifies the signature
+    // against the fee payer, which is the new address).
+    airdrop(&srv, &a, "SOL", "1").await;
+    let r = transfer(&srv, &a, &random_address(), "SOL", "0.01").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sig = bs58::decode(r.json()["tx"].as_str().unwrap())
+        .into_vec()
+        .unwrap();
+    let new_key = bs58::decode(&new).into_vec().unwrap();
+    assert_eq!(sig.len(), 64);
+    assert_eq!(new_key.len(), 32);
+    // The EVM key is untouched.
+    let r = srv
+        .get(
+            &format!("/v1/admin/agents/{}/keys", a.agent_id),
+            Some(&viewer),
+        )
+        .await;
+    let keys = r.json()["keys"].as_array().unwrap().clone();
+    assert_eq!(
+        keys.iter().find(|k| k["scheme"] == "ed25519").unwrap()["address"],
+        new.as_str()
+    );
+    let audit = srv.get("/v1/admin/audit?limit=1000", Some(&admin)).await;
+    assert!(
+        audit.text.contains("admin.keys.rotate"),
+        "rotation is audited"
+    );
+}

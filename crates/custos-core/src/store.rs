@@ -176,6 +176,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Agent>, StoreError>;
     /// Sets the frozen flag; false if the agent does not exist.
     async fn set_frozen(&self, id: AgentId, frozen: bool) -> Result<bool, StoreError>;
+    /// Replaces the agent's public addresses (after a key rotation); false if no such agent.
+    async fn set_addresses(
+        &self,
+        id: AgentId,
+        addresses: serde_json::Value,
+    ) -> Result<bool, StoreError>;
     /// Replaces the policy; returns the new version, or None if the agent does not exist.
     async fn set_policy(
         &self,

@@ -136,7 +136,7 @@ fn action_enabled(policy: Option<&Value>, action: &str) -> Result<(), CustodyErr
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use serde_json::json;
 
@@ -212,7 +212,7 @@ mod scheme_tests {
 
 #[cfg(test)]
 mod solana_tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use serde_json::json;
 

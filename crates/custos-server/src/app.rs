@@ -6,7 +6,7 @@ use crate::mailer::Mailer;
 use crate::metrics::Metrics;
 use crate::pipeline;
 use crate::ratelimit::Limits;
-use crate::routes::{admin, auth, dev, system, wallet};
+use crate::routes::{admin, auth, dev, keys, system, wallet};
 use crate::state::{AppState, Inner};
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -35,6 +35,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/admin/agents/{id}/policy",
             get(admin::get_policy).put(admin::put_policy),
+        )
+        .route("/v1/admin/agents/{id}/keys", get(keys::list))
+        .route(
+            "/v1/admin/agents/{id}/keys/{scheme}/rotate",
+            post(keys::rotate),
         )
         .route("/v1/admin/agents/{id}/freeze", post(admin::freeze))
         .route("/v1/admin/agents/{id}/unfreeze", post(admin::unfreeze))
@@ -75,6 +80,7 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::Extension(crate::extract::MaxBody(max_body)))
         .layer(from_fn_with_state(state.clone(), pipeline::front_door))
         .layer(from_fn_with_state(state.clone(), pipeline::request_context))
         .with_state(state)
@@ -111,8 +117,10 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         metrics.clone(),
     );
     let limits = Limits::new(&cfg.rate_limit);
-    let mut default_policy = custos_policy::PolicyDocument::default();
-    default_policy.session_expiration_hours = cfg.auth.session_expiration_hours;
+    let default_policy = custos_policy::PolicyDocument {
+        session_expiration_hours: cfg.auth.session_expiration_hours,
+        ..Default::default()
+    };
     let chains = crate::chains::open(&cfg.solana, &data_dir).map_err(anyhow_like::err)?;
     let oracle = custos_oracle::build(&cfg.oracle, parts.clock.clone()).map_err(|e| {
         anyhow_like::err(format!(

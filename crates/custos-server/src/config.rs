@@ -250,7 +250,7 @@ pub enum KmsKind {
 }
 
 /// `[custody]`
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CustodyConfig {
     /// Unix socket of the enclave; empty = `<data-dir>/enclave.sock`.
@@ -273,6 +273,26 @@ pub struct CustodyConfig {
     pub openbao_kv_mount: String,
     /// With `kms = "openbao"`: an extra PEM CA certificate to trust.
     pub openbao_ca_cert: String,
+    /// A key this many days old is reported as due for rotation.
+    pub rotation_due_days: u32,
+}
+
+impl Default for CustodyConfig {
+    fn default() -> Self {
+        Self {
+            enclave_socket: String::new(),
+            external_enclave: false,
+            enclave_data_dir: String::new(),
+            kms: KmsKind::LocalFile,
+            kms_passphrase_env: String::new(),
+            openbao_addr: String::new(),
+            openbao_token_env: String::new(),
+            openbao_transit_key: String::new(),
+            openbao_kv_mount: String::new(),
+            openbao_ca_cert: String::new(),
+            rotation_due_days: 90,
+        }
+    }
 }
 
 impl CustodyConfig {
@@ -416,6 +436,12 @@ impl Config {
         }
         if self.auth.issuer.is_empty() || self.auth.audience.is_empty() {
             return Err(cerr("auth.issuer", "issuer and audience must not be empty"));
+        }
+        if !(1..=3650).contains(&self.custody.rotation_due_days) {
+            return Err(cerr(
+                "custody.rotation_due_days",
+                "must be between 1 and 3650",
+            ));
         }
         match self.custody.kms {
             KmsKind::LocalFile => {}

@@ -12,13 +12,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let _ = state;
         require_json(req.headers())?;
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError {
-                status: e.status(),
-                ..ApiError::bad_request(format!("cannot read body: {}", e.body_text()))
-            })?;
+        let bytes = read_body(req).await?;
         parse_json(&bytes).map(StrictJson)
     }
 }
@@ -30,15 +26,54 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let _ = state;
         require_json(req.headers())?;
-        axum::body::Bytes::from_request(req, state)
-            .await
-            .map(JsonBytes)
-            .map_err(|e| ApiError {
-                status: e.status(),
-                ..ApiError::bad_request(format!("cannot read body: {}", e.body_text()))
-            })
+        read_body(req).await.map(JsonBytes)
     }
+}
+
+/// `server.max_body_bytes`, put in every request's extensions by the router.
+#[derive(Clone, Copy, Debug)]
+pub struct MaxBody(pub usize);
+
+/// How much of an oversized body is read and thrown away before answering `413`.
+const DRAIN_MAX: usize = 16 * 1024 * 1024;
+/// How long draining may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads the body, at most [`MaxBody`] bytes. A longer body is refused with `413`, after the
+/// rest of it has been read and discarded (up to 16 MiB, within 5 s): a client still sending
+/// then receives the documented error instead of a connection reset mid-upload.
+pub async fn read_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let limit = req.extensions().get::<MaxBody>().map_or(64 * 1024, |m| m.0);
+    let too_large = || ApiError {
+        status: axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        ..ApiError::bad_request(format!("the body is larger than {limit} bytes"))
+    };
+    let mut body = req.into_body();
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("cannot read body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > limit {
+            let mut seen = buf.len() + data.len();
+            let drain = async {
+                while let Some(Ok(f)) = body.frame().await {
+                    seen += f.data_ref().map_or(0, |d| d.len());
+                    if seen > DRAIN_MAX {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(axum::body::Bytes::from(buf))
 }
 
 /// Refuses a body that is not declared as JSON.

@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 use crate::actions::{sign, transfer};
-use crate::routes::{admin, auth, dev, system, wallet};
+use crate::routes::{admin, auth, dev, keys, system, wallet};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
         auth::request_otp, auth::verify_otp, auth::jwks,
         wallet::me, wallet::my_policy, wallet::my_audit, wallet::balances, wallet::action,
         dev::airdrop, dev::create_mint,
-        admin::list_approvals, admin::approve, admin::reject,
+        admin::list_approvals, admin::approve, admin::reject, keys::list, keys::rotate,
         admin::list_agents, admin::get_agent, admin::get_policy, admin::put_policy, admin::freeze, admin::unfreeze,
         admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify,
         system::healthz, system::metrics, system::attestation,

@@ -193,6 +193,21 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn set_addresses(
+        &self,
+        id: AgentId,
+        addresses: serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let text = json_text(&addresses)?;
+        let done = sqlx::query("UPDATE agents SET addresses = ?1 WHERE id = ?2")
+            .bind(text)
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn set_policy(
         &self,
         id: AgentId,

@@ -342,6 +342,11 @@ async fn agents_freeze_and_policy_versions(fx: &Fixture) {
     assert!(!s.agent(id).await.unwrap().unwrap().frozen);
     assert!(!s.set_frozen(missing, true).await.unwrap());
 
+    let rotated = serde_json::json!({"solana": "RotatedAddress111", "evm": "0xabc"});
+    assert!(s.set_addresses(id, rotated.clone()).await.unwrap());
+    assert_eq!(s.agent(id).await.unwrap().unwrap().addresses, rotated);
+    assert!(!s.set_addresses(missing, rotated).await.unwrap());
+
     let p1 = serde_json::json!({"per_tx_usd": "100", "chains": ["solana"]});
     let p2 = serde_json::json!({"per_tx_usd": "50"});
     assert_eq!(s.set_policy(id, p1).await.unwrap(), Some(1));

@@ -16,12 +16,12 @@ use custos_policy::PolicyDocument;
 use serde::Deserialize;
 use serde_json::json;
 
-fn agent_id(raw: &str) -> Result<AgentId, ApiError> {
+pub(crate) fn agent_id(raw: &str) -> Result<AgentId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::invalid("agent_id", "not a valid agent id (UUID)"))
 }
 
-async fn load(state: &AppState, id: AgentId) -> Result<Agent, ApiError> {
+pub(crate) async fn load(state: &AppState, id: AgentId) -> Result<Agent, ApiError> {
     state
         .store
         .agent(id)
@@ -33,7 +33,7 @@ fn view(a: &Agent) -> serde_json::Value {
     json!({"agent_id": a.id, "email": a.email, "addresses": a.addresses, "frozen": a.frozen, "policy_version": a.policy_version, "created_at_ms": a.created_at_ms})
 }
 
-fn audited(
+pub(crate) fn audited(
     mut r: Response,
     action: &str,
     subject: Option<AgentId>,

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod dev;
+pub mod keys;
 pub mod system;
 pub mod wallet;
 
