@@ -73,19 +73,7 @@ pub async fn serve(common: Common, listen: Option<std::net::SocketAddr>) -> Resu
     }
     ensure_private_dir(&cfg.server.data_dir)?;
     let store = open_store(&cfg).await?;
-    let socket = cfg.enclave_socket();
-    let supervisor = if cfg.custody.external_enclave {
-        None
-    } else {
-        Some(Supervisor::start(
-            socket.clone(),
-            cfg.enclave_data_dir(),
-            cfg.custody.enclave_kms_args(),
-        )?)
-    };
-    let client = custos_custody::EnclaveClient::new(&socket);
-    wait_for_enclave(&client).await?;
-    let custody: Arc<dyn custos_core::Custody> = Arc::new(client);
+    let (custody, supervisor) = open_custody(&cfg).await?;
     let parts = custos_server::Parts {
         cfg,
         store,
@@ -98,6 +86,53 @@ pub async fn serve(common: Common, listen: Option<std::net::SocketAddr>) -> Resu
     }
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The configured custody backend: the supervised (or external) enclave, or a PKCS#11 token.
+async fn open_custody(cfg: &Config) -> Result<(Arc<dyn custos_core::Custody>, Option<Supervisor>)> {
+    if cfg.custody.backend == custos_server::config::CustodyBackend::Pkcs11 {
+        return Ok((open_pkcs11(cfg).await?, None));
+    }
+    let socket = cfg.enclave_socket();
+    let supervisor = if cfg.custody.external_enclave {
+        None
+    } else {
+        Some(Supervisor::start(
+            socket.clone(),
+            cfg.enclave_data_dir(),
+            cfg.custody.enclave_kms_args(),
+        )?)
+    };
+    let client = custos_custody::EnclaveClient::new(&socket);
+    wait_for_enclave(&client).await?;
+    Ok((Arc::new(client), supervisor))
+}
+
+#[cfg(feature = "pkcs11")]
+async fn open_pkcs11(cfg: &Config) -> Result<Arc<dyn custos_core::Custody>> {
+    let c = &cfg.custody;
+    let pin = std::env::var(&c.pkcs11_pin_env).with_context(|| {
+        format!(
+            "custody.pkcs11_pin_env: the environment variable {} is not set",
+            c.pkcs11_pin_env
+        )
+    })?;
+    let mut p = custos_custody::Pkcs11Config::new(
+        &c.pkcs11_module,
+        &c.pkcs11_token_label,
+        custos_core::SecretString::new(pin),
+    );
+    p.sessions = c.pkcs11_sessions;
+    let custody = custos_custody::Pkcs11Custody::open(p)
+        .await
+        .context("cannot open the PKCS#11 token")?;
+    tracing::info!(module = %c.pkcs11_module, token = %c.pkcs11_token_label, "custody on a PKCS#11 token");
+    Ok(Arc::new(custody))
+}
+
+#[cfg(not(feature = "pkcs11"))]
+async fn open_pkcs11(_: &Config) -> Result<Arc<dyn custos_core::Custody>> {
+    bail!("custody.backend = \"pkcs11\" needs a build with `--features pkcs11`")
 }
 
 async fn wait_for_enclave(client: &custos_custody::EnclaveClient) -> Result<()> {

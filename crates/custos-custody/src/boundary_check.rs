@@ -134,6 +134,34 @@ fn action_enabled(policy: Option<&Value>, action: &str) -> Result<(), CustodyErr
     }
 }
 
+/// The message bytes of a Solana transaction that `address` must sign. Refused unless the key is
+/// Ed25519 and the address is one of the transaction's required signers: signing a transaction
+/// the key is not a signer of would be meaningless at best.
+pub(crate) fn solana_message_for(
+    scheme: KeyScheme,
+    address: &str,
+    tx: &[u8],
+) -> Result<Vec<u8>, CustodyError> {
+    use custos_chains::solana_wire::{decode_for_boundary, split_transaction};
+    if scheme != KeyScheme::Ed25519 {
+        return Err(CustodyError::InvalidPayload(
+            "solana transactions are signed with the ed25519 key".into(),
+        ));
+    }
+    let decoded = decode_for_boundary(tx).map_err(|e| {
+        CustodyError::InvalidPayload(format!("cannot decode the solana transaction: {e}"))
+    })?;
+    if !decoded.signers.iter().any(|s| s == address) {
+        return Err(CustodyError::InvalidPayload(
+            "the agent's key is not a required signer of this transaction".into(),
+        ));
+    }
+    let raw = split_transaction(tx).map_err(|e| {
+        CustodyError::InvalidPayload(format!("cannot split the solana transaction: {e}"))
+    })?;
+    Ok(raw.message)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]

@@ -278,34 +278,6 @@ fn open_openbao(_: &KmsChoice) -> Result<KmsAndFiles, CustodyError> {
     ))
 }
 
-/// The message bytes of a Solana transaction that `address` must sign. Refused unless the key is
-/// Ed25519 and the address is one of the transaction's required signers: signing a transaction
-/// the key is not a signer of would be meaningless at best.
-fn solana_message_for(
-    scheme: KeyScheme,
-    address: &str,
-    tx: &[u8],
-) -> Result<Vec<u8>, CustodyError> {
-    use custos_chains::solana_wire::{decode_for_boundary, split_transaction};
-    if scheme != KeyScheme::Ed25519 {
-        return Err(CustodyError::InvalidPayload(
-            "solana transactions are signed with the ed25519 key".into(),
-        ));
-    }
-    let decoded = decode_for_boundary(tx).map_err(|e| {
-        CustodyError::InvalidPayload(format!("cannot decode the solana transaction: {e}"))
-    })?;
-    if !decoded.signers.iter().any(|s| s == address) {
-        return Err(CustodyError::InvalidPayload(
-            "the agent's key is not a required signer of this transaction".into(),
-        ));
-    }
-    let raw = split_transaction(tx).map_err(|e| {
-        CustodyError::InvalidPayload(format!("cannot split the solana transaction: {e}"))
-    })?;
-    Ok(raw.message)
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing holding these locks leaves state half-written in memory, so a poisoned lock
     // is still consistent.
@@ -450,7 +422,7 @@ impl Enclave {
         let bytes = match &req.payload {
             SignPayload::Message { bytes } => key.key.sign_message(bytes)?,
             SignPayload::SolanaTransaction { bytes } => {
-                solana_message_for(req.scheme, key.meta.address(), bytes)
+                crate::boundary_check::solana_message_for(req.scheme, key.meta.address(), bytes)
                     .and_then(|m| key.key.sign_message(&m))?
             }
             _ => {

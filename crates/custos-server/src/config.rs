@@ -249,10 +249,32 @@ pub enum KmsKind {
     Openbao,
 }
 
+/// Which custody backend signs (`custody.backend`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustodyBackend {
+    /// The `custos enclave` process (the default).
+    #[default]
+    Enclave,
+    /// A PKCS#11 token (HSM, or SoftHSM2): keys generated on it and never leaving it. Needs the
+    /// `pkcs11` build feature.
+    Pkcs11,
+}
+
 /// `[custody]`
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CustodyConfig {
+    /// `enclave` or `pkcs11`.
+    pub backend: CustodyBackend,
+    /// With `backend = "pkcs11"`: the module (`.so`) path.
+    pub pkcs11_module: String,
+    /// With `backend = "pkcs11"`: the label of the initialised token.
+    pub pkcs11_token_label: String,
+    /// With `backend = "pkcs11"`: the environment variable holding the user PIN.
+    pub pkcs11_pin_env: String,
+    /// With `backend = "pkcs11"`: logged-in sessions kept open (default 4).
+    pub pkcs11_sessions: usize,
     /// Unix socket of the enclave; empty = `<data-dir>/enclave.sock`.
     pub enclave_socket: String,
     /// Do not start an enclave child process; connect to a running one.
@@ -280,6 +302,11 @@ pub struct CustodyConfig {
 impl Default for CustodyConfig {
     fn default() -> Self {
         Self {
+            backend: CustodyBackend::Enclave,
+            pkcs11_module: String::new(),
+            pkcs11_token_label: String::new(),
+            pkcs11_pin_env: String::new(),
+            pkcs11_sessions: 4,
             enclave_socket: String::new(),
             external_enclave: false,
             enclave_data_dir: String::new(),
@@ -442,6 +469,27 @@ impl Config {
                 "custody.rotation_due_days",
                 "must be between 1 and 3650",
             ));
+        }
+        if self.custody.backend == CustodyBackend::Pkcs11 {
+            let c = &self.custody;
+            for (key, v) in [
+                ("custody.pkcs11_module", &c.pkcs11_module),
+                ("custody.pkcs11_token_label", &c.pkcs11_token_label),
+                ("custody.pkcs11_pin_env", &c.pkcs11_pin_env),
+            ] {
+                if v.is_empty() {
+                    return Err(cerr(key, "required with custody.backend = \"pkcs11\""));
+                }
+            }
+            if c.pkcs11_pin_env.starts_with("CUSTOS_") {
+                return Err(cerr(
+                    "custody.pkcs11_pin_env",
+                    "must not start with CUSTOS_ (those are configuration keys)",
+                ));
+            }
+            if !(1..=64).contains(&c.pkcs11_sessions) {
+                return Err(cerr("custody.pkcs11_sessions", "must be between 1 and 64"));
+            }
         }
         match self.custody.kms {
             KmsKind::LocalFile => {}

@@ -522,6 +522,10 @@ impl Inner {
             })?;
         let bytes = match &req.payload {
             SignPayload::Message { bytes } => self.sign_with(&key, bytes)?,
+            SignPayload::SolanaTransaction { bytes } => {
+                let message = boundary_check::solana_message_for(req.scheme, &key.address, bytes)?;
+                self.sign_with(&key, &message)?
+            }
             _ => {
                 return Err(CustodyError::InvalidPayload(
                     "payload passed the check but has no signer".into(),
