@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 cd "$ROOT"
 
-bash "$ROOT/scripts/test-deps.sh" openbao
+bash "$ROOT/scripts/test-deps.sh" openbao softhsm
 BAO_ARGS=()
 if command -v bao >/dev/null 2>&1; then
     BAO_ARGS=(--bao "$(command -v bao)")
@@ -23,7 +23,7 @@ else
 fi
 
 echo "bench: building release binaries (this takes minutes the first time)" >&2
-cargo build --release --quiet -p custos-cli --bin custos
+cargo build --release --quiet -p custos-cli --bin custos --features pkcs11
 cargo build --release --quiet -p custos-bench --bin custos-bench
 
 mkdir -p "$ROOT/bench-results"

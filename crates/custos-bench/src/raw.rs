@@ -82,6 +82,70 @@ pub fn ed25519(
     })
 }
 
+/// The PKCS#11 baseline: `C_SignInit` + `C_Sign` (Ed25519) on the token behind `custody`, on
+/// `threads` threads for `duration`, each in batches on a throwaway session key
+/// ([`custos_custody::Pkcs11Custody::raw_sign_loop`]). Throughput is computed from the signing
+/// calls' own latencies, so the batches' key generation is not counted against the token.
+pub fn pkcs11(
+    custody: &custos_custody::Pkcs11Custody,
+    threads: usize,
+    duration: Duration,
+) -> Result<RawSigning, BenchError> {
+    if threads == 0 || duration.is_zero() {
+        return Err(BenchError::Invalid(
+            "raw signing needs threads and a duration".into(),
+        ));
+    }
+    let start = Instant::now();
+    let deadline = start + duration;
+    let results = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(move || -> Result<_, BenchError> {
+                    let mut hist = latency_histogram()?;
+                    let mut n = 0u64;
+                    let mut busy = Duration::ZERO;
+                    while Instant::now() < deadline {
+                        let lat = custody
+                            .raw_sign_loop(custos_core::KeyScheme::Ed25519, 200)
+                            .map_err(|e| BenchError::Invalid(format!("raw C_Sign: {e}")))?;
+                        for l in lat {
+                            record(&mut hist, u64::try_from(l.as_nanos()).unwrap_or(u64::MAX));
+                            busy += l;
+                            n += 1;
+                        }
+                    }
+                    Ok((n, busy, hist))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| BenchError::Invalid("a signing thread panicked".into()))?
+            })
+            .collect::<Result<Vec<_>, BenchError>>()
+    })?;
+    let seconds = start.elapsed().as_secs_f64();
+    let mut hist = latency_histogram()?;
+    let mut signatures = 0;
+    let mut per_second = 0.0;
+    for (n, busy, h) in results {
+        signatures += n;
+        per_second += n as f64 / busy.as_secs_f64().max(1e-9);
+        hist.add(&h)
+            .map_err(|e| BenchError::Histogram(e.to_string()))?;
+    }
+    Ok(RawSigning {
+        threads,
+        signatures,
+        seconds,
+        per_second,
+        latency: Latency::from_nanos(&hist),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -20,6 +20,9 @@ pub struct Report {
     pub series: Vec<Series>,
     /// The in-process signing baseline, one entry per thread count.
     pub raw_ed25519: Vec<RawSigning>,
+    /// Scenario 5's baseline: raw `C_Sign` (Ed25519) on the SoftHSM2 token, per thread count.
+    #[serde(default)]
+    pub raw_pkcs11: Vec<RawSigning>,
     /// The scenarios' ratios.
     pub ratios: Vec<Ratio>,
     /// Scenarios that cannot be measured on this build yet.

@@ -173,6 +173,111 @@ async fn solana_series(
     Ok(series)
 }
 
+/// Where Debian's softhsm2 puts its module.
+const SOFTHSM2_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// Scenario 5: a fresh SoftHSM2 token, a server whose custody backend is that token, the sign
+/// curve through it, and the raw `C_Sign` loop on the same token from this process.
+async fn hsm(
+    p: &SuiteParams,
+    progress: &dyn Fn(&str),
+    base: &ServerSpec,
+) -> Result<(Series, Vec<crate::raw::RawSigning>), BenchError> {
+    const LABEL: &str = "custos-bench";
+    const PIN: &str = "112233";
+    let dir = tempfile::tempdir().map_err(|e| BenchError::io("token directory", e))?;
+    let tokens = dir.path().join("tokens");
+    std::fs::create_dir_all(&tokens).map_err(|e| BenchError::io("token directory", e))?;
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .map_err(|e| BenchError::io("softhsm2.conf", e))?;
+    let out = std::process::Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            LABEL,
+            "--so-pin",
+            "445566",
+            "--pin",
+            PIN,
+        ])
+        .output()
+        .map_err(|e| {
+            BenchError::io(
+                "softhsm2-util (scripts/test-deps.sh softhsm installs it)",
+                e,
+            )
+        })?;
+    if !out.status.success() {
+        return Err(BenchError::Invalid(format!(
+            "softhsm2-util: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let conf_s = conf.to_string_lossy().into_owned();
+    let spec = base
+        .clone()
+        .env("CUSTOS_CUSTODY_BACKEND", "pkcs11")
+        .env("CUSTOS_CUSTODY_PKCS11_MODULE", SOFTHSM2_MODULE)
+        .env("CUSTOS_CUSTODY_PKCS11_TOKEN_LABEL", LABEL)
+        .env("CUSTOS_CUSTODY_PKCS11_PIN_ENV", "BENCH_HSM_PIN")
+        .env("BENCH_HSM_PIN", PIN)
+        .env("SOFTHSM2_CONF", &conf_s);
+    let (server, token) = start_with_agent(p, &spec).await?;
+    let sign = sign_target(&server, &token)?;
+    let mut series = Series {
+        id: "custos_sign_pkcs11".into(),
+        description: "POST /v1/wallets/me/actions/sign (message), custody on SoftHSM2 (PKCS#11)"
+            .into(),
+        points: vec![],
+    };
+    for &c in &p.concurrencies {
+        series
+            .points
+            .push(measure(progress, "custos sign on pkcs11", &sign, p.limits(c)).await?);
+    }
+    drop(server);
+    // This process's module reads SOFTHSM2_CONF at C_Initialize; nothing else here uses it.
+    std::env::set_var("SOFTHSM2_CONF", &conf_s);
+    let cfg = custos_custody::Pkcs11Config::new(
+        SOFTHSM2_MODULE,
+        LABEL,
+        custos_core::SecretString::new(PIN.into()),
+    );
+    let custody =
+        tokio::task::spawn_blocking(move || custos_custody::Pkcs11Custody::open_blocking(&cfg))
+            .await
+            .map_err(|e| BenchError::Invalid(format!("opening the token: {e}")))?
+            .map_err(|e| BenchError::Invalid(format!("opening the token: {e}")))?;
+    let custody = std::sync::Arc::new(custody);
+    let mut raws = vec![];
+    for &c in &p.concurrencies {
+        progress(&format!("  raw C_Sign on {c} threads ..."));
+        let cu = custody.clone();
+        let secs = p.raw_seconds;
+        let raw = tokio::task::spawn_blocking(move || {
+            crate::raw::pkcs11(&cu, c, Duration::from_secs_f64(secs))
+        })
+        .await
+        .map_err(|e| BenchError::Invalid(format!("raw C_Sign: {e}")))??;
+        progress(&format!(
+            "    {:.0} signatures/s, p50 {:.1} µs",
+            raw.per_second, raw.latency.p50_us
+        ));
+        raws.push(raw);
+    }
+    drop(dir);
+    Ok((series, raws))
+}
+
 fn point(s: &Series, concurrency: usize) -> Option<&Measurement> {
     s.points.iter().find(|m| m.concurrency == concurrency)
 }
@@ -460,11 +565,31 @@ pub async fn run(p: &SuiteParams, progress: &dyn Fn(&str)) -> Result<Report, Ben
         }),
     }
 
-    report.pending.push(Pending {
-        scenario: 5,
-        id: "hsm_overhead".into(),
-        reason: "the server cannot run on the PKCS#11 (SoftHSM2) custody backend yet; add a ServerSpec selecting it and a raw C_Sign loop".into(),
-    });
+    // 5. HSM overhead: the pipeline on the PKCS#11 backend ÷ a raw C_Sign loop on the token.
+    progress("[5] custos serve with custody.backend = pkcs11 on a fresh SoftHSM2 token");
+    let mut hsm_series = None;
+    match hsm(p, progress, &generous).await {
+        Ok((series, raws)) => {
+            for raw in &raws {
+                if let Some(m) = point(&series, raw.threads) {
+                    report.ratios.push(Ratio::new(
+                        5,
+                        &format!("hsm_overhead_c{}", raw.threads),
+                        ("custos sign req/s on pkcs11", m.goodput),
+                        ("raw C_Sign/s on the token", raw.per_second),
+                        Goal::AtLeast(0.8),
+                    ));
+                }
+            }
+            report.raw_pkcs11 = raws;
+            hsm_series = Some(series);
+        }
+        Err(e) => report.pending.push(Pending {
+            scenario: 5,
+            id: "hsm_overhead".into(),
+            reason: format!("not measured: {e}"),
+        }),
+    }
     // 7. Solana end to end: confirmed SOL transfers on the embedded devnet.
     progress("[7] custos serve on the embedded Solana devnet: confirmed transfers");
     let (server, token) = start_with_agent(p, &generous).await?;
@@ -487,6 +612,7 @@ pub async fn run(p: &SuiteParams, progress: &dyn Fn(&str)) -> Result<Report, Ben
     report
         .series
         .extend([overload_series, scaling, bao_series, solana]);
+    report.series.extend(hsm_series);
     report.machine.loadavg_at_end = Machine::probe().loadavg_at_start;
     Ok(report)
 }
