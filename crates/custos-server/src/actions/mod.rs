@@ -191,6 +191,35 @@ pub fn decide(
     }
 }
 
+/// Ends an agent's action once it is planned: the dry run's explanation, a denial, parking for
+/// approval (with `parked`, the request as it will be re-read at approval), or execution.
+pub async fn conclude(
+    state: &AppState,
+    actor: &Actor<'_>,
+    plan: Plan,
+    dry_run: bool,
+    broadcast: bool,
+    parked: serde_json::Value,
+) -> Result<Response, ApiError> {
+    if dry_run {
+        let e = custos_policy::explain(&plan.policy, &plan.intent, &plan.effects, &plan.usage);
+        return Ok(
+            Json(json!({"dry_run": true, "explanation": e, "simulated": plan.simulated}))
+                .into_response(),
+        );
+    }
+    let adapter = state
+        .chains
+        .adapter(plan.intent.chain)
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("chain", "not enabled"))?;
+    match decide(&plan, 0) {
+        Ok(approved) => execute(state, actor, plan, approved, &adapter, broadcast).await,
+        Err(Ok(quorum)) => park(state, &plan, quorum, parked).await,
+        Err(Err(e)) => Err(e),
+    }
+}
+
 /// Signs and broadcasts an approved plan: reserve the USD amount in the rolling window, sign in
 /// the boundary, commit the audit record (the signed transaction is not broadcast unless it is
 /// durable), submit, confirm, commit the reservation. Any failure before broadcast releases

@@ -2,11 +2,10 @@
 //! decodes and simulates it, derives the effects, and judges *those* — programs touched,
 //! outflows, approvals granted — never what the agent says the transaction does. An optional
 //! declaration (`to`, `asset`, `amount`) is checked against the effects too.
-use super::{amount, chain_error, decide, execute, park, price, simulate, usage, Actor, Plan};
+use super::{amount, chain_error, conclude, price, simulate, usage, Actor, Plan};
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use base64::Engine;
 use custos_core::{Action, Agent, AssetId, Chain, Decimal, Intent, UnsignedTx, UsdValue};
 use serde::Deserialize;
@@ -186,21 +185,6 @@ pub async fn run(
     dry_run: bool,
 ) -> Result<Response, ApiError> {
     let plan = plan(state, agent, &body).await?;
-    if dry_run {
-        let e = custos_policy::explain(&plan.policy, &plan.intent, &plan.effects, &plan.usage);
-        return Ok(
-            Json(json!({"dry_run": true, "explanation": e, "simulated": plan.simulated}))
-                .into_response(),
-        );
-    }
-    let adapter = state
-        .chains
-        .adapter(Chain::Solana)
-        .cloned()
-        .ok_or_else(|| ApiError::invalid("chain", "not enabled"))?;
-    match decide(&plan, 0) {
-        Ok(approved) => execute(state, actor, plan, approved, &adapter, body.broadcast).await,
-        Err(Ok(quorum)) => park(state, &plan, quorum, json!({"chain": body.chain, "broadcast": body.broadcast, "to": body.to, "asset": body.asset, "amount": body.amount})).await,
-        Err(Err(e)) => Err(e),
-    }
+    let parked = json!({"chain": body.chain, "broadcast": body.broadcast, "to": body.to, "asset": body.asset, "amount": body.amount});
+    conclude(state, actor, plan, dry_run, body.broadcast, parked).await
 }

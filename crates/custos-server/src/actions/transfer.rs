@@ -1,9 +1,8 @@
 //! `transfer`: `{"chain","to","asset","amount"}` — SOL or an SPL / Token-2022 mint on Solana.
-use super::{amount, chain_error, decide, execute, park, price, simulate, usage, Actor, Plan};
+use super::{amount, chain_error, conclude, price, simulate, usage, Actor, Plan};
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use custos_core::{Action, Agent, AssetId, AssetRef, Chain, Intent, TransferIntent};
 use serde::Deserialize;
 use serde_json::json;
@@ -117,27 +116,7 @@ pub async fn run(
     dry_run: bool,
 ) -> Result<Response, ApiError> {
     let plan = plan(state, agent, &body).await?;
-    if dry_run {
-        let e = custos_policy::explain(&plan.policy, &plan.intent, &plan.effects, &plan.usage);
-        return Ok(
-            Json(json!({"dry_run": true, "explanation": e, "simulated": plan.simulated}))
-                .into_response(),
-        );
-    }
-    let adapter = state
-        .chains
-        .adapter(plan.intent.chain)
-        .cloned()
-        .ok_or_else(|| ApiError::invalid("chain", "not enabled"))?;
-    match decide(&plan, 0) {
-        Ok(approved) => execute(state, actor, plan, approved, &adapter, true).await,
-        Err(Ok(quorum)) => park(
-            state,
-            &plan,
-            quorum,
-            json!({"chain": body.chain, "to": body.to, "asset": body.asset, "amount": body.amount}),
-        )
-        .await,
-        Err(Err(e)) => Err(e),
-    }
+    let parked =
+        json!({"chain": body.chain, "to": body.to, "asset": body.asset, "amount": body.amount});
+    conclude(state, actor, plan, dry_run, true, parked).await
 }
