@@ -73,7 +73,15 @@ pub struct JwtKeys {
     kid: String,
     issuer: String,
     audience: String,
+    /// Tokens whose signature, header, issuer and audience already verified, by SHA-256 of the
+    /// token: an Ed25519 verification costs about two signatures, and an agent presents the
+    /// same session token on every request. Expiry is still checked on every use, and the
+    /// caller still checks the session is current; a token only gets here by verifying once.
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], (AgentId, Claims)>>,
 }
+
+/// Most verified tokens remembered; the cache is emptied when it would grow past this.
+const VERIFIED_CACHE_MAX: usize = 8192;
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,6 +158,7 @@ impl JwtKeys {
             verifying,
             issuer: issuer.into(),
             audience: audience.into(),
+            verified: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -181,6 +190,30 @@ impl JwtKeys {
         if token.len() > MAX_TOKEN_LEN {
             return Err(JwtError::Malformed);
         }
+        let digest = custos_core::sha256(token.as_bytes());
+        let cached = self
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&digest)
+            .cloned();
+        if let Some((agent, claims)) = cached {
+            if claims.exp <= now_secs || claims.iat > now_secs + LEEWAY_SECS {
+                return Err(JwtError::Expired);
+            }
+            return Ok((agent, claims));
+        }
+        let (agent, claims) = self.verify_uncached(token, now_secs)?;
+        let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= VERIFIED_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(digest, (agent, claims.clone()));
+        Ok((agent, claims))
+    }
+
+    /// The full check: shape, algorithm and key id, signature, issuer and audience, time.
+    fn verify_uncached(&self, token: &str, now_secs: i64) -> Result<(AgentId, Claims), JwtError> {
         let mut parts = token.split('.');
         let (Some(h), Some(c), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -260,6 +293,26 @@ mod tests {
         let (agent, claims) = k.verify(&t, 1001).unwrap();
         assert_eq!(agent, a);
         assert_eq!(claims.jti, "s1");
+        assert_eq!(k.verify(&t, 4600), Err(JwtError::Expired));
+    }
+
+    #[test]
+    fn the_cache_serves_only_the_exact_token_that_verified_and_still_checks_time() {
+        let k = keys();
+        let t = k.issue(AgentId::new_random(), "s1", 1000, 3600);
+        assert!(k.verify(&t, 1001).is_ok());
+        assert!(k.verify(&t, 1002).is_ok(), "served from the cache");
+        // One character of the signature changed: not the cached token, verified in full.
+        let mut bad = t.clone().into_bytes();
+        let i = bad.len() - 2;
+        bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad).unwrap();
+        assert!(matches!(
+            k.verify(&bad, 1001),
+            Err(JwtError::Signature | JwtError::Malformed)
+        ));
+        // Cached, but checked against the clock every time.
+        assert_eq!(k.verify(&t, 1000 - LEEWAY_SECS - 1), Err(JwtError::Expired));
         assert_eq!(k.verify(&t, 4600), Err(JwtError::Expired));
     }
 

@@ -226,11 +226,8 @@ pub async fn action(
             let params = json!({"chain": req.chain, "tx_sha256": hex::encode(custos_core::sha256(&bytes)), "broadcast": req.broadcast, "to": req.to, "asset": req.asset, "amount": req.amount, "dry_run": dry_run});
             (ChainJob::Sign(req), params)
         };
-        let agent = state
-            .store
-            .agent(ctx.agent.id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("agent not found"))?;
+        // Loaded by authentication for this very request: as fresh as a second read.
+        let agent = ctx.agent.clone();
         let info = AuditInfo::with(&action, params);
         let run = |st: AppState| async move {
             let actor = Actor {
@@ -322,11 +319,8 @@ async fn sign_message(
     endpoint: &str,
     message: &str,
 ) -> Result<Response, ApiError> {
-    let agent = state
-        .store
-        .agent(ctx.agent.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("agent not found"))?;
+    // Loaded by authentication for this very request: as fresh as a second read.
+    let agent = ctx.agent.clone();
     if agent.frozen {
         return Err(ApiError::policy_denied(vec![(
             "frozen".into(),
