@@ -116,7 +116,8 @@ async fn measure(
 }
 
 /// Scenario 7: funds the agent, lifts its policy limits (an operator token from the CLI), then
-/// drives `transfer` of a tiny, always different SOL amount (so no two transactions are equal)
+/// drives `transfer` of a small, always different SOL amount (so no two transactions are equal;
+/// at least 0.001 SOL, so the first one makes the recipient rent-exempt)
 /// at concurrency 1 and 16. Every request runs the whole path: policy, build, simulate, value,
 /// reserve, sign in the enclave, audit, submit, confirm, commit.
 async fn solana_series(
@@ -155,7 +156,7 @@ async fn solana_series(
         server.addr(),
         "/v1/wallets/me/actions/transfer",
         &serde_json::json!({"chain": "solana", "to": "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin",
-            "asset": "SOL", "amount": "0.0001__N__"}),
+            "asset": "SOL", "amount": "0.001__N__"}),
     )
     .bearer(token)?
     .varying();
