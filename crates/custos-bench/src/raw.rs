@@ -1,8 +1,10 @@
-//! The in-process baseline: Ed25519 signatures (ed25519-dalek) on `threads` OS threads, each
-//! with its own key, over the same bytes the server signs, for a fixed time.
+//! The baselines the pipeline is compared with, each on `threads` OS threads for a fixed time:
+//! in-process Ed25519 signatures (ed25519-dalek, each thread with its own key, over the same
+//! bytes the server signs), and raw `C_Sign` calls on a PKCS#11 token.
 use crate::stats::{latency_histogram, record, Latency};
 use crate::BenchError;
 use ed25519_dalek::{Signer, SigningKey};
+use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -21,12 +23,12 @@ pub struct RawSigning {
     pub latency: Latency,
 }
 
-/// Signs `message` on `threads` threads for `duration`.
-pub fn ed25519(
-    threads: usize,
-    duration: Duration,
-    message: &[u8],
-) -> Result<RawSigning, BenchError> {
+/// Runs `sign_some` on `threads` threads until `duration` has passed, each call recording the
+/// latency of every signature it makes and returning how many; sums the threads up.
+fn on_threads<F>(threads: usize, duration: Duration, sign_some: F) -> Result<RawSigning, BenchError>
+where
+    F: Fn(&mut Histogram<u64>) -> Result<u64, BenchError> + Sync,
+{
     if threads == 0 || duration.is_zero() {
         return Err(BenchError::Invalid(
             "raw signing needs threads and a duration".into(),
@@ -34,25 +36,16 @@ pub fn ed25519(
     }
     let start = Instant::now();
     let deadline = start + duration;
+    let sign_some = &sign_some;
     let results = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(move || -> Result<_, BenchError> {
-                    let key = SigningKey::generate(&mut rand_core::OsRng);
                     let mut hist = latency_histogram()?;
                     let mut n = 0u64;
-                    let mut last = std::hint::black_box(key.sign(message));
                     while Instant::now() < deadline {
-                        let t = Instant::now();
-                        let sig = key.sign(std::hint::black_box(message));
-                        record(
-                            &mut hist,
-                            u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX),
-                        );
-                        last = std::hint::black_box(sig);
-                        n += 1;
+                        n += sign_some(&mut hist)?;
                     }
-                    let _ = last;
                     Ok((n, hist))
                 })
             })
@@ -82,6 +75,30 @@ pub fn ed25519(
     })
 }
 
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Signs `message` on `threads` threads for `duration`, each thread with its own key.
+pub fn ed25519(
+    threads: usize,
+    duration: Duration,
+    message: &[u8],
+) -> Result<RawSigning, BenchError> {
+    thread_local! {
+        static KEY: SigningKey = SigningKey::generate(&mut rand_core::OsRng);
+    }
+    on_threads(threads, duration, |hist| {
+        KEY.with(|key| {
+            let t = Instant::now();
+            let sig = key.sign(std::hint::black_box(message));
+            record(hist, nanos(t.elapsed()));
+            std::hint::black_box(sig);
+        });
+        Ok(1)
+    })
+}
+
 /// The PKCS#11 baseline: `C_SignInit` + `C_Sign` (Ed25519) on the token behind `custody`, on
 /// `threads` threads for `duration`, each in batches on a throwaway session key
 /// ([`custos_custody::Pkcs11Custody::raw_sign_loop`], 200 signatures per batch). Throughput is
@@ -92,54 +109,14 @@ pub fn pkcs11(
     threads: usize,
     duration: Duration,
 ) -> Result<RawSigning, BenchError> {
-    if threads == 0 || duration.is_zero() {
-        return Err(BenchError::Invalid(
-            "raw signing needs threads and a duration".into(),
-        ));
-    }
-    let start = Instant::now();
-    let deadline = start + duration;
-    let results = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(move || -> Result<_, BenchError> {
-                    let mut hist = latency_histogram()?;
-                    let mut n = 0u64;
-                    while Instant::now() < deadline {
-                        let lat = custody
-                            .raw_sign_loop(custos_core::KeyScheme::Ed25519, 200)
-                            .map_err(|e| BenchError::Invalid(format!("raw C_Sign: {e}")))?;
-                        for l in lat {
-                            record(&mut hist, u64::try_from(l.as_nanos()).unwrap_or(u64::MAX));
-                            n += 1;
-                        }
-                    }
-                    Ok((n, hist))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| BenchError::Invalid("a signing thread panicked".into()))?
-            })
-            .collect::<Result<Vec<_>, BenchError>>()
-    })?;
-    let seconds = start.elapsed().as_secs_f64();
-    let mut hist = latency_histogram()?;
-    let mut signatures = 0;
-    for (n, h) in results {
-        signatures += n;
-        hist.add(&h)
-            .map_err(|e| BenchError::Histogram(e.to_string()))?;
-    }
-    Ok(RawSigning {
-        threads,
-        signatures,
-        seconds,
-        per_second: signatures as f64 / seconds,
-        latency: Latency::from_nanos(&hist),
+    on_threads(threads, duration, |hist| {
+        let lat = custody
+            .raw_sign_loop(custos_core::KeyScheme::Ed25519, 200)
+            .map_err(|e| BenchError::Invalid(format!("raw C_Sign: {e}")))?;
+        for l in &lat {
+            record(hist, nanos(*l));
+        }
+        Ok(lat.len() as u64)
     })
 }
 
