@@ -405,34 +405,16 @@ async fn approvals_approve_reject_and_expire() {
         .iter()
         .any(|x| x["approval_id"] == id.as_str() && x["status"] == "pending"));
     // A viewer cannot approve.
-    let r = srv
-        .post(
-            &format!("/v1/admin/approvals/{id}/approve"),
-            Some(&viewer),
-            &json!({}),
-        )
-        .await;
+    let r = vote(&srv, &viewer, &id, "approve").await;
     assert_eq!(r.status, 403, "{}", r.text);
 
     // Approved: executes the exact parked transaction, after the policy is checked again.
-    let r = srv
-        .post(
-            &format!("/v1/admin/approvals/{id}/approve"),
-            Some(&op),
-            &json!({}),
-        )
-        .await;
+    let r = vote(&srv, &op, &id, "approve").await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["status"], "confirmed");
     assert_eq!(dec(&balances(&srv, &b).await["SOL"]), 0.15);
     // Single use.
-    let r = srv
-        .post(
-            &format!("/v1/admin/approvals/{id}/approve"),
-            Some(&admin),
-            &json!({}),
-        )
-        .await;
+    let r = vote(&srv, &admin, &id, "approve").await;
     assert!(
         r.status == 409 || r.status == 422,
         "{} {}",
@@ -444,34 +426,16 @@ async fn approvals_approve_reject_and_expire() {
     // Rejected: never executes.
     let r = transfer(&srv, &a, &b_addr, "SOL", "0.1").await;
     let id2 = r.json()["approval_id"].as_str().unwrap().to_string();
-    let r = srv
-        .post(
-            &format!("/v1/admin/approvals/{id2}/reject"),
-            Some(&op),
-            &json!({}),
-        )
-        .await;
+    let r = vote(&srv, &op, &id2, "reject").await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = srv
-        .post(
-            &format!("/v1/admin/approvals/{id2}/approve"),
-            Some(&admin),
-            &json!({}),
-        )
-        .await;
+    let r = vote(&srv, &admin, &id2, "approve").await;
     assert_eq!(r.status, 422, "{}", r.text);
 
     // Expired: approving too late is refused.
     let r = transfer(&srv, &a, &b_addr, "SOL", "0.1").await;
     let id3 = r.json()["approval_id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(4500)).await;
-    let r = srv
-        .post(
-            &format!("/v1/admin/approvals/{id3}/approve"),
-            Some(&op),
-            &json!({}),
-        )
-        .await;
+    let r = vote(&srv, &op, &id3, "approve").await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.text.contains("expired"), "{}", r.text);
     assert_eq!(dec(&balances(&srv, &b).await["SOL"]), 0.15);
@@ -482,15 +446,19 @@ async fn approvals_approve_reject_and_expire() {
     let mut p = policy("10", "1000", 60);
     p["approvals"] = json!({"above_usd": "5", "quorum": 1});
     set_policy(&srv, &admin, &a.agent_id, p).await;
-    let r = srv
-        .post(
-            &format!("/v1/admin/approvals/{id4}/approve"),
-            Some(&op),
-            &json!({}),
-        )
-        .await;
+    let r = vote(&srv, &op, &id4, "approve").await;
     assert_denied_by(&r, "limits.per_tx_usd");
     assert_eq!(dec(&balances(&srv, &b).await["SOL"]), 0.15);
+}
+
+/// An operator's `approve` or `reject` of a parked action.
+async fn vote(srv: &Server, token: &str, id: &str, verb: &str) -> common::Resp {
+    srv.post(
+        &format!("/v1/admin/approvals/{id}/{verb}"),
+        Some(token),
+        &json!({}),
+    )
+    .await
 }
 
 /// A local server speaking Pyth Hermes' `/v2/updates/price/latest` JSON with a fixed
