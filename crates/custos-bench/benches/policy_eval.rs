@@ -41,6 +41,7 @@ fn policy_eval(c: &mut Criterion) {
             delta_atoms: -100_005_000,
         }],
         programs: vec!["11111111111111111111111111111111".into()],
+        methods: vec![],
         recipients: vec!["9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin".into()],
         network_cost: Some(NetworkCost {
             asset: sol.clone(),

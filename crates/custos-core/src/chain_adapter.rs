@@ -209,6 +209,9 @@ pub struct SimulatedEffects {
     /// Every program or contract the transaction runs (top level and, where the backend reports
     /// them, inner calls), deduplicated, in first-seen order.
     pub programs: Vec<String>,
+    /// Contract methods the transaction calls (EVM; empty on Solana).
+    #[serde(default)]
+    pub methods: Vec<crate::effects::MethodCall>,
     /// Control granted over the agent's accounts: from the instructions and from the state diff.
     pub approvals: Vec<ApprovalEffect>,
     /// Accounts that exist after but not before.
@@ -257,6 +260,7 @@ impl SimulatedEffects {
                 })
                 .collect(),
             programs: self.programs.clone(),
+            methods: self.methods.clone(),
             delegations: self
                 .approvals
                 .iter()
@@ -371,12 +375,65 @@ pub enum ChainError {
     Internal(String),
 }
 
+/// A sequence number (EVM nonce) held for one transaction by [`ChainAdapter::sequence`]. Until
+/// it is committed nobody else gets it; dropped uncommitted (signing or submission failed, or the
+/// process died) it is handed out again, so no number is ever skipped.
+pub trait SequenceLease: Send {
+    /// The number held.
+    fn number(&self) -> u64;
+    /// The transaction was accepted by the chain: the next lease gets the next number.
+    fn commit(self: Box<Self>);
+}
+
+/// A transaction with its sequence number filled in, and the lease to commit once it is sent.
+pub struct Sequenced {
+    /// The unsigned transaction to sign (for chains without sequence numbers, unchanged).
+    pub tx_bytes: Vec<u8>,
+    /// The bytes the key signs for these `tx_bytes`.
+    pub message: Vec<u8>,
+    /// The lease, for chains that have sequence numbers.
+    pub lease: Option<Box<dyn SequenceLease>>,
+}
+
+impl fmt::Debug for Sequenced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sequenced")
+            .field("tx_bytes", &self.tx_bytes.len())
+            .field("lease", &self.lease.as_ref().map(|l| l.number()))
+            .finish()
+    }
+}
+
 /// A chain: everything the pipeline needs from it. Implementations are `Send + Sync` and cheap
 /// to share behind an `Arc`.
 #[async_trait::async_trait]
 pub trait ChainAdapter: Send + Sync {
     /// The chain this adapter serves.
     fn chain(&self) -> Chain;
+
+    /// The key that signs for this chain.
+    fn key_scheme(&self) -> crate::KeyScheme;
+
+    /// The key under which an agent's address for this chain is stored (`solana`, `evm`).
+    fn address_family(&self) -> &'static str;
+
+    /// How the native coin is named in requests, prices and policy (`SOL`, `ETH`).
+    fn native_symbol(&self) -> &str;
+
+    /// What the custody boundary is asked to sign for `tx_bytes`.
+    fn sign_payload(&self, tx_bytes: &[u8]) -> crate::SignPayload;
+
+    /// Takes the sender's next sequence number and writes it into the transaction. Chains
+    /// without sequence numbers return the bytes unchanged and no lease.
+    async fn sequence(&self, tx_bytes: &[u8], signer: &str) -> Result<Sequenced, ChainError>;
+
+    /// The id of a signed transaction (Solana: the first signature in base58; EVM: the hash).
+    fn tx_id(&self, signed_tx: &[u8]) -> Result<String, ChainError>;
+
+    /// Checks that the backend serves this chain (an EVM node's chain id); called at start.
+    async fn check_chain(&self) -> Result<(), ChainError> {
+        Ok(())
+    }
 
     /// Builds an unsigned transfer (native or token) from the agent's address.
     async fn build_transfer(&self, intent: &TransferIntent) -> Result<UnsignedTx, ChainError>;

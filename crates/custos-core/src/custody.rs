@@ -86,11 +86,25 @@ pub enum SignPayload {
         #[serde(with = "hex_bytes")]
         bytes: Vec<u8>,
     },
-    /// An unsigned EVM transaction (EIP-2718 typed envelope, RLP).
+    /// An unsigned EVM transaction: the EIP-1559 signing encoding `0x02 || rlp(fields)`. The
+    /// boundary decodes it and signs its keccak-256 with the secp256k1 ECDSA key.
     EvmTransaction {
         /// Unsigned encoded transaction.
         #[serde(with = "hex_bytes")]
         bytes: Vec<u8>,
+    },
+    /// EIP-712 typed data as JSON (`types`, `primaryType`, `domain`, `message`). The boundary
+    /// computes the digest itself from the document, never from a hash the server supplies.
+    Eip712 {
+        /// The typed-data document.
+        typed_data: String,
+    },
+    /// A bare 32-byte digest. Signed only when the policy turns `actions.sign_raw_hash` on: the
+    /// boundary cannot know what it is.
+    RawHash {
+        /// The digest.
+        #[serde(with = "hex_bytes")]
+        hash: Vec<u8>,
     },
 }
 

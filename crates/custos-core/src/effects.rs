@@ -57,6 +57,17 @@ pub struct Delegation {
     pub amount: DelegationAmount,
 }
 
+/// One contract method a transaction calls (EVM): the contract and the 4-byte selector read
+/// from the calldata, including the calls inside a `multicall`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodCall {
+    /// Contract address.
+    pub contract: String,
+    /// `0x` and 8 hex digits; `None` for a plain value transfer to a contract (empty calldata).
+    pub selector: Option<String>,
+}
+
 /// What the chain charges the agent for the transaction itself (fees, and rent deposits for
 /// accounts it must create), in base units of one asset. It is part of the balance changes; the
 /// policy uses it only to tell costs from transfers when matching outflows to the intent.
@@ -78,6 +89,9 @@ pub struct Effects {
     pub changes: Vec<AssetDelta>,
     /// Every program or contract the transaction runs.
     pub programs: Vec<String>,
+    /// Contract methods called (EVM), for the policy's method allowlist.
+    #[serde(default)]
+    pub methods: Vec<MethodCall>,
     /// Control granted over the agent's accounts.
     pub delegations: Vec<Delegation>,
     /// Addresses (wallets, not token accounts) that receive funds from the agent.

@@ -32,7 +32,7 @@ pub use chain::{Chain, ChainParseError};
 pub use chain_adapter::{
     from_base_units, to_base_units, ApprovalEffect, ApprovalKind, AssetBalance, AssetRef,
     BalanceChange, ChainAdapter, ChainError, Commitment, Confirmation, DecodedTransfer, DecodedTx,
-    SimulatedEffects, TransferIntent, UnsignedTx,
+    SequenceLease, Sequenced, SimulatedEffects, TransferIntent, UnsignedTx,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use custody::{
@@ -49,7 +49,9 @@ pub use store::{
     SessionRecord, Store, StoreError,
 };
 
-pub use effects::{AssetDelta, Delegation, DelegationAmount, DelegationKind, Effects, NetworkCost};
+pub use effects::{
+    AssetDelta, Delegation, DelegationAmount, DelegationKind, Effects, MethodCall, NetworkCost,
+};
 pub use intent::{Action, ActionParseError, AssetId, Intent};
 pub use oracle::{OracleError, Price, PriceOracle};
 pub use usage::Usage;

@@ -41,9 +41,13 @@ pub struct PolicyDocument {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Programs {
-    /// Additional allowed program ids / contract addresses.
+    /// Additional allowed program ids / contract addresses (every method).
     #[serde(default)]
     pub allow: Vec<String>,
+    /// EVM contracts allowed for some methods only: contract address → 4-byte selectors
+    /// (`"0xa9059cbb"`), read from the calldata (inside `multicall` too).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub methods: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Approval / delegation grantees the agent may hand control to. Empty (the default) means a
@@ -88,6 +92,9 @@ pub struct ActionToggles {
     /// Signing off-chain messages (domain-separated so they can never be a transaction).
     #[serde(default)]
     pub sign_message: bool,
+    /// Signing a bare 32-byte hash (EVM), which nothing can decode or judge. Off by default.
+    #[serde(default)]
+    pub sign_raw_hash: bool,
 }
 
 /// USD limits.
@@ -160,6 +167,7 @@ impl Default for PolicyDocument {
                 prediction: false,
                 sign: false,
                 sign_message: true,
+                sign_raw_hash: false,
             },
             chains: vec![Chain::Solana],
             limits: Limits {
@@ -259,6 +267,29 @@ impl PolicyDocument {
                 }
             }
         }
+        if self.programs.methods.len() > 10_000 {
+            return Err(err("programs.methods", "at most 10000 contracts"));
+        }
+        for (contract, selectors) in &self.programs.methods {
+            let field = format!("programs.methods.{contract}");
+            if !is_evm_address(contract) {
+                return Err(err(field, "not an EVM (0x + 40 hex) contract address"));
+            }
+            if selectors.is_empty() || selectors.len() > 256 {
+                return Err(err(field, "list 1 to 256 selectors"));
+            }
+            for (i, sel) in selectors.iter().enumerate() {
+                let ok = sel.len() == 10
+                    && sel.starts_with("0x")
+                    && sel[2..].bytes().all(|b| b.is_ascii_hexdigit());
+                if !ok {
+                    return Err(err(
+                        format!("{field}[{i}]"),
+                        "not a 4-byte selector (0x + 8 hex digits)",
+                    ));
+                }
+            }
+        }
         if self.recipients.mode == RecipientMode::Allowlist && self.recipients.allow.is_empty() {
             return Err(err(
                 "recipients.allow",
@@ -289,9 +320,13 @@ impl PolicyDocument {
     }
 }
 
+fn is_evm_address(a: &str) -> bool {
+    a.len() == 42 && a.starts_with("0x") && a[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Address syntax only; chain adapters check checksums and curve membership.
 fn plausible_address(a: &str) -> bool {
-    let evm = a.len() == 42 && a.starts_with("0x") && a[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    let evm = is_evm_address(a);
     let b58 = (32..=44).contains(&a.len())
         && a.bytes()
             .all(|b| b.is_ascii_alphanumeric() && !matches!(b, b'0' | b'O' | b'I' | b'l'));

@@ -206,6 +206,7 @@ fn run(
         return run;
     }
     check_programs(&mut run, policy, intent, effects);
+    check_methods(&mut run, policy, intent, effects);
     check_delegations(&mut run, policy, effects);
     let nets = net_changes(effects);
     check_outflow_match(&mut run, policy, intent, effects, &nets);
@@ -354,20 +355,96 @@ pub fn programs_outside_allowlist(
 ) -> Vec<String> {
     let allowed = |p: &str| {
         listed(&policy.programs.allow, p)
-            || match intent.chain {
-                Chain::Solana => rules::SOLANA_BUILTIN_PROGRAMS.contains(&p),
-                // An ERC-20 transfer runs the token's own contract: the declared asset's
-                // contract is implied by the intent itself.
-                _ => intent
-                    .asset
-                    .as_ref()
-                    .is_some_and(|a| same_address(a.as_str(), p)),
-            }
+            || policy.programs.methods.keys().any(|c| same_address(c, p))
+            || implied_contract(intent, p)
     };
     dedup(programs.iter().map(String::as_str).filter(|p| !allowed(p)))
         .into_iter()
         .map(str::to_owned)
         .collect()
+}
+
+/// Programs a transaction may run without being listed: on Solana the builtin system and token
+/// programs; on EVM chains, for a `transfer` Custos built itself, the token's own contract (an
+/// ERC-20 transfer runs it). A `sign` request's declared asset implies nothing: the agent wrote
+/// that transaction.
+fn implied_contract(intent: &Intent, program: &str) -> bool {
+    match intent.chain {
+        Chain::Solana => rules::SOLANA_BUILTIN_PROGRAMS.contains(&program),
+        _ => {
+            intent.action == Action::Transfer
+                && intent
+                    .asset
+                    .as_ref()
+                    .is_some_and(|a| same_address(a.as_str(), program))
+        }
+    }
+}
+
+/// Contract methods outside the policy: a call to a contract listed under `programs.methods`
+/// (and not under `programs.allow`) whose selector is not listed for it.
+pub fn methods_outside_allowlist(
+    policy: &PolicyDocument,
+    intent: &Intent,
+    methods: &[custos_core::MethodCall],
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in methods {
+        if listed(&policy.programs.allow, &m.contract) || implied_contract(intent, &m.contract) {
+            continue;
+        }
+        let Some((_, selectors)) = policy
+            .programs
+            .methods
+            .iter()
+            .find(|(c, _)| same_address(c, &m.contract))
+        else {
+            continue; // not listed at all: programs.allow reports the contract
+        };
+        let ok = m
+            .selector
+            .as_deref()
+            .is_some_and(|sel| selectors.iter().any(|s| s.eq_ignore_ascii_case(sel)));
+        if !ok {
+            let d = format!(
+                "{} on {}",
+                m.selector.as_deref().unwrap_or("a plain value transfer"),
+                m.contract
+            );
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+fn check_methods(run: &mut Run, policy: &PolicyDocument, intent: &Intent, effects: &Effects) {
+    if effects.methods.is_empty() {
+        run.record(
+            rules::PROGRAMS_METHODS,
+            Outcome::Skipped,
+            "no contract method is called",
+        );
+        return;
+    }
+    let outside = methods_outside_allowlist(policy, intent, &effects.methods);
+    if outside.is_empty() {
+        run.record(
+            rules::PROGRAMS_METHODS,
+            Outcome::Pass,
+            "every contract method called is allowed",
+        );
+    } else {
+        run.record(
+            rules::PROGRAMS_METHODS,
+            Outcome::Deny,
+            format!(
+                "method not on the contract's allowlist: {}",
+                outside.join(", ")
+            ),
+        );
+    }
 }
 
 fn check_programs(run: &mut Run, policy: &PolicyDocument, intent: &Intent, effects: &Effects) {

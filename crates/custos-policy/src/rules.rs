@@ -13,6 +13,8 @@ pub const RECIPIENTS_DENY: &str = "recipients.deny";
 pub const RECIPIENTS_ALLOW: &str = "recipients.allow";
 /// A program or contract outside the allowlist runs.
 pub const PROGRAMS_ALLOW: &str = "programs.allow";
+/// A contract listed under `programs.methods` is called with a selector not listed for it.
+pub const PROGRAMS_METHODS: &str = "programs.methods";
 /// The simulated outflow does not match the declared intent.
 pub const SIMULATION_OUTFLOW_MISMATCH: &str = "simulation.outflow_mismatch";
 /// The transaction grants an approval, delegation or authority to a spender not allowed.

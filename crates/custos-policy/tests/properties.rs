@@ -68,7 +68,7 @@ prop_compose! {
         let p = PolicyDocument {
             actions: ActionToggles {
                 transfer: toggles[0], trade: toggles[1], liquidity: toggles[2],
-                prediction: toggles[3], sign: toggles[4], sign_message: toggles[5],
+                prediction: toggles[3], sign: toggles[4], sign_message: toggles[5], sign_raw_hash: false,
             },
             chains,
             limits: Limits {
@@ -163,6 +163,7 @@ prop_compose! {
         let effects = Effects {
             changes,
             programs,
+            methods: vec![],
             delegations: delegate.into_iter().map(|s| Delegation {
                 kind: DelegationKind::Spend,
                 spender: s.into(),

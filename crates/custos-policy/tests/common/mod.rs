@@ -57,6 +57,7 @@ pub fn sol_transfer(amount: &str) -> (Intent, Effects) {
             delta_atoms: -i128::try_from(lamports + FEE).unwrap(),
         }],
         programs: vec![SYSTEM.into()],
+        methods: vec![],
         delegations: vec![],
         recipients: vec![AGENT_TO.into()],
         network_cost: Some(NetworkCost {
