@@ -4,7 +4,7 @@
 //!
 //! Chains are behind cargo features so the heavy SDKs are built only when wanted:
 //! `solana` brings the Solana adapter, the embedded LiteSVM devnet, the JSON-RPC backend and the
-//! devnet's JSON-RPC server. [`solana_wire`] is always built: it decodes Solana transactions with
+//! devnet's JSON-RPC server; `evm` brings EVM chains over a node's JSON-RPC (alloy for encoding). [`solana_wire`] is always built: it decodes Solana transactions with
 //! no SDK and no chain access, for the custody boundary.
 //!
 //! This crate holds no keys and never signs: signatures come from the custody boundary and are
@@ -15,3 +15,6 @@ pub mod solana_wire;
 
 #[cfg(feature = "solana")]
 pub mod solana;
+
+#[cfg(feature = "evm")]
+pub mod evm;

@@ -233,6 +233,49 @@ impl ChainAdapter for SolanaAdapter {
         Chain::Solana
     }
 
+    fn key_scheme(&self) -> custos_core::KeyScheme {
+        custos_core::KeyScheme::Ed25519
+    }
+
+    fn address_family(&self) -> &'static str {
+        "solana"
+    }
+
+    fn native_symbol(&self) -> &str {
+        "SOL"
+    }
+
+    fn sign_payload(&self, tx_bytes: &[u8]) -> custos_core::SignPayload {
+        custos_core::SignPayload::SolanaTransaction {
+            bytes: tx_bytes.to_vec(),
+        }
+    }
+
+    /// Solana has no sender sequence: the recent blockhash orders nothing.
+    async fn sequence(
+        &self,
+        tx_bytes: &[u8],
+        _signer: &str,
+    ) -> Result<custos_core::Sequenced, ChainError> {
+        let raw = solana_wire::split_transaction(tx_bytes)
+            .map_err(|e| ChainError::InvalidInput(format!("transaction: {e}")))?;
+        Ok(custos_core::Sequenced {
+            tx_bytes: tx_bytes.to_vec(),
+            message: raw.message,
+            lease: None,
+        })
+    }
+
+    /// The first signature (the fee payer's), base58.
+    fn tx_id(&self, signed_tx: &[u8]) -> Result<String, ChainError> {
+        let raw = solana_wire::split_transaction(signed_tx)
+            .map_err(|e| ChainError::InvalidInput(format!("transaction: {e}")))?;
+        raw.signatures
+            .first()
+            .map(|s| bs58::encode(s).into_string())
+            .ok_or_else(|| ChainError::InvalidInput("transaction has no signature".into()))
+    }
+
     async fn build_transfer(&self, intent: &TransferIntent) -> Result<UnsignedTx, ChainError> {
         let from = parse_address(&intent.from, "from")?;
         let to = parse_address(&intent.to, "to")?;

@@ -247,6 +247,7 @@ pub fn compute(input: EffectsInput<'_>) -> SimulatedEffects {
         error: input.error,
         balance_changes: if success { balance_changes } else { Vec::new() },
         programs,
+        methods: Vec::new(),
         approvals,
         accounts_created: if success { created } else { Vec::new() },
         accounts_closed: if success { closed } else { Vec::new() },

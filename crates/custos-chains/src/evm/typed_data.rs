@@ -1,0 +1,225 @@
+//! EIP-712 typed data: the digest a signature covers, computed from the document itself, and
+//! the permits it would grant. A Permit (EIP-2612, DAI-style) or Permit2 signature hands the
+//! spender the right to move the agent's tokens without another transaction, so it is judged as
+//! an approval of that amount.
+use super::wire::checksum;
+use alloy_dyn_abi::TypedData;
+use alloy_primitives::{Address, U256};
+use custos_core::{ApprovalEffect, ApprovalKind, AssetRef};
+use serde_json::Value;
+
+/// The largest typed-data document accepted.
+pub const MAX_TYPED_DATA_BYTES: usize = 64 * 1024;
+
+/// A typed-data document, read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypedDataSummary {
+    /// The EIP-712 signing hash: keccak256(0x1901 || domainSeparator || hashStruct(message)).
+    pub digest: [u8; 32],
+    /// `domain.chainId`, when present.
+    pub chain_id: Option<u64>,
+    /// `domain.verifyingContract`, when present (EIP-55).
+    pub verifying_contract: Option<String>,
+    /// The primary type.
+    pub primary_type: String,
+    /// Approvals the signature grants when it is a known permit type.
+    pub permits: Vec<ApprovalEffect>,
+}
+
+/// Why a document was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("typed_data: {0}")]
+pub struct TypedDataError(pub String);
+
+fn u256_of(v: &Value) -> Option<U256> {
+    match v {
+        Value::String(s) => s.parse::<U256>().ok(),
+        Value::Number(n) => n.as_u64().map(U256::from),
+        _ => None,
+    }
+}
+
+fn address_of(v: &Value) -> Option<Address> {
+    v.as_str().and_then(|s| s.parse::<Address>().ok())
+}
+
+fn field<'a>(obj: &'a Value, name: &str) -> Result<&'a Value, TypedDataError> {
+    obj.get(name)
+        .ok_or_else(|| TypedDataError(format!("message.{name} is missing")))
+}
+
+fn amount(v: U256, unlimited_at: U256) -> Option<u128> {
+    if v >= unlimited_at {
+        None
+    } else {
+        u128::try_from(v).ok()
+    }
+}
+
+fn delegate(token: Address, spender: Address, amount: Option<u128>) -> ApprovalEffect {
+    let t = checksum(&token);
+    ApprovalEffect {
+        kind: ApprovalKind::Delegate,
+        account: t.clone(),
+        asset: Some(AssetRef::Token(t)),
+        grantee: Some(checksum(&spender)),
+        amount,
+    }
+}
+
+/// Parses the document, computes its digest and recognises permits.
+pub fn summarize(json: &str) -> Result<TypedDataSummary, TypedDataError> {
+    if json.len() > MAX_TYPED_DATA_BYTES {
+        return Err(TypedDataError(format!(
+            "longer than {MAX_TYPED_DATA_BYTES} bytes"
+        )));
+    }
+    let raw: Value =
+        serde_json::from_str(json).map_err(|e| TypedDataError(format!("not JSON: {e}")))?;
+    let typed: TypedData = serde_json::from_value(raw.clone())
+        .map_err(|e| TypedDataError(format!("not an EIP-712 document: {e}")))?;
+    let digest = typed
+        .eip712_signing_hash()
+        .map_err(|e| TypedDataError(format!("cannot hash: {e}")))?;
+    let chain_id = typed
+        .domain
+        .chain_id
+        .map(|c| u64::try_from(c).map_err(|_| TypedDataError("domain.chainId is too large".into())))
+        .transpose()?;
+    let verifying = typed.domain.verifying_contract;
+    let primary = typed.primary_type.clone();
+    let msg = raw
+        .get("message")
+        .ok_or_else(|| TypedDataError("message is missing".into()))?;
+    let max160 = (U256::from(1u8) << 160) - U256::from(1u8);
+    let bad = |f: &str| TypedDataError(format!("message.{f} is not valid"));
+    let mut permits = Vec::new();
+    match primary.as_str() {
+        // EIP-2612 Permit(owner, spender, value, nonce, deadline), or DAI's
+        // Permit(holder, spender, nonce, expiry, allowed).
+        "Permit" => {
+            let token = verifying
+                .ok_or_else(|| TypedDataError("a Permit needs domain.verifyingContract".into()))?;
+            let spender = address_of(field(msg, "spender")?).ok_or_else(|| bad("spender"))?;
+            if let Some(allowed) = msg.get("allowed") {
+                if allowed.as_bool().ok_or_else(|| bad("allowed"))? {
+                    permits.push(delegate(token, spender, None));
+                }
+            } else {
+                let value = u256_of(field(msg, "value")?).ok_or_else(|| bad("value"))?;
+                if !value.is_zero() {
+                    permits.push(delegate(token, spender, amount(value, U256::MAX)));
+                }
+            }
+        }
+        // Permit2 PermitSingle { details: { token, amount, expiration, nonce }, spender, … }.
+        "PermitSingle" | "PermitBatch" => {
+            let spender = address_of(field(msg, "spender")?).ok_or_else(|| bad("spender"))?;
+            let details = field(msg, "details")?;
+            let list: Vec<&Value> = match details {
+                Value::Array(a) => a.iter().collect(),
+                one => vec![one],
+            };
+            for d in list {
+                let token = address_of(field(d, "token")?).ok_or_else(|| bad("details.token"))?;
+                let value = u256_of(field(d, "amount")?).ok_or_else(|| bad("details.amount"))?;
+                if !value.is_zero() {
+                    permits.push(delegate(token, spender, amount(value, max160)));
+                }
+            }
+        }
+        // Permit2 PermitTransferFrom { permitted: { token, amount }, spender, nonce, deadline }.
+        "PermitTransferFrom" | "PermitBatchTransferFrom" | "PermitWitnessTransferFrom" => {
+            let spender = address_of(field(msg, "spender")?).ok_or_else(|| bad("spender"))?;
+            let permitted = field(msg, "permitted")?;
+            let list: Vec<&Value> = match permitted {
+                Value::Array(a) => a.iter().collect(),
+                one => vec![one],
+            };
+            for p in list {
+                let token = address_of(field(p, "token")?).ok_or_else(|| bad("permitted.token"))?;
+                let value = u256_of(field(p, "amount")?).ok_or_else(|| bad("permitted.amount"))?;
+                if !value.is_zero() {
+                    permits.push(delegate(token, spender, amount(value, U256::MAX)));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(TypedDataSummary {
+        digest: digest.0,
+        chain_id,
+        verifying_contract: verifying.map(|a| checksum(&a)),
+        primary_type: primary,
+        permits,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The "Mail" example of EIP-712 itself, with the digest the EIP publishes.
+    #[test]
+    fn eip712_mail_example_matches_the_published_digest() {
+        let doc = r#"{
+          "types": {
+            "EIP712Domain": [
+              {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+              {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}
+            ],
+            "Person": [{"name": "name", "type": "string"}, {"name": "wallet", "type": "address"}],
+            "Mail": [{"name": "from", "type": "Person"}, {"name": "to", "type": "Person"}, {"name": "contents", "type": "string"}]
+          },
+          "primaryType": "Mail",
+          "domain": {"name": "Ether Mail", "version": "1", "chainId": 1, "verifyingContract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},
+          "message": {
+            "from": {"name": "Cow", "wallet": "0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},
+            "to": {"name": "Bob", "wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},
+            "contents": "Hello, Bob!"
+          }
+        }"#;
+        let s = summarize(doc).unwrap();
+        assert_eq!(
+            alloy_primitives::hex::encode(s.digest),
+            "be609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2"
+        );
+        assert_eq!(s.chain_id, Some(1));
+        assert!(s.permits.is_empty());
+    }
+
+    fn permit(value: &str) -> String {
+        format!(
+            r#"{{"types": {{
+              "EIP712Domain": [{{"name":"name","type":"string"}},{{"name":"version","type":"string"}},{{"name":"chainId","type":"uint256"}},{{"name":"verifyingContract","type":"address"}}],
+              "Permit": [{{"name":"owner","type":"address"}},{{"name":"spender","type":"address"}},{{"name":"value","type":"uint256"}},{{"name":"nonce","type":"uint256"}},{{"name":"deadline","type":"uint256"}}]
+            }},
+            "primaryType": "Permit",
+            "domain": {{"name":"Tok","version":"1","chainId":31337,"verifyingContract":"0x5FbDB2315678afecb367f032d93F642f64180aa3"}},
+            "message": {{"owner":"0x70997970C51812dc3A010C7d01b50e0d17dc79C8","spender":"0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC","value":"{value}","nonce":0,"deadline":"99999999999"}}}}"#
+        )
+    }
+
+    #[test]
+    fn permits_are_approvals() {
+        let s = summarize(&permit("1000000")).unwrap();
+        assert_eq!(s.permits.len(), 1);
+        assert_eq!(s.permits[0].amount, Some(1_000_000));
+        assert_eq!(
+            s.permits[0].grantee.as_deref(),
+            Some("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
+        );
+        assert_eq!(
+            s.permits[0].asset,
+            Some(AssetRef::Token(
+                "0x5FbDB2315678afecb367f032d93F642f64180aa3".into()
+            ))
+        );
+        let max = U256::MAX.to_string();
+        assert_eq!(summarize(&permit(&max)).unwrap().permits[0].amount, None);
+        assert!(summarize(&permit("0")).unwrap().permits.is_empty());
+        assert!(summarize("{}").is_err());
+        assert!(summarize(&permit("nope")).is_err());
+    }
+}
