@@ -2,9 +2,11 @@
 //! verdict: it signs only what it can decode itself, and re-checks the stateless policy rules it
 //! understands against what it decoded.
 //!
-//! Off-chain messages and Solana transactions are decodable today (Solana with the chain crate's
-//! feature-less wire decoder, so the boundary shares no code path with the server's simulator).
-//! EVM transactions are refused until their decoder lands: never signed blind.
+//! Off-chain messages, Solana transactions (with the chain crate's feature-less wire decoder) and,
+//! with the `evm` feature, EIP-1559 transactions and EIP-712 typed data (with the chain crate's
+//! network-free `evm::wire`, `calldata` and `typed_data`) are decoded here, so the boundary
+//! shares no code path with the server's simulator. A bare hash is signed only when the policy
+//! says so explicitly. Nothing is ever signed blind.
 use custos_core::custody::SOLANA_OFFCHAIN_DOMAIN;
 use custos_core::{CustodyError, KeyScheme, SignPayload, SignRequest};
 use serde_json::Value;
@@ -15,9 +17,17 @@ pub fn check(policy: Option<&Value>, payload: &SignPayload) -> Result<(), Custod
     match payload {
         SignPayload::Message { .. } => action_enabled(policy, "sign_message"),
         SignPayload::SolanaTransaction { bytes } => solana::check(policy, bytes),
-        SignPayload::EvmTransaction { .. } => Err(CustodyError::InvalidPayload(
-            "no decoder for evm transactions yet".into(),
-        )),
+        #[cfg(feature = "evm")]
+        SignPayload::EvmTransaction { bytes } => evm::check_tx(policy, bytes),
+        #[cfg(feature = "evm")]
+        SignPayload::Eip712 { typed_data } => evm::check_typed_data(policy, typed_data),
+        #[cfg(not(feature = "evm"))]
+        SignPayload::EvmTransaction { .. } | SignPayload::Eip712 { .. } => {
+            Err(CustodyError::InvalidPayload(
+                "no decoder for evm payloads in this build (the `evm` feature is off)".into(),
+            ))
+        }
+        SignPayload::RawHash { hash } => raw_hash_allowed(policy, hash),
         _ => Err(CustodyError::InvalidPayload(
             "no decoder for this payload kind".into(),
         )),
@@ -93,6 +103,218 @@ mod solana {
             }
         }
         Ok(())
+    }
+}
+
+/// A bare digest: refused unless the policy sets `actions.sign_raw_hash` to `true` (absence is
+/// a refusal here, unlike the other toggles: nothing about a hash can be checked).
+fn raw_hash_allowed(policy: Option<&Value>, hash: &[u8]) -> Result<(), CustodyError> {
+    if hash.len() != 32 {
+        return Err(CustodyError::InvalidPayload(
+            "a raw hash is 32 bytes".into(),
+        ));
+    }
+    let on = policy
+        .and_then(|p| p.get("actions"))
+        .and_then(|a| a.get("sign_raw_hash"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if on {
+        Ok(())
+    } else {
+        Err(CustodyError::PolicyRefused(
+            "actions.sign_raw_hash: raw-hash signing is off".into(),
+        ))
+    }
+}
+
+/// The 32-byte digest an EVM payload's signature covers, computed here from what was decoded:
+/// the EIP-1559 signing hash, the EIP-712 signing hash, or the raw hash itself. Only the
+/// secp256k1 ECDSA key signs these.
+pub(crate) fn evm_digest_for(
+    scheme: KeyScheme,
+    payload: &SignPayload,
+) -> Result<[u8; 32], CustodyError> {
+    if scheme != KeyScheme::Secp256k1Ecdsa {
+        return Err(CustodyError::InvalidPayload(
+            "evm payloads are signed with the secp256k1 ecdsa key".into(),
+        ));
+    }
+    match payload {
+        #[cfg(feature = "evm")]
+        SignPayload::EvmTransaction { bytes } => {
+            custos_chains::evm::wire::UnsignedEvmTx::decode(bytes)
+                .map(|t| t.signing_hash())
+                .map_err(|e| CustodyError::InvalidPayload(e.to_string()))
+        }
+        #[cfg(feature = "evm")]
+        SignPayload::Eip712 { typed_data } => custos_chains::evm::typed_data::summarize(typed_data)
+            .map(|s| s.digest)
+            .map_err(|e| CustodyError::InvalidPayload(e.to_string())),
+        SignPayload::RawHash { hash } => hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| CustodyError::InvalidPayload("a raw hash is 32 bytes".into())),
+        _ => Err(CustodyError::InvalidPayload("not an evm payload".into())),
+    }
+}
+
+/// EVM transactions and typed data, decoded inside the boundary and held to the policy's
+/// stateless rules: the chain id is an allowed chain; the action is enabled; every contract
+/// method called (inside multicalls too) is allowed by `programs.allow` / `programs.methods`,
+/// except an ERC-20 `transfer` or an approval, which are judged by their recipient or spender;
+/// no native or ERC-20 transfer goes to a denied (or, in allowlist mode, unlisted) address; no
+/// approval or permit names a spender outside `spenders.allow`. Prices, caps and the effects
+/// of inner calls need the server's simulation and database.
+#[cfg(feature = "evm")]
+mod evm {
+    use super::*;
+    use custos_chains::evm::calldata::{
+        self, APPROVE, INCREASE_ALLOWANCE, PERMIT2_APPROVE, TRANSFER,
+    };
+    use custos_chains::evm::typed_data;
+    use custos_chains::evm::wire::{checksum, UnsignedEvmTx};
+    use custos_core::{ApprovalEffect, Chain};
+    use custos_policy::{PolicyDocument, RecipientMode};
+
+    fn refuse(rule: &str, msg: String) -> CustodyError {
+        CustodyError::PolicyRefused(format!("{rule}: {msg}"))
+    }
+
+    fn same(a: &str, b: &str) -> bool {
+        a.eq_ignore_ascii_case(b)
+    }
+
+    fn listed(list: &[String], a: &str) -> bool {
+        list.iter().any(|l| same(l, a))
+    }
+
+    fn policy_of(policy: Option<&Value>) -> Result<PolicyDocument, CustodyError> {
+        let doc = policy.ok_or_else(|| refuse("policy", "no policy supplied".into()))?;
+        PolicyDocument::from_json_over(doc, &PolicyDocument::default())
+            .map_err(|e| refuse("policy", format!("unreadable policy document: {e}")))
+    }
+
+    fn chain_allowed(p: &PolicyDocument, id: u64) -> Result<(), CustodyError> {
+        if p.chains.contains(&Chain::Evm(id)) {
+            Ok(())
+        } else {
+            Err(refuse(
+                "chains",
+                format!("evm:{id} is not an allowed chain"),
+            ))
+        }
+    }
+
+    fn recipient_allowed(p: &PolicyDocument, to: &str) -> Result<(), CustodyError> {
+        if listed(&p.recipients.deny, to) {
+            return Err(refuse("recipients.deny", format!("{to} is denied")));
+        }
+        if p.recipients.mode == RecipientMode::Allowlist && !listed(&p.recipients.allow, to) {
+            return Err(refuse(
+                "recipients.allow",
+                format!("{to} is not on the allowlist"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn approvals_allowed(p: &PolicyDocument, list: &[ApprovalEffect]) -> Result<(), CustodyError> {
+        for a in list {
+            let spender = a.grantee.clone().unwrap_or_default();
+            if !listed(&p.spenders.allow, &spender) {
+                return Err(refuse(
+                    "simulation.unexpected_approval",
+                    format!("grants {:?} to {spender}", a.kind),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_tx(policy: Option<&Value>, bytes: &[u8]) -> Result<(), CustodyError> {
+        let tx = UnsignedEvmTx::decode(bytes).map_err(|e| {
+            CustodyError::InvalidPayload(format!("cannot decode the evm transaction: {e}"))
+        })?;
+        let p = policy_of(policy)?;
+        chain_allowed(&p, tx.chain_id())?;
+        if !(p.actions.transfer || p.actions.sign || p.actions.trade) {
+            return Err(refuse(
+                "actions.transfer",
+                "none of transfer, trade or sign is enabled".into(),
+            ));
+        }
+        let Some(to) = tx.to() else {
+            return Err(refuse(
+                "programs.allow",
+                "contract deployment is not allowed".into(),
+            ));
+        };
+        if !tx.value().is_zero() && tx.input().is_empty() {
+            recipient_allowed(&p, &checksum(&to))?;
+        }
+        let calls = if tx.input().is_empty() {
+            Vec::new()
+        } else {
+            calldata::flatten(to, tx.input())
+                .map_err(|e| CustodyError::InvalidPayload(e.to_string()))?
+        };
+        for c in &calls {
+            let contract = checksum(&c.to);
+            if listed(&p.programs.allow, &contract) {
+                continue;
+            }
+            let sel = c.selector();
+            let method_listed = p.programs.methods.iter().any(|(k, sels)| {
+                same(k, &contract)
+                    && sel.is_some_and(|s| {
+                        let hex = format!("0x{}", hex::encode(s));
+                        sels.iter().any(|x| same(x, &hex))
+                    })
+            });
+            if method_listed {
+                continue;
+            }
+            match sel {
+                Some(TRANSFER) => {
+                    let (_, rcpt, _) = calldata::erc20_transfer(c).ok_or_else(|| {
+                        CustodyError::InvalidPayload("malformed ERC-20 transfer calldata".into())
+                    })?;
+                    recipient_allowed(&p, &checksum(&rcpt))?;
+                }
+                // Judged by their spender below.
+                Some(APPROVE | INCREASE_ALLOWANCE | PERMIT2_APPROVE) => {}
+                _ => {
+                    return Err(refuse(
+                        "programs.allow",
+                        format!(
+                            "method {} of {contract} is not allowed",
+                            sel.map(|s| format!("0x{}", hex::encode(s)))
+                                .unwrap_or_else(|| "(none)".into())
+                        ),
+                    ))
+                }
+            }
+        }
+        let approvals =
+            calldata::approvals(&calls).map_err(|e| CustodyError::InvalidPayload(e.to_string()))?;
+        approvals_allowed(&p, &approvals)
+    }
+
+    pub(super) fn check_typed_data(policy: Option<&Value>, json: &str) -> Result<(), CustodyError> {
+        let s =
+            typed_data::summarize(json).map_err(|e| CustodyError::InvalidPayload(e.to_string()))?;
+        let p = policy_of(policy)?;
+        if !p.actions.sign_message {
+            return Err(refuse(
+                "actions.sign_message",
+                "message signing is off".into(),
+            ));
+        }
+        if let Some(id) = s.chain_id {
+            chain_allowed(&p, id)?;
+        }
+        approvals_allowed(&p, &s.permits)
     }
 }
 
@@ -197,11 +419,93 @@ mod tests {
     }
 
     #[test]
-    fn evm_transactions_are_refused_until_their_decoder_exists() {
+    fn undecodable_evm_transactions_are_refused() {
         let p = SignPayload::EvmTransaction { bytes: vec![2, 0] };
-        match check(None, &p).unwrap_err() {
-            CustodyError::InvalidPayload(r) => assert!(r.contains("no decoder"), "{r}"),
+        match check(Some(&json!({})), &p).unwrap_err() {
+            CustodyError::InvalidPayload(r) => assert!(r.contains("evm"), "{r}"),
             e => unreachable!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn raw_hashes_need_the_explicit_toggle() {
+        let p = SignPayload::RawHash { hash: vec![1; 32] };
+        assert!(matches!(
+            check(None, &p),
+            Err(CustodyError::PolicyRefused(_))
+        ));
+        assert!(matches!(
+            check(Some(&json!({"actions": {"sign_message": true}})), &p),
+            Err(CustodyError::PolicyRefused(_))
+        ));
+        assert!(check(Some(&json!({"actions": {"sign_raw_hash": true}})), &p).is_ok());
+        let short = SignPayload::RawHash { hash: vec![1; 31] };
+        assert!(check(Some(&json!({"actions": {"sign_raw_hash": true}})), &short).is_err());
+    }
+
+    #[cfg(feature = "evm")]
+    mod evm_rules {
+        use super::*;
+        use custos_chains::evm::calldata::{encode_approve, encode_transfer};
+        use custos_chains::evm::uniswap::selector;
+        use custos_chains::evm::wire::{parse_address, Eip1559Fields, UnsignedEvmTx, U256};
+
+        const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+        const BOB: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+
+        fn tx(to: &str, data: Vec<u8>, value: u64) -> SignPayload {
+            let t = UnsignedEvmTx::new(Eip1559Fields {
+                chain_id: 31337,
+                nonce: 0,
+                gas_limit: 100_000,
+                max_fee_per_gas: 2,
+                max_priority_fee_per_gas: 1,
+                to: Some(parse_address(to, "to").unwrap()),
+                value: U256::from(value),
+                input: data,
+            });
+            SignPayload::EvmTransaction { bytes: t.encode() }
+        }
+
+        fn policy(extra: serde_json::Value) -> serde_json::Value {
+            let mut p =
+                json!({"chains": ["evm:31337"], "actions": {"transfer": true, "sign": true}});
+            for (k, v) in extra.as_object().unwrap() {
+                p[k] = v.clone();
+            }
+            p
+        }
+
+        #[test]
+        fn chain_recipients_methods_and_approvals_are_checked() {
+            let bob = parse_address(BOB, "b").unwrap();
+            let send = tx(BOB, vec![], 5);
+            assert!(check(Some(&policy(json!({}))), &send).is_ok());
+            let other_chain = json!({"chains": ["evm:1"], "actions": {"transfer": true}});
+            assert!(check(Some(&other_chain), &send).is_err());
+            let deny = policy(json!({"recipients": {"mode": "any", "deny": [BOB]}}));
+            assert!(check(Some(&deny), &send).is_err());
+            // An ERC-20 transfer to a denied address is refused too.
+            let erc20 = tx(TOKEN, encode_transfer(bob, 9u64.into()), 0);
+            assert!(check(Some(&policy(json!({}))), &erc20).is_ok());
+            assert!(check(Some(&deny), &erc20).is_err());
+            // approve(max) to an unlisted spender is refused; listed, it passes.
+            let approve = tx(TOKEN, encode_approve(bob, U256::MAX), 0);
+            assert!(check(Some(&policy(json!({}))), &approve).is_err());
+            assert!(check(
+                Some(&policy(json!({"spenders": {"allow": [BOB]}}))),
+                &approve
+            )
+            .is_ok());
+            // Any other method needs the contract or the method listed.
+            let swap = tx(TOKEN, selector("swap()").to_vec(), 0);
+            assert!(check(Some(&policy(json!({}))), &swap).is_err());
+            let by_method = policy(
+                json!({"programs": {"methods": {TOKEN: [format!("0x{}", hex::encode(selector("swap()")))]}}}),
+            );
+            assert!(check(Some(&by_method), &swap).is_ok());
+            let other_method = tx(TOKEN, selector("mint()").to_vec(), 0);
+            assert!(check(Some(&by_method), &other_method).is_err());
         }
     }
 }

@@ -425,6 +425,12 @@ impl Enclave {
                 crate::boundary_check::solana_message_for(req.scheme, key.meta.address(), bytes)
                     .and_then(|m| key.key.sign_message(&m))?
             }
+            SignPayload::EvmTransaction { .. }
+            | SignPayload::Eip712 { .. }
+            | SignPayload::RawHash { .. } => {
+                let digest = crate::boundary_check::evm_digest_for(req.scheme, &req.payload)?;
+                key.key.sign_digest(&digest)?
+            }
             _ => {
                 return Err(CustodyError::InvalidPayload(
                     "payload passed the check but has no signer".into(),

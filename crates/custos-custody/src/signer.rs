@@ -126,6 +126,19 @@ impl AgentSigningKey {
     }
 }
 
+impl AgentSigningKey {
+    /// Signs a 32-byte digest the boundary computed itself from a decoded EVM payload
+    /// ([`crate::boundary_check::evm_digest_for`]). Only the ECDSA key signs digests.
+    pub(crate) fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, CustodyError> {
+        match self {
+            Self::Ecdsa(k) => ecdsa_sign_prehash(k, digest),
+            _ => Err(CustodyError::InvalidPayload(
+                "only the secp256k1 ecdsa key signs evm digests".into(),
+            )),
+        }
+    }
+}
+
 /// Ed25519 (RFC 8032, pure) over `msg`.
 pub(crate) fn ed25519_sign(key: &ed25519_dalek::SigningKey, msg: &[u8]) -> Vec<u8> {
     use ed25519_dalek::Signer as _;

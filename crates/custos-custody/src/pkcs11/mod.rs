@@ -526,6 +526,20 @@ impl Inner {
                 let message = boundary_check::solana_message_for(req.scheme, &key.address, bytes)?;
                 self.sign_with(&key, &message)?
             }
+            SignPayload::EvmTransaction { .. }
+            | SignPayload::Eip712 { .. }
+            | SignPayload::RawHash { .. } => {
+                let digest = boundary_check::evm_digest_for(req.scheme, &req.payload)?;
+                let Verifier::Ecdsa(vk) = &key.verifier else {
+                    return Err(CustodyError::InvalidPayload(
+                        "only the secp256k1 ecdsa key signs evm digests".into(),
+                    ));
+                };
+                let raw = self.pool.with(|s| {
+                    token::sign_raw(s, KeyScheme::Secp256k1Ecdsa, key.private, &digest)
+                })?;
+                finish_ecdsa(vk, &digest, &raw)?
+            }
             _ => {
                 return Err(CustodyError::InvalidPayload(
                     "payload passed the check but has no signer".into(),
