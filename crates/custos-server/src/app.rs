@@ -121,7 +121,9 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         session_expiration_hours: cfg.auth.session_expiration_hours,
         ..Default::default()
     };
-    let chains = crate::chains::open(&cfg.solana, &data_dir).map_err(anyhow_like::err)?;
+    let chains = crate::chains::open(&cfg.solana, &data_dir)
+        .and_then(|c| c.with_evm(&cfg.evm))
+        .map_err(anyhow_like::err)?;
     let oracle = custos_oracle::build(&cfg.oracle, parts.clock.clone()).map_err(|e| {
         anyhow_like::err(format!(
             "configuration key `oracle.{}`: {}",
@@ -191,6 +193,17 @@ pub async fn run(
     let grace = std::time::Duration::from_secs(parts.cfg.server.shutdown_grace_seconds);
     let outbox = matches!(parts.cfg.mailer.kind, crate::config::MailerKind::Outbox);
     let (state, background) = build(parts)?;
+    // A node serving another chain id than configured is a configuration error; a node that
+    // is down is not (requests fail with 503 until it is back).
+    for adapter in state.chains.evm.values() {
+        match adapter.check_chain().await {
+            Ok(()) => {}
+            Err(custos_core::ChainError::InvalidInput(m)) => return Err(anyhow_like::err(m)),
+            Err(e) => {
+                tracing::warn!(chain = %adapter.chain(), error = %e, "evm node not reachable at start")
+            }
+        }
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow_like::err(format!("cannot listen on {listen}: {e}")))?;

@@ -1,7 +1,9 @@
-//! The chains this server acts on, built from `[solana]` configuration: the Solana adapter over
-//! the embedded LiteSVM devnet (default) or a JSON-RPC cluster, and — on the embedded devnet
-//! only — a development faucet. The pipeline sees only `ChainAdapter` and `DevFaucet` objects;
-//! the Solana crates are touched here alone, behind the `solana` feature.
+//! The chains this server acts on, built from configuration: `[solana]` — the Solana adapter over
+//! the embedded LiteSVM devnet (default) or a JSON-RPC cluster, and, on the embedded devnet only,
+//! a development faucet — and `[[evm.chains]]`, one EVM adapter per chain id over its node's
+//! JSON-RPC. The pipeline sees only `ChainAdapter` and `DevFaucet` objects (the `trade` action
+//! also reaches the EVM adapter's router helpers); the chain SDKs are touched here alone, behind
+//! the `solana` and `evm` features.
 use custos_core::{Chain, ChainAdapter, Decimal};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -46,6 +48,123 @@ impl Default for SolanaSettings {
     }
 }
 
+/// `[evm]`: the EVM chains, each `[[evm.chains]]` a chain id and its node.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvmSettings {
+    /// The chains.
+    pub chains: Vec<EvmChainSettings>,
+}
+
+fn default_eth() -> String {
+    "ETH".into()
+}
+fn default_one() -> u64 {
+    1
+}
+fn default_fee_cap_gwei() -> u64 {
+    500
+}
+fn default_tip_cap_gwei() -> u64 {
+    5
+}
+fn default_evm_timeout() -> u64 {
+    60
+}
+
+/// `[[evm.chains]]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvmChainSettings {
+    /// EIP-155 chain id (1 Ethereum, 42161 Arbitrum One, 8453 Base, 31337 anvil).
+    pub chain_id: u64,
+    /// The node's JSON-RPC URL.
+    pub rpc_url: String,
+    /// The native coin's symbol, as requests and prices name it.
+    #[serde(default = "default_eth")]
+    pub native_symbol: String,
+    /// Blocks (the transaction's own included) before a transaction counts as confirmed.
+    #[serde(default = "default_one")]
+    pub confirmations: u64,
+    /// Never pay more than this per gas, gwei.
+    #[serde(default = "default_fee_cap_gwei")]
+    pub max_fee_per_gas_gwei: u64,
+    /// Never tip more than this per gas, gwei.
+    #[serde(default = "default_tip_cap_gwei")]
+    pub max_priority_fee_gwei: u64,
+    /// How long to wait for confirmations.
+    #[serde(default = "default_evm_timeout")]
+    pub confirm_timeout_seconds: u64,
+    /// ERC-20 contracts whose balances `GET /v1/wallets/me/balances` reports.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// A Uniswap V2 router for the `trade` action.
+    #[serde(default)]
+    pub uniswap_v2_router: Option<String>,
+}
+
+impl EvmSettings {
+    /// Checks every chain's settings, naming the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let addr = |a: &str| {
+            a.len() == 42 && a.starts_with("0x") && a[2..].bytes().all(|b| b.is_ascii_hexdigit())
+        };
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in self.chains.iter().enumerate() {
+            let k = |f: &str| format!("evm.chains[{i}].{f}");
+            if c.chain_id == 0 {
+                return Err((k("chain_id"), "must be at least 1".into()));
+            }
+            if !seen.insert(c.chain_id) {
+                return Err((
+                    k("chain_id"),
+                    format!("chain {} is configured twice", c.chain_id),
+                ));
+            }
+            if !(c.rpc_url.starts_with("http://") || c.rpc_url.starts_with("https://")) {
+                return Err((k("rpc_url"), "must be an http:// or https:// URL".into()));
+            }
+            if c.native_symbol.is_empty()
+                || c.native_symbol.len() > 12
+                || !c.native_symbol.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err((k("native_symbol"), "1 to 12 letters or digits".into()));
+            }
+            if !(1..=64).contains(&c.confirmations) {
+                return Err((k("confirmations"), "must be between 1 and 64".into()));
+            }
+            if c.max_fee_per_gas_gwei == 0 || c.max_priority_fee_gwei == 0 {
+                return Err((
+                    k("max_fee_per_gas_gwei"),
+                    "fee caps must be at least 1 gwei".into(),
+                ));
+            }
+            if !(1..=3600).contains(&c.confirm_timeout_seconds) {
+                return Err((
+                    k("confirm_timeout_seconds"),
+                    "must be between 1 and 3600".into(),
+                ));
+            }
+            for (j, t) in c.tokens.iter().enumerate() {
+                if !addr(t) {
+                    return Err((format!("{}[{j}]", k("tokens")), "not an EVM address".into()));
+                }
+            }
+            if let Some(r) = &c.uniswap_v2_router {
+                if !addr(r) {
+                    return Err((k("uniswap_v2_router"), "not an EVM address".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings of `chain_id`.
+    pub fn chain(&self, chain_id: u64) -> Option<&EvmChainSettings> {
+        self.chains.iter().find(|c| c.chain_id == chain_id)
+    }
+}
+
 /// Funds agents on a development chain.
 #[async_trait::async_trait]
 pub trait DevFaucet: Send + Sync {
@@ -62,6 +181,11 @@ pub struct Chains {
     pub solana: Option<Arc<dyn ChainAdapter>>,
     /// The development faucet (embedded devnet only).
     pub faucet: Option<Arc<dyn DevFaucet>>,
+    /// EVM chains by chain id, as the pipeline sees them.
+    pub evm: std::collections::BTreeMap<u64, Arc<dyn ChainAdapter>>,
+    /// The same EVM adapters with their EVM-only helpers (router quotes).
+    #[cfg(feature = "evm")]
+    pub evm_adapters: std::collections::BTreeMap<u64, Arc<custos_chains::evm::EvmAdapter>>,
 }
 
 impl Chains {
@@ -69,7 +193,44 @@ impl Chains {
     pub fn adapter(&self, chain: Chain) -> Option<&Arc<dyn ChainAdapter>> {
         match chain {
             Chain::Solana => self.solana.as_ref(),
+            Chain::Evm(id) => self.evm.get(&id),
             _ => None,
+        }
+    }
+
+    /// Every enabled chain's adapter.
+    pub fn all(&self) -> Vec<&Arc<dyn ChainAdapter>> {
+        self.solana.iter().chain(self.evm.values()).collect()
+    }
+
+    /// Adds the `[[evm.chains]]` adapters.
+    #[cfg(feature = "evm")]
+    pub fn with_evm(mut self, evm: &EvmSettings) -> Result<Self, String> {
+        use custos_chains::evm::{EvmAdapter, EvmConfig};
+        for c in &evm.chains {
+            let mut cfg = EvmConfig::new(c.chain_id, &c.rpc_url);
+            cfg.native_symbol = c.native_symbol.clone();
+            cfg.confirmations = c.confirmations;
+            cfg.max_fee_per_gas_cap = u128::from(c.max_fee_per_gas_gwei) * 1_000_000_000;
+            cfg.max_priority_fee_cap = u128::from(c.max_priority_fee_gwei) * 1_000_000_000;
+            cfg.default_priority_fee = cfg.default_priority_fee.min(cfg.max_priority_fee_cap);
+            cfg.tokens = c.tokens.clone();
+            let a = Arc::new(
+                EvmAdapter::new(cfg).map_err(|e| format!("evm chain {}: {e}", c.chain_id))?,
+            );
+            self.evm.insert(c.chain_id, a.clone());
+            self.evm_adapters.insert(c.chain_id, a);
+        }
+        Ok(self)
+    }
+
+    /// Without the `evm` feature no EVM chain can be configured.
+    #[cfg(not(feature = "evm"))]
+    pub fn with_evm(self, evm: &EvmSettings) -> Result<Self, String> {
+        if evm.chains.is_empty() {
+            Ok(self)
+        } else {
+            Err("this build has no EVM support; remove [[evm.chains]] or rebuild with the `evm` feature".into())
         }
     }
 }
@@ -96,6 +257,7 @@ pub fn open(s: &SolanaSettings, data_dir: &std::path::Path) -> Result<Chains, St
             Ok(Chains {
                 solana: Some(Arc::new(SolanaAdapter::new(backend, config))),
                 faucet: Some(Arc::new(devnet_faucet::Faucet(devnet))),
+                ..Chains::default()
             })
         }
         SolanaBackendKind::Rpc => {
@@ -108,7 +270,7 @@ pub fn open(s: &SolanaSettings, data_dir: &std::path::Path) -> Result<Chains, St
             );
             Ok(Chains {
                 solana: Some(Arc::new(SolanaAdapter::new(backend, config))),
-                faucet: None,
+                ..Chains::default()
             })
         }
     }

@@ -27,6 +27,8 @@ pub struct Config {
     pub custody: CustodyConfig,
     /// Solana.
     pub solana: crate::chains::SolanaSettings,
+    /// EVM chains.
+    pub evm: crate::chains::EvmSettings,
     /// USD prices.
     pub oracle: custos_oracle::OracleConfig,
     /// Human approvals.
@@ -571,6 +573,7 @@ impl Config {
                 "must be between 1 and 600",
             ));
         }
+        self.evm.validate().map_err(|(k, m)| cerr(&k, m))?;
         if !(1..=7 * 86_400).contains(&self.approvals.ttl_seconds) {
             return Err(cerr(
                 "approvals.ttl_seconds",

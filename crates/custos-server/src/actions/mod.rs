@@ -5,7 +5,9 @@
 //! [`plan`] stops at the decision (it is also the dry run); [`execute`] takes only an
 //! [`Approved`] allowance, which only the policy crate can make, so nothing reaches the signer
 //! without a policy decision.
+pub mod evm_message;
 pub mod sign;
+pub mod trade;
 pub mod transfer;
 
 use crate::audit_info::{AuditInfo, Audited};
@@ -16,9 +18,8 @@ use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use custos_core::{
-    Agent, AssetId, AuditOutcome, ChainAdapter, ChainError, Decimal, Effects, Intent, KeyScheme,
-    Reservation, ReserveOutcome, SignPayload, SignRequest, SimulatedEffects, UnsignedTx, Usage,
-    UsdValue,
+    Agent, AssetId, AuditOutcome, ChainAdapter, ChainError, Decimal, Effects, Intent, Reservation,
+    ReserveOutcome, SignRequest, SimulatedEffects, UnsignedTx, Usage, UsdValue,
 };
 use custos_policy::{Allowance, Approved, Decision, PolicyDocument};
 use serde_json::json;
@@ -50,6 +51,8 @@ pub struct Plan {
     pub effects: Effects,
     /// Budget usage now.
     pub usage: Usage,
+    /// Action-specific fields added to the final response (a trade's quote and minimum).
+    pub extra: Option<serde_json::Value>,
 }
 
 /// Maps chain failures: the caller's mistakes are `422`, the chain's are `503`.
@@ -92,7 +95,7 @@ pub async fn simulate(
             format!("simulation failed: {why}"),
         )]));
     }
-    let mut effects = sim.to_policy_effects("SOL");
+    let mut effects = sim.to_policy_effects(adapter.native_symbol());
     let assets: Vec<AssetId> = effects.changes.iter().map(|c| c.asset.clone()).collect();
     for a in assets {
         let p = price(state, &a).await;
@@ -273,14 +276,34 @@ pub async fn execute(
         }
     };
     let policy_json = serde_json::to_value(&plan.policy).ok();
+    // The sender's sequence number (EVM nonce) is taken now, held until the node accepts the
+    // transaction, and handed out again if anything before that fails. A transaction returned
+    // unbroadcast keeps the nonce its author chose.
+    let sequenced = if broadcast {
+        adapter.sequence(&plan.tx.tx_bytes, &plan.tx.signer).await
+    } else {
+        Ok(custos_core::Sequenced {
+            tx_bytes: plan.tx.tx_bytes.clone(),
+            message: plan.tx.message.clone(),
+            lease: None,
+        })
+    };
+    let custos_core::Sequenced {
+        tx_bytes, lease, ..
+    } = match sequenced {
+        Ok(s) => s,
+        Err(e) => {
+            release().await;
+            return Err(chain_error("transaction", e));
+        }
+    };
+    let scheme = adapter.key_scheme();
     let sig = match state
         .custody
         .sign(SignRequest {
             agent_id: plan.agent.id,
-            scheme: KeyScheme::Ed25519,
-            payload: SignPayload::SolanaTransaction {
-                bytes: plan.tx.tx_bytes.clone(),
-            },
+            scheme,
+            payload: adapter.sign_payload(&tx_bytes),
             policy: policy_json,
         })
         .await
@@ -294,16 +317,19 @@ pub async fn execute(
     state
         .metrics
         .signatures
-        .with_label_values(&["ed25519"])
+        .with_label_values(&[scheme.as_str()])
         .inc();
-    let signed = match adapter.attach_signature(&plan.tx.tx_bytes, &plan.tx.signer, &sig.bytes) {
+    let signed = match adapter
+        .attach_signature(&tx_bytes, &plan.tx.signer, &sig.bytes)
+        .and_then(|signed| adapter.tx_id(&signed).map(|id| (signed, id)))
+    {
         Ok(s) => s,
         Err(e) => {
             release().await;
             return Err(chain_error("transaction", e));
         }
     };
-    let tx_id = bs58::encode(&sig.bytes).into_string();
+    let (signed, tx_id) = signed;
     let tokens = json!(plan.simulated.balance_changes.iter().filter(|c| c.delta() != 0).map(|c| json!({"asset": c.asset.to_string(), "delta_base_units": c.delta().to_string(), "decimals": c.decimals})).collect::<Vec<_>>());
     let params = json!({"chain": plan.intent.chain, "to": plan.intent.recipient, "asset": plan.intent.asset.as_ref().map(|a| a.to_string()), "amount": plan.intent.amount.to_string(), "approvals": allowance.human_approvals, "programs": plan.simulated.programs, "broadcast": broadcast});
     let record = |outcome: AuditOutcome, status: u16, action: &str, reason: Option<String>| {
@@ -355,8 +381,15 @@ pub async fn execute(
         {
             tracing::error!(error = %e, "budget reservation not committed (it still counts as in flight)");
         }
-        use base64::Engine;
-        let mut r = Json(json!({"status": "signed", "tx": tx_id, "signed_transaction": base64::engine::general_purpose::STANDARD.encode(&signed), "usd_value": usd.to_string(), "audit_id": stored.id})).into_response();
+        let encoded = if matches!(plan.intent.chain, custos_core::Chain::Evm(_)) {
+            format!("0x{}", hex::encode(&signed))
+        } else {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(&signed)
+        };
+        let mut body = json!({"status": "signed", "tx": tx_id, "signed_transaction": encoded, "usd_value": usd.to_string(), "audit_id": stored.id});
+        merge_extra(&mut body, plan.extra.as_ref());
+        let mut r = Json(body).into_response();
         r.extensions_mut().insert(Audited(stored.id));
         return Ok(r);
     }
@@ -381,9 +414,10 @@ pub async fn execute(
         release().await;
         return Err(chain_error("transaction", e));
     }
-    let timeout = std::time::Duration::from_secs(state.cfg.solana.confirm_timeout_seconds);
-    let commitment =
-        crate::chains::parse_commitment(&state.cfg.solana.commitment).unwrap_or_default();
+    if let Some(lease) = lease {
+        lease.commit();
+    }
+    let (commitment, timeout) = confirmation_settings(state, plan.intent.chain);
     let confirmation = adapter
         .confirm(&tx_id, commitment, timeout)
         .await
@@ -409,9 +443,60 @@ pub async fn execute(
         .map_err(|_| {
             ApiError::unavailable("audit log unavailable after broadcast; the transaction was sent")
         })?;
-    let mut r = Json(json!({"status": "confirmed", "tx": tx_id, "usd_value": usd.to_string(), "audit_id": stored.id, "slot": confirmation.slot})).into_response();
+    let mut body = json!({"status": "confirmed", "tx": tx_id, "usd_value": usd.to_string(), "audit_id": stored.id});
+    let place = if matches!(plan.intent.chain, custos_core::Chain::Evm(_)) {
+        "block"
+    } else {
+        "slot"
+    };
+    body[place] = json!(confirmation.slot);
+    merge_extra(&mut body, plan.extra.as_ref());
+    let mut r = Json(body).into_response();
     r.extensions_mut().insert(Audited(stored.id));
     Ok(r)
+}
+
+/// The confirmation level and time limit configured for `chain`.
+pub fn confirmation_settings(
+    state: &AppState,
+    chain: custos_core::Chain,
+) -> (custos_core::Commitment, std::time::Duration) {
+    match chain {
+        custos_core::Chain::Evm(id) => {
+            let secs = state
+                .cfg
+                .evm
+                .chain(id)
+                .map_or(60, |c| c.confirm_timeout_seconds);
+            (
+                custos_core::Commitment::Confirmed,
+                std::time::Duration::from_secs(secs),
+            )
+        }
+        _ => (
+            crate::chains::parse_commitment(&state.cfg.solana.commitment).unwrap_or_default(),
+            std::time::Duration::from_secs(state.cfg.solana.confirm_timeout_seconds),
+        ),
+    }
+}
+
+fn merge_extra(body: &mut serde_json::Value, extra: Option<&serde_json::Value>) {
+    if let (Some(b), Some(serde_json::Value::Object(e))) = (body.as_object_mut(), extra) {
+        for (k, v) in e {
+            b.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+}
+
+/// The agent's address on the adapter's chain.
+pub fn agent_address(agent: &Agent, adapter: &Arc<dyn ChainAdapter>) -> Result<String, ApiError> {
+    let family = adapter.address_family();
+    agent
+        .addresses
+        .get(family)
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::internal(format!("agent has no {family} address")))
 }
 
 /// Parses a decimal amount field: positive, at most 18 decimals (the asset's own precision is
@@ -458,32 +543,60 @@ pub async fn execute_approved(
                 "chain": rec.request.get("chain"), "to": rec.request.get("to"), "asset": rec.request.get("asset"), "amount": rec.request.get("amount")
             }))
             .map_err(|e| ApiError::internal(format!("parked request unreadable: {e}")))?;
-            let (chain, _, amount) = transfer::validate(&body)?;
-            let asset_id = AssetId::new(body.asset.clone());
+            let v = transfer::validate(&body)?;
             (
                 Intent {
                     action: custos_core::Action::Transfer,
-                    chain,
-                    recipient: Some(body.to.clone()),
-                    asset: Some(asset_id.clone()),
-                    amount,
-                    declared_usd: price(state, &asset_id).await.times(amount),
+                    chain: v.chain,
+                    recipient: Some(v.to.clone()),
+                    asset: Some(v.asset_id.clone()),
+                    amount: v.amount,
+                    declared_usd: price(state, &v.asset_id).await.times(v.amount),
                 },
                 true,
             )
         }
         "sign" => {
             let mut req = rec.request.clone();
+            let evm = req
+                .get("chain")
+                .and_then(|c| c.as_str())
+                .is_some_and(|c| c.starts_with("evm:"));
+            let encoded = if evm {
+                format!("0x{}", hex::encode(&tx_bytes))
+            } else {
+                base64::engine::general_purpose::STANDARD.encode(&tx_bytes)
+            };
             if let Some(o) = req.as_object_mut() {
                 o.remove("tx");
-                o.insert(
-                    "transaction".into(),
-                    json!(base64::engine::general_purpose::STANDARD.encode(&tx_bytes)),
-                );
+                o.insert("transaction".into(), json!(encoded));
             }
             let body: sign::SignTxBody = serde_json::from_value(req)
                 .map_err(|e| ApiError::internal(format!("parked request unreadable: {e}")))?;
-            (sign::intent(state, &body).await?, body.broadcast)
+            (sign::intent(state, &body, &tx_bytes).await?, body.broadcast)
+        }
+        "trade" => {
+            let body: trade::TradeBody = serde_json::from_value(json!({
+                "chain": rec.request.get("chain"), "from_asset": rec.request.get("from_asset"), "to_asset": rec.request.get("to_asset"), "amount": rec.request.get("amount"), "slippage_bps": rec.request.get("slippage_bps")
+            }))
+            .map_err(|e| ApiError::internal(format!("parked request unreadable: {e}")))?;
+            let (id, amount, _) = trade::validate(&body)?;
+            let from_id = if body.from_asset.starts_with("0x") {
+                AssetId::new(transfer::evm_address("from_asset", &body.from_asset)?)
+            } else {
+                AssetId::new(body.from_asset.clone())
+            };
+            (
+                Intent {
+                    action: custos_core::Action::Trade,
+                    chain: custos_core::Chain::Evm(id),
+                    recipient: None,
+                    asset: Some(from_id.clone()),
+                    amount,
+                    declared_usd: price(state, &from_id).await.times(amount),
+                },
+                true,
+            )
         }
         other => {
             return Err(ApiError::internal(format!(
@@ -496,15 +609,15 @@ pub async fn execute_approved(
         .adapter(intent.chain)
         .cloned()
         .ok_or_else(|| ApiError::invalid("chain", "not enabled"))?;
-    let from = agent
-        .addresses
-        .get("solana")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| ApiError::internal("agent has no solana address"))?
-        .to_owned();
-    let message = custos_chains::solana_wire::split_transaction(&tx_bytes)
-        .map_err(|e| ApiError::internal(format!("parked transaction: {e}")))?
-        .message;
+    let from = agent_address(&agent, &adapter)?;
+    let message = match intent.chain {
+        custos_core::Chain::Solana => {
+            custos_chains::solana_wire::split_transaction(&tx_bytes)
+                .map_err(|e| ApiError::internal(format!("parked transaction: {e}")))?
+                .message
+        }
+        _ => tx_bytes.clone(),
+    };
     let tx = UnsignedTx {
         chain: intent.chain,
         tx_bytes,
@@ -525,6 +638,7 @@ pub async fn execute_approved(
         simulated,
         effects,
         usage,
+        extra: None,
     };
     match decide(&plan, approvals) {
         Ok(approved) => execute(state, actor, plan, approved, &adapter, broadcast).await,

@@ -1,8 +1,10 @@
-//! `sign`: the agent hands Custos a serialized Solana transaction it built itself. Custos
-//! decodes and simulates it, derives the effects, and judges *those* — programs touched,
-//! outflows, approvals granted — never what the agent says the transaction does. An optional
-//! declaration (`to`, `asset`, `amount`) is checked against the effects too.
-use super::{amount, chain_error, conclude, price, simulate, usage, Actor, Plan};
+//! `sign`: the agent hands Custos a transaction it built itself — a serialized Solana
+//! transaction (base64), or an unsigned EIP-1559 transaction (`0x02…` hex) on an EVM chain.
+//! Custos decodes and simulates it, derives the effects, and judges *those* — programs and
+//! contract methods called, outflows, approvals granted — never what the agent says the
+//! transaction does. An optional declaration (`to`, `asset`, `amount`) is checked against the
+//! effects too.
+use super::{agent_address, amount, chain_error, conclude, price, simulate, usage, Actor, Plan};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::response::Response;
@@ -14,14 +16,19 @@ use serde_json::json;
 /// Largest serialized transaction accepted (Solana's packet limit).
 pub const MAX_TX_BYTES: usize = 1232;
 
+/// Largest unsigned EVM transaction accepted (calldata included).
+pub const MAX_EVM_TX_BYTES: usize = 128 * 1024;
+
 /// The request body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignTxBody {
-    /// `solana`.
+    /// `solana` or `evm:<chain id>`.
     pub chain: String,
-    /// The serialized transaction (legacy or v0), base64, with the agent's address among its
-    /// required signers; signature slots may be zero.
+    /// Solana: the serialized transaction (legacy or v0), base64, with the agent's address among
+    /// its required signers; signature slots may be zero. EVM: the unsigned EIP-1559 transaction
+    /// `0x02 || rlp(fields)` as hex, with the request's chain id. With `broadcast: true` Custos
+    /// sets the nonce; otherwise the nonce is signed as given.
     pub transaction: String,
     /// Broadcast and confirm it (`true`), or return it signed (`false`, the default).
     #[serde(default)]
@@ -38,31 +45,37 @@ pub struct SignTxBody {
 }
 
 /// Validates the body and decodes the transaction (before any side effect).
-pub fn validate(body: &SignTxBody) -> Result<Vec<u8>, ApiError> {
+pub fn validate(body: &SignTxBody) -> Result<(Chain, Vec<u8>), ApiError> {
     let chain: Chain = body
         .chain
         .parse()
         .map_err(|e: custos_core::ChainParseError| ApiError::invalid("chain", e.to_string()))?;
-    if chain != Chain::Solana {
-        return Err(ApiError::invalid("chain", format!("`sign` of `{chain}` transactions is not available on this server yet; use `solana`, or `message` for an off-chain message")));
-    }
-    if body.transaction.len() > MAX_TX_BYTES * 2 {
-        return Err(ApiError::invalid(
-            "transaction",
-            format!("longer than {MAX_TX_BYTES} bytes"),
-        ));
-    }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(body.transaction.trim())
-        .map_err(|_| ApiError::invalid("transaction", "not valid base64"))?;
-    if bytes.is_empty() || bytes.len() > MAX_TX_BYTES {
-        return Err(ApiError::invalid(
-            "transaction",
-            format!("must be 1 to {MAX_TX_BYTES} bytes"),
-        ));
-    }
-    custos_chains::solana_wire::decode_for_boundary(&bytes)
-        .map_err(|e| ApiError::invalid("transaction", e.to_string()))?;
+    let bytes = match chain {
+        Chain::Solana => {
+            if body.transaction.len() > MAX_TX_BYTES * 2 {
+                return Err(ApiError::invalid(
+                    "transaction",
+                    format!("longer than {MAX_TX_BYTES} bytes"),
+                ));
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(body.transaction.trim())
+                .map_err(|_| ApiError::invalid("transaction", "not valid base64"))?;
+            if bytes.is_empty() || bytes.len() > MAX_TX_BYTES {
+                return Err(ApiError::invalid(
+                    "transaction",
+                    format!("must be 1 to {MAX_TX_BYTES} bytes"),
+                ));
+            }
+            custos_chains::solana_wire::decode_for_boundary(&bytes)
+                .map_err(|e| ApiError::invalid("transaction", e.to_string()))?;
+            bytes
+        }
+        Chain::Evm(id) => evm_tx(&body.transaction, id)?,
+        other => {
+            return Err(ApiError::invalid("chain", format!("`sign` of `{other}` transactions is not available on this server yet; use `solana` or `evm:<chain id>`, or `message` for an off-chain message")))
+        }
+    };
     match (&body.asset, &body.amount) {
         (Some(_), Some(a)) => {
             amount("amount", a)?;
@@ -81,24 +94,88 @@ pub fn validate(body: &SignTxBody) -> Result<Vec<u8>, ApiError> {
             ))
         }
     }
-    Ok(bytes)
+    Ok((chain, bytes))
+}
+
+/// An unsigned EIP-1559 transaction in hex, for chain `id`.
+fn evm_tx(hex_tx: &str, id: u64) -> Result<Vec<u8>, ApiError> {
+    let digits = hex_tx
+        .trim()
+        .strip_prefix("0x")
+        .ok_or_else(|| ApiError::invalid("transaction", "an EVM transaction is 0x-prefixed hex"))?;
+    if digits.len() > MAX_EVM_TX_BYTES * 2 {
+        return Err(ApiError::invalid(
+            "transaction",
+            format!("longer than {MAX_EVM_TX_BYTES} bytes"),
+        ));
+    }
+    let bytes =
+        hex::decode(digits).map_err(|_| ApiError::invalid("transaction", "not valid hex"))?;
+    #[cfg(feature = "evm")]
+    {
+        let tx = custos_chains::evm::wire::UnsignedEvmTx::decode(&bytes).map_err(|e| {
+            ApiError::invalid(
+                "transaction",
+                e.to_string().replace("invalid input: transaction: ", ""),
+            )
+        })?;
+        if tx.chain_id() != id {
+            return Err(ApiError::invalid(
+                "transaction",
+                format!(
+                    "signed for chain id {}, but the request is for evm:{id}",
+                    tx.chain_id()
+                ),
+            ));
+        }
+        if tx.to().is_none() {
+            return Err(ApiError::invalid(
+                "transaction",
+                "contract deployment is not supported: the transaction needs a `to`",
+            ));
+        }
+        Ok(bytes)
+    }
+    #[cfg(not(feature = "evm"))]
+    {
+        let _ = (bytes, id);
+        Err(ApiError::invalid("chain", "this build has no EVM support"))
+    }
+}
+
+/// How a declared asset is named: EVM token addresses in their EIP-55 spelling.
+fn declared_asset(chain: Chain, asset: &str) -> Result<AssetId, ApiError> {
+    match chain {
+        Chain::Evm(_) if asset.starts_with("0x") => {
+            super::transfer::evm_address("asset", asset).map(AssetId::new)
+        }
+        _ => Ok(AssetId::new(asset.to_owned())),
+    }
 }
 
 /// The declared intent: `sign` with whatever the agent declared (possibly nothing).
-pub async fn intent(state: &AppState, body: &SignTxBody) -> Result<Intent, ApiError> {
+pub async fn intent(state: &AppState, body: &SignTxBody, _tx: &[u8]) -> Result<Intent, ApiError> {
+    let chain: Chain = body
+        .chain
+        .parse()
+        .map_err(|e: custos_core::ChainParseError| ApiError::invalid("chain", e.to_string()))?;
     let (asset, amt, declared_usd) = match (&body.asset, &body.amount) {
         (Some(a), Some(n)) => {
-            let id = AssetId::new(a.clone());
+            let id = declared_asset(chain, a)?;
             let n = amount("amount", n)?;
             let usd = price(state, &id).await.times(n);
             (Some(id), n, usd)
         }
         _ => (None, Decimal::ZERO, UsdValue::Known(Decimal::ZERO)),
     };
+    let recipient = match (chain, &body.to) {
+        (Chain::Evm(_), Some(t)) => Some(super::transfer::evm_address("to", t)?),
+        (_, t) => t.clone(),
+    };
     Ok(Intent {
         action: Action::Sign,
-        chain: Chain::Solana,
-        recipient: body.to.clone(),
+        chain,
+        recipient,
         asset,
         amount: amt,
         declared_usd,
@@ -107,13 +184,12 @@ pub async fn intent(state: &AppState, body: &SignTxBody) -> Result<Intent, ApiEr
 
 /// Decodes, simulates and values the transaction: everything up to the decision.
 pub async fn plan(state: &AppState, agent: Agent, body: &SignTxBody) -> Result<Plan, ApiError> {
-    let tx_bytes = validate(body)?;
-    let adapter = state
-        .chains
-        .adapter(Chain::Solana)
-        .ok_or_else(|| ApiError::invalid("chain", "`solana` is not enabled on this server"))?;
+    let (chain, tx_bytes) = validate(body)?;
+    let adapter = state.chains.adapter(chain).ok_or_else(|| {
+        ApiError::invalid("chain", format!("`{chain}` is not enabled on this server"))
+    })?;
     let policy = state.policy_of(&agent)?;
-    let intent = intent(state, body).await?;
+    let intent = intent(state, body, &tx_bytes).await?;
     let usage = usage(state, &agent).await?;
     if usage.frozen {
         return Err(ApiError::policy_denied(vec![(
@@ -124,28 +200,26 @@ pub async fn plan(state: &AppState, agent: Agent, body: &SignTxBody) -> Result<P
     if let Err(reasons) = custos_policy::precheck(&policy, &intent) {
         return Err(super::denied(&reasons));
     }
-    let from = agent
-        .addresses
-        .get("solana")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| ApiError::internal("agent has no solana address"))?
-        .to_owned();
-    adapter
+    let from = agent_address(&agent, adapter)?;
+    let decoded = adapter
         .decode(&tx_bytes)
         .map_err(|e| chain_error("transaction", e))?;
-    let raw = custos_chains::solana_wire::split_transaction(&tx_bytes)
-        .map_err(|e| ApiError::invalid("transaction", e.to_string()))?;
-    let decoded = custos_chains::solana_wire::decode_message(&raw.message)
-        .map_err(|e| ApiError::invalid("transaction", e.to_string()))?;
-    if !decoded.signers.iter().any(|s| s == &from) {
-        return Err(ApiError::invalid(
-            "transaction",
-            format!("the agent's address {from} is not a required signer"),
-        ));
-    }
+    let message = if chain == Chain::Solana {
+        let raw = custos_chains::solana_wire::split_transaction(&tx_bytes)
+            .map_err(|e| ApiError::invalid("transaction", e.to_string()))?;
+        if !decoded.signers.iter().any(|s| s == &from) {
+            return Err(ApiError::invalid(
+                "transaction",
+                format!("the agent's address {from} is not a required signer"),
+            ));
+        }
+        raw.message
+    } else {
+        tx_bytes.clone()
+    };
     // Programs the policy does not allow are refused from the instructions alone, before the
     // transaction is run at all; the simulated effects are checked again below.
-    let outside = custos_policy::programs_outside_allowlist(&policy, &intent, &decoded.programs());
+    let outside = custos_policy::programs_outside_allowlist(&policy, &intent, &decoded.programs);
     if !outside.is_empty() {
         return Err(ApiError::policy_denied(vec![(
             custos_policy::rules::PROGRAMS_ALLOW.into(),
@@ -156,9 +230,9 @@ pub async fn plan(state: &AppState, agent: Agent, body: &SignTxBody) -> Result<P
         )]));
     }
     let tx = UnsignedTx {
-        chain: Chain::Solana,
+        chain,
         tx_bytes,
-        message: raw.message,
+        message,
         signer: from.clone(),
         amount_base_units: 0,
         decimals: 0,
@@ -173,6 +247,7 @@ pub async fn plan(state: &AppState, agent: Agent, body: &SignTxBody) -> Result<P
         simulated,
         effects,
         usage,
+        extra: None,
     })
 }
 

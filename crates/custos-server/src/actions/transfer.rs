@@ -1,5 +1,6 @@
-//! `transfer`: `{"chain","to","asset","amount"}` — SOL or an SPL / Token-2022 mint on Solana.
-use super::{amount, chain_error, conclude, price, simulate, usage, Actor, Plan};
+//! `transfer`: `{"chain","to","asset","amount"}` — SOL or an SPL / Token-2022 mint on Solana;
+//! the native coin (`ETH`) or an ERC-20 contract on an EVM chain (`evm:<chain id>`).
+use super::{agent_address, amount, chain_error, conclude, price, simulate, usage, Actor, Plan};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::response::Response;
@@ -11,11 +12,11 @@ use serde_json::json;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferBody {
-    /// `solana`.
+    /// `solana` or `evm:<chain id>`.
     pub chain: String,
     /// Recipient address.
     pub to: String,
-    /// `SOL` or a token mint address.
+    /// `SOL` or a token mint on Solana; the native symbol (`ETH`) or an ERC-20 contract on EVM.
     pub asset: String,
     /// Decimal string in whole units, e.g. `"1.25"`.
     pub amount: String,
@@ -31,43 +32,124 @@ fn solana_address(field: &str, s: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Validates the body (before any side effect).
-pub fn validate(body: &TransferBody) -> Result<(Chain, AssetRef, custos_core::Decimal), ApiError> {
+/// An EVM address, returned in its EIP-55 spelling; a mixed-case address with a wrong checksum
+/// is refused (it is a typo).
+pub fn evm_address(field: &str, s: &str) -> Result<String, ApiError> {
+    #[cfg(feature = "evm")]
+    {
+        custos_chains::evm::wire::parse_address(s, field)
+            .map(|a| custos_chains::evm::wire::checksum(&a))
+            .map_err(|_| {
+                ApiError::invalid(
+                    field,
+                    "not an EVM address (0x + 40 hex digits, EIP-55 checksum if mixed case)",
+                )
+            })
+    }
+    #[cfg(not(feature = "evm"))]
+    {
+        let _ = s;
+        Err(ApiError::invalid(field, "this build has no EVM support"))
+    }
+}
+
+/// A validated transfer.
+pub struct Validated {
+    /// The chain.
+    pub chain: Chain,
+    /// The recipient, normalised (EIP-55 on EVM).
+    pub to: String,
+    /// The asset.
+    pub asset: AssetRef,
+    /// How the asset is named in prices and policy (`SOL`, `ETH`, a mint, an EIP-55 contract).
+    pub asset_id: AssetId,
+    /// The amount.
+    pub amount: custos_core::Decimal,
+}
+
+/// Validates the body (before any side effect). On EVM chains, an asset that is not an address
+/// is the native coin's symbol, checked against the chain's configuration when planned.
+pub fn validate(body: &TransferBody) -> Result<Validated, ApiError> {
     let chain: Chain = body
         .chain
         .parse()
         .map_err(|e: custos_core::ChainParseError| ApiError::invalid("chain", e.to_string()))?;
-    if chain != Chain::Solana {
-        return Err(ApiError::invalid(
+    let amount = amount("amount", &body.amount)?;
+    match chain {
+        Chain::Solana => {
+            solana_address("to", &body.to)?;
+            let asset = if body.asset == "SOL" {
+                AssetRef::Native
+            } else {
+                solana_address("asset", &body.asset)?;
+                AssetRef::Token(body.asset.clone())
+            };
+            Ok(Validated {
+                chain,
+                to: body.to.clone(),
+                asset_id: AssetId::new(body.asset.clone()),
+                asset,
+                amount,
+            })
+        }
+        Chain::Evm(_) => {
+            let to = evm_address("to", &body.to)?;
+            let (asset, asset_id) = if body.asset.starts_with("0x") {
+                let a = evm_address("asset", &body.asset)?;
+                (AssetRef::Token(a.clone()), AssetId::new(a))
+            } else if !body.asset.is_empty()
+                && body.asset.len() <= 12
+                && body.asset.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                (AssetRef::Native, AssetId::new(body.asset.clone()))
+            } else {
+                return Err(ApiError::invalid(
+                    "asset",
+                    "the native coin's symbol (ETH) or an ERC-20 contract address",
+                ));
+            };
+            Ok(Validated {
+                chain,
+                to,
+                asset,
+                asset_id,
+                amount,
+            })
+        }
+        other => Err(ApiError::invalid(
             "chain",
-            format!("`{chain}` transfers are not available on this server yet"),
-        ));
+            format!("`{other}` transfers are not available on this server yet"),
+        )),
     }
-    solana_address("to", &body.to)?;
-    let asset = if body.asset == "SOL" {
-        AssetRef::Native
-    } else {
-        solana_address("asset", &body.asset)?;
-        AssetRef::Token(body.asset.clone())
-    };
-    Ok((chain, asset, amount("amount", &body.amount)?))
 }
 
 /// Builds, simulates and values the transfer: everything up to the decision.
 pub async fn plan(state: &AppState, agent: Agent, body: &TransferBody) -> Result<Plan, ApiError> {
-    let (chain, asset, amount) = validate(body)?;
-    let adapter = state.chains.adapter(chain).ok_or_else(|| {
-        ApiError::invalid("chain", format!("`{chain}` is not enabled on this server"))
+    let v = validate(body)?;
+    let adapter = state.chains.adapter(v.chain).ok_or_else(|| {
+        ApiError::invalid(
+            "chain",
+            format!("`{}` is not enabled on this server", v.chain),
+        )
     })?;
+    if v.asset == AssetRef::Native && v.asset_id.as_str() != adapter.native_symbol() {
+        return Err(ApiError::invalid(
+            "asset",
+            format!(
+                "`{}` is neither {} nor a token address",
+                v.asset_id,
+                adapter.native_symbol()
+            ),
+        ));
+    }
     let policy = state.policy_of(&agent)?;
-    let asset_id = AssetId::new(body.asset.clone());
     let intent = Intent {
         action: Action::Transfer,
-        chain,
-        recipient: Some(body.to.clone()),
-        asset: Some(asset_id.clone()),
-        amount,
-        declared_usd: price(state, &asset_id).await.times(amount),
+        chain: v.chain,
+        recipient: Some(v.to.clone()),
+        asset: Some(v.asset_id.clone()),
+        amount: v.amount,
+        declared_usd: price(state, &v.asset_id).await.times(v.amount),
     };
     let usage = usage(state, &agent).await?;
     // Cheap checks first: a disabled action, chain or denied recipient never touches the chain.
@@ -80,18 +162,13 @@ pub async fn plan(state: &AppState, agent: Agent, body: &TransferBody) -> Result
     if let Err(reasons) = custos_policy::precheck(&policy, &intent) {
         return Err(super::denied(&reasons));
     }
-    let from = agent
-        .addresses
-        .get("solana")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| ApiError::internal("agent has no solana address"))?
-        .to_owned();
+    let from = agent_address(&agent, adapter)?;
     let tx = adapter
         .build_transfer(&TransferIntent {
             from: from.clone(),
-            to: body.to.clone(),
-            asset,
-            amount,
+            to: v.to.clone(),
+            asset: v.asset.clone(),
+            amount: v.amount,
         })
         .await
         .map_err(|e| chain_error("amount", e))?;
@@ -104,6 +181,7 @@ pub async fn plan(state: &AppState, agent: Agent, body: &TransferBody) -> Result
         simulated,
         effects,
         usage,
+        extra: None,
     })
 }
 

@@ -99,17 +99,23 @@ pub struct ActionQuery {
 #[utoipa::path(get, path = "/v1/wallets/me/balances", tag = "wallet", security(("bearer" = [])), responses((status = 200, description = "`{balances: [{chain, asset, amount, usd_value}]}`")))]
 pub async fn balances(State(state): State<AppState>, ctx: AgentCtx) -> Result<Response, ApiError> {
     let mut out = vec![];
-    if let (Some(adapter), Some(addr)) = (
-        state.chains.solana.as_ref(),
-        ctx.agent.addresses.get("solana").and_then(|v| v.as_str()),
-    ) {
+    for adapter in state.chains.all() {
+        let Some(addr) = ctx
+            .agent
+            .addresses
+            .get(adapter.address_family())
+            .and_then(|v| v.as_str())
+        else {
+            continue;
+        };
+        let chain = adapter.chain().to_string();
         let list = adapter
             .balances(addr)
             .await
             .map_err(|e| crate::actions::chain_error("address", e))?;
         for b in list {
             let asset = match &b.asset {
-                custos_core::AssetRef::Native => "SOL".to_owned(),
+                custos_core::AssetRef::Native => adapter.native_symbol().to_owned(),
                 custos_core::AssetRef::Token(a) => a.clone(),
             };
             let amount = custos_core::from_base_units(b.amount, b.decimals)
@@ -119,7 +125,7 @@ pub async fn balances(State(state): State<AppState>, ctx: AgentCtx) -> Result<Re
                 .times(amount)
                 .known()
                 .map(|d| d.to_string());
-            out.push(json!({"chain": "solana", "asset": asset, "amount": amount.to_string(), "usd_value": usd}));
+            out.push(json!({"chain": chain, "asset": asset, "amount": amount.to_string(), "usd_value": usd}));
         }
     }
     let mut r = Json(json!({"balances": out})).into_response();
@@ -172,6 +178,8 @@ pub fn offchain_envelope(message: &str) -> Vec<u8> {
 enum ChainJob {
     Transfer(TransferBody),
     Sign(SignTxBody),
+    Trade(crate::actions::trade::TradeBody),
+    EvmMessage(crate::actions::evm_message::EvmMessageBody),
 }
 
 /// Performs an action for the caller.
@@ -196,18 +204,24 @@ pub async fn action(
         Some(_) => return Err(ApiError::invalid("dry_run", "must be true or false")),
     };
     let endpoint = format!("{method} /v1/wallets/me/actions/{{action}}");
+    let peek = serde_json::from_slice::<serde_json::Value>(&body).ok();
+    let chain_named = peek
+        .as_ref()
+        .and_then(|v| v.get("chain"))
+        .and_then(|c| c.as_str())
+        .and_then(|c| c.parse::<custos_core::Chain>().ok());
     let chain_action = match action.as_str() {
-        "transfer" => true,
-        // A chain `sign` names a chain this build knows; anything else (`message`, or a bad
-        // value the message path reports against `chain`) is a message signature.
-        "sign" => serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| {
-                v.get("chain")
-                    .and_then(|c| c.as_str())
-                    .map(|c| c.parse::<custos_core::Chain>().is_ok())
-            })
-            .unwrap_or(false),
+        "transfer" | "trade" => true,
+        // A chain `sign` names a chain this build knows and carries a transaction; anything else
+        // (`message`, or a bad value the message path reports against `chain`) is a message.
+        "sign" => {
+            chain_named.is_some()
+                && peek
+                    .as_ref()
+                    .is_some_and(|v| v.get("transaction").is_some())
+        }
+        // Messages on an EVM chain: EIP-191, EIP-712 or a raw hash, under the policy.
+        "sign-message" => matches!(chain_named, Some(custos_core::Chain::Evm(_))),
         _ => false,
     };
     if chain_action {
@@ -215,16 +229,30 @@ pub async fn action(
             agent: Box::new(ctx.agent.clone()),
             via: ctx.via.clone(),
         };
-        let (job, params) = if action == "transfer" {
-            let req: TransferBody = parse_json(&body)?;
-            transfer::validate(&req)?;
-            let params = json!({"chain": req.chain, "to": req.to, "asset": req.asset, "amount": req.amount, "dry_run": dry_run});
-            (ChainJob::Transfer(req), params)
-        } else {
-            let req: SignTxBody = parse_json(&body)?;
-            let bytes = sign::validate(&req)?;
-            let params = json!({"chain": req.chain, "tx_sha256": hex::encode(custos_core::sha256(&bytes)), "broadcast": req.broadcast, "to": req.to, "asset": req.asset, "amount": req.amount, "dry_run": dry_run});
-            (ChainJob::Sign(req), params)
+        let (job, params) = match action.as_str() {
+            "transfer" => {
+                let req: TransferBody = parse_json(&body)?;
+                transfer::validate(&req)?;
+                let params = json!({"chain": req.chain, "to": req.to, "asset": req.asset, "amount": req.amount, "dry_run": dry_run});
+                (ChainJob::Transfer(req), params)
+            }
+            "trade" => {
+                let req: crate::actions::trade::TradeBody = parse_json(&body)?;
+                crate::actions::trade::validate(&req)?;
+                let params = json!({"chain": req.chain, "from_asset": req.from_asset, "to_asset": req.to_asset, "amount": req.amount, "slippage_bps": req.slippage_bps, "dry_run": dry_run});
+                (ChainJob::Trade(req), params)
+            }
+            "sign-message" => {
+                let req: crate::actions::evm_message::EvmMessageBody = parse_json(&body)?;
+                let params = json!({"chain": req.chain, "kind": if req.typed_data.is_some() { "eip712" } else if req.hash.is_some() { "raw_hash" } else { "eip191" }});
+                (ChainJob::EvmMessage(req), params)
+            }
+            _ => {
+                let req: SignTxBody = parse_json(&body)?;
+                let (_, bytes) = sign::validate(&req)?;
+                let params = json!({"chain": req.chain, "tx_sha256": hex::encode(custos_core::sha256(&bytes)), "broadcast": req.broadcast, "to": req.to, "asset": req.asset, "amount": req.amount, "dry_run": dry_run});
+                (ChainJob::Sign(req), params)
+            }
         };
         // Loaded by authentication for this very request: as fresh as a second read.
         let agent = ctx.agent.clone();
@@ -238,6 +266,12 @@ pub async fn action(
             let result = match job {
                 ChainJob::Transfer(req) => transfer::run(&st, &actor, agent, req, dry_run).await,
                 ChainJob::Sign(req) => sign::run(&st, &actor, agent, req, dry_run).await,
+                ChainJob::Trade(req) => {
+                    crate::actions::trade::run(&st, &actor, agent, req, dry_run).await
+                }
+                ChainJob::EvmMessage(req) => {
+                    crate::actions::evm_message::run(&st, &actor, agent, req).await
+                }
             };
             let mut r = result.unwrap_or_else(|e| e.into_response());
             if r.extensions().get::<Audited>().is_none()
@@ -261,7 +295,7 @@ pub async fn action(
     }
     let name = match action.as_str() {
         "sign" | "sign-message" => "sign",
-        "trade" | "liquidity" | "prediction" => {
+        "liquidity" | "prediction" => {
             return Err(ApiError::invalid("action", format!("`{action}` is not available on this server yet (chain adapters are not enabled)")));
         }
         _ => {

@@ -1,0 +1,349 @@
+//! `sign-message` on an EVM chain: an EIP-191 personal message (`message`), EIP-712 typed data
+//! (`typed_data`) or, only when the policy turns `actions.sign_raw_hash` on, a bare 32-byte
+//! hash (`hash`). All go through the policy: the chain must be allowed and message signing
+//! enabled; a typed-data permit (EIP-2612, DAI, Permit2) is an approval of its amount to its
+//! spender, so an unlimited permit needs the spender on `spenders.allow` and a limited one counts
+//! its USD value against the per-transaction cap and the rolling daily budget — reserved before
+//! the signature is made and committed once its audit record is durable.
+use super::{denied, price, usage, Actor};
+use crate::audit_info::{AuditInfo, Audited};
+use crate::error::ApiError;
+use crate::pipeline::entry_for;
+use crate::state::AppState;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use custos_core::{
+    Action, Agent, AssetId, AuditOutcome, Chain, Decimal, Delegation, DelegationAmount,
+    DelegationKind, Effects, Intent, KeyScheme, Reservation, ReserveOutcome, SignPayload,
+    SignRequest, UsdValue,
+};
+use custos_policy::Decision;
+use serde::Deserialize;
+use serde_json::json;
+
+/// The request body of `sign-message` on an EVM chain: exactly one of `message`, `typed_data`
+/// and `hash`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvmMessageBody {
+    /// `evm:<chain id>`.
+    pub chain: String,
+    /// UTF-8 text, signed as an EIP-191 personal message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// An EIP-712 document (`types`, `primaryType`, `domain`, `message`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub typed_data: Option<serde_json::Value>,
+    /// A 32-byte hash, `0x` + 64 hex digits (policy `actions.sign_raw_hash` only).
+    #[serde(default)]
+    pub hash: Option<String>,
+}
+
+/// What is to be signed, validated.
+enum Job {
+    Personal(String),
+    Typed(String),
+    Hash(Vec<u8>),
+}
+
+/// Largest personal message, bytes.
+pub const MAX_PERSONAL_BYTES: usize = 16 * 1024;
+
+fn validate(body: &EvmMessageBody) -> Result<(u64, Job), ApiError> {
+    let chain: Chain = body
+        .chain
+        .parse()
+        .map_err(|e: custos_core::ChainParseError| ApiError::invalid("chain", e.to_string()))?;
+    let Chain::Evm(id) = chain else {
+        return Err(ApiError::invalid("chain", "must be `evm:<chain id>` here"));
+    };
+    let job = match (&body.message, &body.typed_data, &body.hash) {
+        (Some(m), None, None) => {
+            if m.is_empty() || m.len() > MAX_PERSONAL_BYTES {
+                return Err(ApiError::invalid(
+                    "message",
+                    format!("must be 1 to {MAX_PERSONAL_BYTES} bytes"),
+                ));
+            }
+            Job::Personal(m.clone())
+        }
+        (None, Some(t), None) => {
+            let s = t.to_string();
+            #[cfg(feature = "evm")]
+            custos_chains::evm::typed_data::summarize(&s)
+                .map_err(|e| ApiError::invalid("typed_data", e.0))?;
+            Job::Typed(s)
+        }
+        (None, None, Some(h)) => {
+            let bytes = h
+                .strip_prefix("0x")
+                .and_then(|d| hex::decode(d).ok())
+                .filter(|b| b.len() == 32)
+                .ok_or_else(|| ApiError::invalid("hash", "must be 0x + 64 hex digits"))?;
+            Job::Hash(bytes)
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "message",
+                "give exactly one of `message`, `typed_data` and `hash`",
+            ))
+        }
+    };
+    Ok((id, job))
+}
+
+/// Signs for the agent, or refuses naming the rule.
+pub async fn run(
+    state: &AppState,
+    actor: &Actor<'_>,
+    agent: Agent,
+    body: EvmMessageBody,
+) -> Result<Response, ApiError> {
+    let (id, job) = validate(&body)?;
+    let chain = Chain::Evm(id);
+    let policy = state.policy_of(&agent)?;
+    let use_ = usage(state, &agent).await?;
+    // Permits become delegations valued at their amount; everything else moves nothing.
+    let mut effects = Effects::default();
+    let mut declared = Decimal::ZERO;
+    let mut unpriced = Vec::new();
+    let (payload, kind, digest_hint) = match &job {
+        Job::Personal(m) => (
+            SignPayload::Message {
+                bytes: m.as_bytes().to_vec(),
+            },
+            "eip191",
+            None,
+        ),
+        Job::Typed(doc) => {
+            #[cfg(feature = "evm")]
+            {
+                let s = custos_chains::evm::typed_data::summarize(doc)
+                    .map_err(|e| ApiError::invalid("typed_data", e.0))?;
+                if let Some(cid) = s.chain_id {
+                    if cid != id {
+                        return Err(ApiError::invalid(
+                            "typed_data",
+                            format!("domain.chainId is {cid}, but the request is for evm:{id}"),
+                        ));
+                    }
+                }
+                for p in &s.permits {
+                    let asset = p.asset.as_ref().map(|a| AssetId::new(a.to_string()));
+                    let amount = match (p.amount, &asset) {
+                        (Some(n), Some(a)) => {
+                            let decimals = token_decimals(state, id, &a.to_string()).await?;
+                            let whole = custos_core::from_base_units(n, decimals)
+                                .map_err(|e| ApiError::invalid("typed_data", e.to_string()))?;
+                            match price(state, a).await.times(whole) {
+                                UsdValue::Known(v) => declared = declared.saturating_add(v),
+                                _ => unpriced.push(a.to_string()),
+                            }
+                            DelegationAmount::Limited(n)
+                        }
+                        _ => DelegationAmount::Unlimited,
+                    };
+                    effects.delegations.push(Delegation {
+                        kind: DelegationKind::Spend,
+                        spender: p.grantee.clone().unwrap_or_default(),
+                        asset,
+                        amount,
+                    });
+                }
+                (
+                    SignPayload::Eip712 {
+                        typed_data: doc.clone(),
+                    },
+                    "eip712",
+                    Some(hex::encode(s.digest)),
+                )
+            }
+            #[cfg(not(feature = "evm"))]
+            {
+                let _ = doc;
+                return Err(ApiError::invalid("chain", "this build has no EVM support"));
+            }
+        }
+        Job::Hash(h) => {
+            if !policy.actions.sign_raw_hash {
+                return Err(ApiError::policy_denied(vec![(
+                    "actions.sign_raw_hash".into(),
+                    "raw-hash signing is off: nothing about a bare hash can be checked".into(),
+                )]));
+            }
+            (
+                SignPayload::RawHash { hash: h.clone() },
+                "raw_hash",
+                Some(hex::encode(h)),
+            )
+        }
+    };
+    let intent = Intent {
+        action: Action::SignMessage,
+        chain,
+        recipient: None,
+        asset: None,
+        amount: Decimal::ZERO,
+        declared_usd: if unpriced.is_empty() {
+            UsdValue::Known(declared)
+        } else {
+            UsdValue::Missing
+        },
+    };
+    if !unpriced.is_empty() {
+        return Err(ApiError::policy_denied(vec![(
+            custos_policy::rules::PRICE_UNAVAILABLE.into(),
+            format!(
+                "no usable USD price for the permitted {}; refusing rather than valuing at zero",
+                unpriced.join(", ")
+            ),
+        )]));
+    }
+    let usd = match custos_policy::evaluate(&policy, &intent, &effects, &use_) {
+        Decision::Allow(a) => (*a).into_inner().usd_value,
+        Decision::Deny { reasons } => return Err(denied(&reasons)),
+        Decision::RequireApproval { .. } => {
+            return Err(ApiError::policy_denied(vec![(
+                custos_policy::rules::APPROVALS_ABOVE_USD.into(),
+                "this permit's value needs human approval, which typed data cannot wait for yet"
+                    .into(),
+            )]))
+        }
+    };
+    // The permit's value is reserved before anything is signed.
+    let reservation = uuid::Uuid::new_v4().to_string();
+    let reserved = usd > Decimal::ZERO;
+    if reserved {
+        match state
+            .store
+            .budget_reserve(Reservation {
+                id: reservation.clone(),
+                agent: agent.id,
+                usd,
+                now_ms: state.clock.now_ms(),
+                daily_cap: policy.limits.daily_usd,
+                max_tx_per_hour: policy.limits.max_tx_per_hour,
+            })
+            .await?
+        {
+            ReserveOutcome::Reserved => {}
+            ReserveOutcome::OverDaily { spent } => {
+                return Err(ApiError::policy_denied(vec![(
+                    custos_policy::rules::LIMITS_DAILY_USD.into(),
+                    format!("{spent} USD already spent or in flight in 24 h; {usd} more exceeds the cap of {}", policy.limits.daily_usd),
+                )]))
+            }
+            ReserveOutcome::OverHourly { count } => {
+                return Err(ApiError::policy_denied(vec![(
+                    custos_policy::rules::LIMITS_MAX_TX_PER_HOUR.into(),
+                    format!("{count} transactions in the last hour"),
+                )]))
+            }
+        }
+    }
+    let release = || async {
+        if reserved {
+            if let Err(e) = state.store.budget_release(&reservation).await {
+                tracing::error!(error = %e, "budget reservation not released");
+            }
+        }
+    };
+    let sig = match state
+        .custody
+        .sign(SignRequest {
+            agent_id: agent.id,
+            scheme: KeyScheme::Secp256k1Ecdsa,
+            payload,
+            policy: serde_json::to_value(&policy).ok(),
+        })
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            release().await;
+            return Err(e.into());
+        }
+    };
+    state
+        .metrics
+        .signatures
+        .with_label_values(&[KeyScheme::Secp256k1Ecdsa.as_str()])
+        .inc();
+    // Ethereum's convention: v = 27 + recovery id.
+    let mut rsv = sig.bytes.clone();
+    if let Some(v) = rsv.get_mut(64) {
+        *v = v.saturating_add(27);
+    }
+    let signature = format!("0x{}", hex::encode(&rsv));
+    let params = json!({"chain": chain, "kind": kind, "digest": digest_hint, "delegations": effects.delegations});
+    let mut entry = entry_for(
+        state,
+        Some(actor.principal),
+        actor.endpoint,
+        actor.request_id,
+        200,
+        AuditInfo {
+            action: "sign_message".into(),
+            params: Some(params),
+            subject: Some(agent.id),
+            tx: None,
+            usd: Some(usd.to_string()),
+            token_amounts: None,
+        },
+        None,
+    );
+    entry.outcome = AuditOutcome::Success;
+    let stored = match state.audit.append(entry).await {
+        Ok(s) => s,
+        Err(e) => {
+            release().await;
+            tracing::error!(error = %e, "audit write failed; withholding signature");
+            return Err(ApiError::unavailable(
+                "audit log unavailable; the request was not completed",
+            ));
+        }
+    };
+    if reserved {
+        if let Err(e) = state
+            .store
+            .budget_commit(
+                &reservation,
+                &format!("sig:{}", stored.id),
+                state.clock.now_ms(),
+            )
+            .await
+        {
+            tracing::error!(error = %e, "budget reservation not committed (it still counts as in flight)");
+        }
+    }
+    let address = agent
+        .addresses
+        .get("evm")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let mut r = Json(json!({
+        "status": "signed", "scheme": "secp256k1_ecdsa", "kind": kind, "signature": signature,
+        "address": address, "usd_value": usd.to_string(), "audit_id": stored.id,
+    }))
+    .into_response();
+    r.extensions_mut().insert(Audited(stored.id));
+    Ok(r)
+}
+
+#[cfg(feature = "evm")]
+async fn token_decimals(state: &AppState, chain_id: u64, token: &str) -> Result<u8, ApiError> {
+    let adapter = state.chains.evm_adapters.get(&chain_id).ok_or_else(|| {
+        ApiError::invalid(
+            "chain",
+            format!("`evm:{chain_id}` is not enabled on this server"),
+        )
+    })?;
+    let addr = custos_chains::evm::wire::parse_address(token, "typed_data")
+        .map_err(|e| ApiError::invalid("typed_data", e.to_string()))?;
+    adapter
+        .token_decimals(addr)
+        .await
+        .map_err(|e| super::chain_error("typed_data", e))
+}

@@ -1,0 +1,262 @@
+//! `trade` on an EVM chain through the configured Uniswap V2 router: an exact-input swap of
+//! `amount` of `from_asset` for `to_asset`, quoted with the router's `getAmountsOut` and sent with
+//! a minimum output `slippage_bps` below the quote. The swap transaction is simulated and judged
+//! like any other: its USD value (the larger of the input's value and the simulated outflow),
+//! its effects, the router on `programs.allow`. Selling a token needs the router's allowance
+//! first (an `approve` through `sign`, with the router on `spenders.allow`).
+use super::{agent_address, amount, chain_error, conclude, price, simulate, usage, Actor, Plan};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::response::Response;
+use custos_core::{Action, Agent, AssetId, Chain, Intent};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The request body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TradeBody {
+    /// `evm:<chain id>` with a configured `uniswap_v2_router`.
+    pub chain: String,
+    /// What is sold: the native symbol (`ETH`) or an ERC-20 address.
+    pub from_asset: String,
+    /// What is bought: the native symbol or an ERC-20 address.
+    pub to_asset: String,
+    /// How much is sold, whole units.
+    pub amount: String,
+    /// Largest acceptable shortfall below the quote, basis points (default 50 = 0.5 %).
+    #[serde(default)]
+    pub slippage_bps: Option<u32>,
+}
+
+/// Validates the body (before any side effect).
+pub fn validate(body: &TradeBody) -> Result<(u64, custos_core::Decimal, u32), ApiError> {
+    let chain: Chain = body
+        .chain
+        .parse()
+        .map_err(|e: custos_core::ChainParseError| ApiError::invalid("chain", e.to_string()))?;
+    let Chain::Evm(id) = chain else {
+        return Err(ApiError::invalid(
+            "chain",
+            "trades are available on EVM chains (`evm:<chain id>`) on this server",
+        ));
+    };
+    for (field, a) in [
+        ("from_asset", &body.from_asset),
+        ("to_asset", &body.to_asset),
+    ] {
+        if a.starts_with("0x") {
+            super::transfer::evm_address(field, a)?;
+        } else if a.is_empty() || a.len() > 12 || !a.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ApiError::invalid(
+                field,
+                "the native coin's symbol or an ERC-20 contract address",
+            ));
+        }
+    }
+    if body.from_asset.eq_ignore_ascii_case(&body.to_asset) {
+        return Err(ApiError::invalid("to_asset", "must differ from from_asset"));
+    }
+    let slippage = body.slippage_bps.unwrap_or(50);
+    if slippage > 5_000 {
+        return Err(ApiError::invalid(
+            "slippage_bps",
+            "must be between 0 and 5000 (50 %)",
+        ));
+    }
+    Ok((id, amount("amount", &body.amount)?, slippage))
+}
+
+/// Quotes, builds, simulates and values the swap.
+#[cfg(feature = "evm")]
+pub async fn plan(state: &AppState, agent: Agent, body: &TradeBody) -> Result<Plan, ApiError> {
+    use custos_chains::evm::wire::{checksum, parse_address, U256};
+    use custos_chains::evm::{uniswap, NATIVE_DECIMALS};
+    let (id, amount, slippage) = validate(body)?;
+    let adapter = state.chains.evm_adapters.get(&id).cloned().ok_or_else(|| {
+        ApiError::invalid("chain", format!("`evm:{id}` is not enabled on this server"))
+    })?;
+    let dyn_adapter = state
+        .chains
+        .adapter(Chain::Evm(id))
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("chain", "not enabled"))?;
+    let router = state
+        .cfg
+        .evm
+        .chain(id)
+        .and_then(|c| c.uniswap_v2_router.clone())
+        .ok_or_else(|| {
+            ApiError::invalid("chain", format!("no router is configured for `evm:{id}`"))
+        })?;
+    let router =
+        parse_address(&router, "uniswap_v2_router").map_err(|e| chain_error("chain", e))?;
+    let native = adapter.config().native_symbol.clone();
+    let is_native = |a: &str| a == native;
+    for (field, a) in [
+        ("from_asset", &body.from_asset),
+        ("to_asset", &body.to_asset),
+    ] {
+        if !a.starts_with("0x") && !is_native(a) {
+            return Err(ApiError::invalid(
+                field,
+                format!("`{a}` is neither {native} nor a token address"),
+            ));
+        }
+    }
+    let weth = {
+        let ret = adapter
+            .rpc()
+            .eth_call(None, router, &uniswap::weth_call())
+            .await
+            .map_err(|e| chain_error("chain", e))?;
+        if ret.len() < 32 {
+            return Err(ApiError::unavailable("the router has no WETH()"));
+        }
+        custos_chains::evm::wire::parse_address(&format!("0x{}", hex::encode(&ret[12..32])), "WETH")
+            .map_err(|e| chain_error("chain", e))?
+    };
+    let token_of = |a: &str, field: &str| -> Result<_, ApiError> {
+        if is_native(a) {
+            Ok(weth)
+        } else {
+            parse_address(a, field).map_err(|e| chain_error(field, e))
+        }
+    };
+    let path = vec![
+        token_of(&body.from_asset, "from_asset")?,
+        token_of(&body.to_asset, "to_asset")?,
+    ];
+    let (eth_in, eth_out) = (is_native(&body.from_asset), is_native(&body.to_asset));
+    let in_decimals = if eth_in {
+        NATIVE_DECIMALS
+    } else {
+        adapter
+            .token_decimals(path[0])
+            .await
+            .map_err(|e| chain_error("from_asset", e))?
+    };
+    let out_decimals = if eth_out {
+        NATIVE_DECIMALS
+    } else {
+        adapter
+            .token_decimals(path[1])
+            .await
+            .map_err(|e| chain_error("to_asset", e))?
+    };
+    let amount_in =
+        custos_core::to_base_units(amount, in_decimals).map_err(|e| chain_error("amount", e))?;
+    let quote_ret = adapter
+        .rpc()
+        .eth_call(
+            None,
+            router,
+            &uniswap::amounts_out_call(U256::from(amount_in), &path),
+        )
+        .await
+        .map_err(|e| match e {
+            custos_core::ChainError::Rejected(m) => ApiError::invalid(
+                "to_asset",
+                format!("the router cannot quote this pair: {m}"),
+            ),
+            other => chain_error("chain", other),
+        })?;
+    let quote = uniswap::decode_amount_out(&quote_ret)
+        .ok_or_else(|| ApiError::unavailable("the router returned a malformed quote"))?;
+    if quote.is_zero() {
+        return Err(ApiError::invalid(
+            "amount",
+            "the quote is zero: too small for this pool",
+        ));
+    }
+    let min_out = uniswap::min_out(quote, slippage);
+    let from_id = if eth_in {
+        AssetId::new(native.clone())
+    } else {
+        AssetId::new(checksum(&path[0]))
+    };
+    let policy = state.policy_of(&agent)?;
+    let intent = Intent {
+        action: Action::Trade,
+        chain: Chain::Evm(id),
+        recipient: None,
+        asset: Some(from_id.clone()),
+        amount,
+        declared_usd: price(state, &from_id).await.times(amount),
+    };
+    let usage = usage(state, &agent).await?;
+    if usage.frozen {
+        return Err(ApiError::policy_denied(vec![(
+            "frozen".into(),
+            "this agent is frozen by an operator".into(),
+        )]));
+    }
+    if let Err(reasons) = custos_policy::precheck(&policy, &intent) {
+        return Err(super::denied(&reasons));
+    }
+    let from = agent_address(&agent, &dyn_adapter)?;
+    let from_addr = parse_address(&from, "from").map_err(|e| chain_error("from", e))?;
+    let deadline = U256::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            + 1200,
+    );
+    let swap = uniswap::swap_exact_in(
+        U256::from(amount_in),
+        min_out,
+        &path,
+        from_addr,
+        deadline,
+        eth_in,
+        eth_out,
+    );
+    let built = adapter
+        .build_call(from_addr, router, swap.value, swap.data)
+        .await
+        .map_err(|e| chain_error("amount", e))?;
+    let tx = adapter.unsigned(&built, from_addr, amount_in, in_decimals);
+    let (simulated, effects) = simulate(state, &dyn_adapter, &tx, &from).await?;
+    let whole = |v: custos_chains::evm::wire::U256| {
+        u128::try_from(v)
+            .ok()
+            .and_then(|n| custos_core::from_base_units(n, out_decimals).ok())
+            .map(|d| d.to_string())
+    };
+    Ok(Plan {
+        agent,
+        policy,
+        intent,
+        tx,
+        simulated,
+        effects,
+        usage,
+        extra: Some(json!({
+            "router": checksum(&router),
+            "quote_out": whole(quote),
+            "min_out": whole(min_out),
+            "slippage_bps": slippage,
+        })),
+    })
+}
+
+/// Without the `evm` feature there is nothing to trade on.
+#[cfg(not(feature = "evm"))]
+pub async fn plan(_: &AppState, _: Agent, body: &TradeBody) -> Result<Plan, ApiError> {
+    validate(body)?;
+    Err(ApiError::invalid("chain", "this build has no EVM support"))
+}
+
+/// Runs a trade: dry run, denial, parking for approval, or execution.
+pub async fn run(
+    state: &AppState,
+    actor: &Actor<'_>,
+    agent: Agent,
+    body: TradeBody,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
+    let plan = plan(state, agent, &body).await?;
+    let parked = json!({"chain": body.chain, "from_asset": body.from_asset, "to_asset": body.to_asset, "amount": body.amount, "slippage_bps": body.slippage_bps});
+    conclude(state, actor, plan, dry_run, true, parked).await
+}
