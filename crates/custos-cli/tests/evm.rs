@@ -1,0 +1,840 @@
+//! EVM end to end over HTTP (issue 5), against real anvil nodes (installed into .tools/ by
+//! scripts/test-deps.sh): ETH and ERC-20 transfers mined with balances checked, the same agent
+//! on two chain ids at once, 50 concurrent transfers with consecutive nonces, a crash in the
+//! middle of a burst leaving no nonce gap, `sign` judged by simulation and decoded calldata
+//! (a hidden `approve(max)`, a selector outside the allowlist), EIP-191 / EIP-712 message
+//! signing with a Permit over the cap denied, and a Uniswap V2 trade (contracts deployed from
+//! their npm artifacts) executed within slippage and denied over the cap. Every signature is
+//! recovered with eth-account (PyPI), an implementation independent of Custos.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{assert_error, repo_root, Server, Session};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const E18: u128 = 1_000_000_000_000_000_000;
+
+/// A real anvil node on a free loopback port; killed on drop.
+struct Anvil {
+    child: Child,
+    url: String,
+}
+
+impl Anvil {
+    async fn start(chain_id: u64) -> Anvil {
+        let bin = repo_root().join(".tools/node_modules/.bin/anvil");
+        assert!(
+            bin.exists(),
+            "anvil is not installed: run scripts/test-deps.sh (expected {})",
+            bin.display()
+        );
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new(&bin)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--chain-id", &chain_id.to_string(), "--silent"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn anvil");
+            let mut a = Anvil {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+            };
+            for _ in 0..100 {
+                if let Ok(v) = try_rpc(&a.url, "eth_chainId", json!([])).await {
+                    assert_eq!(v, json!(format!("0x{chain_id:x}")));
+                    return a;
+                }
+                if a.child.try_wait().unwrap().is_some() {
+                    break; // port taken: try another
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let _ = a.child.kill();
+        }
+        panic!("anvil did not start");
+    }
+
+    async fn rpc(&self, method: &str, params: Value) -> Value {
+        try_rpc(&self.url, method, params)
+            .await
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    async fn set_balance(&self, who: &str, wei: u128) {
+        self.rpc("anvil_setBalance", json!([who, format!("0x{wei:x}")]))
+            .await;
+    }
+
+    async fn balance(&self, who: &str) -> u128 {
+        hex_u128(&self.rpc("eth_getBalance", json!([who, "latest"])).await)
+    }
+
+    async fn token_balance(&self, token: &str, who: &str) -> u128 {
+        let data = format!("0x70a08231{:0>64}", &who[2..].to_lowercase());
+        hex_u128(
+            &self
+                .rpc("eth_call", json!([{"to": token, "data": data}, "latest"]))
+                .await,
+        )
+    }
+
+    /// Sends from an unlocked dev account and waits for the receipt.
+    async fn send_from(&self, from: &str, to: &str, data: &str) {
+        let h = self
+            .rpc(
+                "eth_sendTransaction",
+                json!([{"from": from, "to": to, "data": data, "gas": "0x100000"}]),
+            )
+            .await;
+        for _ in 0..200 {
+            let r = self.rpc("eth_getTransactionReceipt", json!([h])).await;
+            if !r.is_null() {
+                assert_eq!(r["status"], "0x1", "dev transaction reverted");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("dev transaction not mined");
+    }
+
+    async fn raw_tx(&self, hash: &str) -> String {
+        self.rpc("eth_getRawTransactionByHash", json!([hash]))
+            .await
+            .as_str()
+            .expect("raw transaction")
+            .to_owned()
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn try_rpc(url: &str, method: &str, params: Value) -> Result<Value, String> {
+    let r = reqwest::Client::new()
+        .post(url)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let v: Value = r.json().await.map_err(|e| e.to_string())?;
+    if let Some(e) = v.get("error") {
+        return Err(e.to_string());
+    }
+    Ok(v["result"].clone())
+}
+
+fn hex_u128(v: &Value) -> u128 {
+    let s = v.as_str().expect("hex quantity");
+    let digits = s.trim_start_matches("0x").trim_start_matches('0');
+    if digits.is_empty() {
+        return 0;
+    }
+    u128::from_str_radix(digits, 16).expect("fits in u128")
+}
+
+/// Runs scripts/evm_chain.py.
+fn evm_chain(args: &[&str], stdin: Option<&Value>) -> Value {
+    let mut child = Command::new("python3")
+        .arg(repo_root().join("scripts/evm_chain.py"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    {
+        use std::io::Write;
+        let mut i = child.stdin.take().unwrap();
+        if let Some(v) = stdin {
+            i.write_all(v.to_string().as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "evm_chain.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Recovers each request with eth-account.
+fn recover(reqs: Value) -> Vec<Value> {
+    evm_chain(&["verify"], Some(&reqs))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+struct Deployed {
+    deployer: String,
+    tka: String,
+    router: String,
+}
+
+fn deploy(anvil: &Anvil) -> Deployed {
+    let d = evm_chain(&["deploy", &anvil.url], None);
+    Deployed {
+        deployer: d["deployer"].as_str().unwrap().to_owned(),
+        tka: d["tokens"][0].as_str().unwrap().to_owned(),
+        router: d["router"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn config(chains: &[(&Anvil, u64, Option<&Deployed>)]) -> String {
+    let mut c =
+        String::from("[solana]\nbackend = \"off\"\n\n[oracle.static_prices]\nETH = \"3000\"\n");
+    for (_, _, d) in chains {
+        if let Some(d) = d {
+            // 1 ETH buys ~1000 TKA in the pool: 3 USD.
+            c.push_str(&format!("\"{}\" = \"3\"\n", d.tka));
+        }
+    }
+    for (a, id, d) in chains {
+        c.push_str(&format!(
+            "\n[[evm.chains]]\nchain_id = {id}\nrpc_url = \"{}\"\nconfirm_timeout_seconds = 30\n",
+            a.url
+        ));
+        if let Some(d) = d {
+            c.push_str(&format!(
+                "tokens = [\"{}\"]\nuniswap_v2_router = \"{}\"\n",
+                d.tka, d.router
+            ));
+        }
+    }
+    c
+}
+
+async fn set_policy(srv: &Server, agent: &str, policy: Value) {
+    let op = srv.operator_token("admin");
+    let r = srv
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/admin/agents/{agent}/policy"),
+            Some(&op),
+            Some(&policy),
+        )
+        .await;
+    assert_eq!(r.status, 200, "PUT policy: {}", r.text);
+}
+
+fn policy(chains: &[&str], extra: Value) -> Value {
+    let mut p = json!({
+        "version": 1,
+        "session_expiration_hours": 24,
+        "actions": {"transfer": true, "trade": true, "sign": true, "sign_message": true},
+        "chains": chains,
+        "limits": {"per_tx_usd": "2000", "daily_usd": "100000", "max_tx_per_hour": 1000},
+        "recipients": {"mode": "any", "allow": [], "deny": []},
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        p[k] = v.clone();
+    }
+    p
+}
+
+async fn evm_address(srv: &Server, s: &Session) -> String {
+    let r = srv.get("/v1/wallets/me", Some(&s.token)).await;
+    r.expect_status(200);
+    r.json()["addresses"]["evm"].as_str().unwrap().to_owned()
+}
+
+async fn action(srv: &Server, s: &Session, name: &str, body: Value) -> common::Resp {
+    srv.post(
+        &format!("/v1/wallets/me/actions/{name}"),
+        Some(&s.token),
+        &body,
+    )
+    .await
+}
+
+fn random_evm() -> String {
+    let u = uuid::Uuid::new_v4();
+    format!("0x{}{}", hex::encode(u.as_bytes()), "00000001")
+}
+
+fn reasons(r: &common::Resp) -> Vec<String> {
+    let e = assert_error(r, &[403], "policy_denied");
+    e["details"]["reasons"]
+        .as_array()
+        .or_else(|| e["details"].as_array())
+        .unwrap_or_else(|| panic!("no reasons in {e}"))
+        .iter()
+        .map(|x| x["rule"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eth_and_erc20_transfers_on_two_chains() {
+    let a = Anvil::start(31337).await;
+    let b = Anvil::start(42161).await;
+    let d = deploy(&a);
+    let srv = Server::builder()
+        .config(&config(&[(&a, 31337, Some(&d)), (&b, 42161, None)]))
+        .start()
+        .await;
+    let s = srv.login("evm-transfers@example.com").await;
+    set_policy(
+        &srv,
+        &s.agent_id,
+        policy(&["evm:31337", "evm:42161"], json!({})),
+    )
+    .await;
+    let me = evm_address(&srv, &s).await;
+    a.set_balance(&me, 10 * E18).await;
+    b.set_balance(&me, 10 * E18).await;
+    // 500 TKA from the deployer (minter).
+    a.send_from(
+        &d.deployer,
+        &d.tka,
+        &format!(
+            "0x40c10f19{:0>64}{:064x}",
+            &me[2..].to_lowercase(),
+            500 * E18
+        ),
+    )
+    .await;
+
+    // ETH on chain 31337: the recipient gets exactly 0.5 ETH; the agent pays 0.5 + the fee.
+    let to = random_evm();
+    let r = action(
+        &srv,
+        &s,
+        "transfer",
+        json!({"chain": "evm:31337", "to": to, "asset": "ETH", "amount": "0.5"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["status"], "confirmed");
+    assert_eq!(
+        v["usd_value"].as_str().unwrap().split('.').next(),
+        Some("1500")
+    );
+    assert!(v["block"].as_u64().unwrap() > 0);
+    let h1 = v["tx"].as_str().unwrap().to_owned();
+    assert_eq!(a.balance(&to).await, E18 / 2);
+    let receipt = a.rpc("eth_getTransactionReceipt", json!([h1])).await;
+    let fee = hex_u128(&receipt["gasUsed"]) * hex_u128(&receipt["effectiveGasPrice"]);
+    assert_eq!(a.balance(&me).await, 10 * E18 - E18 / 2 - fee);
+    assert_eq!(receipt["type"], "0x2", "EIP-1559");
+
+    // ERC-20 on chain 31337.
+    let r = action(
+        &srv,
+        &s,
+        "transfer",
+        json!({"chain": "evm:31337", "to": to, "asset": d.tka, "amount": "25"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let h2 = r.json()["tx"].as_str().unwrap().to_owned();
+    assert_eq!(a.token_balance(&d.tka, &to).await, 25 * E18);
+    assert_eq!(a.token_balance(&d.tka, &me).await, 475 * E18);
+
+    // The same address on chain 42161 at the same time.
+    let (r1, r2) = tokio::join!(
+        action(
+            &srv,
+            &s,
+            "transfer",
+            json!({"chain": "evm:42161", "to": to, "asset": "ETH", "amount": "0.1"})
+        ),
+        action(
+            &srv,
+            &s,
+            "transfer",
+            json!({"chain": "evm:31337", "to": to, "asset": "ETH", "amount": "0.1"})
+        ),
+    );
+    assert_eq!(r1.status, 200, "{}", r1.text);
+    assert_eq!(r2.status, 200, "{}", r2.text);
+    assert_eq!(b.balance(&to).await, E18 / 10);
+    assert_eq!(a.balance(&to).await, E18 / 2 + E18 / 10);
+    let h3 = r1.json()["tx"].as_str().unwrap().to_owned();
+
+    // Every mined transaction recovers to the agent with its chain id (EIP-155), by eth-account.
+    let raws = vec![
+        a.raw_tx(&h1).await,
+        a.raw_tx(&h2).await,
+        b.raw_tx(&h3).await,
+    ];
+    let rec = recover(json!(raws
+        .iter()
+        .map(|r| json!({"kind": "tx", "raw": r}))
+        .collect::<Vec<_>>()));
+    for (i, (x, chain)) in rec.iter().zip([31337, 31337, 42161]).enumerate() {
+        assert_eq!(x["from"].as_str(), Some(me.as_str()), "tx {i}: {x}");
+        assert_eq!(x["chain_id"], chain, "tx {i}");
+        assert_eq!(x["type"], 2, "tx {i}");
+    }
+
+    // Balances list both chains.
+    let r = srv.get("/v1/wallets/me/balances", Some(&s.token)).await;
+    r.expect_status(200);
+    let bal = r.json()["balances"].as_array().unwrap().clone();
+    let find = |chain: &str, asset: &str| {
+        bal.iter()
+            .find(|x| x["chain"] == chain && x["asset"] == asset)
+            .map(|x| x["amount"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(find("evm:31337", &d.tka).as_deref(), Some("475"));
+    assert!(find("evm:42161", "ETH").is_some());
+
+    // Over the per-transaction cap (1 ETH = 3000 USD > 2000), an unknown token, a bad address.
+    let r = action(
+        &srv,
+        &s,
+        "transfer",
+        json!({"chain": "evm:31337", "to": to, "asset": "ETH", "amount": "1"}),
+    )
+    .await;
+    assert!(
+        reasons(&r).contains(&"limits.per_tx_usd".to_string()),
+        "{}",
+        r.text
+    );
+    let bad = to.replacen("0x", "0X", 1);
+    let r = action(
+        &srv,
+        &s,
+        "transfer",
+        json!({"chain": "evm:31337", "to": bad, "asset": "ETH", "amount": "0.1"}),
+    )
+    .await;
+    let v = assert_error(&r, &[422], "invalid_request");
+    assert!(v.to_string().contains("\"to\""), "{v}");
+    let r = action(
+        &srv,
+        &s,
+        "transfer",
+        json!({"chain": "evm:10", "to": to, "asset": "ETH", "amount": "0.1"}),
+    )
+    .await;
+    assert_error(
+        &r,
+        &[403, 422],
+        if r.status == 403 {
+            "policy_denied"
+        } else {
+            "invalid_request"
+        },
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_transfers_take_consecutive_nonces_and_a_crash_leaves_no_gap() {
+    let a = Anvil::start(31337).await;
+    let cfg = config(&[(&a, 31337, None)]);
+    let mut srv = Server::builder().config(&cfg).start().await;
+    let s = srv.login("evm-nonces@example.com").await;
+    set_policy(&srv, &s.agent_id, policy(&["evm:31337"], json!({}))).await;
+    let me = evm_address(&srv, &s).await;
+    a.set_balance(&me, 100 * E18).await;
+    let to = random_evm();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let base = srv.base();
+        let token = s.token.clone();
+        let to = to.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = common::client()
+                .post(format!("{base}/v1/wallets/me/actions/transfer"))
+                .bearer_auth(&token)
+                .json(&json!({"chain": "evm:31337", "to": to, "asset": "ETH", "amount": "0.01"}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut nonces = Vec::new();
+    for t in tasks {
+        let (status, v) = t.await.unwrap();
+        assert_eq!(status, 200, "{v}");
+        let tx = a.rpc("eth_getTransactionByHash", json!([v["tx"]])).await;
+        nonces.push(hex_u128(&tx["nonce"]));
+    }
+    nonces.sort_unstable();
+    assert_eq!(
+        nonces,
+        (0..50).collect::<Vec<u128>>(),
+        "consecutive, no gap, no repeat"
+    );
+    assert_eq!(a.balance(&to).await, 50 * E18 / 100);
+
+    // Kill the server (and its enclave) in the middle of a burst, restart it, send again: the
+    // nonces on chain stay contiguous and the next transfer is mined (a skipped nonce would
+    // leave it queued forever).
+    let mut burst = Vec::new();
+    for _ in 0..10 {
+        let base = srv.base();
+        let token = s.token.clone();
+        let to = to.clone();
+        burst.push(tokio::spawn(async move {
+            let _ = common::client()
+                .post(format!("{base}/v1/wallets/me/actions/transfer"))
+                .bearer_auth(&token)
+                .json(&json!({"chain": "evm:31337", "to": to, "asset": "ETH", "amount": "0.01"}))
+                .send()
+                .await;
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    srv.stop_within(Duration::ZERO);
+    for t in burst {
+        let _ = t.await;
+    }
+    srv.restart(Some(&cfg)).await;
+    let r = action(
+        &srv,
+        &s,
+        "transfer",
+        json!({"chain": "evm:31337", "to": to, "asset": "ETH", "amount": "0.01"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let latest = hex_u128(
+        &a.rpc("eth_getTransactionCount", json!([me, "latest"]))
+            .await,
+    );
+    let pending = hex_u128(
+        &a.rpc("eth_getTransactionCount", json!([me, "pending"]))
+            .await,
+    );
+    assert_eq!(latest, pending, "nothing queued behind a gap");
+    let last = a
+        .rpc("eth_getTransactionByHash", json!([r.json()["tx"]]))
+        .await;
+    assert_eq!(hex_u128(&last["nonce"]), latest - 1);
+    assert!(latest > 50, "{latest}");
+}
+
+/// An unsigned EIP-1559 transaction (hex) from the agent's point of view, built with
+/// eth-account's own encoder would need a key; the fields are RLP-encoded here by hand.
+fn unsigned_tx(chain_id: u64, to: &str, data: &str, value: u128) -> String {
+    fn rlp_bytes(b: &[u8]) -> Vec<u8> {
+        if b.len() == 1 && b[0] < 0x80 {
+            return b.to_vec();
+        }
+        let mut out = rlp_len(b.len(), 0x80);
+        out.extend_from_slice(b);
+        out
+    }
+    fn rlp_len(n: usize, base: u8) -> Vec<u8> {
+        if n < 56 {
+            return vec![base + n as u8];
+        }
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .skip_while(|x| *x == 0)
+            .collect();
+        let mut out = vec![base + 55 + bytes.len() as u8];
+        out.extend(bytes);
+        out
+    }
+    fn int(v: u128) -> Vec<u8> {
+        let b: Vec<u8> = v
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .skip_while(|x| *x == 0)
+            .collect();
+        rlp_bytes(&b)
+    }
+    let mut fields = Vec::new();
+    fields.extend(int(u128::from(chain_id)));
+    fields.extend(int(0)); // nonce
+    fields.extend(int(1_000_000_000)); // tip
+    fields.extend(int(50_000_000_000)); // max fee
+    fields.extend(int(200_000)); // gas
+    fields.extend(rlp_bytes(&hex::decode(&to[2..]).unwrap()));
+    fields.extend(int(value));
+    fields.extend(rlp_bytes(
+        &hex::decode(data.trim_start_matches("0x")).unwrap(),
+    ));
+    fields.extend(rlp_len(0, 0xc0)); // empty access list
+    let mut out = vec![2u8];
+    out.extend(rlp_len(fields.len(), 0xc0));
+    out.extend(fields);
+    format!("0x{}", hex::encode(out))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_requests_and_messages_are_judged_by_what_they_do() {
+    let a = Anvil::start(31337).await;
+    let d = deploy(&a);
+    let srv = Server::builder()
+        .config(&config(&[(&a, 31337, Some(&d))]))
+        .start()
+        .await;
+    let s = srv.login("evm-sign@example.com").await;
+    let spender = random_evm();
+    let transfer_sel = "0xa9059cbb";
+    set_policy(
+        &srv,
+        &s.agent_id,
+        policy(&["evm:31337"], json!({"programs": {"allow": [], "methods": {d.tka.clone(): [transfer_sel]}}, "spenders": {"allow": [spender]}})),
+    )
+    .await;
+    let me = evm_address(&srv, &s).await;
+    a.set_balance(&me, 10 * E18).await;
+    a.send_from(
+        &d.deployer,
+        &d.tka,
+        &format!(
+            "0x40c10f19{:0>64}{:064x}",
+            &me[2..].to_lowercase(),
+            500 * E18
+        ),
+    )
+    .await;
+    let stranger = random_evm();
+
+    // approve(stranger, max) hidden in a `sign` request: denied by the simulated approval.
+    let approve = format!("0x095ea7b3{:0>64}{}", &stranger[2..], "f".repeat(64));
+    let r = action(
+        &srv,
+        &s,
+        "sign",
+        json!({"chain": "evm:31337", "transaction": unsigned_tx(31337, &d.tka, &approve, 0)}),
+    )
+    .await;
+    let why = reasons(&r);
+    assert!(
+        why.contains(&"simulation.unexpected_approval".to_string()),
+        "{}",
+        r.text
+    );
+    assert!(
+        why.contains(&"programs.methods".to_string()),
+        "approve is not a listed method: {}",
+        r.text
+    );
+
+    // A selector outside the contract's allowlist (burn(uint256)).
+    let burn = format!("0x42966c68{:064x}", E18);
+    let r = action(
+        &srv,
+        &s,
+        "sign",
+        json!({"chain": "evm:31337", "transaction": unsigned_tx(31337, &d.tka, &burn, 0)}),
+    )
+    .await;
+    assert!(
+        reasons(&r).contains(&"programs.methods".to_string()),
+        "{}",
+        r.text
+    );
+    // A contract not listed at all.
+    let r = action(&srv, &s, "sign", json!({"chain": "evm:31337", "transaction": unsigned_tx(31337, &d.router, "0xad5c4648", 0)})).await;
+    assert!(
+        reasons(&r).contains(&"programs.allow".to_string()),
+        "{}",
+        r.text
+    );
+    // Wrong chain id inside the transaction: 422 naming `transaction`.
+    let r = action(
+        &srv,
+        &s,
+        "sign",
+        json!({"chain": "evm:31337", "transaction": unsigned_tx(1, &d.tka, &burn, 0)}),
+    )
+    .await;
+    let v = assert_error(&r, &[422], "invalid_request");
+    assert!(v.to_string().contains("transaction"), "{v}");
+
+    // An allowed transfer(…) through `sign`: returned signed, recovering to the agent on 31337;
+    // then broadcast and mined.
+    let xfer = format!("0xa9059cbb{:0>64}{:064x}", &stranger[2..], 2 * E18);
+    let r = action(&srv, &s, "sign", json!({"chain": "evm:31337", "transaction": unsigned_tx(31337, &d.tka, &xfer, 0), "asset": d.tka, "amount": "2"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let signed = r.json()["signed_transaction"].as_str().unwrap().to_owned();
+    let r = action(&srv, &s, "sign", json!({"chain": "evm:31337", "transaction": unsigned_tx(31337, &d.tka, &xfer, 0), "broadcast": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(a.token_balance(&d.tka, &stranger).await, 2 * E18);
+    // Declared 0.01 but moves 2 TKA: the declaration is checked against the simulation.
+    let r = action(&srv, &s, "sign", json!({"chain": "evm:31337", "transaction": unsigned_tx(31337, &d.tka, &xfer, 0), "asset": d.tka, "amount": "0.01"})).await;
+    assert!(
+        reasons(&r).contains(&"simulation.outflow_mismatch".to_string()),
+        "{}",
+        r.text
+    );
+
+    // Messages: EIP-191, EIP-712 Permit within and over the cap, unlimited to a stranger, raw.
+    let permit = |spender: &str, value: &str| {
+        json!({
+            "types": {
+                "EIP712Domain": [{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],
+                "Permit": [{"name":"owner","type":"address"},{"name":"spender","type":"address"},{"name":"value","type":"uint256"},{"name":"nonce","type":"uint256"},{"name":"deadline","type":"uint256"}]
+            },
+            "primaryType": "Permit",
+            "domain": {"name": "Token A", "version": "1", "chainId": 31337, "verifyingContract": d.tka},
+            "message": {"owner": me, "spender": spender, "value": value, "nonce": 0, "deadline": 99999999999u64}
+        })
+    };
+    let r = action(
+        &srv,
+        &s,
+        "sign-message",
+        json!({"chain": "evm:31337", "message": "hello from custos"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let personal = r.json()["signature"].as_str().unwrap().to_owned();
+    let small = permit(&spender, &(10 * E18).to_string());
+    let r = action(
+        &srv,
+        &s,
+        "sign-message",
+        json!({"chain": "evm:31337", "typed_data": small}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json()["usd_value"].as_str().unwrap().split('.').next(),
+        Some("30")
+    );
+    let typed = r.json()["signature"].as_str().unwrap().to_owned();
+    let big = permit(&spender, &(10_000 * E18).to_string());
+    let r = action(
+        &srv,
+        &s,
+        "sign-message",
+        json!({"chain": "evm:31337", "typed_data": big}),
+    )
+    .await;
+    assert!(
+        reasons(&r).contains(&"limits.per_tx_usd".to_string()),
+        "{}",
+        r.text
+    );
+    let unlimited = permit(
+        &stranger,
+        "115792089237316195423570985008687907853269984665640564039457584007913129639935",
+    );
+    let r = action(
+        &srv,
+        &s,
+        "sign-message",
+        json!({"chain": "evm:31337", "typed_data": unlimited}),
+    )
+    .await;
+    assert!(
+        reasons(&r).contains(&"simulation.unexpected_approval".to_string()),
+        "{}",
+        r.text
+    );
+    let r = action(
+        &srv,
+        &s,
+        "sign-message",
+        json!({"chain": "evm:31337", "hash": format!("0x{}", "ab".repeat(32))}),
+    )
+    .await;
+    assert!(
+        reasons(&r).contains(&"actions.sign_raw_hash".to_string()),
+        "{}",
+        r.text
+    );
+    let r = action(
+        &srv,
+        &s,
+        "sign-message",
+        json!({"chain": "evm:31337", "message": "a", "hash": "0x00"}),
+    )
+    .await;
+    assert_error(&r, &[422], "invalid_request");
+
+    let rec = recover(json!([
+        {"kind": "tx", "raw": signed},
+        {"kind": "personal", "message": "hello from custos", "signature": personal},
+        {"kind": "typed", "typed_data": small, "signature": typed},
+    ]));
+    for x in &rec {
+        assert_eq!(x["from"].as_str(), Some(me.as_str()), "{x}");
+    }
+    assert_eq!(rec[0]["chain_id"], 31337);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uniswap_trade_within_slippage_and_denied_over_the_cap() {
+    let a = Anvil::start(31337).await;
+    let d = deploy(&a);
+    let srv = Server::builder()
+        .config(&config(&[(&a, 31337, Some(&d))]))
+        .start()
+        .await;
+    let s = srv.login("evm-trade@example.com").await;
+    let me = evm_address(&srv, &s).await;
+    a.set_balance(&me, 10 * E18).await;
+    // The router is not on the allowlist yet.
+    set_policy(&srv, &s.agent_id, policy(&["evm:31337"], json!({}))).await;
+    let trade = json!({"chain": "evm:31337", "from_asset": "ETH", "to_asset": d.tka, "amount": "0.1", "slippage_bps": 100});
+    let r = action(&srv, &s, "trade", trade.clone()).await;
+    assert!(
+        reasons(&r).contains(&"programs.allow".to_string()),
+        "{}",
+        r.text
+    );
+
+    set_policy(
+        &srv,
+        &s.agent_id,
+        policy(&["evm:31337"], json!({"programs": {"allow": [d.router]}})),
+    )
+    .await;
+    let r = action(&srv, &s, "trade", trade).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["status"], "confirmed");
+    let min_out: f64 = v["min_out"].as_str().unwrap().parse().unwrap();
+    let quote: f64 = v["quote_out"].as_str().unwrap().parse().unwrap();
+    assert!((quote * 0.99 - min_out).abs() < 1e-6, "{v}");
+    // 0.1 ETH into a 100 ETH / 100,000 TKA pool: ~99.6 TKA after the 0.3 % fee.
+    assert!(quote > 99.0 && quote < 100.0, "{v}");
+    let got = a.token_balance(&d.tka, &me).await as f64 / E18 as f64;
+    assert!(
+        got >= min_out && got <= quote + 1e-9,
+        "received {got}, min {min_out}, quote {quote}"
+    );
+    let raw = a.raw_tx(v["tx"].as_str().unwrap()).await;
+    let rec = recover(json!([{"kind": "tx", "raw": raw}]));
+    assert_eq!(rec[0]["from"].as_str(), Some(me.as_str()));
+
+    // 1 ETH is 3000 USD: over the 2000 USD cap.
+    let r = action(
+        &srv,
+        &s,
+        "trade",
+        json!({"chain": "evm:31337", "from_asset": "ETH", "to_asset": d.tka, "amount": "1"}),
+    )
+    .await;
+    assert!(
+        reasons(&r).contains(&"limits.per_tx_usd".to_string()),
+        "{}",
+        r.text
+    );
+    // A bad slippage is named.
+    let r = action(&srv, &s, "trade", json!({"chain": "evm:31337", "from_asset": "ETH", "to_asset": d.tka, "amount": "0.1", "slippage_bps": 9000})).await;
+    let v = assert_error(&r, &[422], "invalid_request");
+    assert!(v.to_string().contains("slippage_bps"), "{v}");
+}
