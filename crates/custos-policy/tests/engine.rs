@@ -348,6 +348,7 @@ fn explain_lists_every_rule_in_order() {
             "recipients.deny",
             "recipients.allow",
             "programs.allow",
+            "programs.methods",
             "simulation.unexpected_approval",
             "simulation.outflow_mismatch",
             "price.unavailable",
@@ -398,4 +399,59 @@ fn decisions_serialize_for_the_api() {
     let v = serde_json::to_value(evaluate(&policy(), &i, &e, &usage("0", 0))).unwrap();
     assert_eq!(v["decision"], "deny");
     assert_eq!(v["reasons"][0]["rule"], "limits.per_tx_usd");
+}
+
+#[test]
+fn evm_methods_are_held_to_the_contract_allowlist() {
+    use custos_core::MethodCall;
+    const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    let p = with(json!({
+        "chains": ["evm:1"],
+        "actions": {"transfer": true, "sign": true},
+        "programs": {"allow": [], "methods": {TOKEN.to_lowercase(): ["0xa9059cbb"]}}
+    }));
+    let intent = Intent {
+        action: Action::Sign,
+        chain: Chain::Evm(1),
+        recipient: None,
+        asset: None,
+        amount: Decimal::ZERO,
+        declared_usd: UsdValue::Known(Decimal::ZERO),
+    };
+    let call = |sel: &str| Effects {
+        programs: vec![TOKEN.into()],
+        methods: vec![MethodCall {
+            contract: TOKEN.into(),
+            selector: Some(sel.into()),
+        }],
+        ..Effects::default()
+    };
+    // The listed selector passes (case-insensitive address), another is denied by name.
+    assert!(evaluate(&p, &intent, &call("0xa9059cbb"), &usage("0", 0)).is_allow());
+    let rules = denied_rules(&evaluate(&p, &intent, &call("0x095ea7b3"), &usage("0", 0)));
+    assert_eq!(rules, vec![rules::PROGRAMS_METHODS.to_string()]);
+    // A contract in neither list is a programs.allow denial.
+    let mut other = call("0xa9059cbb");
+    other.programs = vec!["0x0000000000000000000000000000000000000001".into()];
+    other.methods[0].contract = "0x0000000000000000000000000000000000000001".into();
+    let rules = denied_rules(&evaluate(&p, &intent, &other, &usage("0", 0)));
+    assert!(
+        rules.contains(&rules::PROGRAMS_ALLOW.to_string()),
+        "{rules:?}"
+    );
+    // A `sign` that declares the token as its asset does not make the contract allowed.
+    let mut declared = intent.clone();
+    declared.asset = Some(AssetId::new("0x0000000000000000000000000000000000000001"));
+    let rules = denied_rules(&evaluate(&p, &declared, &other, &usage("0", 0)));
+    assert!(
+        rules.contains(&rules::PROGRAMS_ALLOW.to_string()),
+        "{rules:?}"
+    );
+    // Bad selectors in the document are refused naming the field.
+    let bad = PolicyDocument::from_json_over(
+        &json!({"programs": {"methods": {TOKEN: ["transfer"]}}}),
+        &PolicyDocument::default(),
+    )
+    .unwrap_err();
+    assert_eq!(bad.field, format!("programs.methods.{TOKEN}[0]"));
 }

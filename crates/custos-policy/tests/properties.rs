@@ -82,7 +82,7 @@ prop_compose! {
                 deny,
             },
             approvals: approvals.map(|(above_usd, quorum)| Approvals { above_usd, quorum }),
-            programs: Programs { allow: programs.into_iter().map(String::from).collect() },
+            programs: Programs { allow: programs.into_iter().map(String::from).collect(), ..Programs::default() },
             spenders: Spenders { allow: spenders },
             simulation: SimulationRules { outflow_tolerance_bps: tol },
             ..PolicyDocument::default()
