@@ -486,7 +486,7 @@ mod tests {
             let deny = policy(json!({"recipients": {"mode": "any", "deny": [BOB]}}));
             assert!(check(Some(&deny), &send).is_err());
             // An ERC-20 transfer to a denied address is refused too.
-            let erc20 = tx(TOKEN, encode_transfer(bob, 9u64.into()), 0);
+            let erc20 = tx(TOKEN, encode_transfer(bob, U256::from(9u64)), 0);
             assert!(check(Some(&policy(json!({}))), &erc20).is_ok());
             assert!(check(Some(&deny), &erc20).is_err());
             // approve(max) to an unlisted spender is refused; listed, it passes.

@@ -41,7 +41,7 @@ pub struct EvmConfig {
     pub default_priority_fee: u128,
     /// ERC-20 contracts whose balances `balances` reports.
     pub tokens: Vec<String>,
-    /// How often a receipt is polled.
+    /// The longest pause between receipt polls (they start at 2 ms and double).
     pub poll_interval: Duration,
     /// Per-request timeout to the node.
     pub rpc_timeout: Duration,
@@ -60,7 +60,7 @@ impl EvmConfig {
             max_priority_fee_cap: 5_000_000_000,
             default_priority_fee: 1_000_000_000,
             tokens: Vec::new(),
-            poll_interval: Duration::from_millis(50),
+            poll_interval: Duration::from_millis(250),
             rpc_timeout: Duration::from_secs(10),
         }
     }
@@ -552,6 +552,9 @@ impl ChainAdapter for EvmAdapter {
             .map_err(|_| invalid("tx", "not a transaction hash"))?;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut mined = None;
+        // A local node mines at once; a real chain takes seconds: poll quickly at first, then
+        // back off to the configured interval.
+        let mut pause = Duration::from_millis(2);
         loop {
             if mined.is_none() {
                 mined = self.rpc.receipt(hash).await?;
@@ -570,7 +573,8 @@ impl ChainAdapter for EvmAdapter {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ChainError::Timeout(timeout));
             }
-            tokio::time::sleep(self.cfg.poll_interval).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.cfg.poll_interval);
         }
     }
 

@@ -213,16 +213,16 @@ fn read_log(log: &Value, agent: Address, out: &mut TraceEffects, receivers: &mut
                 });
             }
         }
-        (APPROVAL_FOR_ALL, 3) if topic_addr(&topics[1]) == agent => {
-            if word(&data).is_some_and(|v| !v.is_zero()) {
-                out.approvals.push(ApprovalEffect {
-                    kind: ApprovalKind::Operator,
-                    account: token.clone(),
-                    asset: Some(AssetRef::Token(token)),
-                    grantee: Some(checksum(&topic_addr(&topics[2]))),
-                    amount: None,
-                });
-            }
+        (APPROVAL_FOR_ALL, 3)
+            if topic_addr(&topics[1]) == agent && word(&data).is_some_and(|v| !v.is_zero()) =>
+        {
+            out.approvals.push(ApprovalEffect {
+                kind: ApprovalKind::Operator,
+                account: token.clone(),
+                asset: Some(AssetRef::Token(token)),
+                grantee: Some(checksum(&topic_addr(&topics[2]))),
+                amount: None,
+            });
         }
         _ => {}
     }
