@@ -14,8 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use custos_core::{
     Action, Agent, AssetId, AuditOutcome, Chain, Decimal, Delegation, DelegationAmount,
-    DelegationKind, Effects, Intent, KeyScheme, Reservation, ReserveOutcome, SignPayload,
-    SignRequest, UsdValue,
+    DelegationKind, Effects, Intent, KeyScheme, SignPayload, SignRequest, UsdValue,
 };
 use custos_policy::Decision;
 use serde::Deserialize;
@@ -212,36 +211,12 @@ pub async fn run(
         }
     };
     // The permit's value is reserved before anything is signed.
-    let reservation = uuid::Uuid::new_v4().to_string();
     let reserved = usd > Decimal::ZERO;
-    if reserved {
-        match state
-            .store
-            .budget_reserve(Reservation {
-                id: reservation.clone(),
-                agent: agent.id,
-                usd,
-                now_ms: state.clock.now_ms(),
-                daily_cap: policy.limits.daily_usd,
-                max_tx_per_hour: policy.limits.max_tx_per_hour,
-            })
-            .await?
-        {
-            ReserveOutcome::Reserved => {}
-            ReserveOutcome::OverDaily { spent } => {
-                return Err(ApiError::policy_denied(vec![(
-                    custos_policy::rules::LIMITS_DAILY_USD.into(),
-                    format!("{spent} USD already spent or in flight in 24 h; {usd} more exceeds the cap of {}", policy.limits.daily_usd),
-                )]))
-            }
-            ReserveOutcome::OverHourly { count } => {
-                return Err(ApiError::policy_denied(vec![(
-                    custos_policy::rules::LIMITS_MAX_TX_PER_HOUR.into(),
-                    format!("{count} transactions in the last hour"),
-                )]))
-            }
-        }
-    }
+    let reservation = if reserved {
+        super::reserve(state, &agent, &policy, usd).await?
+    } else {
+        String::new()
+    };
     let release = || async {
         if reserved {
             if let Err(e) = state.store.budget_release(&reservation).await {

@@ -117,6 +117,57 @@ pub async fn usage(state: &AppState, agent: &Agent) -> Result<Usage, ApiError> {
     })
 }
 
+/// The checks that need no chain access: a frozen agent, then the policy's precheck (action,
+/// chain, declared recipient). A request that fails them never touches the chain.
+pub fn precheck(policy: &PolicyDocument, intent: &Intent, usage: &Usage) -> Result<(), ApiError> {
+    if usage.frozen {
+        return Err(ApiError::policy_denied(vec![(
+            "frozen".into(),
+            "this agent is frozen by an operator".into(),
+        )]));
+    }
+    custos_policy::precheck(policy, intent).map_err(|r| denied(&r))
+}
+
+/// Reserves `usd` for the agent in the rolling 24 h budget and the hourly count, in one store
+/// transaction; returns the reservation id, or the denial naming the cap that refused it.
+pub async fn reserve(
+    state: &AppState,
+    agent: &Agent,
+    policy: &PolicyDocument,
+    usd: Decimal,
+) -> Result<String, ApiError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let outcome = state
+        .store
+        .budget_reserve(Reservation {
+            id: id.clone(),
+            agent: agent.id,
+            usd,
+            now_ms: state.clock.now_ms(),
+            daily_cap: policy.limits.daily_usd,
+            max_tx_per_hour: policy.limits.max_tx_per_hour,
+        })
+        .await?;
+    match outcome {
+        ReserveOutcome::Reserved => Ok(id),
+        ReserveOutcome::OverDaily { spent } => Err(ApiError::policy_denied(vec![(
+            "limits.daily_usd".into(),
+            format!(
+                "{spent} USD already spent or in flight in 24 h; {usd} more exceeds the cap of {}",
+                policy.limits.daily_usd
+            ),
+        )])),
+        ReserveOutcome::OverHourly { count } => Err(ApiError::policy_denied(vec![(
+            "limits.max_tx_per_hour".into(),
+            format!(
+                "{count} transactions in the last hour; the cap is {}",
+                policy.limits.max_tx_per_hour
+            ),
+        )])),
+    }
+}
+
 /// `403 policy_denied` from policy reasons.
 pub fn denied(reasons: &[custos_policy::Reason]) -> ApiError {
     ApiError::policy_denied(
@@ -242,34 +293,7 @@ pub async fn execute(
     let action = plan.intent.action.as_str();
     let allowance = approved.into_inner();
     let usd = allowance.usd_value;
-    let now = state.clock.now_ms();
-    let reservation = uuid::Uuid::new_v4().to_string();
-    let outcome = state
-        .store
-        .budget_reserve(Reservation {
-            id: reservation.clone(),
-            agent: plan.agent.id,
-            usd,
-            now_ms: now,
-            daily_cap: plan.policy.limits.daily_usd,
-            max_tx_per_hour: plan.policy.limits.max_tx_per_hour,
-        })
-        .await?;
-    match outcome {
-        ReserveOutcome::Reserved => {}
-        ReserveOutcome::OverDaily { spent } => {
-            return Err(ApiError::policy_denied(vec![("limits.daily_usd".into(), format!("{spent} USD already spent or in flight in 24 h; {usd} more exceeds the cap of {}", plan.policy.limits.daily_usd))]));
-        }
-        ReserveOutcome::OverHourly { count } => {
-            return Err(ApiError::policy_denied(vec![(
-                "limits.max_tx_per_hour".into(),
-                format!(
-                    "{count} transactions in the last hour; the cap is {}",
-                    plan.policy.limits.max_tx_per_hour
-                ),
-            )]));
-        }
-    }
+    let reservation = reserve(state, &plan.agent, &plan.policy, usd).await?;
     let release = || async {
         if let Err(e) = state.store.budget_release(&reservation).await {
             tracing::error!(error = %e, "budget reservation not released");

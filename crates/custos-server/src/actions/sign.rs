@@ -191,15 +191,7 @@ pub async fn plan(state: &AppState, agent: Agent, body: &SignTxBody) -> Result<P
     let policy = state.policy_of(&agent)?;
     let intent = intent(state, body, &tx_bytes).await?;
     let usage = usage(state, &agent).await?;
-    if usage.frozen {
-        return Err(ApiError::policy_denied(vec![(
-            "frozen".into(),
-            "this agent is frozen by an operator".into(),
-        )]));
-    }
-    if let Err(reasons) = custos_policy::precheck(&policy, &intent) {
-        return Err(super::denied(&reasons));
-    }
+    super::precheck(&policy, &intent, &usage)?;
     let from = agent_address(&agent, adapter)?;
     let decoded = adapter
         .decode(&tx_bytes)

@@ -185,15 +185,7 @@ pub async fn plan(state: &AppState, agent: Agent, body: &TradeBody) -> Result<Pl
         declared_usd: price(state, &from_id).await.times(amount),
     };
     let usage = usage(state, &agent).await?;
-    if usage.frozen {
-        return Err(ApiError::policy_denied(vec![(
-            "frozen".into(),
-            "this agent is frozen by an operator".into(),
-        )]));
-    }
-    if let Err(reasons) = custos_policy::precheck(&policy, &intent) {
-        return Err(super::denied(&reasons));
-    }
+    super::precheck(&policy, &intent, &usage)?;
     let from = agent_address(&agent, &dyn_adapter)?;
     let from_addr = parse_address(&from, "from").map_err(|e| chain_error("from", e))?;
     let deadline = U256::from(

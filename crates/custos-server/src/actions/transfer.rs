@@ -153,15 +153,7 @@ pub async fn plan(state: &AppState, agent: Agent, body: &TransferBody) -> Result
     };
     let usage = usage(state, &agent).await?;
     // Cheap checks first: a disabled action, chain or denied recipient never touches the chain.
-    if usage.frozen {
-        return Err(ApiError::policy_denied(vec![(
-            "frozen".into(),
-            "this agent is frozen by an operator".into(),
-        )]));
-    }
-    if let Err(reasons) = custos_policy::precheck(&policy, &intent) {
-        return Err(super::denied(&reasons));
-    }
+    super::precheck(&policy, &intent, &usage)?;
     let from = agent_address(&agent, adapter)?;
     let tx = adapter
         .build_transfer(&TransferIntent {
