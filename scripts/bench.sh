@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 cd "$ROOT"
 
-bash "$ROOT/scripts/test-deps.sh" openbao softhsm
+bash "$ROOT/scripts/test-deps.sh" openbao softhsm anvil
 BAO_ARGS=()
 if command -v bao >/dev/null 2>&1; then
     BAO_ARGS=(--bao "$(command -v bao)")
@@ -23,12 +23,13 @@ else
 fi
 
 echo "bench: building release binaries (this takes minutes the first time)" >&2
-cargo build --release --quiet -p custos-cli --bin custos --features pkcs11
+cargo build --release --quiet -p custos-cli --bin custos --features pkcs11,evm
 cargo build --release --quiet -p custos-bench --bin custos-bench
 
 mkdir -p "$ROOT/bench-results"
 "$TARGET/release/custos-bench" suite \
     --custos "$TARGET/release/custos" \
     "${BAO_ARGS[@]}" \
+    --anvil "$ROOT/.tools/node_modules/.bin/anvil" \
     --out "$ROOT/bench-results" \
     "$@"

@@ -33,6 +33,9 @@ enum Cmd {
         /// The `bao` binary for the OpenBao comparison (skipped if absent).
         #[arg(long)]
         bao: Option<PathBuf>,
+        /// The `anvil` binary for the EVM scenario (skipped if absent).
+        #[arg(long)]
+        anvil: Option<PathBuf>,
         /// Concurrencies, comma-separated.
         #[arg(long, default_value = "1,2,4,16", value_delimiter = ',')]
         concurrency: Vec<usize>,
@@ -93,6 +96,7 @@ fn main() -> Result<()> {
             Cmd::Suite {
                 custos,
                 bao,
+                anvil,
                 concurrency,
                 seconds,
                 max_requests,
@@ -103,6 +107,7 @@ fn main() -> Result<()> {
                 let params = SuiteParams {
                     custos_bin: custos,
                     bao_bin: bao,
+                    anvil_bin: anvil,
                     concurrencies: concurrency,
                     seconds,
                     max_requests,

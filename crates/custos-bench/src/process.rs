@@ -19,6 +19,9 @@ pub struct ServerSpec {
     pub env: Vec<(String, String)>,
     /// `taskset -c <cpus>` the server (and its enclave) when set.
     pub cpus: Option<String>,
+    /// A configuration file's text, passed with `--config` (for what environment variables
+    /// cannot say, such as `[[evm.chains]]`).
+    pub config: Option<String>,
 }
 
 impl ServerSpec {
@@ -74,6 +77,11 @@ impl CustosServer {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .env("CUSTOS_LOG", "warn");
+        if let Some(text) = &spec.config {
+            let path = tmp.path().join("config.toml");
+            std::fs::write(&path, text).map_err(|e| BenchError::io("writing the config", e))?;
+            cmd.arg("--config").arg(path);
+        }
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
@@ -222,4 +230,70 @@ pub fn stop_group(child: &mut Child) {
     let _ = kill_process_group(pid, Signal::KILL);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A local anvil node (EVM) on a free loopback port; killed on drop.
+pub struct Anvil {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Anvil {
+    /// Starts `binary` for `chain_id` and waits until it answers JSON-RPC.
+    pub async fn start(binary: &Path, chain_id: u64) -> Result<Self, BenchError> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| BenchError::io("finding a free port", e))?
+            .port();
+        let child = Command::new(binary)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--chain-id", &chain_id.to_string(), "--silent"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| BenchError::io(format!("starting {}", binary.display()), e))?;
+        let node = Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if node.rpc("eth_chainId", serde_json::json!([])).await.is_ok() {
+                return Ok(node);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(BenchError::Invalid("anvil did not start".into()))
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// One JSON-RPC call.
+    pub async fn rpc(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, BenchError> {
+        let t = crate::http::Target::post_json(
+            self.addr,
+            "/",
+            &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
+        );
+        let v = crate::http::expect_json(method, &t, &[200]).await?;
+        if let Some(e) = v.get("error") {
+            return Err(BenchError::Invalid(format!("{method}: {e}")));
+        }
+        Ok(v["result"].clone())
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

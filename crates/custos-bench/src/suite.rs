@@ -27,6 +27,8 @@ pub struct SuiteParams {
     pub custos_bin: PathBuf,
     /// The `bao` binary for the peer comparison; skipped when `None`.
     pub bao_bin: Option<PathBuf>,
+    /// The `anvil` binary for the EVM scenario; skipped when `None`.
+    pub anvil_bin: Option<PathBuf>,
     /// Concurrencies for the curves.
     pub concurrencies: Vec<usize>,
     /// Time budget of each measured run.
@@ -115,6 +117,29 @@ async fn measure(
     Ok(m)
 }
 
+/// Gives `agent` a transfer-only policy on `chain` with a per-transaction cap and daily and
+/// hourly limits no benchmark reaches (set by an operator token from the CLI).
+async fn lift_limits(
+    p: &SuiteParams,
+    server: &CustosServer,
+    agent: &str,
+    chain: &str,
+    per_tx_usd: &str,
+) -> Result<(), BenchError> {
+    let op = server.operator_token(&p.custos_bin)?;
+    let mut put = Target::post_json(
+        server.addr(),
+        &format!("/v1/admin/agents/{agent}/policy"),
+        &serde_json::json!({"version": 1, "chains": [chain],
+            "actions": {"transfer": true},
+            "limits": {"per_tx_usd": per_tx_usd, "daily_usd": "100000000", "max_tx_per_hour": 4000000000u32}}),
+    )
+    .bearer(&op)?;
+    put.method = hyper::Method::PUT;
+    crate::http::expect_json("policy", &put, &[200]).await?;
+    Ok(())
+}
+
 /// Scenario 7: funds the agent, lifts its policy limits (an operator token from the CLI), then
 /// drives `transfer` of a small, always different SOL amount (so no two transactions are equal;
 /// at least 0.001 SOL, so the first one makes the recipient rent-exempt)
@@ -140,18 +165,7 @@ async fn solana_series(
     )
     .await?;
     let agent = me["agent_id"].as_str().unwrap_or_default().to_owned();
-    let bin = p.custos_bin.clone();
-    let op = server.operator_token(&bin)?;
-    let mut put = Target::post_json(
-        server.addr(),
-        &format!("/v1/admin/agents/{agent}/policy"),
-        &serde_json::json!({"version": 1, "chains": ["solana"],
-            "actions": {"transfer": true},
-            "limits": {"per_tx_usd": "10", "daily_usd": "100000000", "max_tx_per_hour": 4000000000u32}}),
-    )
-    .bearer(&op)?;
-    put.method = hyper::Method::PUT;
-    crate::http::expect_json("policy", &put, &[200]).await?;
+    lift_limits(p, server, &agent, "solana", "10").await?;
     let transfer = Target::post_json(
         server.addr(),
         "/v1/wallets/me/actions/transfer",
@@ -171,6 +185,64 @@ async fn solana_series(
             .points
             .push(measure(progress, "solana transfer", &transfer, p.limits(c)).await?);
     }
+    Ok(series)
+}
+
+/// Scenario 8: an anvil node (chain 31337, automine), a server with it as `[[evm.chains]]`, the
+/// agent funded through `anvil_setBalance` and its limits lifted; then `transfer` of a small,
+/// always different ETH amount at concurrency 1 and 16. Every request runs the whole path:
+/// policy, build (gas estimate, fees, nonce), trace simulation, value, reserve, nonce lease, sign
+/// in the enclave, audit, submit, wait for the receipt, commit.
+async fn evm_series(
+    p: &SuiteParams,
+    progress: &dyn Fn(&str),
+    anvil_bin: &std::path::Path,
+    generous: &ServerSpec,
+) -> Result<Series, BenchError> {
+    let node = crate::process::Anvil::start(anvil_bin, 31337).await?;
+    let mut spec = generous.clone();
+    spec.config = Some(format!(
+        "[solana]\nbackend = \"off\"\n\n[oracle.static_prices]\nETH = \"3000\"\n\n[[evm.chains]]\nchain_id = 31337\nrpc_url = \"{}\"\n",
+        node.url()
+    ));
+    let (server, token) = start_with_agent(p, &spec).await?;
+    let me = crate::http::expect_json(
+        "wallet",
+        &Target::get(server.addr(), "/v1/wallets/me").bearer(&token)?,
+        &[200],
+    )
+    .await?;
+    let agent = me["agent_id"].as_str().unwrap_or_default().to_owned();
+    let address = me["addresses"]["evm"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    node.rpc(
+        "anvil_setBalance",
+        serde_json::json!([address, "0xd3c21bcecceda1000000"]),
+    )
+    .await?;
+    lift_limits(p, &server, &agent, "evm:31337", "100").await?;
+    let transfer = Target::post_json(
+        server.addr(),
+        "/v1/wallets/me/actions/transfer",
+        &serde_json::json!({"chain": "evm:31337", "to": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+            "asset": "ETH", "amount": "0.001__N__"}),
+    )
+    .bearer(&token)?
+    .varying();
+    let mut series = Series {
+        id: "evm_transfer_confirmed".into(),
+        description: "POST /v1/wallets/me/actions/transfer (ETH, anvil, 1 confirmation)".into(),
+        points: vec![],
+    };
+    for c in [1, 16] {
+        series
+            .points
+            .push(measure(progress, "evm transfer", &transfer, p.limits(c)).await?);
+    }
+    drop(server);
+    drop(node);
     Ok(series)
 }
 
@@ -596,6 +668,17 @@ pub async fn run(p: &SuiteParams, progress: &dyn Fn(&str)) -> Result<Report, Ben
     let (server, token) = start_with_agent(p, &generous).await?;
     let solana = solana_series(p, progress, &server, &token).await?;
     drop(server);
+    // 8. EVM end to end: confirmed ETH transfers against anvil.
+    let evm = match &p.anvil_bin {
+        Some(bin) => {
+            progress("[8] custos serve with an anvil node: confirmed EVM transfers");
+            Some(evm_series(p, progress, bin, &generous).await?)
+        }
+        None => {
+            progress("[8] skipped: no anvil binary (scripts/test-deps.sh anvil installs it)");
+            None
+        }
+    };
     report.notes = vec![
         "The load generator runs on the same 2-core machine as the servers, on one thread (current-thread runtime): it takes CPU the server would otherwise have.".into(),
         "Each run: warm-up, then bounded by both request count and seconds; connections are opened before the clock starts; one keep-alive HTTP/1.1 connection per virtual user.".into(),
@@ -614,6 +697,7 @@ pub async fn run(p: &SuiteParams, progress: &dyn Fn(&str)) -> Result<Report, Ben
         .series
         .extend([overload_series, scaling, bao_series, solana]);
     report.series.extend(hsm_series);
+    report.series.extend(evm);
     report.machine.loadavg_at_end = Machine::probe().loadavg_at_start;
     Ok(report)
 }

@@ -268,6 +268,16 @@ fn random_evm() -> String {
     format!("0x{}{}", hex::encode(u.as_bytes()), "00000001")
 }
 
+#[track_caller]
+fn assert_denied_by(r: &common::Resp, rule: &str) {
+    let rules = reasons(r);
+    assert!(
+        rules.iter().any(|x| x == rule),
+        "expected {rule} among {rules:?}: {}",
+        r.text
+    );
+}
+
 fn reasons(r: &common::Resp) -> Vec<String> {
     let e = assert_error(r, &[403], "policy_denied");
     e["details"]["reasons"]
@@ -369,7 +379,7 @@ async fn eth_and_erc20_transfers_on_two_chains() {
     let h3 = r1.json()["tx"].as_str().unwrap().to_owned();
 
     // Every mined transaction recovers to the agent with its chain id (EIP-155), by eth-account.
-    let raws = vec![
+    let raws = [
         a.raw_tx(&h1).await,
         a.raw_tx(&h2).await,
         b.raw_tx(&h3).await,
@@ -404,11 +414,7 @@ async fn eth_and_erc20_transfers_on_two_chains() {
         json!({"chain": "evm:31337", "to": to, "asset": "ETH", "amount": "1"}),
     )
     .await;
-    assert!(
-        reasons(&r).contains(&"limits.per_tx_usd".to_string()),
-        "{}",
-        r.text
-    );
+    assert_denied_by(&r, "limits.per_tx_usd");
     let bad = to.replacen("0x", "0X", 1);
     let r = action(
         &srv,
@@ -639,18 +645,10 @@ async fn sign_requests_and_messages_are_judged_by_what_they_do() {
         json!({"chain": "evm:31337", "transaction": unsigned_tx(31337, &d.tka, &burn, 0)}),
     )
     .await;
-    assert!(
-        reasons(&r).contains(&"programs.methods".to_string()),
-        "{}",
-        r.text
-    );
+    assert_denied_by(&r, "programs.methods");
     // A contract not listed at all.
     let r = action(&srv, &s, "sign", json!({"chain": "evm:31337", "transaction": unsigned_tx(31337, &d.router, "0xad5c4648", 0)})).await;
-    assert!(
-        reasons(&r).contains(&"programs.allow".to_string()),
-        "{}",
-        r.text
-    );
+    assert_denied_by(&r, "programs.allow");
     // Wrong chain id inside the transaction: 422 naming `transaction`.
     let r = action(
         &srv,
@@ -673,11 +671,7 @@ async fn sign_requests_and_messages_are_judged_by_what_they_do() {
     assert_eq!(a.token_balance(&d.tka, &stranger).await, 2 * E18);
     // Declared 0.01 but moves 2 TKA: the declaration is checked against the simulation.
     let r = action(&srv, &s, "sign", json!({"chain": "evm:31337", "transaction": unsigned_tx(31337, &d.tka, &xfer, 0), "asset": d.tka, "amount": "0.01"})).await;
-    assert!(
-        reasons(&r).contains(&"simulation.outflow_mismatch".to_string()),
-        "{}",
-        r.text
-    );
+    assert_denied_by(&r, "simulation.outflow_mismatch");
 
     // Messages: EIP-191, EIP-712 Permit within and over the cap, unlimited to a stranger, raw.
     let permit = |spender: &str, value: &str| {
@@ -722,11 +716,7 @@ async fn sign_requests_and_messages_are_judged_by_what_they_do() {
         json!({"chain": "evm:31337", "typed_data": big}),
     )
     .await;
-    assert!(
-        reasons(&r).contains(&"limits.per_tx_usd".to_string()),
-        "{}",
-        r.text
-    );
+    assert_denied_by(&r, "limits.per_tx_usd");
     let unlimited = permit(
         &stranger,
         "115792089237316195423570985008687907853269984665640564039457584007913129639935",
@@ -738,11 +728,7 @@ async fn sign_requests_and_messages_are_judged_by_what_they_do() {
         json!({"chain": "evm:31337", "typed_data": unlimited}),
     )
     .await;
-    assert!(
-        reasons(&r).contains(&"simulation.unexpected_approval".to_string()),
-        "{}",
-        r.text
-    );
+    assert_denied_by(&r, "simulation.unexpected_approval");
     let r = action(
         &srv,
         &s,
@@ -750,11 +736,7 @@ async fn sign_requests_and_messages_are_judged_by_what_they_do() {
         json!({"chain": "evm:31337", "hash": format!("0x{}", "ab".repeat(32))}),
     )
     .await;
-    assert!(
-        reasons(&r).contains(&"actions.sign_raw_hash".to_string()),
-        "{}",
-        r.text
-    );
+    assert_denied_by(&r, "actions.sign_raw_hash");
     let r = action(
         &srv,
         &s,
@@ -790,11 +772,7 @@ async fn uniswap_trade_within_slippage_and_denied_over_the_cap() {
     set_policy(&srv, &s.agent_id, policy(&["evm:31337"], json!({}))).await;
     let trade = json!({"chain": "evm:31337", "from_asset": "ETH", "to_asset": d.tka, "amount": "0.1", "slippage_bps": 100});
     let r = action(&srv, &s, "trade", trade.clone()).await;
-    assert!(
-        reasons(&r).contains(&"programs.allow".to_string()),
-        "{}",
-        r.text
-    );
+    assert_denied_by(&r, "programs.allow");
 
     set_policy(
         &srv,
@@ -828,11 +806,7 @@ async fn uniswap_trade_within_slippage_and_denied_over_the_cap() {
         json!({"chain": "evm:31337", "from_asset": "ETH", "to_asset": d.tka, "amount": "1"}),
     )
     .await;
-    assert!(
-        reasons(&r).contains(&"limits.per_tx_usd".to_string()),
-        "{}",
-        r.text
-    );
+    assert_denied_by(&r, "limits.per_tx_usd");
     // A bad slippage is named.
     let r = action(&srv, &s, "trade", json!({"chain": "evm:31337", "from_asset": "ETH", "to_asset": d.tka, "amount": "0.1", "slippage_bps": 9000})).await;
     let v = assert_error(&r, &[422], "invalid_request");
