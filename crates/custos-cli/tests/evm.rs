@@ -107,6 +107,12 @@ impl Anvil {
         panic!("dev transaction not mined");
     }
 
+    /// `mint(to, amount)` of Token A by its deployer (the minter).
+    async fn mint(&self, d: &Deployed, to: &str, amount: u128) {
+        let data = format!("0x40c10f19{:0>64}{amount:064x}", &to[2..].to_lowercase());
+        self.send_from(&d.deployer, &d.tka, &data).await;
+    }
+
     async fn raw_tx(&self, hash: &str) -> String {
         self.rpc("eth_getRawTransactionByHash", json!([hash]))
             .await
@@ -308,17 +314,7 @@ async fn eth_and_erc20_transfers_on_two_chains() {
     let me = evm_address(&srv, &s).await;
     a.set_balance(&me, 10 * E18).await;
     b.set_balance(&me, 10 * E18).await;
-    // 500 TKA from the deployer (minter).
-    a.send_from(
-        &d.deployer,
-        &d.tka,
-        &format!(
-            "0x40c10f19{:0>64}{:064x}",
-            &me[2..].to_lowercase(),
-            500 * E18
-        ),
-    )
-    .await;
+    a.mint(&d, &me, 500 * E18).await;
 
     // ETH on chain 31337: the recipient gets exactly 0.5 ETH; the agent pays 0.5 + the fee.
     let to = random_evm();
@@ -603,16 +599,7 @@ async fn sign_requests_and_messages_are_judged_by_what_they_do() {
     .await;
     let me = evm_address(&srv, &s).await;
     a.set_balance(&me, 10 * E18).await;
-    a.send_from(
-        &d.deployer,
-        &d.tka,
-        &format!(
-            "0x40c10f19{:0>64}{:064x}",
-            &me[2..].to_lowercase(),
-            500 * E18
-        ),
-    )
-    .await;
+    a.mint(&d, &me, 500 * E18).await;
     let stranger = random_evm();
 
     // approve(stranger, max) hidden in a `sign` request: denied by the simulated approval.

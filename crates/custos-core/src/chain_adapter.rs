@@ -389,8 +389,6 @@ pub trait SequenceLease: Send {
 pub struct Sequenced {
     /// The unsigned transaction to sign (for chains without sequence numbers, unchanged).
     pub tx_bytes: Vec<u8>,
-    /// The bytes the key signs for these `tx_bytes`.
-    pub message: Vec<u8>,
     /// The lease, for chains that have sequence numbers.
     pub lease: Option<Box<dyn SequenceLease>>,
 }

@@ -519,10 +519,8 @@ impl ChainAdapter for EvmAdapter {
         let tx = self.decode_own(tx_bytes)?;
         let lease = self.nonces.lease(parse_address(signer, "signer")?).await?;
         use custos_core::SequenceLease as _;
-        let bytes = tx.with_nonce(lease.number()).encode();
         Ok(Sequenced {
-            message: bytes.clone(),
-            tx_bytes: bytes,
+            tx_bytes: tx.with_nonce(lease.number()).encode(),
             lease: Some(Box::new(lease)),
         })
     }

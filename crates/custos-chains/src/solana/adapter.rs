@@ -257,11 +257,8 @@ impl ChainAdapter for SolanaAdapter {
         tx_bytes: &[u8],
         _signer: &str,
     ) -> Result<custos_core::Sequenced, ChainError> {
-        let raw = solana_wire::split_transaction(tx_bytes)
-            .map_err(|e| ChainError::InvalidInput(format!("transaction: {e}")))?;
         Ok(custos_core::Sequenced {
             tx_bytes: tx_bytes.to_vec(),
-            message: raw.message,
             lease: None,
         })
     }

@@ -308,13 +308,10 @@ pub async fn execute(
     } else {
         Ok(custos_core::Sequenced {
             tx_bytes: plan.tx.tx_bytes.clone(),
-            message: plan.tx.message.clone(),
             lease: None,
         })
     };
-    let custos_core::Sequenced {
-        tx_bytes, lease, ..
-    } = match sequenced {
+    let custos_core::Sequenced { tx_bytes, lease } = match sequenced {
         Ok(s) => s,
         Err(e) => {
             release().await;
