@@ -1,5 +1,5 @@
 //! The OpenAPI document, generated from the handlers' annotations.
-use crate::actions::{sign, transfer};
+use crate::actions::{evm_message, sign, trade, transfer};
 use crate::routes::{admin, auth, dev, keys, system, wallet};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
         admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify,
         system::healthz, system::metrics, system::attestation,
     ),
-    components(schemas(auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, dev::AirdropBody, dev::MintBody)),
+    components(schemas(auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody)),
     modifiers(&Bearer),
 )]
 struct ApiDoc;

@@ -1,10 +1,13 @@
-//! The agent's own wallet: identity, policy, audit trail and actions.
+//! The agent's own wallet: identity, policy, balances on every enabled chain, audit trail and
+//! actions.
 //!
-//! Actions today: `sign` with `{"chain":"message"}` (and its alias `sign-message`) signs an
-//! off-chain message with the agent's Ed25519 key. The message is wrapped in the Solana
-//! off-chain message envelope (`\xffsolana offchain`, header version 0, format, length), whose
-//! leading `0xff` byte can never begin a Solana transaction message, so an agent cannot use
-//! "sign a message" to get a transaction signed. Chain transfers arrive with the chain work.
+//! Actions: `transfer`, `sign` (a chain transaction), `trade` (EVM) and `sign-message`, which go
+//! through the chain pipeline in [`crate::actions`]; and `sign` with `{"chain":"message"}` (alias
+//! `sign-message`), which signs an off-chain message with the agent's Ed25519 key. That message is
+//! wrapped in the Solana off-chain message envelope (`\xffsolana offchain`, header version 0,
+//! format, length), whose leading `0xff` byte can never begin a Solana transaction message, so an
+//! agent cannot use "sign a message" to get a transaction signed. On an EVM chain `sign-message`
+//! signs EIP-191 / EIP-712 (see [`crate::actions::evm_message`]).
 use crate::actions::sign::{self, SignTxBody};
 use crate::actions::transfer::{self, TransferBody};
 use crate::actions::Actor;
@@ -184,8 +187,8 @@ enum ChainJob {
 
 /// Performs an action for the caller.
 #[utoipa::path(post, path = "/v1/wallets/me/actions/{action}", tag = "wallet", security(("bearer" = [])),
-    params(("action" = String, Path, description = "`transfer`, `sign` (a Solana transaction, or `chain: message`) or `sign-message`"), ("Idempotency-Key" = Option<String>, Header,), ("dry_run" = Option<bool>, Query, description = "Explain the policy decision without signing")),
-    request_body(content((TransferBody), (SignTxBody), (SignMessageBody)), description = "`TransferBody` for `transfer`; `SignTxBody` for `sign` on a chain; `SignMessageBody` for messages"),
+    params(("action" = String, Path, description = "`transfer`, `sign` (a Solana or EVM transaction, or `chain: message`), `trade` (EVM, Uniswap V2) or `sign-message` (`chain: message`, or `evm:<id>` with `message`, `typed_data` or `hash`)"), ("Idempotency-Key" = Option<String>, Header,), ("dry_run" = Option<bool>, Query, description = "Explain the policy decision without signing")),
+    request_body(content((TransferBody), (SignTxBody), (crate::actions::trade::TradeBody), (crate::actions::evm_message::EvmMessageBody), (SignMessageBody)), description = "`TransferBody` for `transfer`; `SignTxBody` for `sign` on a chain; `TradeBody` for `trade`; `EvmMessageBody` for `sign-message` on an EVM chain; `SignMessageBody` for off-chain messages"),
     responses((status = 200, description = "Confirmed transfer `{status, tx, usd_value, audit_id, slot}`, signed transaction `{status: signed, tx, signed_transaction, usd_value, audit_id}`, or `SignedMessage`"), (status = 202, description = "`{status: pending_approval, approval_id, quorum}`"), (status = 403, description = "policy_denied"), (status = 409, description = "Idempotency key in use"), (status = 422, description = "Invalid request")))]
 #[allow(clippy::too_many_arguments)]
 pub async fn action(
@@ -215,10 +218,8 @@ pub async fn action(
         // A chain `sign` names a chain this build knows and carries a transaction; anything else
         // (`message`, or a bad value the message path reports against `chain`) is a message.
         "sign" => {
-            chain_named.is_some()
-                && peek
-                    .as_ref()
-                    .is_some_and(|v| v.get("transaction").is_some())
+            let has = |k: &str| peek.as_ref().is_some_and(|v| v.get(k).is_some());
+            chain_named.is_some() && (has("transaction") || !has("message"))
         }
         // Messages on an EVM chain: EIP-191, EIP-712 or a raw hash, under the policy.
         "sign-message" => matches!(chain_named, Some(custos_core::Chain::Evm(_))),
