@@ -439,6 +439,25 @@ async fn eth_and_erc20_transfers_on_two_chains() {
     );
 }
 
+/// A 0.01 ETH transfer on chain 31337 in its own task, so many can be in flight at once.
+fn spawn_transfer(
+    srv: &Server,
+    s: &Session,
+    to: &str,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let url = format!("{}/v1/wallets/me/actions/transfer", srv.base());
+    let token = s.token.clone();
+    let body = json!({"chain": "evm:31337", "to": to, "asset": "ETH", "amount": "0.01"});
+    tokio::spawn(async move {
+        common::client()
+            .post(url)
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_transfers_take_consecutive_nonces_and_a_crash_leaves_no_gap() {
     let a = Anvil::start(31337).await;
@@ -449,26 +468,12 @@ async fn concurrent_transfers_take_consecutive_nonces_and_a_crash_leaves_no_gap(
     let me = evm_address(&srv, &s).await;
     a.set_balance(&me, 100 * E18).await;
     let to = random_evm();
-    let mut tasks = Vec::new();
-    for _ in 0..50 {
-        let base = srv.base();
-        let token = s.token.clone();
-        let to = to.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = common::client()
-                .post(format!("{base}/v1/wallets/me/actions/transfer"))
-                .bearer_auth(&token)
-                .json(&json!({"chain": "evm:31337", "to": to, "asset": "ETH", "amount": "0.01"}))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.json::<Value>().await.unwrap())
-        }));
-    }
+    let tasks: Vec<_> = (0..50).map(|_| spawn_transfer(&srv, &s, &to)).collect();
     let mut nonces = Vec::new();
     for t in tasks {
-        let (status, v) = t.await.unwrap();
+        let r = t.await.unwrap().expect("transfer request");
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
         assert_eq!(status, 200, "{v}");
         let tx = a.rpc("eth_getTransactionByHash", json!([v["tx"]])).await;
         nonces.push(hex_u128(&tx["nonce"]));
@@ -484,20 +489,7 @@ async fn concurrent_transfers_take_consecutive_nonces_and_a_crash_leaves_no_gap(
     // Kill the server (and its enclave) in the middle of a burst, restart it, send again: the
     // nonces on chain stay contiguous and the next transfer is mined (a skipped nonce would
     // leave it queued forever).
-    let mut burst = Vec::new();
-    for _ in 0..10 {
-        let base = srv.base();
-        let token = s.token.clone();
-        let to = to.clone();
-        burst.push(tokio::spawn(async move {
-            let _ = common::client()
-                .post(format!("{base}/v1/wallets/me/actions/transfer"))
-                .bearer_auth(&token)
-                .json(&json!({"chain": "evm:31337", "to": to, "asset": "ETH", "amount": "0.01"}))
-                .send()
-                .await;
-        }));
-    }
+    let burst: Vec<_> = (0..10).map(|_| spawn_transfer(&srv, &s, &to)).collect();
     tokio::time::sleep(Duration::from_millis(120)).await;
     srv.stop_within(Duration::ZERO);
     for t in burst {
