@@ -209,6 +209,12 @@ pub trait Store: Send + Sync + 'static {
     async fn replace_session(&self, rec: SessionRecord) -> Result<(), StoreError>;
     /// The agent's current session.
     async fn session(&self, agent: AgentId) -> Result<Option<SessionRecord>, StoreError>;
+    /// The agent's current session and the agent, read together (one query, one snapshot):
+    /// what authenticating a session token needs. `None` if either is missing.
+    async fn session_and_agent(
+        &self,
+        agent: AgentId,
+    ) -> Result<Option<(SessionRecord, Agent)>, StoreError>;
 
     // ---- API keys ----
     /// Stores a new API key hash.

@@ -5,7 +5,8 @@ use crate::ledger::{
 };
 use crate::rows::{
     db_err, json_text, parse_head, prepare_chain, to_i64, to_u32, AgentRow, ApiKeyRow, AuditRow,
-    IdempotencyRow, OperatorTokenRow, OtpRow, SessionRow, AUDIT_COLUMNS, AUDIT_INSERT_CHUNK,
+    IdempotencyRow, OperatorTokenRow, OtpRow, SessionAgentRow, SessionRow, AUDIT_COLUMNS,
+    AUDIT_INSERT_CHUNK,
 };
 use custos_core::ledger::{DAY_MS, HOUR_MS};
 use custos_core::{
@@ -269,6 +270,23 @@ impl Store for PostgresStore {
             .map_err(db_err)?
             .map(SessionRow::into_record)
             .transpose()
+    }
+
+    async fn session_and_agent(
+        &self,
+        agent: AgentId,
+    ) -> Result<Option<(SessionRecord, Agent)>, StoreError> {
+        sqlx::query_as::<_, SessionAgentRow>(
+            "SELECT a.id, a.email, a.created_at_ms, a.frozen, a.policy, a.policy_version, \
+             a.addresses, s.session_id, s.expires_at_ms \
+             FROM sessions s JOIN agents a ON a.id = s.agent_id WHERE s.agent_id = $1",
+        )
+        .bind(agent.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?
+        .map(SessionAgentRow::into_pair)
+        .transpose()
     }
 
     async fn create_api_key(&self, rec: ApiKeyRecord) -> Result<(), StoreError> {

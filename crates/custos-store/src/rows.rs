@@ -112,6 +112,29 @@ pub(crate) fn to_u32(v: i64) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|_| corrupt("otp attempt count"))
 }
 
+/// A session joined with its agent (authentication reads both in one query).
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionAgentRow {
+    #[sqlx(flatten)]
+    agent: AgentRow,
+    session_id: String,
+    expires_at_ms: i64,
+}
+
+impl SessionAgentRow {
+    pub(crate) fn into_pair(self) -> Result<(SessionRecord, Agent), StoreError> {
+        let agent = self.agent.into_agent()?;
+        Ok((
+            SessionRecord {
+                agent_id: agent.id,
+                session_id: self.session_id,
+                expires_at_ms: self.expires_at_ms,
+            },
+            agent,
+        ))
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
     agent_id: String,

@@ -5,7 +5,8 @@ use crate::ledger::{
 };
 use crate::rows::{
     db_err, json_text, parse_head, prepare_chain, to_i64, to_u32, AgentRow, ApiKeyRow, AuditRow,
-    IdempotencyRow, OperatorTokenRow, OtpRow, SessionRow, AUDIT_COLUMNS, AUDIT_INSERT_CHUNK,
+    IdempotencyRow, OperatorTokenRow, OtpRow, PreparedAudit, SessionAgentRow, SessionRow,
+    AUDIT_COLUMNS, AUDIT_INSERT_CHUNK,
 };
 use custos_core::ledger::DAY_MS;
 use custos_core::{
@@ -18,26 +19,50 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// What the schema's `audit_extends_chain` trigger raises for a record that does not continue
+/// the chain (`migrations/sqlite/0001_init.sql`).
+const CHAIN_TRIGGER_MESSAGE: &str = "audit records must extend the chain";
+/// Largest audit batch whose multi-row `INSERT` is kept prepared on the writer connection.
+const PREPARED_AUDIT_ROWS: usize = 32;
+/// The audit chain's last record: id and hash.
+type AuditHead = (i64, Vec<u8>);
+/// How often the background connection checkpoints the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// WAL size, in frames (a page each), at which the background checkpoint restarts the WAL.
+const RESTART_WAL_AT_FRAMES: i64 = 4000;
 /// Concurrent readers; WAL lets them run alongside the single writer.
 const READ_CONNECTIONS: u32 = 4;
 
 /// The embedded store: one SQLite file in WAL mode with `synchronous=FULL` (a committed audit
-/// record survives power loss).
+/// record survives power loss). The workspace builds SQLite with `HAVE_FDATASYNC`
+/// (`.cargo/config.toml`), so a commit syncs the WAL's data with `fdatasync`, not `fsync`: the
+/// same durability on Linux (a size change is still flushed), without writing the inode's
+/// modification time on every commit.
 ///
 /// All writes go through one connection, so writers queue inside the process instead of racing
 /// for SQLite's lock; reads use a small pool of their own. Transactions that read before they
-/// write (the audit append) start with `BEGIN IMMEDIATE`, so even a second process writing
-/// the same file cannot interleave with them.
+/// write start with `BEGIN IMMEDIATE`, so even a second process writing the same file cannot
+/// interleave with them. The audit append first tries one `INSERT` chained onto the head this
+/// process last wrote, which the primary key refuses if anyone appended since (then it takes
+/// the locked read-then-write path).
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The audit chain's head `(id, hash)` as of this process's last append; `None` until
+    /// known. Only a hint: see [`SqliteStore::audit_append_at`].
+    audit_head: Arc<Mutex<Option<AuditHead>>>,
+    /// The connection that checkpoints the WAL in the background ([`checkpoint_wal`]).
+    checkpointer: SqlitePool,
+    /// Dropped with the last handle to the store; the checkpoint task then stops.
+    _alive: Arc<()>,
 }
 
 impl SqliteStore {
@@ -64,12 +89,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
+        // A local SQLite connection does not go stale, so no ping before each use (sqlx's
+        // default): on the hot path a ping is one more round trip to the connection's thread.
+        // The writer never checkpoints the WAL itself (SQLite's default is to do it inside
+        // the commit that crosses 1000 pages, stalling every queued writer for the copy and
+        // the database file's sync); a background connection does it instead.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await
             .map_err(db_err)?;
         MIGRATOR
@@ -77,18 +108,153 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Database(format!("migrating the schema: {e}")))?;
         let reader = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .min_connections(READ_CONNECTIONS)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .max_connections(READ_CONNECTIONS)
+            .connect_with(options.clone().create_if_missing(false))
+            .await
+            .map_err(db_err)?;
+        let checkpointer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options.create_if_missing(false))
             .await
             .map_err(db_err)?;
-        Ok(Self { writer, reader })
+        let alive = Arc::new(());
+        tokio::spawn(checkpoint_wal(checkpointer.clone(), Arc::downgrade(&alive)));
+        Ok(Self {
+            writer,
+            reader,
+            checkpointer,
+            audit_head: Arc::default(),
+            _alive: alive,
+        })
     }
 
     /// Closes every connection (checkpointing the WAL); later calls fail.
     pub async fn close(&self) {
+        self.checkpointer.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+impl SqliteStore {
+    fn known_audit_head(&self) -> Option<AuditHead> {
+        self.audit_head
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn remember_audit_head(&self, prepared: &[PreparedAudit]) {
+        let Some(last) = prepared.last() else { return };
+        let mut head = self.audit_head.lock().unwrap_or_else(|e| e.into_inner());
+        if head.as_ref().is_none_or(|(id, _)| *id < last.id) {
+            *head = Some((last.id, last.hash.to_vec()));
+        }
+    }
+
+    /// The one-statement append: chains `entries` onto `head` as this process last saw it
+    /// and inserts them with a single multi-row `INSERT` (its own transaction: one round trip
+    /// to the connection's thread and one WAL sync). If anyone appended since — another process
+    /// on the same file, or a concurrent call — the schema's `audit_extends_chain` trigger (or
+    /// the primary key on the id) refuses the first row, the statement fails as a whole, and
+    /// `None` tells the caller to take the locked path that reads the head again. A record can
+    /// never be chained onto a stale head.
+    async fn audit_append_at(
+        &self,
+        entries: &[AuditEntry],
+        head: AuditHead,
+    ) -> Result<Option<Vec<StoredAudit>>, StoreError> {
+        let prepared = prepare_chain(entries, Some(head))?;
+        // Group commits are mostly small, so their few statement shapes (one per row count)
+        // stay prepared on the connection; larger batches are parsed afresh.
+        let result = audit_insert(&prepared)
+            .build()
+            .persistent(prepared.len() <= PREPARED_AUDIT_ROWS)
+            .execute(&self.writer)
+            .await;
+        match result {
+            Ok(_) => {
+                self.remember_audit_head(&prepared);
+                Ok(Some(prepared.into_iter().map(|p| p.stored).collect()))
+            }
+            Err(sqlx::Error::Database(e))
+                if e.is_unique_violation() || e.message().contains(CHAIN_TRIGGER_MESSAGE) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(db_err(e)),
+        }
+    }
+}
+
+/// `INSERT INTO audit … VALUES (…), (…)` for `rows` (at most [`AUDIT_INSERT_CHUNK`]).
+fn audit_insert(rows: &[PreparedAudit]) -> QueryBuilder<'_, Sqlite> {
+    let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
+    insert.push_values(rows, |mut row, p| {
+        let e = &p.stored.entry;
+        row.push_bind(p.id)
+            .push_bind(e.time_ms)
+            .push_bind(p.agent_id.as_deref())
+            .push_bind(e.operator.as_deref())
+            .push_bind(e.endpoint.as_str())
+            .push_bind(e.action.as_str())
+            .push_bind(p.params.as_str())
+            .push_bind(e.usd_amount.as_deref())
+            .push_bind(p.token_amounts.as_str())
+            .push_bind(e.tx.as_deref())
+            .push_bind(e.outcome.as_str())
+            .push_bind(p.status)
+            .push_bind(e.reason.as_deref())
+            .push_bind(e.request_id.as_str())
+            .push_bind(&p.prev[..])
+            .push_bind(&p.hash[..]);
+    });
+    insert
+}
+
+/// Copies committed WAL frames into the database file every [`CHECKPOINT_EVERY`], on its own
+/// connection, until the store is dropped or closed. `PASSIVE` never blocks the writer or the
+/// readers: it copies what it can. Under steady writes the WAL is never fully copied at the
+/// moment a commit could start it over, so once it holds [`RESTART_WAL_AT_FRAMES`] frames a
+/// `RESTART` checkpoint (which holds writers back briefly; little is left to copy after the
+/// passive pass) makes the next commit write from the start of the file again. Commits stay
+/// durable throughout — each is synced in the WAL before it returns.
+async fn checkpoint_wal(pool: SqlitePool, alive: std::sync::Weak<()>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.strong_count() == 0 || pool.is_closed() {
+            break;
+        }
+        let mut result = checkpoint(&pool, "PASSIVE").await;
+        if let Ok((_, wal_frames, _)) = result {
+            if wal_frames >= RESTART_WAL_AT_FRAMES {
+                result = checkpoint(&pool, "RESTART").await;
+            }
+        }
+        if let Err(e) = result {
+            if pool.is_closed() {
+                break;
+            }
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
+    pool.close().await;
+}
+
+/// `PRAGMA wal_checkpoint(mode)`: (busy, frames in the WAL, frames checkpointed).
+async fn checkpoint(pool: &SqlitePool, mode: &str) -> Result<(i64, i64, i64), sqlx::Error> {
+    sqlx::query_as(&format!("PRAGMA wal_checkpoint({mode})"))
+        .fetch_one(pool)
+        .await
 }
 
 /// Creates an empty file at `path` with mode 0600 unless something already exists there.
@@ -318,6 +484,23 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn session_and_agent(
+        &self,
+        agent: AgentId,
+    ) -> Result<Option<(SessionRecord, Agent)>, StoreError> {
+        sqlx::query_as::<_, SessionAgentRow>(
+            "SELECT a.id, a.email, a.created_at_ms, a.frozen, a.policy, a.policy_version, \
+             a.addresses, s.session_id, s.expires_at_ms \
+             FROM sessions s JOIN agents a ON a.id = s.agent_id WHERE s.agent_id = ?1",
+        )
+        .bind(agent.to_string())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?
+        .map(SessionAgentRow::into_pair)
+        .transpose()
+    }
+
     async fn create_api_key(&self, rec: ApiKeyRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO api_keys (key_id, agent_id, key_hash, created_at_ms, revoked_at_ms) \
@@ -503,6 +686,12 @@ impl Store for SqliteStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
+        let known = self.known_audit_head();
+        if let (Some(head), true) = (known, entries.len() <= AUDIT_INSERT_CHUNK) {
+            if let Some(stored) = self.audit_append_at(entries, head).await? {
+                return Ok(stored);
+            }
+        }
         let mut tx = self
             .writer
             .begin_with("BEGIN IMMEDIATE")
@@ -515,28 +704,7 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
         let prepared = prepare_chain(entries, head)?;
         for chunk in prepared.chunks(AUDIT_INSERT_CHUNK) {
-            let mut insert =
-                QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
-            insert.push_values(chunk, |mut row, p| {
-                let e = &p.stored.entry;
-                row.push_bind(p.id)
-                    .push_bind(e.time_ms)
-                    .push_bind(p.agent_id.as_deref())
-                    .push_bind(e.operator.as_deref())
-                    .push_bind(e.endpoint.as_str())
-                    .push_bind(e.action.as_str())
-                    .push_bind(p.params.as_str())
-                    .push_bind(e.usd_amount.as_deref())
-                    .push_bind(p.token_amounts.as_str())
-                    .push_bind(e.tx.as_deref())
-                    .push_bind(e.outcome.as_str())
-                    .push_bind(p.status)
-                    .push_bind(e.reason.as_deref())
-                    .push_bind(e.request_id.as_str())
-                    .push_bind(&p.prev[..])
-                    .push_bind(&p.hash[..]);
-            });
-            insert
+            audit_insert(chunk)
                 .build()
                 .persistent(false)
                 .execute(&mut *tx)
@@ -544,6 +712,7 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;
+        self.remember_audit_head(&prepared);
         Ok(prepared.into_iter().map(|p| p.stored).collect())
     }
 

@@ -165,6 +165,7 @@ suite!(
     idempotency_concurrent_begin_has_one_winner,
     audit_append_forms_verifiable_chain,
     audit_concurrent_appends_form_one_chain,
+    audit_append_after_another_writer,
     audit_rows_cannot_be_changed_or_removed,
     audit_page_filters_by_agent,
     audit_checkpoints,
@@ -477,7 +478,19 @@ async fn sessions_replace(fx: &Fixture) {
         expires_at_ms: 200,
     };
     s.replace_session(second.clone()).await.unwrap();
-    assert_eq!(s.session(id).await.unwrap(), Some(second));
+    assert_eq!(s.session(id).await.unwrap(), Some(second.clone()));
+    // Read together for authentication: the current session and the agent as it is now.
+    assert!(s.set_frozen(id, true).await.unwrap());
+    let (session, agent) = s.session_and_agent(id).await.unwrap().unwrap();
+    assert_eq!(session, second);
+    assert_eq!(
+        (agent.id, agent.email.as_str(), agent.frozen),
+        (id, "s@example.com", true)
+    );
+    assert_eq!(agent, s.agent(id).await.unwrap().unwrap());
+    // An agent without a session has nothing to authenticate.
+    let lone = new_agent(s, "lone@example.com", 2).await;
+    assert_eq!(s.session_and_agent(lone).await.unwrap(), None);
 }
 
 async fn api_keys(fx: &Fixture) {
@@ -703,6 +716,30 @@ async fn audit_concurrent_appends_form_one_chain(fx: &Fixture) {
     verify(&all);
 }
 
+/// A store that remembers the chain head from its own last append must not chain onto it once
+/// another writer (another process on the same database) has appended since.
+async fn audit_append_after_another_writer(fx: &Fixture) {
+    let other = fx.reopen().await;
+    let first = fx.store.audit_append(&[entry(1, None)]).await.unwrap();
+    let theirs = other
+        .audit_append(&[entry(2, None), entry(3, None)])
+        .await
+        .unwrap();
+    assert_eq!(theirs[0].prev_hash, first[0].hash);
+    let ours = fx
+        .store
+        .audit_append(&[entry(4, None), entry(5, None)])
+        .await
+        .unwrap();
+    assert_eq!(ours[0].id, theirs[1].id + 1);
+    assert_eq!(ours[0].prev_hash, theirs[1].hash);
+    let again = fx.store.audit_append(&[entry(6, None)]).await.unwrap();
+    assert_eq!(again[0].prev_hash, ours[1].hash);
+    let all = all_audit(&*fx.store, None).await;
+    assert_eq!(all.len(), 6);
+    verify(&all);
+}
+
 async fn audit_rows_cannot_be_changed_or_removed(fx: &Fixture) {
     let s = &*fx.store;
     s.audit_append(&[entry(1, None), entry(2, None), entry(3, None)])
@@ -801,6 +838,51 @@ async fn health(fx: &Fixture) {
 
 // ---------------------------------------------------------------------------------------------
 // SQLite only: the file in the data directory, and the tampering recipe other crates use.
+
+/// The writer never checkpoints inside a commit; a background connection copies committed WAL
+/// frames into the database file while the store stays open, and restarts the WAL once it is
+/// long, so neither file only grows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_is_checkpointed_in_the_background_while_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open_in_dir(dir.path()).await.unwrap();
+    let db = dir.path().join(SqliteStore::FILE_NAME);
+    let wal = dir.path().join(format!("{}-wal", SqliteStore::FILE_NAME));
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let before = size(&db);
+    // Enough single-record commits (about two WAL frames each) to pass the restart mark.
+    let big = "x".repeat(3000);
+    for n in 0..2500u64 {
+        let mut e = entry(n, None);
+        e.params = serde_json::json!({ "pad": big });
+        s.audit_append(&[e]).await.unwrap();
+    }
+    let mut grown = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if size(&db) > before + 4 * 1024 * 1024 {
+            grown = true;
+            break;
+        }
+    }
+    assert!(
+        grown,
+        "database file did not grow: {} → {}",
+        before,
+        size(&db)
+    );
+    // 5,000 commits wrote well over 10,000 frames; restarted at 4,000, the WAL holds far fewer
+    // (a frame is a 4 KiB page plus a 24-byte header).
+    for n in 2500..5000u64 {
+        let mut e = entry(n, None);
+        e.params = serde_json::json!({ "pad": big });
+        s.audit_append(&[e]).await.unwrap();
+    }
+    let frames = size(&wal) / 4120;
+    assert!(frames < 7000, "the WAL holds {frames} frames");
+    verify(&all_audit(&s, None).await);
+    s.close().await;
+}
 
 #[tokio::test]
 async fn sqlite_data_persists_across_reopen_and_tampering_is_detectable() {
