@@ -117,10 +117,10 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         metrics.clone(),
     );
     let limits = Limits::new(&cfg.rate_limit);
-    let default_policy = custos_policy::PolicyDocument {
+    let default_policy = std::sync::Arc::new(custos_policy::PolicyDocument {
         session_expiration_hours: cfg.auth.session_expiration_hours,
         ..Default::default()
-    };
+    });
     let chains = crate::chains::open(&cfg.solana, &data_dir)
         .and_then(|c| c.with_evm(&cfg.evm))
         .map_err(anyhow_like::err)?;
@@ -141,6 +141,7 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         audit,
         metrics,
         default_policy,
+        policies: Default::default(),
         chains,
         oracle,
         cfg,

@@ -3,7 +3,8 @@
 //! A caller that gets an error must not complete its action: the log fails closed.
 //!
 //! Every `checkpoint_every` records the writer asks the custody boundary to sign the chain
-//! head, so truncating or rewriting the log is detectable with the boundary's key alone.
+//! head, so truncating or rewriting the log is detectable with the boundary's key alone. The
+//! signing runs beside the writer (one at a time), so commits do not wait for it.
 use crate::config::{AuditConfig, AuditSinkKind};
 use crate::metrics::Metrics;
 use custos_core::audit::ChainVerifier;
@@ -57,6 +58,9 @@ async fn writer(
 ) {
     let mut memory = MemoryChain::default();
     let mut last_checkpoint = 0u64;
+    // At most one checkpoint at a time, off the commit path: records keep flowing while the
+    // boundary signs the head.
+    let mut in_flight: Option<tokio::task::JoinHandle<Result<u64, String>>> = None;
     let mut batch = Vec::with_capacity(cfg.batch_max);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -82,14 +86,18 @@ async fn writer(
                 for (reply, rec) in replies.into_iter().zip(stored) {
                     let _ = reply.send(Ok(rec));
                 }
-                if let (Some((id, hash)), AuditSinkKind::Store) = (head, cfg.sink) {
+                if in_flight.as_ref().is_some_and(|t| t.is_finished()) {
+                    if let Some(id) = finish_checkpoint(in_flight.take()).await {
+                        last_checkpoint = id;
+                    }
+                }
+                if let (Some((id, hash)), AuditSinkKind::Store, None) = (head, cfg.sink, &in_flight)
+                {
                     if cfg.checkpoint_every > 0 && id >= last_checkpoint + cfg.checkpoint_every {
-                        match checkpoint(&*store, &*custody, id, &hash).await {
-                            Ok(()) => last_checkpoint = id,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "audit checkpoint failed; will retry")
-                            }
-                        }
+                        let (store, custody) = (store.clone(), custody.clone());
+                        in_flight = Some(tokio::spawn(async move {
+                            checkpoint(&*store, &*custody, id, &hash).await.map(|()| id)
+                        }));
                     }
                 }
             }
@@ -101,6 +109,9 @@ async fn writer(
             }
         }
     }
+    if let Some(id) = finish_checkpoint(in_flight.take()).await {
+        last_checkpoint = id;
+    }
     if cfg.sink == AuditSinkKind::Store {
         if let Ok(Some((id, hash))) = store.audit_head().await {
             if id > last_checkpoint {
@@ -108,6 +119,24 @@ async fn writer(
                     tracing::warn!(error = %e, "final audit checkpoint failed");
                 }
             }
+        }
+    }
+}
+
+/// Waits for a checkpoint task; the record id it covered, or `None` (logged) if it failed and
+/// the next batch should try again.
+async fn finish_checkpoint(
+    task: Option<tokio::task::JoinHandle<Result<u64, String>>>,
+) -> Option<u64> {
+    match task?.await {
+        Ok(Ok(id)) => Some(id),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "audit checkpoint failed; will retry");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "audit checkpoint task failed; will retry");
+            None
         }
     }
 }
@@ -249,4 +278,89 @@ pub async fn verify(
         records: v.count(),
         checkpoints: checkpoints.len() as u64,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use custos_core::AuditOutcome;
+    use custos_custody::{EnclaveClient, EnclaveConfig};
+    use std::time::Duration;
+
+    fn record(n: u64) -> AuditEntry {
+        AuditEntry {
+            time_ms: 1_700_000_000_000 + n as i64,
+            agent_id: None,
+            operator: None,
+            endpoint: "POST /test".into(),
+            action: format!("test.{n}"),
+            params: serde_json::json!({"n": n}),
+            usd_amount: None,
+            token_amounts: serde_json::json!([]),
+            tx: None,
+            outcome: AuditOutcome::Success,
+            status: 200,
+            reason: None,
+            request_id: format!("req-{n}"),
+        }
+    }
+
+    /// The writer commits every record durably, signs checkpoints beside the commit path while
+    /// records keep arriving, and on shutdown waits for the one in flight and signs the final
+    /// head: the whole log then verifies under the boundary's key.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checkpoints_are_signed_beside_the_writer_and_the_log_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("enclave.sock");
+        let mut ecfg = EnclaveConfig::new(&socket, dir.path().join("enclave"));
+        ecfg.harden = false;
+        let enclave = tokio::spawn(custos_custody::enclave::run(ecfg));
+        let client = EnclaveClient::new(&socket).with_timeout(Duration::from_secs(5));
+        for _ in 0..200 {
+            if client.health().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let store: Arc<dyn Store> = Arc::new(
+            custos_store::SqliteStore::open_in_dir(dir.path())
+                .await
+                .unwrap(),
+        );
+        let cfg = AuditConfig {
+            sink: AuditSinkKind::Store,
+            batch_max: 512,
+            checkpoint_every: 5,
+        };
+        let (sink, task) = AuditSink::start(
+            store.clone(),
+            Arc::new(client),
+            cfg,
+            Arc::new(Metrics::new().unwrap()),
+        );
+        let mut ids = Vec::new();
+        for n in 1..=23 {
+            ids.push(sink.append(record(n)).await.unwrap().id);
+        }
+        assert_eq!(ids, (1..=23).collect::<Vec<u64>>());
+        drop(sink);
+        task.await.unwrap();
+        let checkpoints = store.audit_checkpoints().await.unwrap();
+        let seqs: Vec<u64> = checkpoints
+            .iter()
+            .filter_map(|c| c.get("seq").and_then(|s| s.as_u64()))
+            .collect();
+        // Periodic ones (at least every 5 records, unless one was still being signed) and the
+        // final head.
+        assert!(seqs.len() >= 3, "{seqs:?}");
+        assert_eq!(seqs.iter().max(), Some(&23), "{seqs:?}");
+        let report = verify(&*store, |cp| custos_custody::verify_checkpoint(cp).is_ok())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.records, 23);
+        assert_eq!(report.checkpoints, seqs.len() as u64);
+        enclave.abort();
+    }
 }

@@ -5,10 +5,20 @@ use crate::config::Config;
 use crate::mailer::Mailer;
 use crate::metrics::Metrics;
 use crate::ratelimit::Limits;
-use custos_core::{Agent, Clock, Custody, Store};
+use custos_core::{Agent, AgentId, Clock, Custody, Store};
 use custos_policy::PolicyDocument;
+use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Agents' effective policies as parsed, by agent and policy version. A stored document only
+/// changes through `set_policy`, which bumps the version, so an entry is valid exactly as long
+/// as the agent row read for the request carries the same version.
+#[derive(Default)]
+pub struct PolicyCache(Mutex<HashMap<AgentId, (u64, Arc<PolicyDocument>)>>);
+
+/// Entries kept before the cache starts over (a bound, not a working-set estimate).
+const POLICY_CACHE_MAX: usize = 10_000;
 
 /// Cheaply cloneable handle to the server's parts.
 #[derive(Clone)]
@@ -37,7 +47,9 @@ pub struct Inner {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Policy applied where an agent's document is silent.
-    pub default_policy: PolicyDocument,
+    pub default_policy: Arc<PolicyDocument>,
+    /// Parsed agent policies (see [`PolicyCache`]).
+    pub policies: PolicyCache,
     /// The chains this server acts on.
     pub chains: crate::chains::Chains,
     /// USD prices.
@@ -58,15 +70,86 @@ impl AppState {
     }
 
     /// The agent's effective policy: its document over the server default.
-    pub fn policy_of(&self, agent: &Agent) -> Result<PolicyDocument, crate::error::ApiError> {
-        match &agent.policy {
-            None => Ok(self.default_policy.clone()),
-            Some(v) => PolicyDocument::from_json_over(v, &self.default_policy).map_err(|e| {
-                crate::error::ApiError::internal(format!(
-                    "stored policy of {} is invalid: {e}",
-                    agent.id
-                ))
-            }),
+    pub fn policy_of(&self, agent: &Agent) -> Result<Arc<PolicyDocument>, crate::error::ApiError> {
+        let Some(v) = &agent.policy else {
+            return Ok(self.default_policy.clone());
+        };
+        let cached = self.policies.get(agent.id, agent.policy_version);
+        if let Some(p) = cached {
+            return Ok(p);
         }
+        let parsed = PolicyDocument::from_json_over(v, &self.default_policy).map_err(|e| {
+            crate::error::ApiError::internal(format!(
+                "stored policy of {} is invalid: {e}",
+                agent.id
+            ))
+        })?;
+        Ok(self.policies.put(agent.id, agent.policy_version, parsed))
+    }
+}
+
+impl PolicyCache {
+    /// The parsed document of `agent` at `version`, if cached.
+    pub fn get(&self, agent: AgentId, version: u64) -> Option<Arc<PolicyDocument>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&agent)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, p)| p.clone())
+    }
+
+    /// Caches `doc` as `agent`'s policy at `version` and returns it shared. An older version
+    /// never replaces a newer one (two requests may race with rows read before and after a
+    /// change).
+    pub fn put(&self, agent: AgentId, version: u64, doc: PolicyDocument) -> Arc<PolicyDocument> {
+        let doc = Arc::new(doc);
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= POLICY_CACHE_MAX && !map.contains_key(&agent) {
+            map.clear();
+        }
+        match map.get(&agent) {
+            Some((v, _)) if *v > version => {}
+            _ => {
+                map.insert(agent, (version, doc.clone()));
+            }
+        }
+        doc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(hours: u32) -> PolicyDocument {
+        PolicyDocument {
+            session_expiration_hours: hours,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_cached_policy_serves_only_its_version_and_never_goes_back() {
+        let cache = PolicyCache::default();
+        let agent = AgentId::new_random();
+        assert!(cache.get(agent, 1).is_none());
+        cache.put(agent, 1, doc(1));
+        assert_eq!(
+            cache.get(agent, 1).map(|p| p.session_expiration_hours),
+            Some(1)
+        );
+        // A row read after a policy change carries a newer version: not served from the cache.
+        assert!(cache.get(agent, 2).is_none());
+        cache.put(agent, 2, doc(2));
+        // A request that read the row before the change finishes later: it gets its own
+        // document, but the cache keeps the newer one.
+        let old = cache.put(agent, 1, doc(1));
+        assert_eq!(old.session_expiration_hours, 1);
+        assert_eq!(
+            cache.get(agent, 2).map(|p| p.session_expiration_hours),
+            Some(2)
+        );
+        assert!(cache.get(agent, 1).is_none());
+        // Another agent's entry is its own.
+        assert!(cache.get(AgentId::new_random(), 2).is_none());
     }
 }

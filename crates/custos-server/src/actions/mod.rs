@@ -40,7 +40,7 @@ pub struct Plan {
     /// The agent.
     pub agent: Agent,
     /// Its effective policy.
-    pub policy: PolicyDocument,
+    pub policy: std::sync::Arc<PolicyDocument>,
     /// The declared intent.
     pub intent: Intent,
     /// The unsigned transaction.

@@ -122,13 +122,18 @@ async fn resolve(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Pr
                 tracing::debug!(reason = %e, "token refused");
                 invalid()
             })?;
-    let session = state.store.session(agent_id).await?.ok_or_else(invalid)?;
+    // One query for both: the session must still be this token's, and the agent (frozen flag,
+    // policy) is read in the same snapshot.
+    let (session, agent) = state
+        .store
+        .session_and_agent(agent_id)
+        .await?
+        .ok_or_else(invalid)?;
     let current =
         subtle::ConstantTimeEq::ct_eq(session.session_id.as_bytes(), claims.jti.as_bytes());
     if !bool::from(current) || session.expires_at_ms <= now_ms {
         return Err(ApiError::unauthorized("session superseded or expired"));
     }
-    let agent = state.store.agent(agent_id).await?.ok_or_else(invalid)?;
     Ok(Principal::Agent {
         agent: Box::new(agent),
         via: Credential::Session,
