@@ -64,6 +64,19 @@ pub(crate) struct AgentRow {
 }
 
 impl AgentRow {
+    /// The row from a `rusqlite` query naming these columns.
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            email: row.get("email")?,
+            created_at_ms: row.get("created_at_ms")?,
+            frozen: row.get("frozen")?,
+            policy: row.get("policy")?,
+            policy_version: row.get("policy_version")?,
+            addresses: row.get("addresses")?,
+        })
+    }
+
     pub(crate) fn into_agent(self) -> Result<Agent, StoreError> {
         Ok(Agent {
             id: agent_id(&self.id)?,
@@ -122,6 +135,15 @@ pub(crate) struct SessionAgentRow {
 }
 
 impl SessionAgentRow {
+    /// The row from a `rusqlite` query naming these columns.
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            agent: AgentRow::from_sqlite(row)?,
+            session_id: row.get("session_id")?,
+            expires_at_ms: row.get("expires_at_ms")?,
+        })
+    }
+
     pub(crate) fn into_pair(self) -> Result<(SessionRecord, Agent), StoreError> {
         let agent = self.agent.into_agent()?;
         Ok((
@@ -162,6 +184,17 @@ pub(crate) struct ApiKeyRow {
 }
 
 impl ApiKeyRow {
+    /// The row from a `rusqlite` query naming these columns.
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            key_id: row.get("key_id")?,
+            agent_id: row.get("agent_id")?,
+            key_hash: row.get("key_hash")?,
+            created_at_ms: row.get("created_at_ms")?,
+            revoked_at_ms: row.get("revoked_at_ms")?,
+        })
+    }
+
     pub(crate) fn into_record(self) -> Result<ApiKeyRecord, StoreError> {
         Ok(ApiKeyRecord {
             key_id: self.key_id,
@@ -183,6 +216,17 @@ pub(crate) struct OperatorTokenRow {
 }
 
 impl OperatorTokenRow {
+    /// The row from a `rusqlite` query naming these columns.
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            token_id: row.get("token_id")?,
+            token_hash: row.get("token_hash")?,
+            role: row.get("role")?,
+            created_at_ms: row.get("created_at_ms")?,
+            revoked_at_ms: row.get("revoked_at_ms")?,
+        })
+    }
+
     pub(crate) fn into_record(self) -> Result<OperatorTokenRecord, StoreError> {
         Ok(OperatorTokenRecord {
             token_id: self.token_id,

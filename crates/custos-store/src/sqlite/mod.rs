@@ -1,4 +1,8 @@
-//! The embedded SQLite backend.
+//! The embedded SQLite backend: sqlx connections for writes and most reads, and
+//! [`direct::DirectReads`] for the lookups on every authenticated request.
+mod direct;
+mod wal;
+
 use crate::ledger::{
     apply_vote, reserve_decision, tally, vote_changes, ApprovalColumns, ApprovalRow,
     APPROVAL_COLUMNS, COMMITTED, RELEASED, RESERVED,
@@ -14,6 +18,7 @@ use custos_core::{
     NewAgent, OperatorTokenRecord, OtpRecord, Reservation, ReserveOutcome, SessionRecord, Store,
     StoreError, StoredAudit, Usage24h, VoteOutcome,
 };
+use direct::DirectReads;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -33,10 +38,6 @@ const CHAIN_TRIGGER_MESSAGE: &str = "audit records must extend the chain";
 const PREPARED_AUDIT_ROWS: usize = 32;
 /// The audit chain's last record: id and hash.
 type AuditHead = (i64, Vec<u8>);
-/// How often the background connection checkpoints the WAL into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-/// WAL size, in frames (a page each), at which the background checkpoint restarts the WAL.
-const RESTART_WAL_AT_FRAMES: i64 = 4000;
 /// Concurrent readers; WAL lets them run alongside the single writer.
 const READ_CONNECTIONS: u32 = 4;
 
@@ -47,7 +48,9 @@ const READ_CONNECTIONS: u32 = 4;
 /// modification time on every commit.
 ///
 /// All writes go through one connection, so writers queue inside the process instead of racing
-/// for SQLite's lock; reads use a small pool of their own. Transactions that read before they
+/// for SQLite's lock; reads use a small pool of their own, and the per-request lookups (session
+/// and agent, API key, operator token, agent by id) run on the calling thread
+/// ([`direct::DirectReads`]). Transactions that read before they
 /// write start with `BEGIN IMMEDIATE`, so even a second process writing the same file cannot
 /// interleave with them. The audit append first tries one `INSERT` chained onto the head this
 /// process last wrote, which the primary key refuses if anyone appended since (then it takes
@@ -56,6 +59,8 @@ const READ_CONNECTIONS: u32 = 4;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Session, agent, API-key and operator-token lookups, on the calling thread.
+    direct: Arc<DirectReads>,
     /// The audit chain's head `(id, hash)` as of this process's last append; `None` until
     /// known. Only a hint: see [`SqliteStore::audit_append_at`].
     audit_head: Arc<Mutex<Option<AuditHead>>>,
@@ -107,6 +112,7 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|e| StoreError::Database(format!("migrating the schema: {e}")))?;
+        wal::preallocate(&writer, path).await;
         let reader = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .min_connections(READ_CONNECTIONS)
@@ -124,11 +130,16 @@ impl SqliteStore {
             .connect_with(options.create_if_missing(false))
             .await
             .map_err(db_err)?;
+        let direct = Arc::new(DirectReads::open(path)?);
         let alive = Arc::new(());
-        tokio::spawn(checkpoint_wal(checkpointer.clone(), Arc::downgrade(&alive)));
+        tokio::spawn(wal::checkpoint_in_background(
+            checkpointer.clone(),
+            Arc::downgrade(&alive),
+        ));
         Ok(Self {
             writer,
             reader,
+            direct,
             checkpointer,
             audit_head: Arc::default(),
             _alive: alive,
@@ -137,6 +148,7 @@ impl SqliteStore {
 
     /// Closes every connection (checkpointing the WAL); later calls fail.
     pub async fn close(&self) {
+        self.direct.close();
         self.checkpointer.close().await;
         self.reader.close().await;
         self.writer.close().await;
@@ -219,44 +231,6 @@ fn audit_insert(rows: &[PreparedAudit]) -> QueryBuilder<'_, Sqlite> {
     insert
 }
 
-/// Copies committed WAL frames into the database file every [`CHECKPOINT_EVERY`], on its own
-/// connection, until the store is dropped or closed. `PASSIVE` never blocks the writer or the
-/// readers: it copies what it can. Under steady writes the WAL is never fully copied at the
-/// moment a commit could start it over, so once it holds [`RESTART_WAL_AT_FRAMES`] frames a
-/// `RESTART` checkpoint (which holds writers back briefly; little is left to copy after the
-/// passive pass) makes the next commit write from the start of the file again. Commits stay
-/// durable throughout — each is synced in the WAL before it returns.
-async fn checkpoint_wal(pool: SqlitePool, alive: std::sync::Weak<()>) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if alive.strong_count() == 0 || pool.is_closed() {
-            break;
-        }
-        let mut result = checkpoint(&pool, "PASSIVE").await;
-        if let Ok((_, wal_frames, _)) = result {
-            if wal_frames >= RESTART_WAL_AT_FRAMES {
-                result = checkpoint(&pool, "RESTART").await;
-            }
-        }
-        if let Err(e) = result {
-            if pool.is_closed() {
-                break;
-            }
-            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
-        }
-    }
-    pool.close().await;
-}
-
-/// `PRAGMA wal_checkpoint(mode)`: (busy, frames in the WAL, frames checkpointed).
-async fn checkpoint(pool: &SqlitePool, mode: &str) -> Result<(i64, i64, i64), sqlx::Error> {
-    sqlx::query_as(&format!("PRAGMA wal_checkpoint({mode})"))
-        .fetch_one(pool)
-        .await
-}
-
 /// Creates an empty file at `path` with mode 0600 unless something already exists there.
 fn create_owner_only(path: &Path) -> Result<(), StoreError> {
     let mut options = std::fs::OpenOptions::new();
@@ -309,11 +283,12 @@ impl Store for SqliteStore {
     }
 
     async fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError> {
-        sqlx::query_as::<_, AgentRow>("SELECT * FROM agents WHERE id = ?1")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_err)?
+        self.direct
+            .optional_row(
+                "SELECT * FROM agents WHERE id = ?1",
+                [id.to_string()],
+                AgentRow::from_sqlite,
+            )?
             .map(AgentRow::into_agent)
             .transpose()
     }
@@ -488,17 +463,16 @@ impl Store for SqliteStore {
         &self,
         agent: AgentId,
     ) -> Result<Option<(SessionRecord, Agent)>, StoreError> {
-        sqlx::query_as::<_, SessionAgentRow>(
-            "SELECT a.id, a.email, a.created_at_ms, a.frozen, a.policy, a.policy_version, \
-             a.addresses, s.session_id, s.expires_at_ms \
-             FROM sessions s JOIN agents a ON a.id = s.agent_id WHERE s.agent_id = ?1",
-        )
-        .bind(agent.to_string())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db_err)?
-        .map(SessionAgentRow::into_pair)
-        .transpose()
+        self.direct
+            .optional_row(
+                "SELECT a.id, a.email, a.created_at_ms, a.frozen, a.policy, a.policy_version, \
+                 a.addresses, s.session_id, s.expires_at_ms \
+                 FROM sessions s JOIN agents a ON a.id = s.agent_id WHERE s.agent_id = ?1",
+                [agent.to_string()],
+                SessionAgentRow::from_sqlite,
+            )?
+            .map(SessionAgentRow::into_pair)
+            .transpose()
     }
 
     async fn create_api_key(&self, rec: ApiKeyRecord) -> Result<(), StoreError> {
@@ -518,15 +492,14 @@ impl Store for SqliteStore {
     }
 
     async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError> {
-        sqlx::query_as::<_, ApiKeyRow>(
-            "SELECT * FROM api_keys WHERE key_hash = ?1 AND revoked_at_ms IS NULL",
-        )
-        .bind(&hash[..])
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db_err)?
-        .map(ApiKeyRow::into_record)
-        .transpose()
+        self.direct
+            .optional_row(
+                "SELECT * FROM api_keys WHERE key_hash = ?1 AND revoked_at_ms IS NULL",
+                [&hash[..]],
+                ApiKeyRow::from_sqlite,
+            )?
+            .map(ApiKeyRow::into_record)
+            .transpose()
     }
 
     async fn revoke_api_key(
@@ -582,15 +555,14 @@ impl Store for SqliteStore {
         &self,
         hash: &[u8; 32],
     ) -> Result<Option<OperatorTokenRecord>, StoreError> {
-        sqlx::query_as::<_, OperatorTokenRow>(
-            "SELECT * FROM operator_tokens WHERE token_hash = ?1 AND revoked_at_ms IS NULL",
-        )
-        .bind(&hash[..])
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db_err)?
-        .map(OperatorTokenRow::into_record)
-        .transpose()
+        self.direct
+            .optional_row(
+                "SELECT * FROM operator_tokens WHERE token_hash = ?1 AND revoked_at_ms IS NULL",
+                [&hash[..]],
+                OperatorTokenRow::from_sqlite,
+            )?
+            .map(OperatorTokenRow::into_record)
+            .transpose()
     }
 
     async fn idempotency_begin(
