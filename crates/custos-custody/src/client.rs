@@ -21,13 +21,18 @@ use tokio::net::UnixStream;
 
 /// Default per-call timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_IDLE: usize = 8;
+/// Idle connections kept; at least the concurrency the server signs at, so a busy server does
+/// not close and reopen connections between calls.
+const MAX_IDLE: usize = 64;
+
+/// A connection to the enclave; buffered, so a reply's length prefix and body are one read.
+type Conn = tokio::io::BufReader<UnixStream>;
 
 /// A [`Custody`] backend that talks to a `custos enclave` process.
 pub struct EnclaveClient {
     socket_path: PathBuf,
     timeout: Duration,
-    idle: Mutex<Vec<UnixStream>>,
+    idle: Mutex<Vec<Conn>>,
     next_id: AtomicU64,
 }
 
@@ -106,12 +111,12 @@ impl EnclaveClient {
         let (mut conn, reused) = match if fresh { None } else { self.take_idle() } {
             Some(c) => (c, true),
             None => (
-                UnixStream::connect(&self.socket_path).await.map_err(|e| {
+                Conn::new(UnixStream::connect(&self.socket_path).await.map_err(|e| {
                     CallError::Failed(CustodyError::Unavailable(format!(
                         "connect {}: {e}",
                         self.socket_path.display()
                     )))
-                })?,
+                })?),
                 false,
             ),
         };
@@ -151,11 +156,15 @@ impl EnclaveClient {
     }
 
     /// An idle connection that the enclave has not closed in the meantime.
-    fn take_idle(&self) -> Option<UnixStream> {
+    fn take_idle(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(conn) = idle.pop() {
+            if !conn.buffer().is_empty() {
+                // Bytes nobody asked for: out of sync with the enclave.
+                continue;
+            }
             let mut probe = [0u8; 1];
-            match conn.try_read(&mut probe) {
+            match conn.get_ref().try_read(&mut probe) {
                 // Nothing to read and not closed: usable.
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(conn),
                 // EOF (enclave restarted), unexpected bytes, or an error: discard.
@@ -165,7 +174,7 @@ impl EnclaveClient {
         None
     }
 
-    fn put_idle(&self, conn: UnixStream) {
+    fn put_idle(&self, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE {
             idle.push(conn);

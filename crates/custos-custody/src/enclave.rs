@@ -174,7 +174,9 @@ async fn serve(
 }
 
 async fn connection(stream: UnixStream, enclave: Arc<Enclave>) {
-    let (mut rd, wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
+    // Buffered: a request's length prefix and body usually arrive in one read.
+    let mut rd = tokio::io::BufReader::new(rd);
     // Replies are written by whoever produced them, one frame at a time.
     let wr = Arc::new(tokio::sync::Mutex::new(wr));
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));

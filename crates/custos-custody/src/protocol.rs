@@ -280,6 +280,12 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
 /// Decodes a request body. On failure returns the id to answer with (0 if none could be read)
 /// and the error to send.
 pub fn decode_request(body: &[u8]) -> Result<Request, (u64, WireError)> {
+    // The common case in one pass; anything else is parsed again to say what is wrong with it.
+    if let Ok(req) = serde_json::from_slice::<Request>(body) {
+        if req.v == PROTOCOL_VERSION {
+            return Ok(req);
+        }
+    }
     #[derive(Deserialize)]
     struct Head {
         v: Option<serde_json::Value>,

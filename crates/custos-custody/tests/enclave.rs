@@ -423,6 +423,48 @@ async fn garbage_frames_do_not_crash_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_arriving_together_or_split_are_each_answered() {
+    let h = Harness::start().await;
+    let a = AgentId::new_random();
+    h.client().create_key(a, KeyScheme::Ed25519).await.unwrap();
+    let request = |id: u64| {
+        protocol::encode(&protocol::Request {
+            v: protocol::PROTOCOL_VERSION,
+            id,
+            op: protocol::Op::Sign(msg_req(a, KeyScheme::Ed25519, format!("m{id}").as_bytes())),
+        })
+        .unwrap()
+    };
+    // Five requests in one write: the enclave reads them from one buffer and answers each.
+    let mut bytes = Vec::new();
+    for id in 1..=5u64 {
+        let body = request(id);
+        bytes.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
+        bytes.extend_from_slice(&body);
+    }
+    // And one more cut into three writes: prefix, half the body, the rest.
+    let last = request(6);
+    let mut s = tokio::net::UnixStream::connect(h.socket()).await.unwrap();
+    s.write_all(&bytes).await.unwrap();
+    s.write_all(&u32::try_from(last.len()).unwrap().to_be_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    s.write_all(&last[..last.len() / 2]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    s.write_all(&last[last.len() / 2..]).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let reply = protocol::read_frame(&mut s).await.unwrap().unwrap();
+        let r = protocol::decode_response(&reply).unwrap();
+        assert!(matches!(r.outcome, Outcome::Ok(_)), "{r:?}");
+        ids.push(r.id);
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, vec![1, 2, 3, 4, 5, 6]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_enclave_is_unavailable_and_socket_is_not_clobbered() {
     let dir = tempfile::tempdir().unwrap();
     let c = EnclaveClient::new(dir.path().join("nope.sock"));
