@@ -9,6 +9,12 @@ mod supervise;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// mimalloc instead of glibc's malloc for both processes (server and enclave): every request
+/// allocates and frees many small buffers on several threads, and glibc's arenas spent ~12 % of
+/// the server's CPU on it under load (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "custos",
