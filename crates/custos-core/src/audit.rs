@@ -96,26 +96,36 @@ pub struct StoredAudit {
 }
 
 impl AuditEntry {
-    /// The canonical bytes hashed for record number `id`. Field order is fixed here, not by
-    /// serde, so the chain never depends on a library's map ordering.
+    /// The canonical bytes hashed for record number `id`: a compact JSON array of the fields in
+    /// a fixed order (set here, not by serde), with object keys sorted at every depth, so the
+    /// chain never depends on a library's map ordering. Written straight into one buffer.
     pub fn canonical_bytes(&self, id: u64) -> Vec<u8> {
-        let v = serde_json::json!([
+        let agent = self.agent_id.map(|a| a.to_string());
+        let fields = (
             id,
             self.time_ms,
-            self.agent_id.map(|a| a.to_string()),
-            self.operator,
-            self.endpoint,
-            self.action,
-            canonical_value(&self.params),
-            self.usd_amount,
-            canonical_value(&self.token_amounts),
-            self.tx,
+            agent,
+            &self.operator,
+            &self.endpoint,
+            &self.action,
+            Sorted(&self.params),
+            &self.usd_amount,
+            Sorted(&self.token_amounts),
+            &self.tx,
             self.outcome.as_str(),
             self.status,
-            self.reason,
-            self.request_id,
-        ]);
-        v.to_string().into_bytes()
+            &self.reason,
+            &self.request_id,
+        );
+        let mut out = Vec::with_capacity(256 + self.endpoint.len() + self.request_id.len());
+        // Writing strings, numbers, options and JSON values into a `Vec` has no way to fail
+        // (no I/O; every object key is a string), so the error arm is unreachable. Were it
+        // ever reached, the same entry would still give the same bytes every time.
+        if serde_json::to_writer(&mut out, &fields).is_err() {
+            out.clear();
+            out.extend_from_slice(b"unserializable audit entry");
+        }
+        out
     }
 
     /// `SHA-256(prev || canonical_bytes(id))`.
@@ -128,25 +138,26 @@ impl AuditEntry {
     }
 }
 
-/// JSON with object keys sorted recursively (serde_json's map is already ordered by key unless
-/// `preserve_order` is on; sorting here keeps the chain stable either way).
-fn canonical_value(v: &serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(m) => {
-            let mut keys: Vec<_> = m.keys().collect();
-            keys.sort();
-            let mut out = serde_json::Map::new();
-            for k in keys {
-                if let Some(x) = m.get(k) {
-                    out.insert(k.clone(), canonical_value(x));
+/// A JSON value serialized with object keys sorted recursively (serde_json's map is already
+/// ordered by key unless `preserve_order` is on; sorting here keeps the chain stable either way).
+struct Sorted<'a>(&'a serde_json::Value);
+
+impl Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            serde_json::Value::Object(m) => {
+                let mut entries: Vec<_> = m.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(k, &Sorted(v))?;
                 }
+                map.end()
             }
-            serde_json::Value::Object(out)
+            serde_json::Value::Array(a) => s.collect_seq(a.iter().map(Sorted)),
+            other => other.serialize(s),
         }
-        serde_json::Value::Array(a) => {
-            serde_json::Value::Array(a.iter().map(canonical_value).collect())
-        }
-        other => other.clone(),
     }
 }
 
@@ -216,6 +227,7 @@ impl ChainVerifier {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn entry(n: i64) -> AuditEntry {
@@ -252,6 +264,48 @@ mod tests {
                 r
             })
             .collect()
+    }
+
+    /// Every field filled, with text that JSON must escape and parameters whose keys are out of
+    /// order at every depth.
+    fn full_entry() -> AuditEntry {
+        AuditEntry {
+            time_ms: 1_700_000_000_123,
+            agent_id: Some(AgentId(uuid::Uuid::from_u128(
+                0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
+            ))),
+            operator: Some("op_1 (admin)".into()),
+            endpoint: "POST /v1/wallets/me/actions/{action}".into(),
+            action: "transfer".into(),
+            params: serde_json::json!({"to": "9xQ\"é\n", "amount": "1.5", "nested": {"z": [3, {"b": 1, "a": 2}], "a": null}}),
+            usd_amount: Some("150.00".into()),
+            token_amounts: serde_json::json!([{"asset": "SOL", "amount": "1.5"}]),
+            tx: Some("5h6x".into()),
+            outcome: AuditOutcome::Denied,
+            status: 403,
+            reason: Some("policy_denied: limits.per_tx_usd".into()),
+            request_id: "req-1".into(),
+        }
+    }
+
+    /// The hashed bytes are a stored format: every record already written was chained over
+    /// them, so they must never change. These are the bytes and the hash the first release
+    /// produced for this entry.
+    #[test]
+    fn canonical_bytes_and_hash_are_the_released_format() {
+        let e = full_entry();
+        assert_eq!(
+            String::from_utf8(e.canonical_bytes(42)).unwrap(),
+            r#"[42,1700000000123,"01234567-89ab-cdef-0123-456789abcdef","op_1 (admin)","POST /v1/wallets/me/actions/{action}","transfer",{"amount":"1.5","nested":{"a":null,"z":[3,{"a":2,"b":1}]},"to":"9xQ\"é\n"},"150.00",[{"amount":"1.5","asset":"SOL"}],"5h6x","denied",403,"policy_denied: limits.per_tx_usd","req-1"]"#
+        );
+        assert_eq!(
+            hex::encode(e.chain_hash(42, &[7u8; 32])),
+            "73809d5f692654327f490102a7c51df666711690820d1c3503689aafda10f103"
+        );
+        assert_eq!(
+            String::from_utf8(entry(3).canonical_bytes(3)).unwrap(),
+            r#"[3,3,null,null,"GET /x","x",{"a":[1,{"y":2,"z":1}],"b":1},null,[],null,"success",200,null,"r3"]"#
+        );
     }
 
     #[test]
