@@ -119,7 +119,60 @@ pub struct SignRequest {
     pub payload: SignPayload,
     /// The agent's policy document as the server believes it; the boundary re-checks the
     /// stateless rules itself against what it decodes from `payload`.
-    pub policy: Option<serde_json::Value>,
+    pub policy: Option<PolicyJson>,
+}
+
+/// A policy document as JSON text, serialized once and shared by every signing request made
+/// under it. On the wire it is the JSON object itself (not a string), so a request carrying one
+/// is the same bytes as a request carrying the equivalent `serde_json::Value`.
+///
+/// The server keeps one per policy version instead of converting the document for every
+/// request; a boundary can key a cache of parsed documents on [`PolicyJson::as_str`].
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PolicyJson(std::sync::Arc<serde_json::value::RawValue>);
+
+impl PolicyJson {
+    /// Serializes `doc` once.
+    pub fn new<T: Serialize + ?Sized>(doc: &T) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(doc).map(|raw| Self(raw.into()))
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The document as a JSON value (parsed anew on each call).
+    pub fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl From<serde_json::Value> for PolicyJson {
+    fn from(value: serde_json::Value) -> Self {
+        let text = value.to_string();
+        // A `Value` always prints as valid JSON, so this only fails on a serde_json bug; the
+        // fallback `null` would be refused by every boundary check (not an object).
+        Self(
+            serde_json::value::RawValue::from_string(text)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
+                .into(),
+        )
+    }
+}
+
+impl PartialEq for PolicyJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for PolicyJson {
+    // A policy is not secret; print it whole, as the `Value` it replaced did.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A signature produced inside the boundary.

@@ -36,7 +36,7 @@ pub use chain_adapter::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use custody::{
-    AttestationDocument, AuditCheckpoint, Custody, CustodyError, KeyScheme, KeyStatus,
+    AttestationDocument, AuditCheckpoint, Custody, CustodyError, KeyScheme, KeyStatus, PolicyJson,
     PublicKeyInfo, SignPayload, SignRequest, Signature,
 };
 pub use ids::AgentId;

@@ -8,8 +8,10 @@
 //! shares no code path with the server's simulator. A bare hash is signed only when the policy
 //! says so explicitly. Nothing is ever signed blind.
 use custos_core::custody::SOLANA_OFFCHAIN_DOMAIN;
-use custos_core::{CustodyError, KeyScheme, SignPayload, SignRequest};
+use custos_core::{CustodyError, KeyScheme, PolicyJson, SignPayload, SignRequest};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Decides whether the enclave may sign `payload` under `policy` (the agent's policy document as
 /// the server sent it). `Ok(())` means sign; anything else is the refusal to return.
@@ -322,7 +324,8 @@ mod evm {
 /// An Ed25519 message must carry the Solana off-chain domain, or a "message" could be a
 /// serialized transaction and the boundary would sign it blind.
 pub fn check_request(req: &SignRequest) -> Result<(), CustodyError> {
-    check(req.policy.as_ref(), &req.payload)?;
+    let policy = req.policy.as_ref().map(parsed).transpose()?;
+    check(policy.as_deref(), &req.payload)?;
     if let (KeyScheme::Ed25519, SignPayload::Message { bytes }) = (req.scheme, &req.payload) {
         if !bytes.starts_with(SOLANA_OFFCHAIN_DOMAIN) {
             return Err(CustodyError::InvalidPayload(
@@ -331,6 +334,32 @@ pub fn check_request(req: &SignRequest) -> Result<(), CustodyError> {
         }
     }
     Ok(())
+}
+
+/// Distinct policy documents whose parsed form is kept; a server sends one per agent and policy
+/// version, so this holds every active document of a normal deployment. When it is full it is
+/// emptied (a sender of endless distinct documents only costs itself the parsing).
+const PARSED_POLICIES_MAX: usize = 1024;
+
+/// The parsed form of `policy`: a document arrives with every signing request, but it changes only
+/// when an operator sets a new policy, so each distinct text is parsed once. Memoising a pure
+/// function of the text cannot change any decision: the key is the whole text, compared in full.
+fn parsed(policy: &PolicyJson) -> Result<Arc<Value>, CustodyError> {
+    static PARSED: OnceLock<Mutex<HashMap<String, Arc<Value>>>> = OnceLock::new();
+    let cache = PARSED.get_or_init(Default::default);
+    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = lock().get(policy.as_str()) {
+        return Ok(v.clone());
+    }
+    let value = Arc::new(policy.to_value().map_err(|e| {
+        CustodyError::InvalidPayload(format!("policy document is not valid JSON: {e}"))
+    })?);
+    let mut map = lock();
+    if map.len() >= PARSED_POLICIES_MAX {
+        map.clear();
+    }
+    map.insert(policy.as_str().to_owned(), value.clone());
+    Ok(value)
 }
 
 /// `actions.{action}`: absent means allowed (the server's full policy engine owns defaults);

@@ -1,8 +1,10 @@
 //! [`EnclaveClient`]: the API server's side of the boundary, an implementation of
 //! [`custos_core::Custody`] that forwards every call to the enclave process over its socket.
 //!
-//! It keeps a few idle connections and checks each before reuse, so an enclave restart costs
-//! one reconnect rather than an error. Every call has a timeout. Transport and protocol
+//! It keeps idle connections for reuse, so an enclave restart costs one reconnect rather than
+//! an error: an idempotent call that fails on a reused connection before any reply is sent
+//! again on a fresh one, and the one call that is not idempotent (rotation) first probes the
+//! connection it reuses. Every call has a timeout. Transport and protocol
 //! failures surface as [`CustodyError::Unavailable`]; the enclave's own refusals pass through
 //! unchanged.
 use crate::protocol::{
@@ -42,6 +44,27 @@ impl std::fmt::Debug for EnclaveClient {
             .field("socket_path", &self.socket_path)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
+    }
+}
+
+/// Which connection an exchange may use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reuse {
+    /// Any idle one: a failure before the reply is retried on a fresh connection.
+    Any,
+    /// An idle one that passes a liveness probe: for calls that must not be sent twice.
+    Probed,
+    /// A new connection.
+    Fresh,
+}
+
+impl Reuse {
+    fn idle(retryable: bool) -> Self {
+        if retryable {
+            Self::Any
+        } else {
+            Self::Probed
+        }
     }
 }
 
@@ -85,8 +108,10 @@ impl EnclaveClient {
         })
         .map_err(|e| CustodyError::Internal(format!("encode request: {e}")))?;
         let attempt = async {
-            match self.exchange(id, &body, false).await {
-                Err(CallError::Stale(_)) if retryable => self.exchange(id, &body, true).await,
+            match self.exchange(id, &body, Reuse::idle(retryable)).await {
+                Err(CallError::Stale(_)) if retryable => {
+                    self.exchange(id, &body, Reuse::Fresh).await
+                }
                 other => other,
             }
         };
@@ -107,8 +132,8 @@ impl EnclaveClient {
         }
     }
 
-    async fn exchange(&self, id: u64, body: &[u8], fresh: bool) -> Result<Outcome, CallError> {
-        let (mut conn, reused) = match if fresh { None } else { self.take_idle() } {
+    async fn exchange(&self, id: u64, body: &[u8], reuse: Reuse) -> Result<Outcome, CallError> {
+        let (mut conn, reused) = match self.take_idle(reuse) {
             Some(c) => (c, true),
             None => (
                 Conn::new(UnixStream::connect(&self.socket_path).await.map_err(|e| {
@@ -146,6 +171,14 @@ impl EnclaveClient {
             if let Outcome::Err(e) = resp.outcome {
                 return Err(CallError::Failed(e.into()));
             }
+            if reused {
+                // A reused connection that was out of step (the probe is skipped for
+                // idempotent calls): dropped here; the call goes again on a fresh one.
+                return Err(CallError::Stale(format!(
+                    "protocol: reply id {} to request id {id} on a reused connection",
+                    resp.id
+                )));
+            }
             return Err(CallError::Failed(CustodyError::Unavailable(format!(
                 "protocol: reply v{} id {} to request v{PROTOCOL_VERSION} id {id}",
                 resp.v, resp.id
@@ -155,13 +188,20 @@ impl EnclaveClient {
         Ok(resp.outcome)
     }
 
-    /// An idle connection that the enclave has not closed in the meantime.
-    fn take_idle(&self) -> Option<Conn> {
+    /// An idle connection, as `reuse` says: any, or only one the enclave has not closed in the
+    /// meantime (one `recv` more), or none.
+    fn take_idle(&self, reuse: Reuse) -> Option<Conn> {
+        if reuse == Reuse::Fresh {
+            return None;
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(conn) = idle.pop() {
             if !conn.buffer().is_empty() {
                 // Bytes nobody asked for: out of sync with the enclave.
                 continue;
+            }
+            if reuse == Reuse::Any {
+                return Some(conn);
             }
             let mut probe = [0u8; 1];
             match conn.get_ref().try_read(&mut probe) {

@@ -363,7 +363,7 @@ mod tests {
                 payload: SignPayload::Message {
                     bytes: b"hello".to_vec(),
                 },
-                policy: Some(serde_json::json!({"actions": {"sign_message": true}})),
+                policy: Some(serde_json::json!({"actions": {"sign_message": true}}).into()),
             }),
             Op::Attestation { nonce: vec![1, 2] },
             Op::Rotate {

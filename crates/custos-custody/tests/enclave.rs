@@ -316,7 +316,7 @@ async fn rotation_attestation_checkpoint_and_policy() {
 
     // The boundary's own checks.
     let mut req = msg_req(a, KeyScheme::Secp256k1Ecdsa, b"m");
-    req.policy = Some(serde_json::json!({"actions": {"sign_message": false}}));
+    req.policy = Some(serde_json::json!({"actions": {"sign_message": false}}).into());
     match c.sign(req).await {
         Err(CustodyError::PolicyRefused(r)) => assert!(r.contains("sign_message"), "{r}"),
         other => panic!("{other:?}"),

@@ -342,7 +342,7 @@ async fn contract(c: &dyn Custody) -> Vec<String> {
             sig.public_key == k1.public_key
         ));
         let mut refused = req(agent, scheme, b"contract");
-        refused.policy = Some(serde_json::json!({"actions": {"sign_message": false}}));
+        refused.policy = Some(serde_json::json!({"actions": {"sign_message": false}}).into());
         seen.push(format!("policy={:?}", c.sign(refused).await.map(|_| ())));
         let stranger = AgentId::new_random();
         seen.push(format!(

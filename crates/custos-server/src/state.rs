@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::mailer::Mailer;
 use crate::metrics::Metrics;
 use crate::ratelimit::Limits;
-use custos_core::{Agent, AgentId, Clock, Custody, Store};
+use custos_core::{Agent, AgentId, Clock, Custody, PolicyJson, Store};
 use custos_policy::PolicyDocument;
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -15,7 +15,35 @@ use std::sync::{Arc, Mutex};
 /// changes through `set_policy`, which bumps the version, so an entry is valid exactly as long
 /// as the agent row read for the request carries the same version.
 #[derive(Default)]
-pub struct PolicyCache(Mutex<HashMap<AgentId, (u64, Arc<PolicyDocument>)>>);
+pub struct PolicyCache(Mutex<HashMap<AgentId, (u64, Arc<EffectivePolicy>)>>);
+
+/// A policy as the server enforces it: the parsed document (what `Deref` gives), and the same
+/// document as JSON for the custody boundary, which receives it with every signing request.
+/// Both are made once per policy version, not per request.
+pub struct EffectivePolicy {
+    doc: PolicyDocument,
+    json: PolicyJson,
+}
+
+impl EffectivePolicy {
+    /// Serializes `doc` for the boundary.
+    pub fn new(doc: PolicyDocument) -> Result<Self, serde_json::Error> {
+        let json = PolicyJson::new(&doc)?;
+        Ok(Self { doc, json })
+    }
+
+    /// The document as sent to the custody boundary.
+    pub fn json(&self) -> PolicyJson {
+        self.json.clone()
+    }
+}
+
+impl Deref for EffectivePolicy {
+    type Target = PolicyDocument;
+    fn deref(&self) -> &PolicyDocument {
+        &self.doc
+    }
+}
 
 /// Entries kept before the cache starts over (a bound, not a working-set estimate).
 const POLICY_CACHE_MAX: usize = 10_000;
@@ -47,7 +75,7 @@ pub struct Inner {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Policy applied where an agent's document is silent.
-    pub default_policy: Arc<PolicyDocument>,
+    pub default_policy: Arc<EffectivePolicy>,
     /// Parsed agent policies (see [`PolicyCache`]).
     pub policies: PolicyCache,
     /// The chains this server acts on.
@@ -70,7 +98,7 @@ impl AppState {
     }
 
     /// The agent's effective policy: its document over the server default.
-    pub fn policy_of(&self, agent: &Agent) -> Result<Arc<PolicyDocument>, crate::error::ApiError> {
+    pub fn policy_of(&self, agent: &Agent) -> Result<Arc<EffectivePolicy>, crate::error::ApiError> {
         let Some(v) = &agent.policy else {
             return Ok(self.default_policy.clone());
         };
@@ -78,19 +106,22 @@ impl AppState {
         if let Some(p) = cached {
             return Ok(p);
         }
-        let parsed = PolicyDocument::from_json_over(v, &self.default_policy).map_err(|e| {
-            crate::error::ApiError::internal(format!(
-                "stored policy of {} is invalid: {e}",
-                agent.id
-            ))
-        })?;
+        let parsed = PolicyDocument::from_json_over(v, &self.default_policy)
+            .map_err(|e| e.to_string())
+            .and_then(|doc| EffectivePolicy::new(doc).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                crate::error::ApiError::internal(format!(
+                    "stored policy of {} is invalid: {e}",
+                    agent.id
+                ))
+            })?;
         Ok(self.policies.put(agent.id, agent.policy_version, parsed))
     }
 }
 
 impl PolicyCache {
     /// The parsed document of `agent` at `version`, if cached.
-    pub fn get(&self, agent: AgentId, version: u64) -> Option<Arc<PolicyDocument>> {
+    pub fn get(&self, agent: AgentId, version: u64) -> Option<Arc<EffectivePolicy>> {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.get(&agent)
             .filter(|(v, _)| *v == version)
@@ -100,7 +131,7 @@ impl PolicyCache {
     /// Caches `doc` as `agent`'s policy at `version` and returns it shared. An older version
     /// never replaces a newer one (two requests may race with rows read before and after a
     /// change).
-    pub fn put(&self, agent: AgentId, version: u64, doc: PolicyDocument) -> Arc<PolicyDocument> {
+    pub fn put(&self, agent: AgentId, version: u64, doc: EffectivePolicy) -> Arc<EffectivePolicy> {
         let doc = Arc::new(doc);
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= POLICY_CACHE_MAX && !map.contains_key(&agent) {
@@ -118,13 +149,26 @@ impl PolicyCache {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn doc(hours: u32) -> PolicyDocument {
-        PolicyDocument {
+    fn doc(hours: u32) -> EffectivePolicy {
+        EffectivePolicy::new(PolicyDocument {
             session_expiration_hours: hours,
             ..Default::default()
-        }
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_boundary_gets_the_same_document_the_server_enforces() {
+        let p = doc(7);
+        let sent: PolicyDocument = serde_json::from_str(p.json().as_str()).unwrap();
+        assert_eq!(sent, *p);
+        assert_eq!(
+            p.json().to_value().unwrap(),
+            serde_json::to_value(&*p).unwrap()
+        );
     }
 
     #[test]

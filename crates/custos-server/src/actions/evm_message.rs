@@ -230,7 +230,7 @@ pub async fn run(
             agent_id: agent.id,
             scheme: KeyScheme::Secp256k1Ecdsa,
             payload,
-            policy: serde_json::to_value(&policy).ok(),
+            policy: Some(policy.json()),
         })
         .await
     {

@@ -40,7 +40,7 @@ pub struct Plan {
     /// The agent.
     pub agent: Agent,
     /// Its effective policy.
-    pub policy: std::sync::Arc<PolicyDocument>,
+    pub policy: std::sync::Arc<crate::state::EffectivePolicy>,
     /// The declared intent.
     pub intent: Intent,
     /// The unsigned transaction.
@@ -299,7 +299,7 @@ pub async fn execute(
             tracing::error!(error = %e, "budget reservation not released");
         }
     };
-    let policy_json = serde_json::to_value(&plan.policy).ok();
+    let policy_json = Some(plan.policy.json());
     // The sender's sequence number (EVM nonce) is taken now, held until the node accepts the
     // transaction, and handed out again if anything before that fails. A transaction returned
     // unbroadcast keeps the nonce its author chose.

@@ -118,7 +118,7 @@ pub async fn get_policy(
     op.require(OperatorRole::Viewer)?;
     let a = load(&state, agent_id(&id)?).await?;
     let p = state.policy_of(&a)?;
-    let mut r = Json(p).into_response();
+    let mut r = Json(&**p).into_response();
     if let Ok(v) = a.policy_version.to_string().parse() {
         r.headers_mut().insert("x-policy-version", v);
     }

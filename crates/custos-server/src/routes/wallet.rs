@@ -68,7 +68,7 @@ pub async fn me(ctx: AgentCtx) -> Response {
 #[utoipa::path(get, path = "/v1/wallets/me/policy", tag = "wallet", security(("bearer" = [])), responses((status = 200, description = "Policy document")))]
 pub async fn my_policy(State(state): State<AppState>, ctx: AgentCtx) -> Result<Response, ApiError> {
     let p = state.policy_of(&ctx.agent)?;
-    let mut r = Json(p).into_response();
+    let mut r = Json(&**p).into_response();
     r.extensions_mut().insert(AuditInfo::action("policy.get"));
     Ok(r)
 }
@@ -378,7 +378,7 @@ async fn sign_message(
             payload: SignPayload::Message {
                 bytes: envelope.clone(),
             },
-            policy: serde_json::to_value(&policy).ok(),
+            policy: Some(policy.json()),
         })
         .await?;
     state
