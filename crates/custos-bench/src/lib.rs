@@ -19,6 +19,7 @@ pub mod openbao;
 pub mod process;
 pub mod raw;
 pub mod report;
+pub mod rounds;
 pub mod stats;
 pub mod suite;
 

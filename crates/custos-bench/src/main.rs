@@ -39,18 +39,21 @@ enum Cmd {
         /// Concurrencies, comma-separated.
         #[arg(long, default_value = "1,2,4,16", value_delimiter = ',')]
         concurrency: Vec<usize>,
-        /// Time budget per measured run, seconds.
-        #[arg(long, default_value_t = 5.0)]
+        /// Time budget per measured slice, seconds.
+        #[arg(long, default_value_t = 2.0)]
         seconds: f64,
-        /// Request budget per measured run.
+        /// Request budget per measured slice.
         #[arg(long, default_value_t = 200_000)]
         max_requests: u64,
-        /// Warm-up per run, seconds.
-        #[arg(long, default_value_t = 0.5)]
+        /// Warm-up per slice (on its fresh connections), seconds.
+        #[arg(long, default_value_t = 0.3)]
         warmup: f64,
-        /// Time budget per raw signing run, seconds.
-        #[arg(long, default_value_t = 2.0)]
+        /// Time budget per raw signing slice, seconds.
+        #[arg(long, default_value_t = 1.0)]
         raw_seconds: f64,
+        /// Slices per side of every ratio, the two sides alternating.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         /// Output directory.
         #[arg(long, default_value = "bench-results")]
         out: PathBuf,
@@ -102,6 +105,7 @@ fn main() -> Result<()> {
                 max_requests,
                 warmup,
                 raw_seconds,
+                rounds,
                 out,
             } => {
                 let params = SuiteParams {
@@ -113,6 +117,7 @@ fn main() -> Result<()> {
                     max_requests,
                     warmup_seconds: warmup,
                     raw_seconds,
+                    rounds,
                 };
                 let progress = |line: &str| eprintln!("{line}");
                 let rep = suite::run(&params, &progress).await?;

@@ -99,19 +99,18 @@ pub fn ed25519(
     })
 }
 
-/// The PKCS#11 baseline: `C_SignInit` + `C_Sign` (Ed25519) on the token behind `custody`, on
-/// `threads` threads for `duration`, each in batches on a throwaway session key
-/// ([`custos_custody::Pkcs11Custody::raw_sign_loop`], 200 signatures per batch). Throughput is
-/// signatures ÷ wall time, so threads waiting for one of the token's pooled sessions are not
-/// counted as signing; the batches' key generation (one per 200 signatures) is included.
+/// The PKCS#11 baseline: `C_SignInit` + `C_Sign` (Ed25519) with `key` on its token, on
+/// `threads` threads for `duration`, each signing batches of 200 on one of the token's pooled
+/// sessions ([`custos_custody::RawBenchKey::sign_loop`]). Throughput is signatures ÷ wall
+/// time, so threads waiting for a pooled session are not counted as signing.
 pub fn pkcs11(
-    custody: &custos_custody::Pkcs11Custody,
+    key: &custos_custody::RawBenchKey,
     threads: usize,
     duration: Duration,
 ) -> Result<RawSigning, BenchError> {
     on_threads(threads, duration, |hist| {
-        let lat = custody
-            .raw_sign_loop(custos_core::KeyScheme::Ed25519, 200)
+        let lat = key
+            .sign_loop(200)
             .map_err(|e| BenchError::Invalid(format!("raw C_Sign: {e}")))?;
         for l in &lat {
             record(hist, nanos(*l));

@@ -20,9 +20,13 @@ pub struct Report {
     pub series: Vec<Series>,
     /// The in-process signing baseline, one entry per thread count.
     pub raw_ed25519: Vec<RawSigning>,
-    /// Scenario 5's baseline: raw `C_Sign` (Ed25519) on the SoftHSM2 token, per thread count.
+    /// Scenario 5's baseline: raw `C_Sign` (Ed25519) on the SoftHSM2 token with a token key (the
+    /// kind every agent key is), per thread count.
     #[serde(default)]
     pub raw_pkcs11: Vec<RawSigning>,
+    /// The same with a session key (memory only), for comparison.
+    #[serde(default)]
+    pub raw_pkcs11_session_key: Vec<RawSigning>,
     /// The scenarios' ratios.
     pub ratios: Vec<Ratio>,
     /// Scenarios that cannot be measured on this build yet.
@@ -95,6 +99,10 @@ pub struct Ratio {
     pub target: String,
     /// Whether the target is met.
     pub met: bool,
+    /// The ratio in each round, when the two sides were measured alternately
+    /// ([`crate::rounds`]); `value` is their median. Empty for a single measurement.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<f64>,
 }
 
 /// How a ratio is judged.
@@ -124,7 +132,50 @@ impl Ratio {
             value,
             target,
             met,
+            rounds: Vec::new(),
         }
+    }
+
+    /// A ratio of two sides measured alternately: numerator and denominator are each side's
+    /// median, `value` the median of the per-round ratios (so a drift of the machine between
+    /// rounds cancels), judged against `target`.
+    pub fn from_rounds(
+        scenario: u8,
+        id: &str,
+        num: (&str, &[f64]),
+        den: (&str, &[f64]),
+        target: Target,
+    ) -> Self {
+        let rounds = crate::rounds::per_round(num.1, den.1);
+        let med = |v: &[f64]| crate::rounds::median(v).unwrap_or(f64::NAN);
+        let mut r = Self::new(
+            scenario,
+            id,
+            (num.0, med(num.1)),
+            (den.0, med(den.1)),
+            target,
+        );
+        let value = med(&rounds);
+        let (target, met) = match target {
+            Target::AtLeast(t) => (format!(">= {t}"), value >= t),
+            Target::AtMost(t) => (format!("<= {t}"), value <= t),
+        };
+        r.value = value;
+        r.target = target;
+        r.met = met;
+        r.rounds = rounds;
+        r
+    }
+
+    /// The smallest and largest per-round ratio, if there were rounds.
+    pub fn spread(&self) -> Option<(f64, f64)> {
+        let lo = self.rounds.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = self
+            .rounds
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        (!self.rounds.is_empty()).then_some((lo, hi))
     }
 }
 
@@ -190,18 +241,39 @@ pub fn table(r: &Report) -> String {
             "", w.threads, w.per_second, w.latency.p50_us, w.latency.p99_us
         );
     }
+    for (title, rows) in [
+        ("raw C_Sign, token key", &r.raw_pkcs11),
+        ("raw C_Sign, session key", &r.raw_pkcs11_session_key),
+    ] {
+        for (i, w) in rows.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{:<28} {:>7} {:>12.0} {:>9.1} {:>9.1}",
+                if i == 0 { title } else { "" },
+                w.threads,
+                w.per_second,
+                w.latency.p50_us,
+                w.latency.p99_us
+            );
+        }
+    }
     let _ = writeln!(
         out,
-        "\n{:<3} {:<34} {:>9} {:>10}  {:<5}  numerator ÷ denominator",
-        "#", "ratio", "value", "target", "met"
+        "\n{:<3} {:<34} {:>9} {:>15} {:>10}  {:<5}  numerator ÷ denominator (medians)",
+        "#", "ratio", "value", "rounds min-max", "target", "met"
     );
     for q in &r.ratios {
+        let spread = q
+            .spread()
+            .map(|(lo, hi)| format!("{lo:.3}-{hi:.3}"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<3} {:<34} {:>9.3} {:>10}  {:<5}  {} {:.1} ÷ {} {:.1}",
+            "{:<3} {:<34} {:>9.3} {:>15} {:>10}  {:<5}  {} {:.1} ÷ {} {:.1}",
             q.scenario,
             q.id,
             q.value,
+            spread,
             q.target,
             if q.met { "yes" } else { "NO" },
             q.numerator_label,
@@ -416,6 +488,30 @@ mod tests {
         assert!(!r.met);
         let r = Ratio::new(1, "x", ("a", 6.0), ("b", 0.0), Target::AtLeast(0.0));
         assert!(!r.met, "a missing denominator never meets a target");
+    }
+
+    #[test]
+    fn a_ratio_of_rounds_is_the_median_of_the_per_round_ratios() {
+        // Round 3 ran on a machine half as fast: both sides halved, the ratio did not move.
+        let r = Ratio::from_rounds(
+            2,
+            "x",
+            ("a", &[70.0, 80.0, 35.0]),
+            ("b", &[100.0, 100.0, 50.0]),
+            Target::AtLeast(0.75),
+        );
+        assert_eq!(r.rounds, vec![0.7, 0.8, 0.7]);
+        assert!((r.value - 0.7).abs() < 1e-12);
+        assert!(!r.met);
+        assert_eq!(r.spread(), Some((0.7, 0.8)));
+        assert_eq!((r.numerator, r.denominator), (70.0, 100.0));
+        let r = Ratio::from_rounds(6, "y", ("a", &[1.0]), ("b", &[]), Target::AtMost(1.0));
+        assert!(r.value.is_nan() && !r.met, "no rounds never meets a target");
+        assert!(
+            Ratio::new(1, "z", ("a", 1.0), ("b", 2.0), Target::AtLeast(0.1))
+                .spread()
+                .is_none()
+        );
     }
 
     #[test]

@@ -49,4 +49,4 @@ pub use kms::{KmsProvider, LocalKms};
 #[cfg(feature = "openbao")]
 pub use openbao::{OpenBaoConfig, OpenBaoKms};
 #[cfg(feature = "pkcs11")]
-pub use pkcs11::{Pkcs11Config, Pkcs11Custody};
+pub use pkcs11::{Pkcs11Config, Pkcs11Custody, RawBenchKey, RawKey};

@@ -252,7 +252,7 @@ async fn schnorr_is_refused_with_a_clear_reason() {
         Err(CustodyError::InvalidPayload(_))
     ));
     assert!(matches!(
-        c.raw_sign_loop(s, 1),
+        c.raw_bench_key(s, custos_custody::RawKey::Session),
         Err(CustodyError::InvalidPayload(_))
     ));
 }

@@ -146,12 +146,22 @@ async fn keys_on_the_token_are_sensitive_labelled_and_cleaned_up() {
 
     // --- the benchmark hook leaves nothing behind ---
     for scheme in [KeyScheme::Ed25519, KeyScheme::Secp256k1Ecdsa] {
-        let c2 = c.clone();
-        let lat = tokio::task::spawn_blocking(move || c2.raw_sign_loop(scheme, 20))
+        for kind in [
+            custos_custody::RawKey::Session,
+            custos_custody::RawKey::Token,
+        ] {
+            let c2 = c.clone();
+            let lat = tokio::task::spawn_blocking(move || {
+                let key = c2.raw_bench_key(scheme, kind)?;
+                let first = key.sign_loop(20)?;
+                let second = key.sign_loop(5)?;
+                Ok::<_, custos_core::CustodyError>((first, second))
+            })
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(lat.len(), 20);
+            assert_eq!((lat.0.len(), lat.1.len()), (20, 5));
+        }
     }
     let s = raw_session();
     for scheme in ["ed25519", "secp256k1_ecdsa"] {

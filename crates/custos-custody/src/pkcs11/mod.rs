@@ -215,44 +215,33 @@ impl Pkcs11Custody {
         &self.inner.token
     }
 
-    /// Benchmark hook: the raw cost of the token's signing, without the pipeline. Generates a
-    /// session-only key pair of `scheme` (`CKA_TOKEN = false`, destroyed afterwards; no agent key
-    /// is touched), then on one pooled session calls `C_SignInit` + `C_Sign` `iterations` times
-    /// over a fixed 32-byte input with no boundary check, no low-S normalisation and no recovery,
-    /// and returns each call's latency. Blocking: call it from a plain or blocking thread.
-    pub fn raw_sign_loop(
+    /// Benchmark hook: a throwaway key pair of `scheme` and `kind` for measuring the token's raw
+    /// signing cost without the pipeline (labelled `custos:v1:bench:…`; no agent key is touched;
+    /// destroyed when the returned key is dropped). Created once, so the loops that sign with it
+    /// do not change the token while a server on the same token is being measured. Blocking:
+    /// call it from a plain or blocking thread.
+    pub fn raw_bench_key(
         &self,
         scheme: KeyScheme,
-        iterations: usize,
-    ) -> Result<Vec<Duration>, CustodyError> {
+        kind: RawKey,
+    ) -> Result<RawBenchKey, CustodyError> {
         if scheme == KeyScheme::Secp256k1Schnorr {
             return Err(unsupported_schnorr());
         }
-        let input = custos_core::sha256(b"custos raw sign loop");
-        self.inner.pool.with(|s| {
-            let tag = format!("custos:v1:bench:{}", scheme.as_str()).into_bytes();
-            let (private, public) = {
-                let _objects = token::object_lock();
-                token::generate(s, scheme, &tag, &tag, Persistence::Session)?
-            };
-            let run = || -> Result<Vec<Duration>, TokenError> {
-                let mut out = Vec::with_capacity(iterations);
-                for _ in 0..iterations {
-                    let t = Instant::now();
-                    token::sign_raw(s, scheme, private, &input)?;
-                    out.push(t.elapsed());
-                }
-                Ok(out)
-            };
-            let result = run();
-            let cleanup = {
-                let _objects = token::object_lock();
-                s.destroy_object(private)
-                    .and_then(|()| s.destroy_object(public))
-            };
-            let latencies = result?;
-            cleanup?;
-            Ok(latencies)
+        let persistence = match kind {
+            RawKey::Session => Persistence::Session,
+            RawKey::Token => Persistence::Token,
+        };
+        let tag = format!("custos:v1:bench:{}", scheme.as_str()).into_bytes();
+        let (private, public) = self.inner.pool.with(|s| {
+            let _objects = token::object_lock();
+            token::generate(s, scheme, &tag, &tag, persistence)
+        })?;
+        Ok(RawBenchKey {
+            inner: self.inner.clone(),
+            scheme,
+            private,
+            public,
         })
     }
 
@@ -265,6 +254,64 @@ impl Pkcs11Custody {
             .await
             .map_err(|e| CustodyError::Internal(format!("pkcs11 task: {e}")))?
     }
+}
+
+/// A benchmark key on the token ([`Pkcs11Custody::raw_bench_key`]); destroyed on drop.
+pub struct RawBenchKey {
+    inner: Arc<Inner>,
+    scheme: KeyScheme,
+    private: cryptoki::object::ObjectHandle,
+    public: cryptoki::object::ObjectHandle,
+}
+
+impl std::fmt::Debug for RawBenchKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawBenchKey")
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RawBenchKey {
+    /// On one pooled session, `C_SignInit` + `C_Sign` `iterations` times over a fixed 32-byte
+    /// input, with no boundary check, no low-S normalisation and no recovery; each call's
+    /// latency. Blocking.
+    pub fn sign_loop(&self, iterations: usize) -> Result<Vec<Duration>, CustodyError> {
+        let input = custos_core::sha256(b"custos raw sign loop");
+        self.inner.pool.with(|s| {
+            let mut out = Vec::with_capacity(iterations);
+            for _ in 0..iterations {
+                let t = Instant::now();
+                token::sign_raw(s, self.scheme, self.private, &input)?;
+                out.push(t.elapsed());
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl Drop for RawBenchKey {
+    fn drop(&mut self) {
+        let gone = self.inner.pool.with(|s| {
+            let _objects = token::object_lock();
+            s.destroy_object(self.private)
+                .and_then(|()| s.destroy_object(self.public))
+                .map_err(TokenError::from)
+        });
+        if let Err(e) = gone {
+            tracing::warn!(error = %e, "benchmark key not destroyed");
+        }
+    }
+}
+
+/// The kind of key [`Pkcs11Custody::raw_bench_key`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawKey {
+    /// `CKA_TOKEN = false`: lives in the session's memory only.
+    Session,
+    /// `CKA_TOKEN = true`, as every agent key is: a persistent token object (on SoftHSM2, a
+    /// file it keeps encrypted under the token's key and checks for changes on use).
+    Token,
 }
 
 /// Runs a token-info read up to three times. SoftHSM2 occasionally answers `C_GetTokenInfo`
