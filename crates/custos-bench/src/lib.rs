@@ -12,6 +12,7 @@
 //! side by side and leaves the verdict to the reader.
 #![forbid(unsafe_code)]
 
+pub mod cpu;
 pub mod error;
 pub mod http;
 pub mod load;

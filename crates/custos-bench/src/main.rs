@@ -5,6 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use custos_bench::cpu;
 use custos_bench::http::Target;
 use custos_bench::load::{self, RunLimits};
 use custos_bench::report;
@@ -84,6 +85,13 @@ enum Cmd {
         /// Expected status.
         #[arg(long, default_value_t = 200)]
         expect: u16,
+        /// Unmeasured warm-up before each run, seconds (its requests are not counted).
+        #[arg(long, default_value_t = 0.5)]
+        warmup: f64,
+        /// Process ids whose CPU time per request to report beside each run (the server's and
+        /// its enclave's, e.g. `--cpu-of $(pgrep -f 'custos serve'),$(pgrep -f 'custos enclave')`).
+        #[arg(long, value_delimiter = ',')]
+        cpu_of: Vec<u32>,
     },
 }
 
@@ -151,6 +159,8 @@ fn main() -> Result<()> {
                 seconds,
                 max_requests,
                 expect,
+                warmup,
+                cpu_of,
             } => {
                 let addr = url
                     .strip_prefix("http://")
@@ -174,13 +184,34 @@ fn main() -> Result<()> {
                 }
                 for c in concurrency {
                     eprintln!("{path} at concurrency {c} ...");
-                    let m = load::run(
-                        &t,
+                    let mut limits =
                         RunLimits::closed(c, max_requests, Duration::from_secs_f64(seconds))
-                            .expecting(expect),
-                    )
-                    .await?;
-                    println!("{}", serde_json::to_string(&m)?);
+                            .expecting(expect);
+                    if !(warmup.is_finite() && warmup >= 0.0) {
+                        bail!("--warmup must be zero or more seconds");
+                    }
+                    limits.warmup = Duration::from_secs_f64(warmup);
+                    let before = cpu_of
+                        .iter()
+                        .map(|p| cpu::used(*p))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let m = load::run(&t, limits).await?;
+                    let mut out = serde_json::to_value(&m)?;
+                    // The warm-up's requests used CPU too; they ran at the measured rate.
+                    let served = m.requests as f64 * (m.seconds + limits.warmup.as_secs_f64())
+                        / m.seconds.max(1e-9);
+                    let mut per_request = serde_json::Map::new();
+                    for (pid, b) in cpu_of.iter().zip(before) {
+                        let spent = cpu::used(*pid)?.saturating_sub(b);
+                        per_request.insert(
+                            pid.to_string(),
+                            serde_json::json!(spent.as_secs_f64() * 1e6 / served.max(1.0)),
+                        );
+                    }
+                    if !per_request.is_empty() {
+                        out["cpu_us_per_request"] = serde_json::Value::Object(per_request);
+                    }
+                    println!("{out}");
                 }
                 Ok(())
             }
