@@ -340,6 +340,9 @@ pub fn check_request(req: &SignRequest) -> Result<(), CustodyError> {
 /// version, so this holds every active document of a normal deployment. When it is full it is
 /// emptied (a sender of endless distinct documents only costs itself the parsing).
 const PARSED_POLICIES_MAX: usize = 1024;
+/// Longest document text kept parsed (real policies are a few KiB); a longer one is parsed for
+/// its request and not kept, so the memo holds at most 64 MiB whatever a sender does.
+const PARSED_POLICY_MAX_BYTES: usize = 64 * 1024;
 
 /// The parsed form of `policy`: a document arrives with every signing request, but it changes only
 /// when an operator sets a new policy, so each distinct text is parsed once. Memoising a pure
@@ -354,6 +357,9 @@ fn parsed(policy: &PolicyJson) -> Result<Arc<Value>, CustodyError> {
     let value = Arc::new(policy.to_value().map_err(|e| {
         CustodyError::InvalidPayload(format!("policy document is not valid JSON: {e}"))
     })?);
+    if policy.as_str().len() > PARSED_POLICY_MAX_BYTES {
+        return Ok(value);
+    }
     let mut map = lock();
     if map.len() >= PARSED_POLICIES_MAX {
         map.clear();
@@ -536,6 +542,45 @@ mod tests {
             let other_method = tx(TOKEN, selector("mint()").to_vec(), 0);
             assert!(check(Some(&by_method), &other_method).is_err());
         }
+    }
+}
+
+#[cfg(test)]
+mod parsed_policy_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_remembered_document_decides_like_a_fresh_one() {
+        let allow = PolicyJson::from(json!({"actions": {"sign_message": true}}));
+        let deny = PolicyJson::from(json!({"actions": {"sign_message": false}}));
+        for _ in 0..3 {
+            let a = parsed(&allow).unwrap();
+            let d = parsed(&deny).unwrap();
+            assert_eq!(*a, allow.to_value().unwrap());
+            assert!(action_enabled(Some(&a), "sign_message").is_ok());
+            assert!(action_enabled(Some(&d), "sign_message").is_err());
+        }
+        // The same text from another request is the same entry.
+        let again = PolicyJson::from(json!({"actions": {"sign_message": true}}));
+        assert!(Arc::ptr_eq(
+            &parsed(&allow).unwrap(),
+            &parsed(&again).unwrap()
+        ));
+    }
+
+    #[test]
+    fn an_oversized_document_is_parsed_but_not_kept() {
+        let big = PolicyJson::from(json!({
+            "actions": {"sign_message": false},
+            "programs": {"allow": vec!["x".repeat(100); 1000]},
+        }));
+        assert!(big.as_str().len() > PARSED_POLICY_MAX_BYTES);
+        let first = parsed(&big).unwrap();
+        let second = parsed(&big).unwrap();
+        assert!(!Arc::ptr_eq(&first, &second), "kept an oversized document");
+        assert!(action_enabled(Some(&second), "sign_message").is_err());
     }
 }
 
