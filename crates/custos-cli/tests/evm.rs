@@ -17,51 +17,65 @@ use std::time::Duration;
 
 const E18: u128 = 1_000_000_000_000_000_000;
 
-/// A real anvil node on a free loopback port; killed on drop.
+/// A real anvil node on a loopback port of its own choosing; killed on drop.
 struct Anvil {
     child: Child,
     url: String,
 }
 
 impl Anvil {
+    /// Starts a node on a port anvil picks itself (`--port 0`) and reads which from its output.
+    /// Picking a free port here and passing it on would leave a window in which a node started
+    /// by a concurrent test takes it: this test's node would then fail to bind while the RPC
+    /// check below answered from the other test's chain, and the two tests would share one.
     async fn start(chain_id: u64) -> Anvil {
+        use std::io::BufRead as _;
         let bin = repo_root().join(".tools/node_modules/.bin/anvil");
         assert!(
             bin.exists(),
             "anvil is not installed: run scripts/test-deps.sh (expected {})",
             bin.display()
         );
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let child = Command::new(&bin)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--chain-id", &chain_id.to_string(), "--silent"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn anvil");
-            let mut a = Anvil {
-                child,
-                url: format!("http://127.0.0.1:{port}"),
-            };
-            for _ in 0..100 {
-                if let Ok(v) = try_rpc(&a.url, "eth_chainId", json!([])).await {
-                    assert_eq!(v, json!(format!("0x{chain_id:x}")));
-                    return a;
+        let mut child = Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(["--chain-id", &chain_id.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn anvil");
+        let stdout = child.stdout.take().expect("anvil's stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            // Read to the end: anvil logs every call, and a full pipe would stall it. Its banner
+            // is not all UTF-8, so lines are read as bytes.
+            for line in std::io::BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                let line = String::from_utf8_lossy(&line);
+                if let Some(addr) = line.strip_prefix("Listening on ") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr.trim().to_owned());
+                    }
                 }
-                if a.child.try_wait().unwrap().is_some() {
-                    break; // port taken: try another
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            let _ = a.child.kill();
+        });
+        let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .expect("anvil did not say where it listens");
+        let a = Anvil {
+            child,
+            url: format!("http://{addr}"),
+        };
+        for _ in 0..200 {
+            if let Ok(v) = try_rpc(&a.url, "eth_chainId", json!([])).await {
+                assert_eq!(v, json!(format!("0x{chain_id:x}")));
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("anvil did not start");
+        panic!("anvil at {addr} does not answer");
     }
 
     async fn rpc(&self, method: &str, params: Value) -> Value {
@@ -760,7 +774,28 @@ async fn uniswap_trade_within_slippage_and_denied_over_the_cap() {
     )
     .await;
     let r = action(&srv, &s, "trade", trade).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    if r.status != 200 {
+        // Say why the node refused it (seen once in CI: "landed but failed on chain").
+        let why = match r
+            .text
+            .split("transaction ")
+            .nth(1)
+            .and_then(|t| t.get(..66))
+        {
+            Some(hash) if hash.starts_with("0x") => a
+                .rpc(
+                    "debug_traceTransaction",
+                    json!([hash, {"tracer": "callTracer"}]),
+                )
+                .await
+                .to_string(),
+            _ => "no transaction hash in the answer".into(),
+        };
+        panic!(
+            "trade answered {}: {}; the node's trace: {why}",
+            r.status, r.text
+        );
+    }
     let v = r.json();
     assert_eq!(v["status"], "confirmed");
     let min_out: f64 = v["min_out"].as_str().unwrap().parse().unwrap();
