@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario of issue 6 and writes bench-results/<unix-time>.{json,txt,svg}.
 #
-#   scripts/bench.sh                 # full run, about 3 minutes after the build
-#   scripts/bench.sh --seconds 1     # any extra arguments go to `custos-bench suite`
+#   scripts/bench.sh                 # full run, about 7 minutes after the build
+#   scripts/bench.sh --rounds 1      # any extra arguments go to `custos-bench suite`
 #
 # Builds `custos` and `custos-bench` in release mode (two separate cargo invocations, so each
 # keeps its own feature resolution and neither rebuilds the other), installs OpenBao's `bao`

@@ -4,8 +4,9 @@
 //! connection per virtual user, at a fixed concurrency; every run is bounded both in requests
 //! and in seconds, and its latencies go into an HDR histogram. The suite ([`suite`]) starts the
 //! servers it needs (Custos in several configurations, OpenBao for the peer comparison), runs the
-//! scenarios of issue 6 and reports each as a ratio of two figures measured in the same run
-//! ([`report`] writes the JSON file, the table and an SVG plot).
+//! scenarios of issue 6 and reports each as a ratio of two figures measured in the same run, the
+//! two sides in alternating rounds ([`rounds`]); [`report`] writes the JSON file, the table and
+//! an SVG plot. [`cpu`] reads a process's CPU time, for `custos-bench drive --cpu-of`.
 //!
 //! What it deliberately does not do: it never talks to anything but 127.0.0.1, it never runs
 //! unbounded, and it does not judge the figures — the report states targets and measured ratios
