@@ -3,10 +3,11 @@
 
 Usage: smtp_sink.py PORT OUTFILE
 
-Listens on 127.0.0.1:PORT (no TLS, no auth). Each received message is appended to OUTFILE as one
-JSON line {"mail_from", "rcpt_tos", "subject", "body", "raw"}, where `body` is the decoded text of
-every text/* part, so tests need not care how the sender encoded it. Prints "ready" on stdout once
-it accepts connections. Installed by scripts/test-deps.sh (aiosmtpd from PyPI).
+Listens on 127.0.0.1:PORT (no TLS, no auth); PORT 0 lets the kernel choose a free port, so no
+other process can be listening there. Each received message is appended to OUTFILE as one JSON
+line {"mail_from", "rcpt_tos", "subject", "body", "raw"}, where `body` is the decoded text of
+every text/* part, so tests need not care how the sender encoded it. Prints "ready PORT" on
+stdout once it accepts connections. aiosmtpd comes from PyPI (scripts/test-deps.sh).
 """
 import asyncio
 import email
@@ -15,7 +16,7 @@ import json
 import signal
 import sys
 
-from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 
 class Sink:
@@ -50,16 +51,17 @@ def main():
     if len(sys.argv) != 3:
         sys.exit("usage: smtp_sink.py PORT OUTFILE")
     port, path = int(sys.argv[1]), sys.argv[2]
-    controller = Controller(Sink(path), hostname="127.0.0.1", port=port)
-    controller.start()
-    print("ready", flush=True)
-    stop = asyncio.new_event_loop()
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(
+        loop.create_server(lambda: SMTP(Sink(path)), host="127.0.0.1", port=port)
+    )
+    print(f"ready {server.sockets[0].getsockname()[1]}", flush=True)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        stop.add_signal_handler(sig, stop.stop)
+        loop.add_signal_handler(sig, loop.stop)
     try:
-        stop.run_forever()
+        loop.run_forever()
     finally:
-        controller.stop()
+        server.close()
 
 
 if __name__ == "__main__":

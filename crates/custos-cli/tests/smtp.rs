@@ -6,7 +6,6 @@ mod common;
 
 use common::{assert_error, repo_root, Server};
 use serde_json::{json, Value};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,38 +30,34 @@ impl SmtpSink {
         );
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("mail.jsonl");
-        // A free port: bind, read it, release it for the sink.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
+        // Port 0: the sink binds a port the kernel chooses and reports it, so the mailer can
+        // never reach another process that happened to take a port picked here.
+        let mut child = Command::new("python3")
             .arg(repo_root().join("scripts/smtp_sink.py"))
-            .arg(port.to_string())
+            .arg("0")
             .arg(&out)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start smtp_sink.py");
-        let mut sink = SmtpSink {
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("smtp_sink.py stdout");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .expect("read smtp_sink.py's ready line");
+        let port: u16 = match line.trim().strip_prefix("ready ").map(str::parse) {
+            Some(Ok(port)) => port,
+            _ => panic!(
+                "smtp_sink.py did not start: {line:?} {:?}",
+                child.try_wait()
+            ),
+        };
+        let sink = SmtpSink {
             child,
             port,
             out,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = sink.child.try_wait().unwrap() {
-                panic!("smtp_sink.py exited early: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "smtp_sink.py did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
         sink
     }
 

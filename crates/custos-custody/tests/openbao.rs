@@ -41,7 +41,35 @@ fn find_bao() -> PathBuf {
         })
 }
 
-/// A `bao server -dev` child process on a free loopback port; killed on drop.
+/// The local ports of the TCP sockets process `pid` listens on (from `/proc/<pid>/fd` and
+/// `/proc/<pid>/net/tcp`).
+fn listening_ports(pid: u32) -> Vec<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|target| {
+                    let t = target.to_string_lossy();
+                    Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let listening = f.get(3) == Some(&"0A");
+            let ours = f.get(9).is_some_and(|i| inodes.iter().any(|x| x == i));
+            let port = f.get(1)?.rsplit(':').next()?;
+            (listening && ours).then(|| u16::from_str_radix(port, 16).ok())?
+        })
+        .collect()
+}
+
+/// A `bao server -dev` child process on a kernel-chosen loopback port; killed on drop.
 struct Bao {
     child: Option<Child>,
     addr: String,
@@ -53,11 +81,6 @@ impl Bao {
     fn start() -> Self {
         let bin = find_bao();
         let token = format!("root-{}", random_hex(16));
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         // The dev server writes the root token to ~/.vault-token: keep that out of the real home.
         let home = tempfile::tempdir().unwrap();
         let log = std::fs::File::create(home.path().join("bao.log")).unwrap();
@@ -66,7 +89,9 @@ impl Bao {
                 "server",
                 "-dev",
                 &format!("-dev-root-token-id={token}"),
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
+                // Port 0: the kernel picks a free port (read back below), so the test can never
+                // talk to another process that took a port picked in advance.
+                "-dev-listen-address=127.0.0.1:0",
             ])
             .env("HOME", home.path())
             .env_remove("VAULT_ADDR")
@@ -78,10 +103,12 @@ impl Bao {
             .unwrap();
         let mut bao = Self {
             child: Some(child),
-            addr: format!("http://127.0.0.1:{port}"),
+            addr: String::new(),
             token,
             _home: home,
         };
+        let port = bao.api_port();
+        bao.addr = format!("http://127.0.0.1:{port}");
         bao.wait_healthy();
         let (status, _) = bao.http(
             "POST",
@@ -90,6 +117,36 @@ impl Bao {
         );
         assert_eq!(status, 204, "enable transit");
         bao
+    }
+
+    /// The port the server's API listens on: bao logs only the address it was given
+    /// (`127.0.0.1:0`), so it is read from the kernel — the child's listening TCP sockets in
+    /// `/proc` — leaving out the cluster listener, whose address bao does log.
+    fn api_port(&mut self) -> u16 {
+        let pid = self.child.as_ref().unwrap().id();
+        let log_path = self._home.path().join("bao.log");
+        for _ in 0..300 {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let cluster = log
+                .split("cluster_listen_address=127.0.0.1:")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|p| p.parse::<u16>().ok());
+            if let Some(cluster) = cluster {
+                let api: Vec<u16> = listening_ports(pid)
+                    .into_iter()
+                    .filter(|p| *p != cluster)
+                    .collect();
+                if let [port] = api[..] {
+                    return port;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("bao server exited ({status}): {log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("bao server did not listen");
     }
 
     fn wait_healthy(&mut self) {
