@@ -52,13 +52,12 @@ impl SmtpSink {
                 child.try_wait()
             ),
         };
-        let sink = SmtpSink {
+        SmtpSink {
             child,
             port,
             out,
             _dir: dir,
-        };
-        sink
+        }
     }
 
     fn mails(&self) -> Vec<Value> {
