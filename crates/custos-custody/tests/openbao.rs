@@ -119,34 +119,35 @@ impl Bao {
         bao
     }
 
-    /// The port the server's API listens on: bao logs only the address it was given
-    /// (`127.0.0.1:0`), so it is read from the kernel — the child's listening TCP sockets in
-    /// `/proc` — leaving out the cluster listener, whose address bao does log.
+    /// The port the server's API listens on. bao logs only the address it was given
+    /// (`127.0.0.1:0`), so the child's listening TCP sockets are read from `/proc` and the one
+    /// that answers the health endpoint over plain HTTP is the API (the other is the TLS
+    /// cluster listener). Only the child's own sockets are tried.
     fn api_port(&mut self) -> u16 {
         let pid = self.child.as_ref().unwrap().id();
-        let log_path = self._home.path().join("bao.log");
-        for _ in 0..300 {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let cluster = log
-                .split("cluster_listen_address=127.0.0.1:")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|p| p.parse::<u16>().ok());
-            if let Some(cluster) = cluster {
-                let api: Vec<u16> = listening_ports(pid)
-                    .into_iter()
-                    .filter(|p| *p != cluster)
-                    .collect();
-                if let [port] = api[..] {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build();
+        // Generous: on a loaded 2-core machine several dev servers start at once.
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        while std::time::Instant::now() < deadline {
+            for port in listening_ports(pid) {
+                let url = format!("http://127.0.0.1:{port}/v1/sys/health");
+                if agent.get(&url).call().is_ok() {
                     return port;
                 }
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("bao server exited ({status}): {log}");
+                let log = std::fs::read_to_string(self._home.path().join("bao.log"));
+                panic!("bao server exited ({status}): {log:?}");
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("bao server did not listen");
+        let log = std::fs::read_to_string(self._home.path().join("bao.log"));
+        panic!(
+            "bao server answered on none of its ports {:?}: {log:?}",
+            listening_ports(pid)
+        );
     }
 
     fn wait_healthy(&mut self) {
