@@ -109,7 +109,6 @@ impl Bao {
         };
         let port = bao.api_port();
         bao.addr = format!("http://127.0.0.1:{port}");
-        bao.wait_healthy();
         let (status, _) = bao.http(
             "POST",
             "sys/mounts/transit",
@@ -122,7 +121,8 @@ impl Bao {
     /// The port the server's API listens on. bao logs only the address it was given
     /// (`127.0.0.1:0`), so the child's listening TCP sockets are read from `/proc` and the one
     /// that answers the health endpoint over plain HTTP is the API (the other is the TLS
-    /// cluster listener). Only the child's own sockets are tried.
+    /// cluster listener). Only the child's own sockets are tried; returns once the server is
+    /// healthy.
     fn api_port(&mut self) -> u16 {
         let pid = self.child.as_ref().unwrap().id();
         let agent = ureq::AgentBuilder::new()
@@ -148,27 +148,6 @@ impl Bao {
             "bao server answered on none of its ports {:?}: {log:?}",
             listening_ports(pid)
         );
-    }
-
-    fn wait_healthy(&mut self) {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(2))
-            .build();
-        for _ in 0..300 {
-            if agent
-                .get(&format!("{}/v1/sys/health", self.addr))
-                .call()
-                .is_ok()
-            {
-                return;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                let log = std::fs::read_to_string(self._home.path().join("bao.log"));
-                panic!("bao server exited ({status}): {log:?}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("bao server did not become healthy");
     }
 
     /// A raw authenticated call with the root token, as an operator would make it.
