@@ -10,7 +10,7 @@
 //! appear as [`AccountRef::Lookup`]), the mint of an unchecked token `Transfer`, the owner of a
 //! token account, and anything a program does through cross-program calls. Rules that need those
 //! belong to simulation.
-use custos_core::{ApprovalEffect, ApprovalKind, AssetRef, DecodedTransfer};
+use custos_core::{ApprovalEffect, ApprovalKind, AssetRef, Atoms, DecodedTransfer};
 use serde::{Deserialize, Serialize};
 
 /// The System program.
@@ -650,7 +650,7 @@ fn interpret_token(
                 account: need(acc(ix, 0), "Approve")?,
                 asset: None,
                 grantee: Some(need(acc(ix, 1), "Approve")?),
-                amount: Some(u128::from(amount)),
+                amount: Some(Atoms::from(amount)),
             });
         }
         // SetAuthority { authority_type, new_authority: COption<Pubkey> }: [account, current]
@@ -698,7 +698,7 @@ fn interpret_token(
                 account: need(acc(ix, 0), "ApproveChecked")?,
                 asset: Some(AssetRef::Token(mint)),
                 grantee: Some(need(acc(ix, 2), "ApproveChecked")?),
-                amount: Some(u128::from(amount)),
+                amount: Some(Atoms::from(amount)),
             });
         }
         _ => {}

@@ -9,7 +9,7 @@ use custos_chains::solana::{
 };
 use custos_chains::solana_wire::{self, AccountRef, MessageVersion};
 use custos_core::{
-    ApprovalKind, AssetRef, ChainAdapter, ChainError, Commitment, Decimal, TransferIntent,
+    ApprovalKind, AssetRef, Atoms, ChainAdapter, ChainError, Commitment, Decimal, TransferIntent,
 };
 use ed25519_dalek::{Signer as _, SigningKey};
 use solana_address::Address;
@@ -168,7 +168,7 @@ async fn sol_transfer_confirmed(kind: Kind) {
     assert_eq!(fx.fee, expected_fee);
     assert_eq!(
         fx.outflow(&AssetRef::Native),
-        250_000_000 + u128::from(expected_fee)
+        Atoms::from(250_000_000 + u128::from(expected_fee))
     );
     assert!(fx.approvals.is_empty());
 
@@ -262,13 +262,13 @@ async fn token_transfers(kind: Kind) {
             .await
             .unwrap();
         assert!(fx.success, "{:?} {:?}", fx.error, fx.logs);
-        assert_eq!(fx.outflow(&asset), 3 * base / 2);
+        assert_eq!(fx.outflow(&asset), Atoms::from(3 * base / 2));
         let carol_ata = spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
             &carol, &mint, &program,
         );
         assert!(fx.accounts_created.contains(&carol_ata.to_string()));
         // The rent for carol's account is paid by the agent: native outflow > fee alone.
-        assert!(fx.outflow(&AssetRef::Native) > u128::from(fx.fee));
+        assert!(fx.outflow(&AssetRef::Native) > Atoms::from(fx.fee));
 
         let signed = agent.sign(&env.adapter, &unsigned.tx_bytes);
         let id = env.adapter.submit(&signed).await.unwrap();
@@ -451,10 +451,10 @@ async fn drain_shows_real_outflow(kind: Kind) {
     assert!(fx.success, "{:?}", fx.error);
     assert_eq!(
         fx.outflow(&AssetRef::Native),
-        u128::from(5 * SOL + 1_000_000 + 5_000)
+        Atoms::from(5 * SOL + 1_000_000 + 5_000)
     );
     let asset = AssetRef::Token(mint.to_string());
-    assert_eq!(fx.outflow(&asset), 900_000_000);
+    assert_eq!(fx.outflow(&asset), Atoms::from(900_000_000u64));
     let change = fx
         .balance_changes
         .iter()
@@ -519,10 +519,10 @@ async fn approvals_are_effects(kind: Kind) {
             .expect("delegate approval");
         assert_eq!(a.account, ata.to_string());
         assert_eq!(a.grantee.as_deref(), Some(spender.to_string().as_str()));
-        assert_eq!(a.amount, Some(u128::from(u64::MAX)));
+        assert_eq!(a.amount, Some(Atoms::from(u64::MAX)));
         assert_eq!(a.asset, Some(AssetRef::Token(mint.to_string())));
         // No tokens move: only the fee.
-        assert_eq!(fx.outflow(&AssetRef::Token(mint.to_string())), 0);
+        assert_eq!(fx.outflow(&AssetRef::Token(mint.to_string())), Atoms::ZERO);
 
         // SetAuthority(CloseAccount → new_owner): someone else may close the account.
         let set_auth = |authority_type: u8| {
@@ -566,7 +566,10 @@ async fn approvals_are_effects(kind: Kind) {
         if program == token_program() {
             assert!(fx.success, "{:?} {:?}", fx.error, fx.logs);
             // The agent no longer owns the 1,000 tokens afterwards.
-            assert_eq!(fx.outflow(&AssetRef::Token(mint.to_string())), 1_000);
+            assert_eq!(
+                fx.outflow(&AssetRef::Token(mint.to_string())),
+                Atoms::from(1_000u64)
+            );
         } else {
             assert!(!fx.success);
         }
@@ -769,7 +772,7 @@ async fn effects_convert_to_policy_effects() {
     assert_eq!(fx.recipients, vec![erin.to_string()]);
     let rent = env.devnet.minimum_balance_for_rent_exemption(165);
     assert_eq!(fx.rent_deposits, rent);
-    let p = fx.to_policy_effects("SOL");
+    let p = fx.to_policy_effects("SOL").unwrap();
     let token = custos_core::AssetId::new(mint.to_string());
     let sol = custos_core::AssetId::new("SOL");
     assert!(p

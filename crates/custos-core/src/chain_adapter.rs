@@ -9,6 +9,7 @@
 //! after the transaction, not from the instruction list: the policy judges what a transaction
 //! would do, never what it claims.
 use crate::amount::{Decimal, SCALE};
+use crate::atoms::{AmountError, Atoms};
 use crate::chain::Chain;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -143,9 +144,9 @@ pub struct ApprovalEffect {
     pub asset: Option<AssetRef>,
     /// Who receives the control (delegate, new owner or authority); `None` when it is removed.
     pub grantee: Option<String>,
-    /// The amount delegated in base units; `None` for control that has no amount (owner or
-    /// authority change, unlimited operator approval).
-    pub amount: Option<u128>,
+    /// The amount delegated in base units, exact; `None` for control that has no amount (owner
+    /// or authority change, unlimited operator approval, the chain's "unlimited" allowance).
+    pub amount: Option<Atoms>,
 }
 
 /// A transaction decoded without chain access.
@@ -171,21 +172,36 @@ pub struct BalanceChange {
     /// The asset's decimals.
     pub decimals: u8,
     /// Sum over the agent's accounts before, in base units.
-    pub pre: u128,
+    pub pre: Atoms,
     /// Sum over the agent's accounts after, in base units.
-    pub post: u128,
+    pub post: Atoms,
 }
 
 impl BalanceChange {
-    /// Signed change in base units (negative is an outflow); saturates at the i128 range.
-    pub fn delta(&self) -> i128 {
-        let pre = i128::try_from(self.pre).unwrap_or(i128::MAX);
-        let post = i128::try_from(self.post).unwrap_or(i128::MAX);
-        post.saturating_sub(pre)
+    /// Signed change in base units (negative is an outflow), exact;
+    /// [`AmountError::OutOfRange`] when it does not fit an `i128` (more than ~1.7·10^38 base
+    /// units moved in one transaction), so the policy refuses it instead of misjudging it.
+    pub fn delta(&self) -> Result<i128, AmountError> {
+        let out_of_range = |atoms: Atoms| AmountError::OutOfRange {
+            atoms,
+            decimals: self.decimals,
+        };
+        if self.post >= self.pre {
+            let d = self.post.saturating_sub(self.pre);
+            d.to_u128()
+                .and_then(|v| i128::try_from(v).ok())
+                .ok_or_else(|| out_of_range(d))
+        } else {
+            let d = self.pre.saturating_sub(self.post);
+            d.to_u128()
+                .and_then(|v| i128::try_from(v).ok())
+                .map(|v| -v)
+                .ok_or_else(|| out_of_range(d))
+        }
     }
 
     /// The amount that leaves the agent, in base units (zero for an inflow).
-    pub fn outflow(&self) -> u128 {
+    pub fn outflow(&self) -> Atoms {
         self.pre.saturating_sub(self.post)
     }
 }
@@ -234,8 +250,13 @@ pub struct SimulatedEffects {
 impl SimulatedEffects {
     /// The policy's view of these effects: assets named as the pipeline names them (the native
     /// coin by `native_symbol`, tokens by address), fee and rent as the network cost, prices
-    /// left for the pipeline to fill. A Solana delegation of `u64::MAX` counts as unlimited.
-    pub fn to_policy_effects(&self, native_symbol: &str) -> crate::effects::Effects {
+    /// left for the pipeline to fill (and delegations' decimals, where the simulation did not see
+    /// the asset move). A Solana delegation of `u64::MAX` counts as unlimited. A balance change
+    /// too large to judge exactly is [`AmountError::OutOfRange`].
+    pub fn to_policy_effects(
+        &self,
+        native_symbol: &str,
+    ) -> Result<crate::effects::Effects, AmountError> {
         use crate::effects::{
             AssetDelta, Delegation, DelegationAmount, DelegationKind, Effects, NetworkCost,
         };
@@ -245,20 +266,26 @@ impl SimulatedEffects {
             AssetRef::Token(t) => AssetId::new(t.clone()),
         };
         let unlimited_at = match self.chain {
-            Chain::Solana => Some(u128::from(u64::MAX)),
+            Chain::Solana => Some(Atoms::from(u64::MAX)),
             _ => None,
         };
-        let cost = u128::from(self.fee) + u128::from(self.rent_deposits);
-        Effects {
-            changes: self
-                .balance_changes
+        let decimals_of = |asset: &AssetRef| {
+            self.balance_changes
                 .iter()
-                .map(|c| AssetDelta {
-                    asset: id(&c.asset),
-                    decimals: c.decimals,
-                    delta_atoms: c.delta(),
-                })
-                .collect(),
+                .find(|c| &c.asset == asset)
+                .map(|c| c.decimals)
+        };
+        let cost = u128::from(self.fee) + u128::from(self.rent_deposits);
+        let mut changes = Vec::with_capacity(self.balance_changes.len());
+        for c in &self.balance_changes {
+            changes.push(AssetDelta {
+                asset: id(&c.asset),
+                decimals: c.decimals,
+                delta_atoms: c.delta()?,
+            });
+        }
+        Ok(Effects {
+            changes,
             programs: self.programs.clone(),
             methods: self.methods.clone(),
             delegations: self
@@ -283,6 +310,7 @@ impl SimulatedEffects {
                         kind,
                         spender,
                         asset: a.asset.as_ref().map(id),
+                        decimals: a.asset.as_ref().and_then(decimals_of),
                         amount,
                     })
                 })
@@ -293,11 +321,11 @@ impl SimulatedEffects {
                 atoms: cost,
             }),
             prices: Default::default(),
-        }
+        })
     }
 
     /// The outflow of `asset` from the agent, in base units.
-    pub fn outflow(&self, asset: &AssetRef) -> u128 {
+    pub fn outflow(&self, asset: &AssetRef) -> Atoms {
         self.balance_changes
             .iter()
             .filter(|c| &c.asset == asset)
@@ -464,6 +492,10 @@ pub trait ChainAdapter: Send + Sync {
 
     /// Native and token balances of `address`.
     async fn balances(&self, address: &str) -> Result<Vec<AssetBalance>, ChainError>;
+
+    /// The decimals of `asset` (the native coin's, a mint's, an ERC-20's `decimals()`), so an
+    /// allowance of an asset that the transaction does not move can still be valued.
+    async fn asset_decimals(&self, asset: &AssetRef) -> Result<u8, ChainError>;
 }
 
 #[cfg(test)]
@@ -488,10 +520,19 @@ mod tests {
         let c = BalanceChange {
             asset: AssetRef::Native,
             decimals: 9,
-            pre: 10,
-            post: 3,
+            pre: Atoms::from(10u64),
+            post: Atoms::from(3u64),
         };
-        assert_eq!(c.delta(), -7);
-        assert_eq!(c.outflow(), 7);
+        assert_eq!(c.delta(), Ok(-7));
+        assert_eq!(c.outflow(), Atoms::from(7u64));
+        // A change past the i128 range is refused, not clamped.
+        let huge = BalanceChange {
+            asset: AssetRef::Native,
+            decimals: 18,
+            pre: Atoms::MAX,
+            post: Atoms::ZERO,
+        };
+        assert!(matches!(huge.delta(), Err(AmountError::OutOfRange { .. })));
+        assert_eq!(huge.outflow(), Atoms::MAX);
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! The pipeline fills this from the chain adapter's simulation and the price oracle; the custody
 //! boundary fills it from its own decoding. It never comes from the agent.
+use crate::atoms::Atoms;
 use crate::intent::AssetId;
 use crate::valuation::UsdValue;
 use serde::{Deserialize, Serialize};
@@ -37,8 +38,8 @@ pub enum DelegationKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "atoms", rename_all = "snake_case")]
 pub enum DelegationAmount {
-    /// Up to this many base units.
-    Limited(u128),
+    /// Up to this many base units, exact over the full 256-bit range.
+    Limited(Atoms),
     /// Without limit (including authority changes, which have no amount).
     Unlimited,
 }
@@ -53,6 +54,10 @@ pub struct Delegation {
     pub spender: String,
     /// The asset concerned, when known.
     pub asset: Option<AssetId>,
+    /// The asset's decimals, when known: a limited spend allowance is valued like an outflow of
+    /// its amount, which needs them.
+    #[serde(default)]
+    pub decimals: Option<u8>,
     /// How much.
     pub amount: DelegationAmount,
 }

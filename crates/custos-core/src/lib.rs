@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod amount;
+pub mod atoms;
 pub mod audit;
 pub mod chain;
 pub mod chain_adapter;
@@ -27,6 +28,7 @@ pub mod usage;
 pub mod valuation;
 
 pub use amount::{Decimal, DecimalError};
+pub use atoms::{AmountError, Atoms, U256};
 pub use audit::{AuditEntry, AuditOutcome, StoredAudit, GENESIS_HASH};
 pub use chain::{Chain, ChainParseError};
 pub use chain_adapter::{

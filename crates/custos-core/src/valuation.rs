@@ -15,6 +15,9 @@ pub enum UsdValue {
     Missing,
     /// The only price available is older than the configured maximum age.
     Stale,
+    /// The value exceeds what Custos represents exactly ([`Decimal::MAX`] USD): refused by the
+    /// policy as `amount.out_of_range`, never clamped.
+    OutOfRange,
 }
 
 impl UsdValue {
@@ -22,7 +25,7 @@ impl UsdValue {
     pub fn known(self) -> Option<Decimal> {
         match self {
             Self::Known(v) => Some(v),
-            Self::Missing | Self::Stale => None,
+            Self::Missing | Self::Stale | Self::OutOfRange => None,
         }
     }
 
@@ -36,11 +39,11 @@ impl UsdValue {
         }
     }
 
-    /// `amount` whole units at this unit price (saturating, so an absurd product is refused by
-    /// every cap rather than wrapping); unknown stays unknown.
+    /// `amount` whole units at this unit price: exact, or [`UsdValue::OutOfRange`] when the
+    /// product does not fit; unknown stays unknown.
     pub fn times(self, amount: Decimal) -> Self {
         match self {
-            Self::Known(p) => Self::Known(p.saturating_mul(amount)),
+            Self::Known(p) => p.checked_mul(amount).map_or(Self::OutOfRange, Self::Known),
             other => other,
         }
     }

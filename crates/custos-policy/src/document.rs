@@ -34,6 +34,27 @@ pub struct PolicyDocument {
     /// How closely simulated effects must match the declared intent.
     #[serde(default)]
     pub simulation: SimulationRules,
+    /// Rules for EIP-712 typed data.
+    #[serde(default, skip_serializing_if = "TypedDataRules::is_default")]
+    pub typed_data: TypedDataRules,
+}
+
+/// Rules for EIP-712 typed-data signatures.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypedDataRules {
+    /// Sign a document whose domain has no `chainId`. Off by default: such a signature is
+    /// valid on every chain where the verifying contract exists, so the chain allowlist
+    /// cannot hold it.
+    #[serde(default)]
+    pub allow_missing_chain_id: bool,
+}
+
+impl TypedDataRules {
+    /// True when nothing is set, so the section is left out of serialized documents.
+    pub fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// Program / contract allowlist. On Solana the well-known system and token programs
@@ -184,6 +205,7 @@ impl Default for PolicyDocument {
             programs: Programs::default(),
             spenders: Spenders::default(),
             simulation: SimulationRules::default(),
+            typed_data: TypedDataRules::default(),
         }
     }
 }

@@ -10,7 +10,10 @@ use crate::decision::{
 };
 use crate::document::{PolicyDocument, RecipientMode};
 use crate::rules;
-use custos_core::{Action, AssetId, Chain, Decimal, Effects, Intent, Usage, UsdValue};
+use custos_core::{
+    Action, AssetId, Atoms, Chain, Decimal, DelegationAmount, DelegationKind, Effects, Intent,
+    Usage, UsdValue,
+};
 use std::collections::BTreeMap;
 
 /// Decides whether `intent`, whose simulated effects are `effects`, may proceed for an agent
@@ -478,8 +481,8 @@ fn check_delegations(run: &mut Run, policy: &PolicyDocument, effects: &Effects) 
                 .as_ref()
                 .map_or_else(|| "an asset".to_owned(), |a| format!("`{a}`"));
             let amount = match d.amount {
-                custos_core::DelegationAmount::Limited(n) => format!("{n} base units"),
-                custos_core::DelegationAmount::Unlimited => "unlimited".to_owned(),
+                DelegationAmount::Limited(n) => format!("{n} base units"),
+                DelegationAmount::Unlimited => "unlimited".to_owned(),
             };
             format!("{:?} over {asset} ({amount}) to {}", d.kind, d.spender)
         })
@@ -507,12 +510,15 @@ fn check_delegations(run: &mut Run, policy: &PolicyDocument, effects: &Effects) 
 struct Nets {
     by_asset: BTreeMap<AssetId, (i128, u8)>,
     inconsistent: Vec<AssetId>,
+    /// Assets whose changes do not sum within the i128 range: refused as out of range.
+    overflowed: Vec<AssetId>,
 }
 
 fn net_changes(effects: &Effects) -> Nets {
     let mut nets = Nets {
         by_asset: BTreeMap::new(),
         inconsistent: Vec::new(),
+        overflowed: Vec::new(),
     };
     for c in &effects.changes {
         let entry = nets
@@ -522,24 +528,19 @@ fn net_changes(effects: &Effects) -> Nets {
         if entry.1 != c.decimals && !nets.inconsistent.contains(&c.asset) {
             nets.inconsistent.push(c.asset.clone());
         }
-        // Saturating: an absurd sum becomes an absurd outflow, which every cap refuses.
-        entry.0 = entry.0.saturating_add(c.delta_atoms);
+        match entry.0.checked_add(c.delta_atoms) {
+            Some(sum) => entry.0 = sum,
+            None if !nets.overflowed.contains(&c.asset) => nets.overflowed.push(c.asset.clone()),
+            None => {}
+        }
     }
     nets
 }
 
-/// Base units → whole units. More than 18 decimals rounds up, so an outflow is never undervalued.
-fn whole_units(atoms: u128, decimals: u8) -> Decimal {
-    let scale = custos_core::amount::SCALE;
-    let d = u32::from(decimals);
-    if d <= scale {
-        Decimal::from_atoms(atoms.saturating_mul(10u128.pow(scale - d)))
-    } else {
-        match 10u128.checked_pow(d - scale) {
-            Some(div) => Decimal::from_atoms(atoms.div_ceil(div)),
-            None => Decimal::from_atoms(u128::from(atoms > 0)),
-        }
-    }
+/// Base units → whole units, exactly (more than 18 decimals rounds up, so an outflow is never
+/// undervalued); `None` when the figure does not fit a [`Decimal`].
+fn whole_units(atoms: u128, decimals: u8) -> Option<Decimal> {
+    Atoms::from(atoms).to_whole(decimals).ok()
 }
 
 fn tolerance(amount: Decimal, bps: u32) -> Decimal {
@@ -622,7 +623,12 @@ fn check_outflow_match(
         } else {
             0
         };
-        let out = whole_units(out_atoms, *decimals);
+        let Some(out) = whole_units(out_atoms, *decimals) else {
+            problems.push(format!(
+                "the outflow of {out_atoms} base units of {asset} cannot be compared exactly"
+            ));
+            continue;
+        };
         if asset == declared {
             declared_seen = true;
             let diff = abs_diff(out, intent.amount);
@@ -656,16 +662,28 @@ fn check_outflow_match(
 }
 
 /// The USD value the caps apply to: the larger of the declared value and the value of
-/// everything the simulation shows leaving the agent (costs included). `None`, with a denial
-/// recorded, when any price that matters is missing or stale — never valued at zero.
+/// everything the transaction lets leave the agent — the simulated outflows (costs included) plus
+/// every spending allowance it grants, valued at its full amount. `None`, with a denial recorded,
+/// when any price that matters is missing or stale (`price.unavailable`) or an amount cannot be
+/// valued exactly (`amount.out_of_range`, which includes unlimited allowances) — never valued at
+/// zero, never clamped.
 fn value_of(run: &mut Run, intent: &Intent, effects: &Effects, nets: &Nets) -> Option<Decimal> {
     let mut unpriced: Vec<String> = Vec::new();
+    let mut out_of_range: Vec<String> = nets
+        .overflowed
+        .iter()
+        .map(|a| format!("the net change of {a}"))
+        .collect();
     let describe = |v: UsdValue| match v {
         UsdValue::Stale => "stale",
         _ => "missing",
     };
     let declared = match intent.declared_usd {
         UsdValue::Known(v) => v,
+        UsdValue::OutOfRange => {
+            out_of_range.push("the declared amount".to_owned());
+            Decimal::ZERO
+        }
         other if intent.amount > Decimal::ZERO => {
             let asset = intent
                 .asset
@@ -679,16 +697,95 @@ fn value_of(run: &mut Run, intent: &Intent, effects: &Effects, nets: &Nets) -> O
         }
         _ => Decimal::ZERO,
     };
-    let mut simulated = Decimal::ZERO;
+    let mut simulated = Some(Decimal::ZERO);
+    let add = |total: &mut Option<Decimal>, v: Option<Decimal>| {
+        *total = total.zip(v).and_then(|(t, v)| t.checked_add(v));
+    };
     for (asset, (net, decimals)) in &nets.by_asset {
         if *net >= 0 {
             continue;
         }
-        let units = whole_units(net.unsigned_abs(), *decimals);
+        let Some(units) = whole_units(net.unsigned_abs(), *decimals) else {
+            out_of_range.push(format!("the outflow of {asset}"));
+            continue;
+        };
         match effects.price_of(asset) {
-            UsdValue::Known(p) => simulated = simulated.saturating_add(units.saturating_mul(p)),
+            UsdValue::Known(p) => add(&mut simulated, units.checked_mul(p)),
             other => unpriced.push(format!("{asset} (price {})", describe(other))),
         }
+    }
+    // A spending allowance lets its spender take the amount without another signature from the
+    // agent: it is valued as if that amount left now.
+    for d in &effects.delegations {
+        if d.kind != DelegationKind::Spend {
+            continue;
+        }
+        let asset = d
+            .asset
+            .as_ref()
+            .map_or_else(|| "an unknown asset".to_owned(), ToString::to_string);
+        let n = match d.amount {
+            DelegationAmount::Unlimited => {
+                out_of_range.push(format!(
+                    "an unlimited allowance of {asset} to {}",
+                    d.spender
+                ));
+                continue;
+            }
+            DelegationAmount::Limited(n) => n,
+        };
+        let (Some(id), Some(decimals)) = (&d.asset, d.decimals) else {
+            unpriced.push(format!(
+                "an allowance of {n} base units of {asset} (asset or decimals unknown)"
+            ));
+            continue;
+        };
+        let units = match n.to_whole(decimals) {
+            Ok(u) => u,
+            Err(_) => {
+                out_of_range.push(format!(
+                    "an allowance of {n} base units of {asset} to {}",
+                    d.spender
+                ));
+                continue;
+            }
+        };
+        match effects.price_of(id) {
+            UsdValue::Known(p) => add(&mut simulated, units.checked_mul(p)),
+            other => unpriced.push(format!("{asset} allowance (price {})", describe(other))),
+        }
+    }
+    let Some(simulated) = simulated else {
+        out_of_range.push("the sum of everything the transaction moves".to_owned());
+        return deny_value(run, &out_of_range, &unpriced);
+    };
+    if !out_of_range.is_empty() || !unpriced.is_empty() {
+        return deny_value(run, &out_of_range, &unpriced);
+    }
+    run.record(
+        rules::AMOUNT_OUT_OF_RANGE,
+        Outcome::Pass,
+        "every amount is valued exactly",
+    );
+    run.record(
+        rules::PRICE_UNAVAILABLE,
+        Outcome::Pass,
+        format!("valued at {declared} USD declared, {simulated} USD simulated"),
+    );
+    Some(declared.max(simulated))
+}
+
+/// Records why a transaction could not be valued; always `None`.
+fn deny_value(run: &mut Run, out_of_range: &[String], unpriced: &[String]) -> Option<Decimal> {
+    if !out_of_range.is_empty() {
+        run.record(
+            rules::AMOUNT_OUT_OF_RANGE,
+            Outcome::Deny,
+            format!(
+                "cannot value {} exactly within the USD caps; refusing rather than clamping",
+                out_of_range.join(", ")
+            ),
+        );
     }
     if !unpriced.is_empty() {
         run.record(
@@ -699,14 +796,8 @@ fn value_of(run: &mut Run, intent: &Intent, effects: &Effects, nets: &Nets) -> O
                 unpriced.join(", ")
             ),
         );
-        return None;
     }
-    run.record(
-        rules::PRICE_UNAVAILABLE,
-        Outcome::Pass,
-        format!("valued at {declared} USD declared, {simulated} USD simulated"),
-    );
-    Some(declared.max(simulated))
+    None
 }
 
 fn check_per_tx(run: &mut Run, policy: &PolicyDocument, value: Option<Decimal>) {

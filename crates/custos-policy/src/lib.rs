@@ -21,7 +21,7 @@ pub use decision::{
 };
 pub use document::{
     ActionToggles, Approvals, Limits, PolicyDocument, PolicyError, Programs, RecipientMode,
-    Recipients, SimulationRules, Spenders,
+    Recipients, SimulationRules, Spenders, TypedDataRules,
 };
 pub use engine::{
     check_stateless, evaluate, evaluate_with_approvals, explain, precheck,

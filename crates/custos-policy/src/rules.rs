@@ -21,6 +21,11 @@ pub const SIMULATION_OUTFLOW_MISMATCH: &str = "simulation.outflow_mismatch";
 pub const SIMULATION_UNEXPECTED_APPROVAL: &str = "simulation.unexpected_approval";
 /// A price needed to value the transaction is missing or stale.
 pub const PRICE_UNAVAILABLE: &str = "price.unavailable";
+/// An amount (an outflow, an allowance, a declared value) cannot be valued exactly: it is beyond
+/// what Custos represents, or it is an unlimited allowance, which no USD cap can bound.
+pub const AMOUNT_OUT_OF_RANGE: &str = "amount.out_of_range";
+/// An EIP-712 domain without `chainId`, which the policy does not opt into.
+pub const TYPED_DATA_MISSING_CHAIN_ID: &str = "typed_data.allow_missing_chain_id";
 /// The transaction's USD value exceeds `limits.per_tx_usd`.
 pub const LIMITS_PER_TX_USD: &str = "limits.per_tx_usd";
 /// Spend in the rolling 24 h plus this transaction exceeds `limits.daily_usd`.

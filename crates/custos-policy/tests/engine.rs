@@ -4,8 +4,8 @@
 mod common;
 use common::*;
 use custos_core::{
-    Action, AssetDelta, AssetId, Chain, Decimal, Delegation, DelegationAmount, DelegationKind,
-    Effects, Intent, UsdValue,
+    Action, AssetDelta, AssetId, Atoms, Chain, Decimal, Delegation, DelegationAmount,
+    DelegationKind, Effects, Intent, UsdValue, U256,
 };
 use custos_policy::{
     check_stateless, evaluate, evaluate_with_approvals, explain, precheck, rules, Decision,
@@ -93,7 +93,8 @@ fn denylisted_recipient_is_caught_in_intent_effects_and_delegations() {
         kind: DelegationKind::Spend,
         spender: OTHER.into(),
         asset: Some(sol()),
-        amount: DelegationAmount::Limited(1),
+        decimals: Some(9),
+        amount: DelegationAmount::Limited(Atoms::from(1u64)),
     });
     assert!(denied_rules(&evaluate(&p, &i, &e, &usage("0", 0))).contains(&"recipients.deny".into()));
 }
@@ -228,18 +229,68 @@ fn programs_outside_the_builtin_set_need_listing() {
 #[test]
 fn approvals_to_unlisted_spenders_are_denied() {
     let (i, mut e) = sol_transfer("0.1");
+    e.prices.insert(AssetId::new(USDC), UsdValue::Known(d("1")));
     e.delegations.push(Delegation {
         kind: DelegationKind::Spend,
         spender: JUPITER.into(),
         asset: Some(AssetId::new(USDC)),
-        amount: DelegationAmount::Unlimited,
+        decimals: Some(6),
+        amount: DelegationAmount::Limited(Atoms::from(10_000_000u64)),
     });
     assert_eq!(
         denied_rules(&evaluate(&policy(), &i, &e, &usage("0", 0))),
         ["simulation.unexpected_approval"]
     );
     let p = with(json!({"spenders": {"allow": [JUPITER]}}));
-    assert!(evaluate(&p, &i, &e, &usage("0", 0)).is_allow());
+    let allowed = evaluate(&p, &i, &e, &usage("0", 0));
+    assert!(allowed.is_allow(), "{allowed:?}");
+}
+
+#[test]
+fn an_allowance_counts_at_its_full_value_and_unlimited_ones_cannot_be_capped() {
+    let p = with(json!({"spenders": {"allow": [JUPITER]}}));
+    let grant = |amount: DelegationAmount| {
+        let (i, mut e) = sol_transfer("0.1");
+        e.prices.insert(AssetId::new(USDC), UsdValue::Known(d("1")));
+        e.delegations.push(Delegation {
+            kind: DelegationKind::Spend,
+            spender: JUPITER.into(),
+            asset: Some(AssetId::new(USDC)),
+            decimals: Some(6),
+            amount,
+        });
+        evaluate(&p, &i, &e, &usage("0", 0))
+    };
+    // 15 USD of SOL plus an allowance of 90 USDC: 105 USD, over the 100 USD per-tx limit.
+    assert_eq!(
+        denied_rules(&grant(DelegationAmount::Limited(Atoms::from(
+            90_000_000u64
+        )))),
+        ["limits.per_tx_usd"]
+    );
+    assert_eq!(
+        denied_rules(&grant(DelegationAmount::Unlimited)),
+        ["amount.out_of_range"]
+    );
+    // 2^128 base units: representable, but beyond any exact valuation.
+    let two128 = Atoms::from_u256(U256::from(1u8) << 128);
+    assert_eq!(
+        denied_rules(&grant(DelegationAmount::Limited(two128))),
+        ["amount.out_of_range"]
+    );
+    // An allowance of an asset without a price is not valued at zero.
+    let (i, mut e) = sol_transfer("0.1");
+    e.delegations.push(Delegation {
+        kind: DelegationKind::Spend,
+        spender: JUPITER.into(),
+        asset: Some(AssetId::new(USDC)),
+        decimals: Some(6),
+        amount: DelegationAmount::Limited(Atoms::from(1u64)),
+    });
+    assert_eq!(
+        denied_rules(&evaluate(&p, &i, &e, &usage("0", 0))),
+        ["price.unavailable"]
+    );
 }
 
 #[test]
@@ -351,6 +402,7 @@ fn explain_lists_every_rule_in_order() {
             "programs.methods",
             "simulation.unexpected_approval",
             "simulation.outflow_mismatch",
+            "amount.out_of_range",
             "price.unavailable",
             "limits.per_tx_usd",
             "limits.daily_usd",

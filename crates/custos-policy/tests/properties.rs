@@ -168,6 +168,7 @@ prop_compose! {
                 kind: DelegationKind::Spend,
                 spender: s.into(),
                 asset: None,
+                decimals: None,
                 amount: DelegationAmount::Unlimited,
             }).collect(),
             recipients,

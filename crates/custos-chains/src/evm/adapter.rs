@@ -10,7 +10,7 @@ use super::uniswap;
 use super::wire::{checksum, parse_address, signed_tx_hash, Eip1559Fields, UnsignedEvmTx};
 use alloy_primitives::{Address, U256};
 use custos_core::{
-    to_base_units, AssetBalance, AssetRef, BalanceChange, Chain, ChainAdapter, ChainError,
+    to_base_units, AssetBalance, AssetRef, Atoms, BalanceChange, Chain, ChainAdapter, ChainError,
     Commitment, Confirmation, DecodedTransfer, DecodedTx, KeyScheme, Sequenced, SignPayload,
     SimulatedEffects, TransferIntent, UnsignedTx,
 };
@@ -271,7 +271,7 @@ impl EvmAdapter {
             }
             Err(e) => return Err(e),
         }
-        out.native_delta = -i128::try_from(tx.value()).unwrap_or(i128::MAX);
+        out.native.send(tx.value());
         if let Some(to) = tx.to() {
             if tx.input().is_empty() && !tx.value().is_zero() {
                 out.recipients.push(to);
@@ -279,9 +279,11 @@ impl EvmAdapter {
         }
         for c in calls {
             if let Some((token, to, amount)) = calldata::erc20_transfer(c) {
-                let e = out.token_deltas.entry(token).or_insert((0, false));
-                e.0 =
-                    e.0.saturating_sub(i128::try_from(amount).unwrap_or(i128::MAX));
+                let e = out
+                    .token_deltas
+                    .entry(token)
+                    .or_insert((trace::Flow::default(), false));
+                e.0.send(amount);
                 out.recipients.push(to);
             }
         }
@@ -454,19 +456,18 @@ impl ChainAdapter for EvmAdapter {
         }
         let mut changes = Vec::new();
         let native_pre = self.rpc.balance(agent_addr).await?;
-        let native_delta = traced
-            .native_delta
-            .saturating_sub(i128::try_from(fee_wei).unwrap_or(i128::MAX));
-        if native_delta != 0 {
+        let mut native = traced.native;
+        native.send(fee_wei);
+        if !native.is_neutral() {
             changes.push(change(
                 AssetRef::Native,
                 NATIVE_DECIMALS,
                 native_pre,
-                native_delta,
+                native,
             ));
         }
         for (token, (delta, nft)) in traced.token_deltas {
-            if delta == 0 {
+            if delta.is_neutral() {
                 continue;
             }
             let decimals = if nft {
@@ -474,12 +475,14 @@ impl ChainAdapter for EvmAdapter {
             } else {
                 self.token_decimals(token).await?
             };
+            // A token whose balance cannot be read is assumed to hold exactly what leaves, so
+            // the whole outflow is judged rather than vanishing against a balance of zero.
             let pre = if nft {
-                U256::ZERO
+                delta.outflow
             } else {
                 self.token_balance(token, agent_addr)
                     .await
-                    .unwrap_or_default()
+                    .unwrap_or(delta.outflow)
             };
             changes.push(change(
                 AssetRef::Token(checksum(&token)),
@@ -576,6 +579,13 @@ impl ChainAdapter for EvmAdapter {
         }
     }
 
+    async fn asset_decimals(&self, asset: &AssetRef) -> Result<u8, ChainError> {
+        match asset {
+            AssetRef::Native => Ok(NATIVE_DECIMALS),
+            AssetRef::Token(t) => self.token_decimals(parse_address(t, "asset")?).await,
+        }
+    }
+
     async fn balances(&self, address: &str) -> Result<Vec<AssetBalance>, ChainError> {
         let who = parse_address(address, "address")?;
         let mut out = vec![AssetBalance {
@@ -599,17 +609,11 @@ impl ChainAdapter for EvmAdapter {
     }
 }
 
-fn change(asset: AssetRef, decimals: u8, pre: U256, delta: i128) -> BalanceChange {
-    let pre = u128::try_from(pre).unwrap_or(u128::MAX);
-    let post = if delta < 0 {
-        pre.saturating_sub(delta.unsigned_abs())
-    } else {
-        pre.saturating_add(delta.unsigned_abs())
-    };
+fn change(asset: AssetRef, decimals: u8, pre: U256, flow: trace::Flow) -> BalanceChange {
     BalanceChange {
         asset,
         decimals,
-        pre,
-        post,
+        pre: Atoms::from_u256(pre),
+        post: Atoms::from_u256(flow.apply(pre)),
     }
 }

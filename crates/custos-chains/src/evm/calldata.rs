@@ -5,7 +5,7 @@
 use super::wire::checksum;
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::{sol_data, SolType};
-use custos_core::{ApprovalEffect, ApprovalKind, AssetRef, MethodCall};
+use custos_core::{ApprovalEffect, ApprovalKind, AssetRef, Atoms, MethodCall};
 
 /// `transfer(address,uint256)`.
 pub const TRANSFER: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
@@ -155,9 +155,16 @@ fn hex_lower(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// `amount` in base units, `None` when it does not fit in 128 bits (counts as unlimited).
-pub fn amount_u128(v: U256) -> Option<u128> {
-    u128::try_from(v).ok()
+/// An allowance of `v` base units, exact; `None` (unlimited) only at the standard's own
+/// "unlimited" value `unlimited_at` (`2^256 - 1` for ERC-20, `2^160 - 1` for Permit2). Every
+/// other amount, however large, is kept as it is and valued as it is.
+pub fn allowance(v: U256, unlimited_at: U256) -> Option<Atoms> {
+    (v < unlimited_at).then(|| Atoms::from_u256(v))
+}
+
+/// Permit2's "unlimited": `2^160 - 1`.
+pub fn permit2_unlimited() -> U256 {
+    (U256::from(1u8) << 160) - U256::from(1u8)
 }
 
 /// Approvals the calls grant on their face: ERC-20 `approve` / `increaseAllowance`,
@@ -181,7 +188,7 @@ pub fn approvals(calls: &[Call]) -> Result<Vec<ApprovalEffect>, CalldataError> {
                     account: token.clone(),
                     asset: Some(AssetRef::Token(token)),
                     grantee: Some(checksum(&spender)),
-                    amount: amount_u128(amount).filter(|a| *a != u128::MAX),
+                    amount: allowance(amount, U256::MAX),
                 });
             }
             SET_APPROVAL_FOR_ALL => {
@@ -203,19 +210,12 @@ pub fn approvals(calls: &[Call]) -> Result<Vec<ApprovalEffect>, CalldataError> {
                 if amount.is_zero() {
                     continue;
                 }
-                let amount = U256::from(amount);
-                // uint160 max is Permit2's "unlimited".
-                let max160 = (U256::from(1u8) << 160) - U256::from(1u8);
                 out.push(ApprovalEffect {
                     kind: ApprovalKind::Delegate,
                     account: token,
                     asset: Some(AssetRef::Token(checksum(&tok))),
                     grantee: Some(checksum(&spender)),
-                    amount: if amount == max160 {
-                        None
-                    } else {
-                        amount_u128(amount)
-                    },
+                    amount: allowance(U256::from(amount), permit2_unlimited()),
                 });
             }
             _ => {}
@@ -316,7 +316,7 @@ mod tests {
         assert_eq!(calls[1].to, token);
         let a = approvals(&calls).unwrap();
         assert_eq!(a.len(), 1);
-        assert_eq!(a[0].amount, Some(7));
+        assert_eq!(a[0].amount, Some(Atoms::from(7u64)));
         assert_eq!(a[0].account, checksum(&token));
     }
 }

@@ -15,6 +15,39 @@ const APPROVAL_FOR_ALL: B256 =
 const DEPOSIT: B256 = b256!("e1fffcc4923d04b559f4d29a8bfc6cda04eb5b0d3c460751c2402c5c5cc9109c");
 const WITHDRAWAL: B256 = b256!("7fcf532c15f0a6db0bd6d0e038bea71d30d808c7d98cb3bf7268a95bf5081b65");
 
+/// Base units that reach and leave the agent, each summed exactly (saturating only past
+/// `2^256 - 1`, which overstates the outflow and is refused by valuation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flow {
+    /// Received.
+    pub inflow: U256,
+    /// Sent.
+    pub outflow: U256,
+}
+
+impl Flow {
+    /// Counts `v` received.
+    pub fn receive(&mut self, v: U256) {
+        self.inflow = self.inflow.saturating_add(v);
+    }
+
+    /// Counts `v` sent.
+    pub fn send(&mut self, v: U256) {
+        self.outflow = self.outflow.saturating_add(v);
+    }
+
+    /// True when nothing moved on net.
+    pub fn is_neutral(&self) -> bool {
+        self.inflow == self.outflow
+    }
+
+    /// The balance after, from the balance before: never below zero (an agent cannot lose more
+    /// than it holds), and an overflowing inflow overstates the outflow rather than hiding it.
+    pub fn apply(&self, pre: U256) -> U256 {
+        pre.saturating_add(self.inflow).saturating_sub(self.outflow)
+    }
+}
+
 /// What one traced transaction does to `agent`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TraceEffects {
@@ -24,10 +57,10 @@ pub struct TraceEffects {
     pub error: Option<String>,
     /// Gas used by the whole transaction.
     pub gas_used: u64,
-    /// Net wei to the agent from value transfers (fees not included).
-    pub native_delta: i128,
-    /// Net change per token contract; `(delta, is_nft)`.
-    pub token_deltas: BTreeMap<Address, (i128, bool)>,
+    /// Wei to and from the agent in value transfers (fees not included).
+    pub native: Flow,
+    /// Movement per token contract; `(flow, is_nft)`.
+    pub token_deltas: BTreeMap<Address, (Flow, bool)>,
     /// Approvals over the agent's tokens the logs show.
     pub approvals: Vec<ApprovalEffect>,
     /// Addresses that receive wei or tokens from the agent and are not contracts the
@@ -47,10 +80,6 @@ fn topic_addr(t: &B256) -> Address {
 
 fn word(data: &[u8]) -> Option<U256> {
     (data.len() == 32).then(|| U256::from_be_slice(data))
-}
-
-fn signed(v: U256) -> i128 {
-    i128::try_from(v).unwrap_or(i128::MAX)
 }
 
 fn push_unique(list: &mut Vec<Address>, a: Address) {
@@ -113,13 +142,13 @@ fn walk(frame: &Value, agent: Address, out: &mut TraceEffects, receivers: &mut V
     let moves_value = matches!(kind, "CALL" | "CREATE" | "CREATE2" | "SELFDESTRUCT");
     if moves_value && !value.is_zero() {
         if from == Some(agent) {
-            out.native_delta = out.native_delta.saturating_sub(signed(value));
+            out.native.send(value);
             if let Some(t) = to {
                 push_unique(receivers, t);
             }
         }
         if to == Some(agent) {
-            out.native_delta = out.native_delta.saturating_add(signed(value));
+            out.native.receive(value);
         }
     }
     if let Some(logs) = frame.get("logs").and_then(Value::as_array) {
@@ -154,38 +183,45 @@ fn read_log(log: &Value, agent: Address, out: &mut TraceEffects, receivers: &mut
         .unwrap_or_default();
     let Some(topic0) = topics.first() else { return };
     let token = checksum(&contract);
-    let credit = |who: Address, delta: i128, nft: bool, out: &mut TraceEffects| {
+    let credit = |who: Address, v: U256, incoming: bool, nft: bool, out: &mut TraceEffects| {
         if who == agent {
-            let e = out.token_deltas.entry(contract).or_insert((0, nft));
-            e.0 = e.0.saturating_add(delta);
+            let e = out
+                .token_deltas
+                .entry(contract)
+                .or_insert((Flow::default(), nft));
+            if incoming {
+                e.0.receive(v);
+            } else {
+                e.0.send(v);
+            }
         }
     };
     match (*topic0, topics.len()) {
         (TRANSFER, 3) => {
             let Some(v) = word(&data) else { return };
             let (from, to) = (topic_addr(&topics[1]), topic_addr(&topics[2]));
-            credit(from, -signed(v), false, out);
-            credit(to, signed(v), false, out);
+            credit(from, v, false, false, out);
+            credit(to, v, true, false, out);
             if from == agent {
                 push_unique(receivers, to);
             }
         }
         (TRANSFER, 4) => {
             let (from, to) = (topic_addr(&topics[1]), topic_addr(&topics[2]));
-            credit(from, -1, true, out);
-            credit(to, 1, true, out);
+            credit(from, U256::from(1u8), false, true, out);
+            credit(to, U256::from(1u8), true, true, out);
             if from == agent {
                 push_unique(receivers, to);
             }
         }
         (DEPOSIT, 2) => {
             if let Some(v) = word(&data) {
-                credit(topic_addr(&topics[1]), signed(v), false, out);
+                credit(topic_addr(&topics[1]), v, true, false, out);
             }
         }
         (WITHDRAWAL, 2) => {
             if let Some(v) = word(&data) {
-                credit(topic_addr(&topics[1]), -signed(v), false, out);
+                credit(topic_addr(&topics[1]), v, false, false, out);
             }
         }
         (APPROVAL, 3) if topic_addr(&topics[1]) == agent => {
@@ -198,7 +234,7 @@ fn read_log(log: &Value, agent: Address, out: &mut TraceEffects, receivers: &mut
                 account: token.clone(),
                 asset: Some(AssetRef::Token(token)),
                 grantee: Some(checksum(&topic_addr(&topics[2]))),
-                amount: u128::try_from(v).ok().filter(|a| *a != u128::MAX),
+                amount: super::calldata::allowance(v, U256::MAX),
             });
         }
         (APPROVAL, 4) if topic_addr(&topics[1]) == agent => {
@@ -255,10 +291,23 @@ mod tests {
         let e = read(&trace, agent.parse().unwrap());
         assert!(e.success);
         assert_eq!(e.gas_used, 120_000);
-        assert_eq!(e.native_delta, -100, "the reverted refund does not count");
+        assert_eq!(
+            e.native,
+            Flow {
+                inflow: U256::ZERO,
+                outflow: U256::from(100u8)
+            },
+            "the reverted refund does not count"
+        );
         assert_eq!(
             e.token_deltas.get(&token.parse::<Address>().unwrap()),
-            Some(&(500, false))
+            Some(&(
+                Flow {
+                    inflow: U256::from(500u16),
+                    outflow: U256::ZERO
+                },
+                false
+            ))
         );
         assert!(
             e.recipients.is_empty(),

@@ -411,6 +411,21 @@ impl ChainAdapter for SolanaAdapter {
         }
     }
 
+    async fn asset_decimals(&self, asset: &AssetRef) -> Result<u8, ChainError> {
+        match asset {
+            AssetRef::Native => Ok(SOL_DECIMALS),
+            AssetRef::Token(m) => {
+                let mint = parse_address(m, "asset")?;
+                let acc = self
+                    .account(&mint)
+                    .await?
+                    .ok_or_else(|| ChainError::InvalidInput("asset: no such mint".into()))?;
+                token::parse_mint_decimals(&acc.owner, &acc.data)
+                    .ok_or_else(|| ChainError::InvalidInput("asset: not a token mint".into()))
+            }
+        }
+    }
+
     async fn balances(&self, address: &str) -> Result<Vec<AssetBalance>, ChainError> {
         let owner = parse_address(address, "address")?;
         let lamports = self.account(&owner).await?.map(|a| a.lamports).unwrap_or(0);

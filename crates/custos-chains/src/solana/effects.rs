@@ -8,7 +8,9 @@
 //! on the agent's accounts, deduplicated.
 use super::token::{self, TokenAccount};
 use crate::solana_wire::DecodedSolanaTx;
-use custos_core::{ApprovalEffect, ApprovalKind, AssetRef, BalanceChange, Chain, SimulatedEffects};
+use custos_core::{
+    ApprovalEffect, ApprovalKind, AssetRef, Atoms, BalanceChange, Chain, SimulatedEffects,
+};
 use solana_account::Account;
 use solana_address::Address;
 use std::collections::BTreeMap;
@@ -197,7 +199,7 @@ pub fn compute(input: EffectsInput<'_>) -> SimulatedEffects {
                         account: key.to_string(),
                         asset: asset.clone(),
                         grantee: a.delegate.map(|d| d.to_string()),
-                        amount: Some(u128::from(a.delegated_amount)),
+                        amount: Some(Atoms::from(a.delegated_amount)),
                     });
                 }
                 if a.close_authority != b.close_authority
@@ -235,8 +237,8 @@ pub fn compute(input: EffectsInput<'_>) -> SimulatedEffects {
         .map(|(asset, (decimals, pre, post))| BalanceChange {
             asset,
             decimals,
-            pre,
-            post,
+            pre: pre.into(),
+            post: post.into(),
         })
         .collect();
 

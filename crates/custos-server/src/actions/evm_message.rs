@@ -39,6 +39,16 @@ pub struct EvmMessageBody {
     pub hash: Option<String>,
 }
 
+/// The audit record's parameters of a message signature. Amounts serialize as decimal strings
+/// (see `custos_core::Atoms`), so no value a document can carry fails to serialize.
+#[derive(serde::Serialize)]
+struct MessageParams<'a> {
+    chain: Chain,
+    kind: &'a str,
+    digest: Option<String>,
+    delegations: &'a [Delegation],
+}
+
 /// What is to be signed, validated.
 enum Job {
     Personal(String),
@@ -103,10 +113,9 @@ pub async fn run(
     let chain = Chain::Evm(id);
     let policy = state.policy_of(&agent)?;
     let use_ = usage(state, &agent).await?;
-    // Permits become delegations valued at their amount; everything else moves nothing.
+    // Permits become spending allowances, which the policy values at their full amount;
+    // everything else moves nothing.
     let mut effects = Effects::default();
-    let mut declared = Decimal::ZERO;
-    let mut unpriced = Vec::new();
     let (payload, kind, digest_hint) = match &job {
         Job::Personal(m) => (
             SignPayload::Message {
@@ -120,33 +129,40 @@ pub async fn run(
             {
                 let s = custos_chains::evm::typed_data::summarize(doc)
                     .map_err(|e| ApiError::invalid("typed_data", e.0))?;
-                if let Some(cid) = s.chain_id {
-                    if cid != id {
+                match s.chain_id {
+                    Some(cid) if cid != id => {
                         return Err(ApiError::invalid(
                             "typed_data",
                             format!("domain.chainId is {cid}, but the request is for evm:{id}"),
                         ));
                     }
+                    Some(_) => {}
+                    None if policy.typed_data.allow_missing_chain_id => {}
+                    None => {
+                        return Err(ApiError::policy_denied(vec![(
+                            custos_policy::rules::TYPED_DATA_MISSING_CHAIN_ID.into(),
+                            "the document's domain has no chainId, so its signature would be valid on every chain; the policy does not allow that".into(),
+                        )]))
+                    }
                 }
                 for p in &s.permits {
                     let asset = p.asset.as_ref().map(|a| AssetId::new(a.to_string()));
-                    let amount = match (p.amount, &asset) {
+                    let (amount, decimals) = match (p.amount, &asset) {
                         (Some(n), Some(a)) => {
-                            let decimals = token_decimals(state, id, &a.to_string()).await?;
-                            let whole = custos_core::from_base_units(n, decimals)
-                                .map_err(|e| ApiError::invalid("typed_data", e.to_string()))?;
-                            match price(state, a).await.times(whole) {
-                                UsdValue::Known(v) => declared = declared.saturating_add(v),
-                                _ => unpriced.push(a.to_string()),
-                            }
-                            DelegationAmount::Limited(n)
+                            let decimals = token_decimals(state, id, a.as_str()).await?;
+                            (DelegationAmount::Limited(n), Some(decimals))
                         }
-                        _ => DelegationAmount::Unlimited,
+                        _ => (DelegationAmount::Unlimited, None),
                     };
+                    if let Some(a) = &asset {
+                        let quote = price(state, a).await;
+                        effects.prices.insert(a.clone(), quote);
+                    }
                     effects.delegations.push(Delegation {
                         kind: DelegationKind::Spend,
                         spender: p.grantee.clone().unwrap_or_default(),
                         asset,
+                        decimals,
                         amount,
                     });
                 }
@@ -184,21 +200,8 @@ pub async fn run(
         recipient: None,
         asset: None,
         amount: Decimal::ZERO,
-        declared_usd: if unpriced.is_empty() {
-            UsdValue::Known(declared)
-        } else {
-            UsdValue::Missing
-        },
+        declared_usd: UsdValue::Known(Decimal::ZERO),
     };
-    if !unpriced.is_empty() {
-        return Err(ApiError::policy_denied(vec![(
-            custos_policy::rules::PRICE_UNAVAILABLE.into(),
-            format!(
-                "no usable USD price for the permitted {}; refusing rather than valuing at zero",
-                unpriced.join(", ")
-            ),
-        )]));
-    }
     let usd = match custos_policy::evaluate(&policy, &intent, &effects, &use_) {
         Decision::Allow(a) => (*a).into_inner().usd_value,
         Decision::Deny { reasons } => return Err(denied(&reasons)),
@@ -251,7 +254,13 @@ pub async fn run(
         *v = v.saturating_add(27);
     }
     let signature = format!("0x{}", hex::encode(&rsv));
-    let params = json!({"chain": chain, "kind": kind, "digest": digest_hint, "delegations": effects.delegations});
+    let params = serde_json::to_value(MessageParams {
+        chain,
+        kind,
+        digest: digest_hint,
+        delegations: &effects.delegations,
+    })
+    .map_err(ApiError::internal)?;
     let mut entry = entry_for(
         state,
         Some(actor.principal),

@@ -72,6 +72,14 @@ pub fn chain_error(field: &str, e: ChainError) -> ApiError {
     }
 }
 
+/// `403 policy_denied` under `amount.out_of_range`: an amount Custos cannot value exactly.
+pub fn out_of_range(e: &custos_core::AmountError) -> ApiError {
+    ApiError::policy_denied(vec![(
+        custos_policy::rules::AMOUNT_OUT_OF_RANGE.into(),
+        format!("{e}; refusing rather than clamping"),
+    )])
+}
+
 /// USD price of `asset` from the oracle (missing or stale stays so: it fails closed in policy).
 pub async fn price(state: &AppState, asset: &AssetId) -> UsdValue {
     UsdValue::from_quote(&state.oracle.price(asset.as_str()).await)
@@ -95,8 +103,27 @@ pub async fn simulate(
             format!("simulation failed: {why}"),
         )]));
     }
-    let mut effects = sim.to_policy_effects(adapter.native_symbol());
-    let assets: Vec<AssetId> = effects.changes.iter().map(|c| c.asset.clone()).collect();
+    let mut effects = sim
+        .to_policy_effects(adapter.native_symbol())
+        .map_err(|e| out_of_range(&e))?;
+    // An allowance of an asset the transaction does not move still needs its decimals to be
+    // valued; the chain is asked. One it cannot answer stays unknown, which the policy refuses.
+    for (d, a) in effects.delegations.iter_mut().zip(
+        sim.approvals
+            .iter()
+            .filter(|a| a.grantee.is_some())
+            .map(|a| a.asset.clone()),
+    ) {
+        if let (None, Some(asset)) = (d.decimals, a) {
+            d.decimals = adapter.asset_decimals(&asset).await.ok();
+        }
+    }
+    let assets: std::collections::BTreeSet<AssetId> = effects
+        .changes
+        .iter()
+        .map(|c| c.asset.clone())
+        .chain(effects.delegations.iter().filter_map(|d| d.asset.clone()))
+        .collect();
     for a in assets {
         let p = price(state, &a).await;
         effects.prices.insert(a, p);
@@ -351,7 +378,7 @@ pub async fn execute(
         }
     };
     let (signed, tx_id) = signed;
-    let tokens = json!(plan.simulated.balance_changes.iter().filter(|c| c.delta() != 0).map(|c| json!({"asset": c.asset.to_string(), "delta_base_units": c.delta().to_string(), "decimals": c.decimals})).collect::<Vec<_>>());
+    let tokens = token_amounts(&plan.simulated.balance_changes);
     let params = json!({"chain": plan.intent.chain, "to": plan.intent.recipient, "asset": plan.intent.asset.as_ref().map(|a| a.to_string()), "amount": plan.intent.amount.to_string(), "approvals": allowance.human_approvals, "programs": plan.simulated.programs, "broadcast": broadcast});
     let record = |outcome: AuditOutcome, status: u16, action: &str, reason: Option<String>| {
         let mut e = entry_for(
@@ -475,6 +502,24 @@ pub async fn execute(
     let mut r = Json(body).into_response();
     r.extensions_mut().insert(Audited(stored.id));
     Ok(r)
+}
+
+/// The audit record's token amounts: each asset's exact change in base units, as a decimal
+/// string with its sign (`"-1500000"`), never a JSON number.
+fn token_amounts(changes: &[custos_core::BalanceChange]) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = changes
+        .iter()
+        .filter(|c| c.pre != c.post)
+        .map(|c| {
+            let delta = if c.post >= c.pre {
+                c.post.saturating_sub(c.pre).to_string()
+            } else {
+                format!("-{}", c.pre.saturating_sub(c.post))
+            };
+            json!({"asset": c.asset.to_string(), "delta_base_units": delta, "decimals": c.decimals})
+        })
+        .collect();
+    serde_json::Value::Array(list)
 }
 
 /// The confirmation level and time limit configured for `chain`.

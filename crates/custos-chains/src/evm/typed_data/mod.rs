@@ -2,10 +2,16 @@
 //! the permits it would grant. A Permit (EIP-2612, DAI-style) or Permit2 signature hands the
 //! spender the right to move the agent's tokens without another transaction, so it is judged as
 //! an approval of that amount.
+//!
+//! A document is first held to [`strict::validate`], so the fields the policy reads are the
+//! fields the signature covers, and the digest is the one eth-account computes.
+pub mod strict;
+
+use super::calldata::{allowance, permit2_unlimited};
 use super::wire::checksum;
 use alloy_dyn_abi::TypedData;
 use alloy_primitives::{Address, U256};
-use custos_core::{ApprovalEffect, ApprovalKind, AssetRef};
+use custos_core::{ApprovalEffect, ApprovalKind, AssetRef, Atoms};
 use serde_json::Value;
 
 /// The largest typed-data document accepted.
@@ -32,15 +38,11 @@ pub struct TypedDataSummary {
 pub struct TypedDataError(pub String);
 
 fn u256_of(v: &Value) -> Option<U256> {
-    match v {
-        Value::String(s) => s.parse::<U256>().ok(),
-        Value::Number(n) => n.as_u64().map(U256::from),
-        _ => None,
-    }
+    strict::parse_uint(v)
 }
 
 fn address_of(v: &Value) -> Option<Address> {
-    v.as_str().and_then(|s| s.parse::<Address>().ok())
+    strict::check_address(v, "").ok()
 }
 
 fn field<'a>(obj: &'a Value, name: &str) -> Result<&'a Value, TypedDataError> {
@@ -48,15 +50,7 @@ fn field<'a>(obj: &'a Value, name: &str) -> Result<&'a Value, TypedDataError> {
         .ok_or_else(|| TypedDataError(format!("message.{name} is missing")))
 }
 
-fn amount(v: U256, unlimited_at: U256) -> Option<u128> {
-    if v >= unlimited_at {
-        None
-    } else {
-        u128::try_from(v).ok()
-    }
-}
-
-fn delegate(token: Address, spender: Address, amount: Option<u128>) -> ApprovalEffect {
+fn delegate(token: Address, spender: Address, amount: Option<Atoms>) -> ApprovalEffect {
     let t = checksum(&token);
     ApprovalEffect {
         kind: ApprovalKind::Delegate,
@@ -76,6 +70,7 @@ pub fn summarize(json: &str) -> Result<TypedDataSummary, TypedDataError> {
     }
     let raw: Value =
         serde_json::from_str(json).map_err(|e| TypedDataError(format!("not JSON: {e}")))?;
+    strict::validate(&raw)?;
     let typed: TypedData = serde_json::from_value(raw.clone())
         .map_err(|e| TypedDataError(format!("not an EIP-712 document: {e}")))?;
     let digest = typed
@@ -91,7 +86,6 @@ pub fn summarize(json: &str) -> Result<TypedDataSummary, TypedDataError> {
     let msg = raw
         .get("message")
         .ok_or_else(|| TypedDataError("message is missing".into()))?;
-    let max160 = (U256::from(1u8) << 160) - U256::from(1u8);
     let bad = |f: &str| TypedDataError(format!("message.{f} is not valid"));
     let mut permits = Vec::new();
     match primary.as_str() {
@@ -108,7 +102,7 @@ pub fn summarize(json: &str) -> Result<TypedDataSummary, TypedDataError> {
             } else {
                 let value = u256_of(field(msg, "value")?).ok_or_else(|| bad("value"))?;
                 if !value.is_zero() {
-                    permits.push(delegate(token, spender, amount(value, U256::MAX)));
+                    permits.push(delegate(token, spender, allowance(value, U256::MAX)));
                 }
             }
         }
@@ -124,7 +118,11 @@ pub fn summarize(json: &str) -> Result<TypedDataSummary, TypedDataError> {
                 let token = address_of(field(d, "token")?).ok_or_else(|| bad("details.token"))?;
                 let value = u256_of(field(d, "amount")?).ok_or_else(|| bad("details.amount"))?;
                 if !value.is_zero() {
-                    permits.push(delegate(token, spender, amount(value, max160)));
+                    permits.push(delegate(
+                        token,
+                        spender,
+                        allowance(value, permit2_unlimited()),
+                    ));
                 }
             }
         }
@@ -140,7 +138,7 @@ pub fn summarize(json: &str) -> Result<TypedDataSummary, TypedDataError> {
                 let token = address_of(field(p, "token")?).ok_or_else(|| bad("permitted.token"))?;
                 let value = u256_of(field(p, "amount")?).ok_or_else(|| bad("permitted.amount"))?;
                 if !value.is_zero() {
-                    permits.push(delegate(token, spender, amount(value, U256::MAX)));
+                    permits.push(delegate(token, spender, allowance(value, U256::MAX)));
                 }
             }
         }
@@ -205,7 +203,7 @@ mod tests {
     fn permits_are_approvals() {
         let s = summarize(&permit("1000000")).unwrap();
         assert_eq!(s.permits.len(), 1);
-        assert_eq!(s.permits[0].amount, Some(1_000_000));
+        assert_eq!(s.permits[0].amount, Some(Atoms::from(1_000_000u64)));
         assert_eq!(
             s.permits[0].grantee.as_deref(),
             Some("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
