@@ -14,7 +14,6 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use custos_core::{Clock, Custody, Store};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Builds the router.
@@ -68,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/verify", post(auth::verify_otp))
         .route("/v1/auth/jwks", get(auth::jwks));
     let max_body = state.cfg.server.max_body_bytes;
+    let body_timeout =
+        std::time::Duration::from_secs(state.cfg.server.body_read_timeout_seconds);
     Router::new()
         .merge(authenticated)
         .merge(public)
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::Extension(crate::extract::MaxBody(max_body)))
+        .layer(axum::Extension(crate::extract::BodyTimeout(body_timeout)))
         .layer(from_fn_with_state(state.clone(), pipeline::front_door))
         .layer(from_fn_with_state(state.clone(), pipeline::request_context))
         .with_state(state)
@@ -219,14 +221,14 @@ pub async fn run(
         tracing::warn!(path = %data_dir.join("outbox.jsonl").display(), "mailer is the development outbox: login codes are written to a file, not sent");
     }
     tracing::info!(%addr, "custos listening");
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let limits = crate::listener::ConnLimits::from(&state.cfg.server);
+    let app = router(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
+        crate::listener::serve(listener, app, limits, async move {
+            let _ = rx.await;
+        })
+        .await
     });
     shutdown.await;
     tracing::info!("shutting down: finishing in-flight requests");

@@ -65,6 +65,14 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_grace_seconds: u64,
+    /// Seconds a client has to send a request's complete headers; then the connection is
+    /// closed (a slow-header client cannot hold it open).
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a client has to send a request's whole body, from the moment its headers are
+    /// read; a slower body is answered `408`.
+    pub body_read_timeout_seconds: u64,
+    /// Open connections one client address may hold at once; more are closed on accept.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +84,9 @@ impl Default for ServerConfig {
             dev: true,
             max_body_bytes: 64 * 1024,
             shutdown_grace_seconds: 10,
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 30,
+            max_connections_per_ip: 128,
         }
     }
 }
@@ -545,6 +556,26 @@ impl Config {
             return Err(cerr(
                 "server.max_body_bytes",
                 "must be between 1024 and 16777216",
+            ));
+        }
+        for (key, v) in [
+            (
+                "server.header_read_timeout_seconds",
+                self.server.header_read_timeout_seconds,
+            ),
+            (
+                "server.body_read_timeout_seconds",
+                self.server.body_read_timeout_seconds,
+            ),
+        ] {
+            if !(1..=3600).contains(&v) {
+                return Err(cerr(key, "must be between 1 and 3600"));
+            }
+        }
+        if !(1..=100_000).contains(&self.server.max_connections_per_ip) {
+            return Err(cerr(
+                "server.max_connections_per_ip",
+                "must be between 1 and 100000",
             ));
         }
         if !self.storage.url.is_empty()

@@ -36,21 +36,55 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
 #[derive(Clone, Copy, Debug)]
 pub struct MaxBody(pub usize);
 
+/// `server.body_read_timeout_seconds`, put in every request's extensions by the router.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyTimeout(pub std::time::Duration);
+
 /// How much of an oversized body is read and thrown away before answering `413`.
 const DRAIN_MAX: usize = 16 * 1024 * 1024;
 /// How long draining may take.
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Reads the body, at most [`MaxBody`] bytes. A longer body is refused with `413`, after the
-/// rest of it has been read and discarded (up to 16 MiB, within 5 s): a client still sending
-/// then receives the documented error instead of a connection reset mid-upload.
+/// Reads the body, at most [`MaxBody`] bytes, within [`BodyTimeout`]. A body whose declared
+/// `Content-Length` is over the limit is refused with `413` at once, without waiting for it;
+/// one that turns out longer is refused after the rest of it has been read and discarded (up to
+/// 16 MiB, within 5 s), so a client still sending receives the documented error instead of a
+/// connection reset mid-upload. A body still incomplete at the deadline is answered `408`.
 pub async fn read_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
-    use http_body_util::BodyExt;
     let limit = req.extensions().get::<MaxBody>().map_or(64 * 1024, |m| m.0);
-    let too_large = || ApiError {
+    let deadline = req
+        .extensions()
+        .get::<BodyTimeout>()
+        .map_or(std::time::Duration::from_secs(30), |t| t.0);
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    match tokio::time::timeout(deadline, read_limited(req, limit)).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError {
+            status: axum::http::StatusCode::REQUEST_TIMEOUT,
+            ..ApiError::bad_request(format!(
+                "the body did not arrive within {} s",
+                deadline.as_secs()
+            ))
+        }),
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError {
         status: axum::http::StatusCode::PAYLOAD_TOO_LARGE,
         ..ApiError::bad_request(format!("the body is larger than {limit} bytes"))
-    };
+    }
+}
+
+async fn read_limited(req: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    use http_body_util::BodyExt;
     let mut body = req.into_body();
     let mut buf = Vec::new();
     while let Some(frame) = body.frame().await {
@@ -69,7 +103,7 @@ pub async fn read_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
                 }
             };
             let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
-            return Err(too_large());
+            return Err(too_large(limit));
         }
         buf.extend_from_slice(&data);
     }

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub audit_batch: Histogram,
     /// Signatures by scheme.
     pub signatures: IntCounterVec,
+    /// Request handlers that panicked (answered 500; see `pipeline`).
+    pub panics: IntCounter,
 }
 
 impl Metrics {
@@ -57,6 +59,8 @@ impl Metrics {
             Opts::new("signatures_total", "Signatures produced"),
             &["scheme"],
         )?;
+        let panics = IntCounter::new("handler_panics_total", "Request handlers that panicked")?;
+        registry.register(Box::new(panics.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
@@ -73,6 +77,7 @@ impl Metrics {
             audit_records,
             audit_batch,
             signatures,
+            panics,
         })
     }
 

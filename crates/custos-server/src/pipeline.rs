@@ -26,7 +26,7 @@ pub async fn request_context(
     let id = uuid::Uuid::new_v4().to_string();
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().as_str().to_owned();
-    let mut resp = next.run(req).await;
+    let mut resp = contained(&state, next.run(req)).await;
     let route = resp
         .extensions()
         .get::<RouteName>()
@@ -47,6 +47,23 @@ pub async fn request_context(
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
+}
+
+/// Runs the rest of the pipeline, answering `500 internal` if it panics instead of dropping the
+/// connection: the audit layer still writes its record, budget reservations held by the
+/// unwound handler are released by their `Drop` (see `actions::budget`), and the panic is
+/// counted. The panic's message is not logged here (it could quote input); its location is in
+/// the panic hook's output.
+async fn contained(state: &AppState, run: impl std::future::Future<Output = Response>) -> Response {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(run).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(_) => {
+            state.metrics.panics.inc();
+            tracing::error!("request handler panicked; answered 500");
+            ApiError::internal("the request failed inside the server").into_response()
+        }
+    }
 }
 
 /// Innermost on every route: remembers the matched route template.
@@ -121,7 +138,7 @@ pub async fn audit_layer(
         req.method(),
         matched.as_ref().map(|m| m.as_str()).unwrap_or("?")
     );
-    let resp = next.run(req).await;
+    let resp = contained(&state, next.run(req)).await;
     if resp.extensions().get::<Audited>().is_some() {
         return resp;
     }

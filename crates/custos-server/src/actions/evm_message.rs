@@ -214,18 +214,10 @@ pub async fn run(
         }
     };
     // The permit's value is reserved before anything is signed.
-    let reserved = usd > Decimal::ZERO;
-    let reservation = if reserved {
-        super::reserve(state, &agent, &policy, usd).await?
+    let reservation = if usd > Decimal::ZERO {
+        Some(super::reserve(state, &agent, &policy, usd).await?)
     } else {
-        String::new()
-    };
-    let release = || async {
-        if reserved {
-            if let Err(e) = state.store.budget_release(&reservation).await {
-                tracing::error!(error = %e, "budget reservation not released");
-            }
-        }
+        None
     };
     let sig = match state
         .custody
@@ -239,7 +231,9 @@ pub async fn run(
     {
         Ok(s) => s,
         Err(e) => {
-            release().await;
+            if let Some(r) = reservation {
+                r.release().await;
+            }
             return Err(e.into());
         }
     };
@@ -281,25 +275,17 @@ pub async fn run(
     let stored = match state.audit.append(entry).await {
         Ok(s) => s,
         Err(e) => {
-            release().await;
+            if let Some(r) = reservation {
+                r.release().await;
+            }
             tracing::error!(error = %e, "audit write failed; withholding signature");
             return Err(ApiError::unavailable(
                 "audit log unavailable; the request was not completed",
             ));
         }
     };
-    if reserved {
-        if let Err(e) = state
-            .store
-            .budget_commit(
-                &reservation,
-                &format!("sig:{}", stored.id),
-                state.clock.now_ms(),
-            )
-            .await
-        {
-            tracing::error!(error = %e, "budget reservation not committed (it still counts as in flight)");
-        }
+    if let Some(r) = reservation {
+        r.commit(&format!("sig:{}", stored.id)).await;
     }
     let address = agent
         .addresses

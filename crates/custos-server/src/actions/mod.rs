@@ -5,6 +5,7 @@
 //! [`plan`] stops at the decision (it is also the dry run); [`execute`] takes only an
 //! [`Approved`] allowance, which only the policy crate can make, so nothing reaches the signer
 //! without a policy decision.
+pub mod budget;
 pub mod evm_message;
 pub mod sign;
 pub mod trade;
@@ -18,8 +19,8 @@ use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use custos_core::{
-    Agent, AssetId, AuditOutcome, ChainAdapter, ChainError, Decimal, Effects, Intent, Reservation,
-    ReserveOutcome, SignRequest, SimulatedEffects, UnsignedTx, Usage, UsdValue,
+    Agent, AssetId, AuditOutcome, ChainAdapter, ChainError, Decimal, Effects, Intent, SignRequest,
+    SimulatedEffects, UnsignedTx, Usage, UsdValue,
 };
 use custos_policy::{Allowance, Approved, Decision, PolicyDocument};
 use serde_json::json;
@@ -156,44 +157,7 @@ pub fn precheck(policy: &PolicyDocument, intent: &Intent, usage: &Usage) -> Resu
     custos_policy::precheck(policy, intent).map_err(|r| denied(&r))
 }
 
-/// Reserves `usd` for the agent in the rolling 24 h budget and the hourly count, in one store
-/// transaction; returns the reservation id, or the denial naming the cap that refused it.
-pub async fn reserve(
-    state: &AppState,
-    agent: &Agent,
-    policy: &PolicyDocument,
-    usd: Decimal,
-) -> Result<String, ApiError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let outcome = state
-        .store
-        .budget_reserve(Reservation {
-            id: id.clone(),
-            agent: agent.id,
-            usd,
-            now_ms: state.clock.now_ms(),
-            daily_cap: policy.limits.daily_usd,
-            max_tx_per_hour: policy.limits.max_tx_per_hour,
-        })
-        .await?;
-    match outcome {
-        ReserveOutcome::Reserved => Ok(id),
-        ReserveOutcome::OverDaily { spent } => Err(ApiError::policy_denied(vec![(
-            "limits.daily_usd".into(),
-            format!(
-                "{spent} USD already spent or in flight in 24 h; {usd} more exceeds the cap of {}",
-                policy.limits.daily_usd
-            ),
-        )])),
-        ReserveOutcome::OverHourly { count } => Err(ApiError::policy_denied(vec![(
-            "limits.max_tx_per_hour".into(),
-            format!(
-                "{count} transactions in the last hour; the cap is {}",
-                policy.limits.max_tx_per_hour
-            ),
-        )])),
-    }
-}
+pub use budget::reserve;
 
 /// `403 policy_denied` from policy reasons.
 pub fn denied(reasons: &[custos_policy::Reason]) -> ApiError {
@@ -321,11 +285,7 @@ pub async fn execute(
     let allowance = approved.into_inner();
     let usd = allowance.usd_value;
     let reservation = reserve(state, &plan.agent, &plan.policy, usd).await?;
-    let release = || async {
-        if let Err(e) = state.store.budget_release(&reservation).await {
-            tracing::error!(error = %e, "budget reservation not released");
-        }
-    };
+    crate::faults::hit("after_reserve");
     let policy_json = Some(plan.policy.json());
     // The sender's sequence number (EVM nonce) is taken now, held until the node accepts the
     // transaction, and handed out again if anything before that fails. A transaction returned
@@ -341,7 +301,7 @@ pub async fn execute(
     let custos_core::Sequenced { tx_bytes, lease } = match sequenced {
         Ok(s) => s,
         Err(e) => {
-            release().await;
+            reservation.release().await;
             return Err(chain_error("transaction", e));
         }
     };
@@ -358,10 +318,11 @@ pub async fn execute(
     {
         Ok(s) => s,
         Err(e) => {
-            release().await;
+            reservation.release().await;
             return Err(e.into());
         }
     };
+    crate::faults::hit("after_sign");
     state
         .metrics
         .signatures
@@ -373,7 +334,7 @@ pub async fn execute(
     {
         Ok(s) => s,
         Err(e) => {
-            release().await;
+            reservation.release().await;
             return Err(chain_error("transaction", e));
         }
     };
@@ -415,20 +376,14 @@ pub async fn execute(
         {
             Ok(s) => s,
             Err(e) => {
-                release().await;
+                reservation.release().await;
                 tracing::error!(error = %e, "audit write failed; withholding the signed transaction");
                 return Err(ApiError::unavailable(
                     "audit log unavailable; the request was not completed",
                 ));
             }
         };
-        if let Err(e) = state
-            .store
-            .budget_commit(&reservation, &tx_id, state.clock.now_ms())
-            .await
-        {
-            tracing::error!(error = %e, "budget reservation not committed (it still counts as in flight)");
-        }
+        reservation.commit(&tx_id).await;
         let encoded = if matches!(plan.intent.chain, custos_core::Chain::Evm(_)) {
             format!("0x{}", hex::encode(&signed))
         } else {
@@ -452,16 +407,20 @@ pub async fn execute(
         ))
         .await
     {
-        release().await;
+        reservation.release().await;
         tracing::error!(error = %e, "audit write failed; not broadcasting");
         return Err(ApiError::unavailable(
             "audit log unavailable; the request was not completed",
         ));
     }
+    crate::faults::hit("after_signed_record");
     if let Err(e) = adapter.submit(&signed).await {
-        release().await;
+        reservation.release().await;
         return Err(chain_error("transaction", e));
     }
+    // The node has it: the transaction may land whatever happens to this request now.
+    let reservation = reservation.in_flight();
+    crate::faults::hit("after_broadcast");
     if let Some(lease) = lease {
         lease.commit();
     }
@@ -471,19 +430,13 @@ pub async fn execute(
         .await
         .map_err(|e| chain_error("transaction", e))?;
     if let Some(err) = &confirmation.error {
-        release().await;
+        reservation.release(state).await;
         return Err(ApiError::invalid(
             "transaction",
             format!("transaction {tx_id} landed but failed on chain: {err}"),
         ));
     }
-    if let Err(e) = state
-        .store
-        .budget_commit(&reservation, &tx_id, state.clock.now_ms())
-        .await
-    {
-        tracing::error!(error = %e, "budget reservation not committed (it still counts as in flight)");
-    }
+    reservation.commit(state, &tx_id).await;
     let stored = state
         .audit
         .append(record(AuditOutcome::Success, 200, action, None))

@@ -1,0 +1,126 @@
+//! Budget reservations as values that cannot leak: [`reserve`] hands back a [`Reserved`] that
+//! must be committed, released or explicitly kept in flight. One that is dropped unresolved — an
+//! early return nobody wrote a release for, or a panic unwinding through the handler — is
+//! released by its `Drop`, so spend that never happened does not count against the caps.
+use crate::error::ApiError;
+use crate::state::AppState;
+use custos_core::{Agent, Decimal, Reservation, ReserveOutcome};
+use custos_policy::PolicyDocument;
+
+/// A reservation not yet resolved. Released when dropped.
+#[must_use = "a reservation is released when dropped; commit it or keep it in flight"]
+pub struct Reserved {
+    state: AppState,
+    id: Option<String>,
+}
+
+/// A reservation whose transaction has left Custos (broadcast): it stays in flight until its
+/// fate is known, and is neither released nor committed by being dropped.
+pub struct InFlight {
+    id: String,
+}
+
+impl Reserved {
+    /// Releases now (the action did not happen).
+    pub async fn release(mut self) {
+        if let Some(id) = self.id.take() {
+            release(&self.state, &id).await;
+        }
+    }
+
+    /// Commits now against `tx` (the spend happened or counts as spent).
+    pub async fn commit(mut self, tx: &str) {
+        if let Some(id) = self.id.take() {
+            commit(&self.state, &id, tx).await;
+        }
+    }
+
+    /// The transaction is about to leave Custos: from here on the reservation stays in flight
+    /// whatever happens to this request, since the transaction may still land.
+    pub fn in_flight(mut self) -> InFlight {
+        InFlight {
+            id: self.id.take().unwrap_or_default(),
+        }
+    }
+}
+
+impl InFlight {
+    /// Releases (the transaction provably did not take effect).
+    pub async fn release(self, state: &AppState) {
+        release(state, &self.id).await;
+    }
+
+    /// Commits against `tx`.
+    pub async fn commit(self, state: &AppState, tx: &str) {
+        commit(state, &self.id, tx).await;
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let state = self.state.clone();
+        tracing::warn!(reservation = %id, "budget reservation dropped unresolved; releasing it");
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { release(&state, &id).await });
+        }
+    }
+}
+
+async fn release(state: &AppState, id: &str) {
+    if let Err(e) = state.store.budget_release(id).await {
+        tracing::error!(error = %e, "budget reservation not released");
+    }
+}
+
+async fn commit(state: &AppState, id: &str, tx: &str) {
+    if let Err(e) = state
+        .store
+        .budget_commit(id, tx, state.clock.now_ms())
+        .await
+    {
+        tracing::error!(error = %e, "budget reservation not committed (it still counts as in flight)");
+    }
+}
+
+/// Reserves `usd` for the agent in the rolling 24 h budget and the hourly count, in one store
+/// transaction; returns the reservation, or the denial naming the cap that refused it.
+pub async fn reserve(
+    state: &AppState,
+    agent: &Agent,
+    policy: &PolicyDocument,
+    usd: Decimal,
+) -> Result<Reserved, ApiError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let outcome = state
+        .store
+        .budget_reserve(Reservation {
+            id: id.clone(),
+            agent: agent.id,
+            usd,
+            now_ms: state.clock.now_ms(),
+            daily_cap: policy.limits.daily_usd,
+            max_tx_per_hour: policy.limits.max_tx_per_hour,
+        })
+        .await?;
+    match outcome {
+        ReserveOutcome::Reserved => Ok(Reserved {
+            state: state.clone(),
+            id: Some(id),
+        }),
+        ReserveOutcome::OverDaily { spent } => Err(ApiError::policy_denied(vec![(
+            "limits.daily_usd".into(),
+            format!(
+                "{spent} USD already spent or in flight in 24 h; {usd} more exceeds the cap of {}",
+                policy.limits.daily_usd
+            ),
+        )])),
+        ReserveOutcome::OverHourly { count } => Err(ApiError::policy_denied(vec![(
+            "limits.max_tx_per_hour".into(),
+            format!(
+                "{count} transactions in the last hour; the cap is {}",
+                policy.limits.max_tx_per_hour
+            ),
+        )])),
+    }
+}

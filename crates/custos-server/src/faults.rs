@@ -1,0 +1,41 @@
+//! Fault injection for tests: named points on the signing path where a test makes the server
+//! panic or abort, to prove that nothing is lost when it does. Compiled in only with the cargo
+//! feature `fault-injection` (which release builds do not enable); without it every point is an
+//! empty inline function.
+//!
+//! With the feature, the environment variable `FAULT_INJECT` (deliberately not a `CUSTOS_*`
+//! configuration key) lists `point` or `point=panic|abort`, comma-separated, e.g.
+//! `FAULT_INJECT=after_reserve=panic`. Points: `after_reserve` (budget reserved, nothing
+//! signed), `after_sign` (signature made, nothing recorded), `after_signed_record` (the
+//! `….signed` audit record is durable), `after_broadcast` (the node has the transaction).
+
+/// Hits the fault point `point`: panics or aborts if `FAULT_INJECT` names it.
+#[cfg(feature = "fault-injection")]
+#[allow(clippy::panic)] // Panicking on purpose is this function's whole job.
+pub fn hit(point: &str) {
+    use std::sync::OnceLock;
+    static CONFIG: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        std::env::var("FAULT_INJECT")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| match s.split_once('=') {
+                Some((p, a)) => (p.to_owned(), a.to_owned()),
+                None => (s.to_owned(), "panic".to_owned()),
+            })
+            .collect()
+    });
+    if let Some((_, action)) = config.iter().find(|(p, _)| p == point) {
+        tracing::warn!(point, action = %action, "fault injected");
+        if action == "abort" {
+            std::process::abort();
+        }
+        panic!("fault injected at {point}");
+    }
+}
+
+/// Without the `fault-injection` feature: nothing.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn hit(_point: &str) {}
