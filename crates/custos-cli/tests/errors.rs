@@ -347,3 +347,165 @@ async fn unknown_routes_methods_and_ids_use_the_error_body() {
         }
     }
 }
+
+/// A handler that panics (a fault injected after the budget reservation) is answered `500
+/// internal` instead of a dropped connection, leaves an audit record, and does not leak its
+/// reservation: the next transfer fits the daily cap the panicked one would have used up.
+#[tokio::test]
+async fn a_panic_is_answered_audited_and_releases_its_reservation() {
+    let srv = Server::builder()
+        .env("FAULT_INJECT", "after_reserve=panic")
+        .start()
+        .await;
+    let s = srv.login("panic@example.com").await;
+    let op = srv.operator_token("admin");
+    let policy = json!({
+        "actions": {"transfer": true},
+        "chains": ["solana"],
+        "limits": {"per_tx_usd": "20", "daily_usd": "20", "max_tx_per_hour": 100},
+        "recipients": {"mode": "any", "allow": [], "deny": []}
+    });
+    let r = srv
+        .call(
+            Method::PUT,
+            &format!("/v1/admin/agents/{}/policy", s.agent_id),
+            Some(&op),
+            Some(&policy),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = srv
+        .post(
+            "/v1/dev/airdrop",
+            Some(&s.token),
+            &json!({"chain": "solana", "asset": "SOL", "amount": "1"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // 0.1 SOL = 15 USD: one fits the 20 USD daily cap, two do not.
+    let transfer = json!({"chain": "solana", "to": "8opHzTAnfzRpPEx21XtnrVTX28YQuCpAjcn1PczScKh", "asset": "SOL", "amount": "0.1"});
+    let r = srv
+        .post("/v1/wallets/me/actions/transfer", Some(&s.token), &transfer)
+        .await;
+    assert_error(&r, &[500], "internal");
+    let audit = srv
+        .get("/v1/wallets/me/audit?limit=50", Some(&s.token))
+        .await;
+    audit.expect_status(200);
+    let records = audit.json()["records"].as_array().unwrap().clone();
+    assert!(
+        records
+            .iter()
+            .any(|x| x["status"] == 500 && x["endpoint"].as_str().unwrap_or("").contains("actions")),
+        "no audit record of the panicked request: {}",
+        audit.text
+    );
+    // The reservation is released by the unwound guard (asynchronously): the same transfer
+    // is allowed within a few seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = srv
+            .post("/v1/wallets/me/actions/transfer", Some(&s.token), &transfer)
+            .await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the panicked request's reservation still counts: {} {}",
+            r.status,
+            r.text
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let m = srv.get("/metrics", None).await;
+    assert!(
+        m.text.contains("custos_handler_panics_total 1"),
+        "{}",
+        m.text
+    );
+}
+
+/// Slow and oversized clients: headers that never finish are cut off after
+/// `header_read_timeout_seconds`; a `Content-Length` over the limit is refused with `413` at
+/// once, before any body is sent; a body that stalls is answered `408`; connections beyond
+/// `max_connections_per_ip` are closed on accept.
+#[tokio::test]
+async fn slow_and_oversized_clients_are_cut_off() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let srv = Server::builder()
+        .env("CUSTOS_SERVER_HEADER_READ_TIMEOUT_SECONDS", "2")
+        .env("CUSTOS_SERVER_BODY_READ_TIMEOUT_SECONDS", "2")
+        .env("CUSTOS_SERVER_MAX_CONNECTIONS_PER_IP", "8")
+        .start()
+        .await;
+    let addr = srv.addr();
+    // Reads until the server closes the connection or `limit` passes; returns what came back.
+    async fn read_until_closed(c: &mut TcpStream, limit: Duration) -> (String, bool) {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, c.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&out).into(), true),
+                Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+                Err(_) => return (String::from_utf8_lossy(&out).into(), false),
+            }
+        }
+    }
+
+    // Incomplete headers: closed after ~2 s, well before the 70 s the probe saw.
+    let started = Instant::now();
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let (_, closed) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+    assert!(
+        closed,
+        "a connection with unfinished headers stayed open 10 s"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+
+    // Content-Length over the limit: 413 without sending a byte of body.
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"POST /v1/auth/otp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999999999999\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (resp, _) = read_until_closed(&mut c, Duration::from_secs(5)).await;
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert!(resp.contains("invalid_request"), "{resp}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // A body that stops halfway: 408 after the 2 s deadline.
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"POST /v1/auth/otp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"email\":")
+        .await
+        .unwrap();
+    let (resp, _) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+
+    // Eight idle connections are held; the ninth from the same address is closed at once,
+    // and a new one is accepted once one of the eight goes away.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let c = TcpStream::connect(addr).await.unwrap();
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ninth = TcpStream::connect(addr).await.unwrap();
+    let (_, closed) = read_until_closed(&mut ninth, Duration::from_secs(1)).await;
+    assert!(closed, "a ninth connection from one address was kept open");
+    held.pop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (resp, _) = read_until_closed(&mut c, Duration::from_secs(5)).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+}

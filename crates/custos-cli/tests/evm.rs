@@ -826,3 +826,142 @@ async fn uniswap_trade_within_slippage_and_denied_over_the_cap() {
     let v = assert_error(&r, &[422], "invalid_request");
     assert!(v.to_string().contains("slippage_bps"), "{v}");
 }
+
+/// The outside security probe's findings on EIP-712, over HTTP against the real binary and
+/// anvil: permits of 2^128 base units and more were valued at 0 USD and signed; a permit above
+/// u64::MAX base units panicked the handler (no response, a leaked reservation, no audit
+/// record); a domain without chainId was signed; `"0x"` signed as 0; an undeclared domain
+/// chainId was hashed; a wrong EIP-55 checksum was accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn probe_permits_are_valued_exactly_and_typed_data_is_strict() {
+    let a = Anvil::start(31337).await;
+    let d = deploy(&a);
+    let srv = Server::builder()
+        .config(&config(&[(&a, 31337, Some(&d))]))
+        .start()
+        .await;
+    let s = srv.login("evm-probe@example.com").await;
+    let spender = random_evm();
+    // TKA is priced at 3 USD; 100 USD per transaction.
+    let mut p = policy(&["evm:31337"], json!({"spenders": {"allow": [spender]}}));
+    p["limits"]["per_tx_usd"] = json!("100");
+    set_policy(&srv, &s.agent_id, p.clone()).await;
+    let me = evm_address(&srv, &s).await;
+    let doc = |value: &str| {
+        json!({
+            "types": {
+                "EIP712Domain": [{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],
+                "Permit": [{"name":"owner","type":"address"},{"name":"spender","type":"address"},{"name":"value","type":"uint256"},{"name":"nonce","type":"uint256"},{"name":"deadline","type":"uint256"}]
+            },
+            "primaryType": "Permit",
+            "domain": {"name": "Token A", "version": "1", "chainId": 31337, "verifyingContract": d.tka},
+            "message": {"owner": me, "spender": spender, "value": value, "nonce": 0, "deadline": 99999999999u64}
+        })
+    };
+    let sign = |typed: Value| {
+        let srv = &srv;
+        let s = &s;
+        async move {
+            action(
+                srv,
+                s,
+                "sign-message",
+                json!({"chain": "evm:31337", "typed_data": typed}),
+            )
+            .await
+        }
+    };
+    // 2^128 − 1, 2^128, 2^255 and 2^256 − 1 base units to an allowlisted spender: refused.
+    for value in [
+        "340282366920938463463374607431768211455",
+        "340282366920938463463374607431768211456",
+        "57896044618658097711785492504343953926634992332820282019728792003956564819968",
+        "115792089237316195423570985008687907853269984665640564039457584007913129639935",
+    ] {
+        let r = sign(doc(value)).await;
+        let rules = reasons(&r);
+        assert!(
+            rules
+                .iter()
+                .any(|x| x == "amount.out_of_range" || x == "limits.per_tx_usd"),
+            "{value}: {}",
+            r.text
+        );
+    }
+    // 19 tokens (above u64::MAX base units) is 57 USD: signed, answered, counted, audited.
+    let nineteen = doc("19000000000000000000");
+    let r = sign(nineteen.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["usd_value"], "57");
+    let audit_id = r.json()["audit_id"].as_i64().unwrap();
+    let rec = recover(
+        json!([{"kind": "typed", "typed_data": nineteen, "signature": r.json()["signature"]}]),
+    );
+    assert_eq!(rec[0]["from"].as_str(), Some(me.as_str()));
+    let audit = srv
+        .get("/v1/wallets/me/audit?limit=100", Some(&s.token))
+        .await;
+    audit.expect_status(200);
+    let rec = audit.json()["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"].as_i64() == Some(audit_id))
+        .cloned()
+        .unwrap_or_else(|| panic!("no audit record {audit_id}: {}", audit.text));
+    assert_eq!(
+        rec["params"]["delegations"][0]["amount"]["atoms"], "19000000000000000000",
+        "{rec}"
+    );
+    // The 57 USD count against the daily budget: with 50 left, 19 more tokens are refused.
+    p["limits"]["daily_usd"] = json!("107");
+    set_policy(&srv, &s.agent_id, p.clone()).await;
+    assert_denied_by(&sign(doc("19000000000000000000")).await, "limits.daily_usd");
+    p["limits"]["daily_usd"] = json!("100000");
+    set_policy(&srv, &s.agent_id, p.clone()).await;
+
+    // No chainId in the domain: refused unless the policy opts in.
+    let mut no_chain = doc("1000000000000000000");
+    no_chain["types"]["EIP712Domain"] = json!([{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"verifyingContract","type":"address"}]);
+    no_chain["domain"]
+        .as_object_mut()
+        .unwrap()
+        .remove("chainId");
+    assert_denied_by(
+        &sign(no_chain.clone()).await,
+        "typed_data.allow_missing_chain_id",
+    );
+    p["typed_data"] = json!({"allow_missing_chain_id": true});
+    set_policy(&srv, &s.agent_id, p.clone()).await;
+    let r = sign(no_chain).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Shapes eth-account refuses, and a wrong checksum: 422 naming typed_data.
+    let mut empty_hex = doc("0x");
+    let mut undeclared = doc("1");
+    undeclared["types"]["EIP712Domain"] = json!([{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"verifyingContract","type":"address"}]);
+    let mut bad_sum = doc("1");
+    // The agent's checksummed address with one letter's case flipped: mixed case, bad checksum.
+    let flip = me[2..].find(|c: char| c.is_ascii_alphabetic()).unwrap() + 2;
+    let mut wrong = me.clone();
+    let c = me.as_bytes()[flip] as char;
+    let flipped = if c.is_ascii_uppercase() {
+        c.to_ascii_lowercase()
+    } else {
+        c.to_ascii_uppercase()
+    };
+    wrong.replace_range(flip..=flip, &flipped.to_string());
+    bad_sum["message"]["owner"] = json!(wrong);
+    let mut extra = doc("1");
+    extra["message"]["extra"] = json!("not signed");
+    for (name, bad) in [
+        ("0x", &mut empty_hex),
+        ("undeclared chainId", &mut undeclared),
+        ("checksum", &mut bad_sum),
+        ("extra field", &mut extra),
+    ] {
+        let r = sign(bad.clone()).await;
+        let e = assert_error(&r, &[422], "invalid_request");
+        assert_eq!(e["field"], "typed_data", "{name}: {}", r.text);
+    }
+}

@@ -371,6 +371,26 @@ pub struct Confirmation {
     pub error: Option<String>,
 }
 
+/// What became of a signed transaction, as [`ChainAdapter::reconcile`] finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxFate {
+    /// It is on chain (succeeded, or failed with [`Confirmation::error`]).
+    Landed(Confirmation),
+    /// Not on chain yet, and it still can be: it has been (re-)broadcast.
+    Pending,
+    /// It can never land: the chain refused it for good (expired blockhash, used nonce).
+    Dropped(String),
+}
+
+/// Rejections after which a transaction can never land: Solana's expired blockhash, an EVM
+/// nonce already used by another transaction.
+fn rejection_is_final(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["blockhash not found", "blockhashnotfound", "nonce too low"]
+        .iter()
+        .any(|p| m.contains(p))
+}
+
 /// One balance of an address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetBalance {
@@ -496,6 +516,37 @@ pub trait ChainAdapter: Send + Sync {
     /// The decimals of `asset` (the native coin's, a mint's, an ERC-20's `decimals()`), so an
     /// allowance of an asset that the transaction does not move can still be valued.
     async fn asset_decimals(&self, asset: &AssetRef) -> Result<u8, ChainError>;
+
+    /// Finds out what became of `signed_tx` (id `tx_id`) after whoever sent it lost track (a
+    /// crash, a confirmation timeout): landed, dropped for good, or still pending — in which
+    /// case it is broadcast again, which is always safe, since it is the same transaction and
+    /// can land at most once.
+    async fn reconcile(
+        &self,
+        signed_tx: &[u8],
+        tx_id: &str,
+        commitment: Commitment,
+    ) -> Result<TxFate, ChainError> {
+        match self.confirm(tx_id, commitment, Duration::ZERO).await {
+            Ok(c) => return Ok(TxFate::Landed(c)),
+            Err(ChainError::Timeout(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let refused = match self.submit(signed_tx).await {
+            Ok(_) => return Ok(TxFate::Pending),
+            Err(ChainError::Rejected(m)) => m,
+            Err(e) => return Err(e),
+        };
+        // It may have landed between the two calls (a refusal as a duplicate, a used nonce).
+        match self.confirm(tx_id, commitment, Duration::ZERO).await {
+            Ok(c) => Ok(TxFate::Landed(c)),
+            Err(ChainError::Timeout(_)) if rejection_is_final(&refused) => {
+                Ok(TxFate::Dropped(refused))
+            }
+            Err(ChainError::Timeout(_)) => Ok(TxFate::Pending),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ pub struct Reservation {
     pub daily_cap: Decimal,
     /// The policy's `max_tx_per_hour`: refused if this would be one more than that.
     pub max_tx_per_hour: u32,
+    /// The server instance that holds it; after a crash another instance releases the
+    /// reservations of an owner that is gone (see [`crate::Store::budget_orphans`]).
+    pub owner: String,
 }
 
 /// What [`crate::Store::budget_reserve`] did.

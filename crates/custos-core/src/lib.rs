@@ -16,6 +16,7 @@ pub mod chain_adapter;
 pub mod clock;
 pub mod custody;
 pub mod ids;
+pub mod in_flight;
 pub mod ledger;
 pub mod secret;
 pub mod store;
@@ -34,7 +35,7 @@ pub use chain::{Chain, ChainParseError};
 pub use chain_adapter::{
     from_base_units, to_base_units, ApprovalEffect, ApprovalKind, AssetBalance, AssetRef,
     BalanceChange, ChainAdapter, ChainError, Commitment, Confirmation, DecodedTransfer, DecodedTx,
-    SequenceLease, Sequenced, SimulatedEffects, TransferIntent, UnsignedTx,
+    SequenceLease, Sequenced, SimulatedEffects, TransferIntent, TxFate, UnsignedTx,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use custody::{
@@ -42,6 +43,7 @@ pub use custody::{
     PublicKeyInfo, SignPayload, SignRequest, Signature,
 };
 pub use ids::AgentId;
+pub use in_flight::{IdempotencyRef, InFlightTx};
 pub use ledger::{
     ApprovalRecord, ApprovalStatus, Reservation, ReserveOutcome, Usage24h, VoteOutcome,
 };

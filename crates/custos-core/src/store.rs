@@ -241,13 +241,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<OperatorTokenRecord>, StoreError>;
 
     // ---- idempotency ----
-    /// Atomically claims `(scope, key)` for a request whose canonical hash is `request_hash`.
+    /// Atomically claims `(scope, key)` for a request whose canonical hash is `request_hash`,
+    /// on behalf of server instance `owner`.
     async fn idempotency_begin(
         &self,
         scope: &str,
         key: &str,
         request_hash: &[u8; 32],
         now_ms: i64,
+        owner: &str,
     ) -> Result<IdempotencyBegin, StoreError>;
     /// Stores the final response for a claimed key.
     async fn idempotency_complete(
@@ -259,8 +261,38 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Releases a claimed key without a response (the request did nothing and may be retried).
     async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<(), StoreError>;
-    /// Deletes entries created before `before_ms`.
+    /// Deletes *answered* entries created before `before_ms`. A claim still in progress is
+    /// never purged: its transaction's fate may be unknown, and forgetting the key would let a
+    /// retry pay twice.
     async fn purge_idempotency(&self, before_ms: i64) -> Result<u64, StoreError>;
+    /// Gives up ownership of a claim that stays in progress (its transaction was broadcast but
+    /// its outcome is not known): the recovery pass answers it once the chain does.
+    async fn idempotency_disown(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+    /// Claims in progress that no live request will answer: owned by another instance than
+    /// `owner` (or disowned), created before `before_ms`, and not waiting on an in-flight
+    /// transaction. At most `limit`.
+    async fn idempotency_orphans(
+        &self,
+        owner: &str,
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::IdempotencyRef>, StoreError>;
+
+    // ---- in-flight transactions (see `custos_core::in_flight`) ----
+    /// Records a signed transaction about to be broadcast; durable when this returns.
+    async fn in_flight_put(&self, tx: &crate::InFlightTx) -> Result<(), StoreError>;
+    /// The oldest in-flight transactions, at most `limit`.
+    async fn in_flight_list(&self, limit: u32) -> Result<Vec<crate::InFlightTx>, StoreError>;
+    /// Settles one in a single transaction: its reservation is committed against the
+    /// transaction (`landed`) or released, and the row removed. Settling again is a no-op.
+    async fn in_flight_settle(
+        &self,
+        tx_id: &str,
+        landed: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Audit records naming transaction `tx`, ascending.
+    async fn audit_by_tx(&self, tx: &str) -> Result<Vec<StoredAudit>, StoreError>;
 
     // ---- audit ----
     /// Appends `entries` in order, in one transaction, extending the hash chain; returns them
@@ -296,6 +328,15 @@ pub trait Store: Send + Sync + 'static {
     /// Releases a reservation (the action failed); it stops counting. False if there is no
     /// such reservation in the reserved state (a committed one cannot be released).
     async fn budget_release(&self, id: &str) -> Result<bool, StoreError>;
+    /// Reservations still `reserved` that no live request will resolve: held by another
+    /// instance than `owner`, created before `before_ms`, not held by an in-flight transaction.
+    /// At most `limit`.
+    async fn budget_orphans(
+        &self,
+        owner: &str,
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
     /// The agent's reserved and committed USD in the 24 h before `now_ms` and its reservations
     /// in the hour before it.
     async fn budget_usage(&self, agent: AgentId, now_ms: i64) -> Result<Usage24h, StoreError>;

@@ -67,8 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/verify", post(auth::verify_otp))
         .route("/v1/auth/jwks", get(auth::jwks));
     let max_body = state.cfg.server.max_body_bytes;
-    let body_timeout =
-        std::time::Duration::from_secs(state.cfg.server.body_read_timeout_seconds);
+    let body_timeout = std::time::Duration::from_secs(state.cfg.server.body_read_timeout_seconds);
     Router::new()
         .merge(authenticated)
         .merge(public)
@@ -135,6 +134,7 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         ))
     })?;
     let state = AppState::new(Inner {
+        instance: uuid::Uuid::new_v4().to_string(),
         store: parts.store,
         custody: parts.custody,
         clock: parts.clock,
@@ -168,11 +168,24 @@ pub struct Background {
     pub housekeeping: tokio::task::JoinHandle<()>,
 }
 
-/// Purges expired codes and idempotency entries and prunes idle rate-limit keys, every minute.
+/// Purges expired codes and answered idempotency entries and prunes idle rate-limit keys every
+/// minute; runs the crash-recovery pass every `server.recovery_interval_seconds`.
 async fn housekeeping(state: AppState) {
+    let every = std::time::Duration::from_secs(state.cfg.server.recovery_interval_seconds.max(1));
+    let mut recover = tokio::time::interval(every);
+    // The first tick is immediate; the start-up pass already ran.
+    recover.tick().await;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = recover.tick() => {
+                if let Err(e) = crate::recovery::pass(&state).await {
+                    tracing::warn!(error = %e, "recovery pass failed");
+                }
+                continue;
+            }
+            _ = tick.tick() => {}
+        }
         let now = state.clock.now_ms();
         state.limits.prune(now);
         if let Err(e) = state.store.purge_expired_otps(now).await {
@@ -208,6 +221,10 @@ pub async fn run(
                 tracing::warn!(chain = %adapter.chain(), error = %e, "evm node not reachable at start")
             }
         }
+    }
+    // Before any request touches the books: finish what a previous process left.
+    if let Err(e) = crate::recovery::pass(&state).await {
+        tracing::warn!(error = %e, "start-up recovery pass failed");
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await

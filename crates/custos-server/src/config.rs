@@ -73,6 +73,12 @@ pub struct ServerConfig {
     pub body_read_timeout_seconds: u64,
     /// Open connections one client address may hold at once; more are closed on accept.
     pub max_connections_per_ip: usize,
+    /// Seconds between crash-recovery passes (`recovery`); one also runs at start.
+    pub recovery_interval_seconds: u64,
+    /// Seconds after which an idempotency claim or budget reservation of another server
+    /// instance counts as orphaned. Unset: 0 with SQLite (one server owns the data
+    /// directory), 600 with PostgreSQL (replicas share it; set more than the longest request).
+    pub orphan_after_seconds: Option<u64>,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +93,8 @@ impl Default for ServerConfig {
             header_read_timeout_seconds: 10,
             body_read_timeout_seconds: 30,
             max_connections_per_ip: 128,
+            recovery_interval_seconds: 30,
+            orphan_after_seconds: None,
         }
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! With the feature, the environment variable `FAULT_INJECT` (deliberately not a `CUSTOS_*`
 //! configuration key) lists `point` or `point=panic|abort`, comma-separated, e.g.
-//! `FAULT_INJECT=after_reserve=panic`. Points: `after_reserve` (budget reserved, nothing
+//! `FAULT_INJECT=after_reserve=panic`. Each named point fires once, at its first hit, so a test
+//! can check that the next request through the same server is unaffected. Points: `after_reserve` (budget reserved, nothing
 //! signed), `after_sign` (signature made, nothing recorded), `after_signed_record` (the
 //! `….signed` audit record is durable), `after_broadcast` (the node has the transaction).
 
@@ -13,20 +14,24 @@
 #[cfg(feature = "fault-injection")]
 #[allow(clippy::panic)] // Panicking on purpose is this function's whole job.
 pub fn hit(point: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::OnceLock;
-    static CONFIG: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    static CONFIG: OnceLock<Vec<(String, String, AtomicBool)>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {
         std::env::var("FAULT_INJECT")
             .unwrap_or_default()
             .split(',')
             .filter(|s| !s.is_empty())
             .map(|s| match s.split_once('=') {
-                Some((p, a)) => (p.to_owned(), a.to_owned()),
-                None => (s.to_owned(), "panic".to_owned()),
+                Some((p, a)) => (p.to_owned(), a.to_owned(), AtomicBool::new(false)),
+                None => (s.to_owned(), "panic".to_owned(), AtomicBool::new(false)),
             })
             .collect()
     });
-    if let Some((_, action)) = config.iter().find(|(p, _)| p == point) {
+    let fired = config
+        .iter()
+        .find(|(p, _, done)| p == point && !done.swap(true, Ordering::SeqCst));
+    if let Some((_, action, _)) = fired {
         tracing::warn!(point, action = %action, "fault injected");
         if action == "abort" {
             std::process::abort();

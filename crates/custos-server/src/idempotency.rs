@@ -11,6 +11,67 @@ use axum::response::{IntoResponse, Response};
 use custos_core::IdempotencyBegin;
 use std::future::Future;
 
+tokio::task_local! {
+    /// The claim the current request runs under, for code deep in the action that must link
+    /// a transaction to it (`actions::execute` writes it into the in-flight journal).
+    static CLAIM: custos_core::IdempotencyRef;
+}
+
+/// The idempotency claim the current request runs under, if it has one.
+pub fn current_claim() -> Option<custos_core::IdempotencyRef> {
+    CLAIM.try_with(Clone::clone).ok()
+}
+
+/// Marks a response whose transaction was broadcast but whose outcome is unknown: the claim is
+/// neither answered nor released (a retry must not pay again); recovery answers it once the
+/// chain does.
+#[derive(Clone, Copy, Debug)]
+pub struct Unresolved;
+
+/// Settles a broadcast transaction's journal entry (see `actions::execute`) once the claim it
+/// answers is stored.
+#[derive(Clone, Debug)]
+pub struct Settle {
+    /// The transaction.
+    pub tx_id: String,
+    /// Landed (commit the reservation) or not (release it).
+    pub landed: bool,
+}
+
+impl Settle {
+    /// Settles now.
+    pub async fn run(&self, state: &AppState) {
+        if let Err(e) = state
+            .store
+            .in_flight_settle(&self.tx_id, self.landed, state.clock.now_ms())
+            .await
+        {
+            tracing::error!(error = %e, tx = %self.tx_id, "in-flight transaction not settled (recovery will)");
+        }
+    }
+}
+
+/// A claim being worked on. If the request dies without answering it (a panic unwinds through
+/// it), the claim is disowned so the recovery pass can settle it.
+struct Held<'a> {
+    state: &'a AppState,
+    claim: Option<custos_core::IdempotencyRef>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let Some(c) = self.claim.take() else { return };
+        let store = self.state.store.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = store.idempotency_disown(&c.scope, &c.key).await {
+                    tracing::error!(error = %e, "idempotency claim not disowned");
+                }
+            });
+        }
+    }
+}
+
 /// Responses larger than this are not stored (and the key is released).
 const MAX_STORED_BODY: usize = 1024 * 1024;
 
@@ -42,7 +103,11 @@ where
         return action().await;
     };
     let now = state.clock.now_ms();
-    match state.store.idempotency_begin(scope, key, &hash, now).await {
+    match state
+        .store
+        .idempotency_begin(scope, key, &hash, now, &state.instance)
+        .await
+    {
         Err(e) => ApiError::from(e).into_response(),
         Ok(IdempotencyBegin::InProgress) => ApiError::idempotency_conflict(
             StatusCode::CONFLICT,
@@ -69,7 +134,20 @@ where
             resp
         }
         Ok(IdempotencyBegin::Started) => {
-            let resp = action().await;
+            let claim = custos_core::IdempotencyRef {
+                scope: scope.to_owned(),
+                key: key.to_owned(),
+            };
+            let mut held = Held {
+                state,
+                claim: Some(claim.clone()),
+            };
+            let resp = CLAIM.scope(claim, action()).await;
+            if resp.extensions().get::<Unresolved>().is_some() {
+                // Held's drop disowns the claim: the recovery pass answers it.
+                return resp;
+            }
+            held.claim = None;
             let (parts, body) = resp.into_parts();
             let bytes = match axum::body::to_bytes(body, MAX_STORED_BODY).await {
                 Ok(b) => b,
@@ -88,8 +166,14 @@ where
                     .idempotency_complete(scope, key, parts.status.as_u16(), &bytes)
                     .await
             };
-            if let Err(e) = stored {
-                tracing::error!(error = %e, "idempotency record not stored");
+            match stored {
+                Ok(()) => {
+                    if let Some(settle) = parts.extensions.get::<Settle>() {
+                        settle.run(state).await;
+                    }
+                }
+                // The journal entry stays, so recovery answers the key from the chain.
+                Err(e) => tracing::error!(error = %e, "idempotency record not stored"),
             }
             Response::from_parts(parts, Body::from(bytes))
         }

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pipeline;
 pub mod ratelimit;
+pub mod recovery;
 pub mod routes;
 pub mod state;
 

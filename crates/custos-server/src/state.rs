@@ -54,6 +54,9 @@ pub struct AppState(Arc<Inner>);
 
 /// The parts.
 pub struct Inner {
+    /// This server process's id, fixed at start: the owner of the idempotency claims and budget
+    /// reservations it makes, so that recovery can tell a dead owner's from a live one's.
+    pub instance: String,
     /// Validated configuration.
     pub cfg: Config,
     /// Persistence.

@@ -213,6 +213,7 @@ mod tests {
             now_ms: 0,
             daily_cap: d(cap),
             max_tx_per_hour: per_hour,
+            owner: "me".into(),
         }
     }
 

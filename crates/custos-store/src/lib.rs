@@ -45,6 +45,7 @@
 
 mod ledger;
 mod postgres;
+mod postgres_in_flight;
 mod rows;
 mod sqlite;
 

@@ -163,6 +163,7 @@ suite!(
     operator_tokens,
     idempotency_lifecycle,
     idempotency_concurrent_begin_has_one_winner,
+    crash_recovery_bookkeeping,
     audit_append_forms_verifiable_chain,
     audit_concurrent_appends_form_one_chain,
     audit_append_after_another_writer,
@@ -567,20 +568,20 @@ async fn idempotency_lifecycle(fx: &Fixture) {
     let s = &*fx.store;
     use IdempotencyBegin::*;
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(1), 100).await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(1), 100, "me").await.unwrap(),
         Started
     );
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(1), 101).await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(1), 101, "me").await.unwrap(),
         InProgress
     );
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(2), 101).await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(2), 101, "me").await.unwrap(),
         Mismatch
     );
     // Same key in another scope is independent.
     assert_eq!(
-        s.idempotency_begin("a2", "k", &h(2), 101).await.unwrap(),
+        s.idempotency_begin("a2", "k", &h(2), 101, "me").await.unwrap(),
         Started
     );
 
@@ -588,33 +589,33 @@ async fn idempotency_lifecycle(fx: &Fixture) {
         .await
         .unwrap();
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(1), 102).await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(1), 102, "me").await.unwrap(),
         Replay {
             status: 201,
             body: b"{\"ok\":true}".to_vec()
         }
     );
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(2), 102).await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(2), 102, "me").await.unwrap(),
         Mismatch
     );
 
     // Abandon frees an in-progress key but never a completed one.
     s.idempotency_abandon("a1", "k").await.unwrap();
     assert!(matches!(
-        s.idempotency_begin("a1", "k", &h(1), 103).await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(1), 103, "me").await.unwrap(),
         Replay { status: 201, .. }
     ));
     s.idempotency_abandon("a2", "k").await.unwrap();
     assert_eq!(
-        s.idempotency_begin("a2", "k", &h(3), 104).await.unwrap(),
+        s.idempotency_begin("a2", "k", &h(3), 104, "me").await.unwrap(),
         Started
     );
 
     // An empty body is still a body.
     s.idempotency_complete("a2", "k", 204, b"").await.unwrap();
     assert_eq!(
-        s.idempotency_begin("a2", "k", &h(3), 105).await.unwrap(),
+        s.idempotency_begin("a2", "k", &h(3), 105, "me").await.unwrap(),
         Replay {
             status: 204,
             body: vec![]
@@ -623,10 +624,109 @@ async fn idempotency_lifecycle(fx: &Fixture) {
 
     assert_eq!(s.purge_idempotency(104).await.unwrap(), 1, "a1/k at 100");
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(9), 106).await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(9), 106, "me").await.unwrap(),
         Started
     );
-    assert_eq!(s.purge_idempotency(1_000).await.unwrap(), 2);
+    // Only answered entries are purged: a1/k is in progress again and survives any purge.
+    assert_eq!(s.purge_idempotency(1_000).await.unwrap(), 1);
+    assert_eq!(
+        s.idempotency_begin("a1", "k", &h(9), 1_001, "me").await.unwrap(),
+        InProgress
+    );
+}
+
+/// What crash recovery reads and writes: claims and reservations of a dead owner (or
+/// disowned) are orphans unless an in-flight transaction holds them; settling an in-flight
+/// transaction resolves its reservation and removes it in one step, once.
+async fn crash_recovery_bookkeeping(fx: &Fixture) {
+    let s = &*fx.store;
+    let agent = new_agent(s, "recovery@example.com", T0).await;
+    use IdempotencyBegin::*;
+    for (key, owner) in [("dead-1", "dead"), ("dead-2", "dead"), ("mine", "me")] {
+        assert_eq!(
+            s.idempotency_begin("sc", key, &h(1), T0, owner).await.unwrap(),
+            Started
+        );
+    }
+    let keys = |v: Vec<custos_core::IdempotencyRef>| -> Vec<String> {
+        v.into_iter().map(|r| r.key).collect()
+    };
+    assert_eq!(
+        keys(s.idempotency_orphans("me", T0 + 1, 10).await.unwrap()),
+        ["dead-1", "dead-2"]
+    );
+    assert!(s.idempotency_orphans("me", T0, 10).await.unwrap().is_empty(), "too young");
+    s.idempotency_disown("sc", "mine").await.unwrap();
+    assert_eq!(s.idempotency_orphans("me", T0 + 1, 10).await.unwrap().len(), 3);
+    // An answered claim is no orphan.
+    s.idempotency_complete("sc", "dead-2", 200, b"{}").await.unwrap();
+    assert_eq!(
+        keys(s.idempotency_orphans("me", T0 + 1, 10).await.unwrap()),
+        ["dead-1", "mine"]
+    );
+
+    for (id, owner) in [("r-dead", "dead"), ("r-held", "dead"), ("r-mine", "me")] {
+        let mut r = reservation(id, agent, "10", T0, "1000", 100);
+        r.owner = owner.into();
+        assert_eq!(s.budget_reserve(r).await.unwrap(), ReserveOutcome::Reserved);
+    }
+    assert_eq!(
+        s.budget_orphans("me", T0 + 1, 10).await.unwrap(),
+        ["r-dead", "r-held"]
+    );
+
+    // An in-flight transaction holds its reservation and its claim.
+    let tx = custos_core::InFlightTx {
+        tx_id: "tx-1".into(),
+        chain: custos_core::Chain::Solana,
+        agent,
+        signed_tx: vec![1, 2, 3],
+        last_valid_block_height: Some(42),
+        reservation: "r-held".into(),
+        idempotency: Some(custos_core::IdempotencyRef {
+            scope: "sc".into(),
+            key: "dead-1".into(),
+        }),
+        action: "transfer".into(),
+        usd: usd("10"),
+        request_id: "req-1".into(),
+        endpoint: "POST /v1/wallets/me/actions/{action}".into(),
+        created_at_ms: T0,
+    };
+    s.in_flight_put(&tx).await.unwrap();
+    s.in_flight_put(&tx).await.unwrap();
+    assert_eq!(s.in_flight_list(10).await.unwrap(), vec![tx.clone()]);
+    assert_eq!(s.budget_orphans("me", T0 + 1, 10).await.unwrap(), ["r-dead"]);
+    assert_eq!(
+        keys(s.idempotency_orphans("me", T0 + 1, 10).await.unwrap()),
+        ["mine"]
+    );
+
+    // Settled as landed: committed (still counts, cannot be released), row gone; twice is once.
+    s.in_flight_settle("tx-1", true, T0 + 5).await.unwrap();
+    s.in_flight_settle("tx-1", true, T0 + 5).await.unwrap();
+    assert!(s.in_flight_list(10).await.unwrap().is_empty());
+    assert!(!s.budget_release("r-held").await.unwrap(), "committed");
+    assert_eq!(s.budget_usage(agent, T0 + 10).await.unwrap().spent_usd, usd("30"));
+
+    // Settled as dropped: released.
+    let mut dropped = tx.clone();
+    dropped.tx_id = "tx-2".into();
+    dropped.reservation = "r-dead".into();
+    dropped.idempotency = None;
+    s.in_flight_put(&dropped).await.unwrap();
+    s.in_flight_settle("tx-2", false, T0 + 6).await.unwrap();
+    assert_eq!(s.budget_usage(agent, T0 + 10).await.unwrap().spent_usd, usd("20"));
+    assert!(!s.budget_commit("r-dead", "tx-2", T0 + 7).await.unwrap(), "released");
+
+    // Audit records by transaction.
+    s.audit_append(&[entry(1, Some(agent)), entry(2, Some(agent))])
+        .await
+        .unwrap();
+    let found = s.audit_by_tx("sig2").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].entry.tx.as_deref(), Some("sig2"));
+    assert!(s.audit_by_tx("nothing").await.unwrap().is_empty());
 }
 
 async fn idempotency_concurrent_begin_has_one_winner(fx: &Fixture) {
@@ -638,7 +738,7 @@ async fn idempotency_concurrent_begin_has_one_winner(fx: &Fixture) {
         } else {
             other.clone()
         };
-        tasks.spawn(async move { s.idempotency_begin("agent", "key-1", &h(5), i).await });
+        tasks.spawn(async move { s.idempotency_begin("agent", "key-1", &h(5), i, "me").await });
     }
     let mut started = 0;
     while let Some(r) = tasks.join_next().await {
@@ -984,6 +1084,7 @@ fn reservation(
         now_ms,
         daily_cap: usd(cap),
         max_tx_per_hour: per_hour,
+        owner: "me".into(),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Budget reservations as values that cannot leak: [`reserve`] hands back a [`Reserved`] that
-//! must be committed, released or explicitly kept in flight. One that is dropped unresolved — an
+//! must be committed, released or handed to the in-flight journal. One that is dropped unresolved — an
 //! early return nobody wrote a release for, or a panic unwinding through the handler — is
 //! released by its `Drop`, so spend that never happened does not count against the caps.
 use crate::error::ApiError;
@@ -14,13 +14,12 @@ pub struct Reserved {
     id: Option<String>,
 }
 
-/// A reservation whose transaction has left Custos (broadcast): it stays in flight until its
-/// fate is known, and is neither released nor committed by being dropped.
-pub struct InFlight {
-    id: String,
-}
-
 impl Reserved {
+    /// The reservation's id.
+    pub fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or_default()
+    }
+
     /// Releases now (the action did not happen).
     pub async fn release(mut self) {
         if let Some(id) = self.id.take() {
@@ -35,24 +34,11 @@ impl Reserved {
         }
     }
 
-    /// The transaction is about to leave Custos: from here on the reservation stays in flight
-    /// whatever happens to this request, since the transaction may still land.
-    pub fn in_flight(mut self) -> InFlight {
-        InFlight {
-            id: self.id.take().unwrap_or_default(),
-        }
-    }
-}
-
-impl InFlight {
-    /// Releases (the transaction provably did not take effect).
-    pub async fn release(self, state: &AppState) {
-        release(state, &self.id).await;
-    }
-
-    /// Commits against `tx`.
-    pub async fn commit(self, state: &AppState, tx: &str) {
-        commit(state, &self.id, tx).await;
+    /// The transaction is about to leave Custos and its in-flight journal entry (which names
+    /// this reservation) now owns it: it is settled with the entry, by the request or by
+    /// recovery, never by this value's drop.
+    pub fn hand_to_journal(mut self) {
+        self.id = None;
     }
 }
 
@@ -101,6 +87,7 @@ pub async fn reserve(
             now_ms: state.clock.now_ms(),
             daily_cap: policy.limits.daily_usd,
             max_tx_per_hour: policy.limits.max_tx_per_hour,
+            owner: state.instance.clone(),
         })
         .await?;
     match outcome {

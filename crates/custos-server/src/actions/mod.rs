@@ -413,38 +413,59 @@ pub async fn execute(
             "audit log unavailable; the request was not completed",
         ));
     }
-    crate::faults::hit("after_signed_record");
-    if let Err(e) = adapter.submit(&signed).await {
+    // The journal entry, durable before the transaction leaves: whatever happens to this
+    // process from here on, recovery can find out what became of it and finish the books.
+    let journal = custos_core::InFlightTx {
+        tx_id: tx_id.clone(),
+        chain: plan.intent.chain,
+        agent: plan.agent.id,
+        signed_tx: signed.clone(),
+        last_valid_block_height: plan.tx.last_valid_block_height,
+        reservation: reservation.id().to_owned(),
+        idempotency: crate::idempotency::current_claim(),
+        action: action.to_owned(),
+        usd,
+        request_id: actor.request_id.to_owned(),
+        endpoint: actor.endpoint.to_owned(),
+        created_at_ms: state.clock.now_ms(),
+    };
+    if let Err(e) = state.store.in_flight_put(&journal).await {
         reservation.release().await;
-        return Err(chain_error("transaction", e));
+        tracing::error!(error = %e, "in-flight journal write failed; not broadcasting");
+        return Err(ApiError::unavailable(
+            "the store is unavailable; the transaction was not sent",
+        ));
     }
-    // The node has it: the transaction may land whatever happens to this request now.
-    let reservation = reservation.in_flight();
+    reservation.hand_to_journal();
+    crate::faults::hit("after_signed_record");
+    match adapter.submit(&signed).await {
+        Ok(_) => {}
+        // Refused outright: it did not enter the chain and this copy never will.
+        Err(e @ (ChainError::Rejected(_) | ChainError::InvalidInput(_))) => {
+            let err = chain_error("transaction", e);
+            let reason = format!("not sent: {}", err.message);
+            return finish(state, &journal, record(AuditOutcome::Error, err.status.as_u16(), action, Some(reason)), false, Err(err)).await;
+        }
+        Err(e) => return Ok(unresolved(&journal, &e)),
+    }
     crate::faults::hit("after_broadcast");
     if let Some(lease) = lease {
         lease.commit();
     }
     let (commitment, timeout) = confirmation_settings(state, plan.intent.chain);
-    let confirmation = adapter
-        .confirm(&tx_id, commitment, timeout)
-        .await
-        .map_err(|e| chain_error("transaction", e))?;
+    let confirmation = match adapter.confirm(&tx_id, commitment, timeout).await {
+        Ok(c) => c,
+        Err(e) => return Ok(unresolved(&journal, &e)),
+    };
     if let Some(err) = &confirmation.error {
-        reservation.release(state).await;
-        return Err(ApiError::invalid(
+        let err = ApiError::invalid(
             "transaction",
             format!("transaction {tx_id} landed but failed on chain: {err}"),
-        ));
+        );
+        let reason = err.message.clone();
+        return finish(state, &journal, record(AuditOutcome::Error, 422, action, Some(reason)), false, Err(err)).await;
     }
-    reservation.commit(state, &tx_id).await;
-    let stored = state
-        .audit
-        .append(record(AuditOutcome::Success, 200, action, None))
-        .await
-        .map_err(|_| {
-            ApiError::unavailable("audit log unavailable after broadcast; the transaction was sent")
-        })?;
-    let mut body = json!({"status": "confirmed", "tx": tx_id, "usd_value": usd.to_string(), "audit_id": stored.id});
+    let mut body = json!({"status": "confirmed", "tx": tx_id, "usd_value": usd.to_string()});
     let place = if matches!(plan.intent.chain, custos_core::Chain::Evm(_)) {
         "block"
     } else {
@@ -452,9 +473,73 @@ pub async fn execute(
     };
     body[place] = json!(confirmation.slot);
     merge_extra(&mut body, plan.extra.as_ref());
-    let mut r = Json(body).into_response();
-    r.extensions_mut().insert(Audited(stored.id));
-    Ok(r)
+    finish(
+        state,
+        &journal,
+        record(AuditOutcome::Success, 200, action, None),
+        true,
+        Ok(body),
+    )
+    .await
+}
+
+/// Ends a broadcast transaction's request once its outcome is known: the outcome's audit
+/// record, then the journal entry settled (reservation committed or released, entry removed) —
+/// by the idempotency layer after it has stored the answer, when the request has a key, so that
+/// no retry can find the key free while the transaction might have landed.
+async fn finish(
+    state: &AppState,
+    journal: &custos_core::InFlightTx,
+    entry: custos_core::AuditEntry,
+    landed: bool,
+    outcome: Result<serde_json::Value, ApiError>,
+) -> Result<Response, ApiError> {
+    let stored = match state.audit.append(entry).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "audit write failed after broadcast; leaving the outcome to recovery");
+            return Ok(unresolved(journal, &ChainError::Unavailable("audit log unavailable".into())));
+        }
+    };
+    let mut resp = match outcome {
+        Ok(mut body) => {
+            body["audit_id"] = json!(stored.id);
+            Json(body).into_response()
+        }
+        Err(e) => e.into_response(),
+    };
+    resp.extensions_mut().insert(Audited(stored.id));
+    let settle = crate::idempotency::Settle {
+        tx_id: journal.tx_id.clone(),
+        landed,
+    };
+    if journal.idempotency.is_some() {
+        resp.extensions_mut().insert(settle);
+    } else {
+        settle.run(state).await;
+    }
+    Ok(resp)
+}
+
+/// The answer for a transaction that was broadcast (or may have been) but whose outcome is not
+/// known: `503` naming the transaction, the idempotency claim left for recovery to answer, the
+/// reservation still in flight.
+fn unresolved(journal: &custos_core::InFlightTx, e: &ChainError) -> Response {
+    tracing::warn!(tx = %journal.tx_id, error = %e, "outcome unknown; left to recovery");
+    let mut r = ApiError::unavailable(format!(
+        "transaction {} was sent but its outcome is not known yet; retry with the same Idempotency-Key to learn it",
+        journal.tx_id
+    ))
+    .into_response();
+    r.extensions_mut().insert(crate::idempotency::Unresolved);
+    r.extensions_mut().insert(AuditInfo {
+        action: format!("{}.unresolved", journal.action),
+        subject: Some(journal.agent),
+        tx: Some(journal.tx_id.clone()),
+        usd: Some(journal.usd.to_string()),
+        ..AuditInfo::default()
+    });
+    r
 }
 
 /// The audit record's token amounts: each asset's exact change in base units, as a decimal

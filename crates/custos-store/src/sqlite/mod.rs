@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: sqlx connections for writes and most reads, and
 //! [`direct::DirectReads`] for the lookups on every authenticated request.
 mod direct;
+mod in_flight;
 mod wal;
 
 use crate::ledger::{
@@ -571,19 +572,21 @@ impl Store for SqliteStore {
         key: &str,
         request_hash: &[u8; 32],
         now_ms: i64,
+        owner: &str,
     ) -> Result<IdempotencyBegin, StoreError> {
         // The primary key makes the claim atomic. If the row we collide with is abandoned
         // before we read it, the key is free again: try once more rather than report a
         // request that no longer exists.
         for _ in 0..3 {
             let claimed = sqlx::query(
-                "INSERT INTO idempotency (scope, idem_key, request_hash, created_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (scope, idem_key) DO NOTHING",
+                "INSERT INTO idempotency (scope, idem_key, request_hash, created_at_ms, owner) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (scope, idem_key) DO NOTHING",
             )
             .bind(scope)
             .bind(key)
             .bind(&request_hash[..])
             .bind(now_ms)
+            .bind(owner)
             .execute(&self.writer)
             .await
             .map_err(db_err)?;
@@ -646,12 +649,57 @@ impl Store for SqliteStore {
     }
 
     async fn purge_idempotency(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM idempotency WHERE created_at_ms < ?1")
-            .bind(before_ms)
-            .execute(&self.writer)
-            .await
-            .map_err(db_err)?;
+        let done = sqlx::query(
+            "DELETE FROM idempotency WHERE created_at_ms < ?1 AND status IS NOT NULL",
+        )
+        .bind(before_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected())
+    }
+
+    async fn idempotency_disown(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+        self.disown(scope, key).await
+    }
+
+    async fn idempotency_orphans(
+        &self,
+        owner: &str,
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<custos_core::IdempotencyRef>, StoreError> {
+        self.idem_orphans(owner, before_ms, limit).await
+    }
+
+    async fn in_flight_put(&self, tx: &custos_core::InFlightTx) -> Result<(), StoreError> {
+        self.put_in_flight(tx).await
+    }
+
+    async fn in_flight_list(&self, limit: u32) -> Result<Vec<custos_core::InFlightTx>, StoreError> {
+        self.list_in_flight(limit).await
+    }
+
+    async fn in_flight_settle(
+        &self,
+        tx_id: &str,
+        landed: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.settle_in_flight(tx_id, landed, now_ms).await
+    }
+
+    async fn audit_by_tx(&self, tx: &str) -> Result<Vec<StoredAudit>, StoreError> {
+        self.by_tx(tx).await
+    }
+
+    async fn budget_orphans(
+        &self,
+        owner: &str,
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        self.reservation_orphans(owner, before_ms, limit).await
     }
 
     async fn audit_append(&self, entries: &[AuditEntry]) -> Result<Vec<StoredAudit>, StoreError> {
@@ -777,14 +825,15 @@ impl Store for SqliteStore {
         let outcome = reserve_decision(spent, count, &r);
         if outcome == ReserveOutcome::Reserved {
             sqlx::query(
-                "INSERT INTO budget_reservations (id, agent_id, usd, status, created_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO budget_reservations (id, agent_id, usd, status, created_at_ms, owner) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .bind(&r.id)
             .bind(r.agent.to_string())
             .bind(r.usd.to_string())
             .bind(RESERVED)
             .bind(r.now_ms)
+            .bind(&r.owner)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;

@@ -1,0 +1,210 @@
+//! Crash recovery: finishes the books of requests that no live process will finish. Runs once
+//! before the server accepts requests and then every `server.recovery_interval_seconds`.
+//!
+//! - **In-flight transactions** (the journal `custos_core::in_flight`): each is reconciled with
+//!   its chain (`ChainAdapter::reconcile`, which re-broadcasts one still pending — safe, it is
+//!   the same transaction). Landed: its outcome is audited (unless the request already did),
+//!   its idempotency claim answered with the transaction, then its reservation committed and the
+//!   entry removed. Dropped for good (expired blockhash, used nonce): audited as failed, the
+//!   claim released so a retry runs anew, the reservation released. Unknown: left for the next
+//!   pass — a claim is never released while its transaction could still land.
+//! - **Orphaned idempotency claims**: in progress, owned by an instance that is gone (or
+//!   disowned), not waiting on an in-flight transaction: nothing was broadcast, so the claim is
+//!   released and a retry runs.
+//! - **Orphaned reservations**: `reserved`, held by an instance that is gone, not held by an
+//!   in-flight transaction: released.
+//!
+//! Every step is idempotent, so a crash during recovery is recovered by the next pass.
+use crate::actions::confirmation_settings;
+use crate::state::AppState;
+use custos_core::{
+    AuditEntry, AuditOutcome, Chain, Confirmation, InFlightTx, StoreError, TxFate,
+};
+use serde_json::json;
+
+/// Rows looked at per pass and kind.
+const BATCH: u32 = 200;
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// In-flight transactions found landed and settled.
+    pub landed: u32,
+    /// In-flight transactions found dropped and settled.
+    pub dropped: u32,
+    /// In-flight transactions still pending.
+    pub pending: u32,
+    /// Orphaned idempotency claims released.
+    pub claims_released: u32,
+    /// Orphaned reservations released.
+    pub reservations_released: u32,
+}
+
+/// How old a dead instance's claim or reservation must be before it counts as orphaned:
+/// SQLite has one server per data directory, so at once; a shared PostgreSQL may have live
+/// replicas, so only after the configured time.
+fn orphan_age_ms(state: &AppState) -> i64 {
+    let sqlite = !state.cfg.storage.url.starts_with("postgres");
+    let secs = state
+        .cfg
+        .server
+        .orphan_after_seconds
+        .unwrap_or(if sqlite { 0 } else { 600 });
+    i64::try_from(secs)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000)
+}
+
+/// One recovery pass.
+pub async fn pass(state: &AppState) -> Result<Report, StoreError> {
+    let mut report = Report::default();
+    for tx in state.store.in_flight_list(BATCH).await? {
+        let Some(adapter) = state.chains.adapter(tx.chain).cloned() else {
+            report.pending += 1;
+            continue;
+        };
+        let (commitment, _) = confirmation_settings(state, tx.chain);
+        match adapter.reconcile(&tx.signed_tx, &tx.tx_id, commitment).await {
+            Ok(TxFate::Landed(c)) => {
+                settle(state, &tx, Some(&c)).await?;
+                report.landed += 1;
+            }
+            Ok(TxFate::Dropped(why)) => {
+                tracing::warn!(tx = %tx.tx_id, reason = %why, "in-flight transaction dropped");
+                settle(state, &tx, None).await?;
+                report.dropped += 1;
+            }
+            Ok(TxFate::Pending) => report.pending += 1,
+            Err(e) => {
+                tracing::warn!(tx = %tx.tx_id, error = %e, "cannot reconcile yet");
+                report.pending += 1;
+            }
+        }
+    }
+    let before = state.clock.now_ms().saturating_sub(orphan_age_ms(state));
+    for claim in state
+        .store
+        .idempotency_orphans(&state.instance, before, BATCH)
+        .await?
+    {
+        state
+            .store
+            .idempotency_abandon(&claim.scope, &claim.key)
+            .await?;
+        report.claims_released += 1;
+    }
+    for id in state
+        .store
+        .budget_orphans(&state.instance, before, BATCH)
+        .await?
+    {
+        if state.store.budget_release(&id).await? {
+            report.reservations_released += 1;
+        }
+    }
+    if report != Report::default() {
+        tracing::info!(?report, "recovery pass");
+    }
+    Ok(report)
+}
+
+/// Finishes one in-flight transaction: landed (`Some`, succeeded or failed on chain) or
+/// dropped (`None`).
+async fn settle(
+    state: &AppState,
+    tx: &InFlightTx,
+    landed: Option<&Confirmation>,
+) -> Result<(), StoreError> {
+    let ok = landed.is_some_and(|c| c.error.is_none());
+    let reason = match landed {
+        Some(Confirmation { error: None, .. }) => None,
+        Some(Confirmation { error: Some(e), .. }) => {
+            Some(format!("transaction {} landed but failed on chain: {e}", tx.tx_id))
+        }
+        None => Some(format!("transaction {} can never land; nothing was spent", tx.tx_id)),
+    };
+    let status: u16 = match landed {
+        Some(Confirmation { error: None, .. }) => 200,
+        Some(_) => 422,
+        None => 503,
+    };
+    // The request may have written the outcome before it died; never write it twice.
+    let existing = state
+        .store
+        .audit_by_tx(&tx.tx_id)
+        .await?
+        .into_iter()
+        .find(|r| r.entry.action == tx.action);
+    let audit_id = match existing {
+        Some(r) => r.id,
+        None => {
+            let entry = AuditEntry {
+                time_ms: state.clock.now_ms(),
+                agent_id: Some(tx.agent),
+                operator: None,
+                endpoint: tx.endpoint.clone(),
+                action: tx.action.clone(),
+                params: json!({"chain": tx.chain, "recovered": true}),
+                usd_amount: Some(tx.usd.to_string()),
+                token_amounts: json!([]),
+                tx: Some(tx.tx_id.clone()),
+                outcome: if ok {
+                    AuditOutcome::Success
+                } else {
+                    AuditOutcome::Error
+                },
+                status,
+                reason: reason.clone(),
+                request_id: tx.request_id.clone(),
+            };
+            state
+                .audit
+                .append(entry)
+                .await
+                .map_err(|e| StoreError::Database(format!("audit: {e}")))?
+                .id
+        }
+    };
+    // The claim is answered before the journal entry goes: once the entry is gone nothing
+    // stops the claim from being released as an orphan.
+    if let Some(claim) = &tx.idempotency {
+        match landed {
+            Some(c) => {
+                let body = answer(tx, c, audit_id, reason.as_deref());
+                state
+                    .store
+                    .idempotency_complete(&claim.scope, &claim.key, status, body.as_bytes())
+                    .await?;
+            }
+            None => {
+                state
+                    .store
+                    .idempotency_abandon(&claim.scope, &claim.key)
+                    .await?
+            }
+        }
+    }
+    state
+        .store
+        .in_flight_settle(&tx.tx_id, ok, state.clock.now_ms())
+        .await
+}
+
+/// The stored answer for a retry of the request, in the shape the request itself would have
+/// given.
+fn answer(tx: &InFlightTx, c: &Confirmation, audit_id: u64, reason: Option<&str>) -> String {
+    match reason {
+        None => {
+            let place = if matches!(tx.chain, Chain::Evm(_)) {
+                "block"
+            } else {
+                "slot"
+            };
+            let mut body = json!({"status": "confirmed", "tx": tx.tx_id, "usd_value": tx.usd.to_string(), "audit_id": audit_id, "recovered": true});
+            body[place] = json!(c.slot);
+            body.to_string()
+        }
+        Some(r) => json!({"error": {"code": "invalid_request", "message": r, "field": "transaction"}})
+            .to_string(),
+    }
+}
