@@ -187,7 +187,10 @@ fn custos_agrees_with_eth_account() {
         mutate(&mut r, &mut doc, m);
         docs.push((m, doc));
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/eip712_digest.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/eip712_digest.py"
+    );
     let mut child = Command::new("python3")
         .arg(script)
         .stdin(Stdio::piped())
@@ -235,6 +238,9 @@ fn custos_agrees_with_eth_account() {
         "{DOCS} documents: {agreed_ok} signed alike, {agreed_err} refused by both, {stricter} refused by Custos only (deliberately stricter)"
     );
     assert!(agreed_ok >= DOCS / 5, "too few valid documents generated");
-    assert!(agreed_err >= DOCS / 10, "too few malformed documents generated");
+    assert!(
+        agreed_err >= DOCS / 10,
+        "too few malformed documents generated"
+    );
     assert!(stricter > 0);
 }

@@ -786,3 +786,94 @@ async fn effects_convert_to_policy_effects() {
     assert_eq!(p.network_cost.unwrap().atoms, u128::from(rent) + 5_000);
     assert_eq!(p.recipients, vec![erin.to_string()]);
 }
+
+/// Crash recovery asks the chain what became of a transaction: a restarted devnet still knows
+/// the statuses of transactions it ran (so re-broadcasting one cannot run it twice), and
+/// `reconcile` tells landed from pending (broadcasting it) from dropped (blockhash expired).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_survive_a_restart_and_reconcile_tells_every_fate() {
+    use custos_core::TxFate;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Agent::new();
+    let dave = Address::new_unique();
+    let open = |d: &std::path::Path| {
+        let devnet = Arc::new(EmbeddedDevnet::open(d).unwrap());
+        Env {
+            adapter: SolanaAdapter::new(
+                Arc::new(EmbeddedBackend::new(devnet.clone())),
+                SolanaConfig::default(),
+            ),
+            devnet,
+            _server: None,
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    };
+    async fn build(e: &Env, from: &Address, to: &Address) -> custos_core::UnsignedTx {
+        e.adapter
+            .build_transfer(&TransferIntent {
+                from: from.to_string(),
+                to: to.to_string(),
+                asset: AssetRef::Native,
+                amount: dec("0.1"),
+            })
+            .await
+            .unwrap()
+    }
+    let (landed, landed_id, pending) = {
+        let e = open(dir.path());
+        e.devnet.airdrop(&agent.address(), 3 * SOL).unwrap();
+        let u = build(&e, &agent.address(), &dave).await;
+        let landed = agent.sign(&e.adapter, &u.tx_bytes);
+        let id = e.adapter.submit(&landed).await.unwrap();
+        // Signed, never sent (a crash between the journal write and the broadcast).
+        let u2 = build(&e, &agent.address(), &dave).await;
+        let pending = agent.sign(&e.adapter, &u2.tx_bytes);
+        (landed, id, pending)
+    };
+    let e = open(dir.path());
+    let before = e.devnet.balance(&dave);
+    let fate = e
+        .adapter
+        .reconcile(&landed, &landed_id, Commitment::Confirmed)
+        .await
+        .unwrap();
+    assert!(
+        matches!(fate, TxFate::Landed(ref c) if c.error.is_none()),
+        "{fate:?}"
+    );
+    assert_eq!(
+        e.devnet.balance(&dave),
+        before,
+        "a landed transaction ran again"
+    );
+    // The signed-but-unsent one is broadcast by reconcile and lands once.
+    let pending_id = e.adapter.tx_id(&pending).unwrap();
+    let fate = e
+        .adapter
+        .reconcile(&pending, &pending_id, Commitment::Confirmed)
+        .await
+        .unwrap();
+    assert_eq!(fate, TxFate::Pending);
+    let fate = e
+        .adapter
+        .reconcile(&pending, &pending_id, Commitment::Confirmed)
+        .await
+        .unwrap();
+    assert!(matches!(fate, TxFate::Landed(_)), "{fate:?}");
+    assert_eq!(e.devnet.balance(&dave), before + SOL / 10);
+    // One whose blockhash expired (150 slots later) can never land: dropped.
+    let stale = agent.sign(
+        &e.adapter,
+        &build(&e, &agent.address(), &dave).await.tx_bytes,
+    );
+    let stale_id = e.adapter.tx_id(&stale).unwrap();
+    for _ in 0..160 {
+        e.devnet.airdrop(&Address::new_unique(), 1).unwrap();
+    }
+    let fate = e
+        .adapter
+        .reconcile(&stale, &stale_id, Commitment::Confirmed)
+        .await
+        .unwrap();
+    assert!(matches!(fate, TxFate::Dropped(_)), "{fate:?}");
+}

@@ -245,3 +245,133 @@ async fn concurrent_duplicates_execute_once() {
         "3 rounds, 3 executions"
     );
 }
+
+/// The crash matrix: the server is killed (`abort`, no cleanup) at each step of a transfer's
+/// signing pipeline while the request holds an Idempotency-Key, then restarted on the same
+/// data directory. Whatever the step, the retry with the same key ends in exactly one
+/// transfer on chain, answered with that transaction (again on every later retry), one
+/// successful audit record for it, one budget debit and no leaked reservation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_at_any_step_pays_once_and_the_retry_learns_the_transaction() {
+    for point in [
+        "after_reserve",
+        "after_sign",
+        "after_signed_record",
+        "after_broadcast",
+    ] {
+        crash_cell(point).await;
+    }
+}
+
+async fn crash_cell(point: &str) {
+    let mut srv = Server::builder()
+        .env("FAULT_INJECT", &format!("{point}=abort"))
+        .start()
+        .await;
+    let s = srv.login(&format!("crash-{point}@example.com")).await;
+    let op = srv.operator_token("admin");
+    // 0.1 SOL is 15 USD: two fit the 40 USD daily cap, a third does not.
+    let policy = json!({
+        "actions": {"transfer": true},
+        "chains": ["solana"],
+        "limits": {"per_tx_usd": "20", "daily_usd": "40", "max_tx_per_hour": 100},
+        "recipients": {"mode": "any", "allow": [], "deny": []}
+    });
+    let r = srv
+        .call(
+            Method::PUT,
+            &format!("/v1/admin/agents/{}/policy", s.agent_id),
+            Some(&op),
+            Some(&policy),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = srv
+        .post(
+            "/v1/dev/airdrop",
+            Some(&s.token),
+            &json!({"chain": "solana", "asset": "SOL", "amount": "1"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let to = "8opHzTAnfzRpPEx21XtnrVTX28YQuCpAjcn1PczScKh";
+    let transfer = json!({"chain": "solana", "to": to, "asset": "SOL", "amount": "0.1"});
+    let send = |key: &str| {
+        srv.request(Method::POST, "/v1/wallets/me/actions/transfer")
+            .bearer_auth(&s.token)
+            .header("idempotency-key", key)
+            .json(&transfer)
+    };
+    // The request dies with the server.
+    let _ = send("crash-key").send().await;
+    assert!(
+        srv.wait_exit(std::time::Duration::from_secs(20)).is_some(),
+        "{point}: the server did not abort"
+    );
+    srv.restart_with(None, &[("CUSTOS_SERVER_RECOVERY_INTERVAL_SECONDS", "1")])
+        .await;
+
+    // Retry until the key is answered (a broadcast transaction is settled by recovery).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let first = loop {
+        let r = srv.send(send("crash-key")).await;
+        if r.status != 409 && r.status != 503 {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{point}: still {} after 30 s: {}\n{}",
+            r.status,
+            r.text,
+            srv.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert_eq!(first.status, 200, "{point}: {}", first.text);
+    let tx = first.json()["tx"].as_str().unwrap().to_owned();
+    assert_eq!(
+        first.json()["status"],
+        "confirmed",
+        "{point}: {}",
+        first.text
+    );
+    let again = srv.send(send("crash-key")).await;
+    assert_eq!(again.status, 200, "{point}: {}", again.text);
+    assert_eq!(
+        again.json()["tx"],
+        tx.as_str(),
+        "{point}: a retry got another transaction"
+    );
+
+    // Exactly one transfer left the wallet: 1 SOL − 0.1 − one 5000-lamport fee.
+    let b = srv.get("/v1/wallets/me/balances", Some(&s.token)).await;
+    b.expect_status(200);
+    let sol = b.json()["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["asset"] == "SOL")
+        .map(|x| x["amount"].as_str().unwrap().to_owned());
+    assert_eq!(sol.as_deref(), Some("0.899995"), "{point}: {}", b.text);
+
+    // One successful audit record for the transaction.
+    let records = srv.my_audit(&s.token).await;
+    let successes: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["action"] == "transfer" && r["outcome"] == "success")
+        .collect();
+    assert_eq!(successes.len(), 1, "{point}: {records:#?}");
+    assert_eq!(successes[0]["tx"], tx.as_str());
+
+    // One debit of 15 USD and no leaked reservation: one more fits the 40 USD cap, a third not.
+    let r = srv.send(send("second")).await;
+    assert_eq!(r.status, 200, "{point}: {}", r.text);
+    let r = srv.send(send("third")).await;
+    let e = assert_error(&r, &[403], "policy_denied");
+    assert!(
+        e.to_string().contains("limits.daily_usd"),
+        "{point}: {}",
+        r.text
+    );
+    srv.stop();
+}

@@ -17,9 +17,7 @@
 //! Every step is idempotent, so a crash during recovery is recovered by the next pass.
 use crate::actions::confirmation_settings;
 use crate::state::AppState;
-use custos_core::{
-    AuditEntry, AuditOutcome, Chain, Confirmation, InFlightTx, StoreError, TxFate,
-};
+use custos_core::{AuditEntry, AuditOutcome, Chain, Confirmation, InFlightTx, StoreError, TxFate};
 use serde_json::json;
 
 /// Rows looked at per pass and kind.
@@ -64,7 +62,10 @@ pub async fn pass(state: &AppState) -> Result<Report, StoreError> {
             continue;
         };
         let (commitment, _) = confirmation_settings(state, tx.chain);
-        match adapter.reconcile(&tx.signed_tx, &tx.tx_id, commitment).await {
+        match adapter
+            .reconcile(&tx.signed_tx, &tx.tx_id, commitment)
+            .await
+        {
             Ok(TxFate::Landed(c)) => {
                 settle(state, &tx, Some(&c)).await?;
                 report.landed += 1;
@@ -118,10 +119,14 @@ async fn settle(
     let ok = landed.is_some_and(|c| c.error.is_none());
     let reason = match landed {
         Some(Confirmation { error: None, .. }) => None,
-        Some(Confirmation { error: Some(e), .. }) => {
-            Some(format!("transaction {} landed but failed on chain: {e}", tx.tx_id))
-        }
-        None => Some(format!("transaction {} can never land; nothing was spent", tx.tx_id)),
+        Some(Confirmation { error: Some(e), .. }) => Some(format!(
+            "transaction {} landed but failed on chain: {e}",
+            tx.tx_id
+        )),
+        None => Some(format!(
+            "transaction {} can never land; nothing was spent",
+            tx.tx_id
+        )),
     };
     let status: u16 = match landed {
         Some(Confirmation { error: None, .. }) => 200,
@@ -204,7 +209,9 @@ fn answer(tx: &InFlightTx, c: &Confirmation, audit_id: u64, reason: Option<&str>
             body[place] = json!(c.slot);
             body.to_string()
         }
-        Some(r) => json!({"error": {"code": "invalid_request", "message": r, "field": "transaction"}})
-            .to_string(),
+        Some(r) => {
+            json!({"error": {"code": "invalid_request", "message": r, "field": "transaction"}})
+                .to_string()
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! PostgreSQL: idempotency ownership, orphaned claims and reservations, and the in-flight
 //! transaction journal (`custos_core::in_flight`), for the server's crash recovery.
-use crate::postgres::PostgresStore;
 use crate::ledger::{COMMITTED, RELEASED, RESERVED};
+use crate::postgres::PostgresStore;
 use crate::rows::{db_err, AuditRow};
 use custos_core::{IdempotencyRef, InFlightTx, StoreError};
 
@@ -148,14 +148,15 @@ impl PostgresStore {
         tx.commit().await.map_err(db_err)
     }
 
-    pub(crate) async fn by_tx(&self, tx: &str) -> Result<Vec<custos_core::StoredAudit>, StoreError> {
-        let rows = sqlx::query_as::<_, AuditRow>(
-            "SELECT * FROM audit WHERE tx = $1 ORDER BY id",
-        )
-        .bind(tx)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+    pub(crate) async fn by_tx(
+        &self,
+        tx: &str,
+    ) -> Result<Vec<custos_core::StoredAudit>, StoreError> {
+        let rows = sqlx::query_as::<_, AuditRow>("SELECT * FROM audit WHERE tx = $1 ORDER BY id")
+            .bind(tx)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         rows.into_iter().map(AuditRow::into_stored).collect()
     }
 }

@@ -568,20 +568,28 @@ async fn idempotency_lifecycle(fx: &Fixture) {
     let s = &*fx.store;
     use IdempotencyBegin::*;
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(1), 100, "me").await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(1), 100, "me")
+            .await
+            .unwrap(),
         Started
     );
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(1), 101, "me").await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(1), 101, "me")
+            .await
+            .unwrap(),
         InProgress
     );
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(2), 101, "me").await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(2), 101, "me")
+            .await
+            .unwrap(),
         Mismatch
     );
     // Same key in another scope is independent.
     assert_eq!(
-        s.idempotency_begin("a2", "k", &h(2), 101, "me").await.unwrap(),
+        s.idempotency_begin("a2", "k", &h(2), 101, "me")
+            .await
+            .unwrap(),
         Started
     );
 
@@ -589,33 +597,43 @@ async fn idempotency_lifecycle(fx: &Fixture) {
         .await
         .unwrap();
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(1), 102, "me").await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(1), 102, "me")
+            .await
+            .unwrap(),
         Replay {
             status: 201,
             body: b"{\"ok\":true}".to_vec()
         }
     );
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(2), 102, "me").await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(2), 102, "me")
+            .await
+            .unwrap(),
         Mismatch
     );
 
     // Abandon frees an in-progress key but never a completed one.
     s.idempotency_abandon("a1", "k").await.unwrap();
     assert!(matches!(
-        s.idempotency_begin("a1", "k", &h(1), 103, "me").await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(1), 103, "me")
+            .await
+            .unwrap(),
         Replay { status: 201, .. }
     ));
     s.idempotency_abandon("a2", "k").await.unwrap();
     assert_eq!(
-        s.idempotency_begin("a2", "k", &h(3), 104, "me").await.unwrap(),
+        s.idempotency_begin("a2", "k", &h(3), 104, "me")
+            .await
+            .unwrap(),
         Started
     );
 
     // An empty body is still a body.
     s.idempotency_complete("a2", "k", 204, b"").await.unwrap();
     assert_eq!(
-        s.idempotency_begin("a2", "k", &h(3), 105, "me").await.unwrap(),
+        s.idempotency_begin("a2", "k", &h(3), 105, "me")
+            .await
+            .unwrap(),
         Replay {
             status: 204,
             body: vec![]
@@ -624,13 +642,17 @@ async fn idempotency_lifecycle(fx: &Fixture) {
 
     assert_eq!(s.purge_idempotency(104).await.unwrap(), 1, "a1/k at 100");
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(9), 106, "me").await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(9), 106, "me")
+            .await
+            .unwrap(),
         Started
     );
     // Only answered entries are purged: a1/k is in progress again and survives any purge.
     assert_eq!(s.purge_idempotency(1_000).await.unwrap(), 1);
     assert_eq!(
-        s.idempotency_begin("a1", "k", &h(9), 1_001, "me").await.unwrap(),
+        s.idempotency_begin("a1", "k", &h(9), 1_001, "me")
+            .await
+            .unwrap(),
         InProgress
     );
 }
@@ -644,7 +666,9 @@ async fn crash_recovery_bookkeeping(fx: &Fixture) {
     use IdempotencyBegin::*;
     for (key, owner) in [("dead-1", "dead"), ("dead-2", "dead"), ("mine", "me")] {
         assert_eq!(
-            s.idempotency_begin("sc", key, &h(1), T0, owner).await.unwrap(),
+            s.idempotency_begin("sc", key, &h(1), T0, owner)
+                .await
+                .unwrap(),
             Started
         );
     }
@@ -655,11 +679,22 @@ async fn crash_recovery_bookkeeping(fx: &Fixture) {
         keys(s.idempotency_orphans("me", T0 + 1, 10).await.unwrap()),
         ["dead-1", "dead-2"]
     );
-    assert!(s.idempotency_orphans("me", T0, 10).await.unwrap().is_empty(), "too young");
+    assert!(
+        s.idempotency_orphans("me", T0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "too young"
+    );
     s.idempotency_disown("sc", "mine").await.unwrap();
-    assert_eq!(s.idempotency_orphans("me", T0 + 1, 10).await.unwrap().len(), 3);
+    assert_eq!(
+        s.idempotency_orphans("me", T0 + 1, 10).await.unwrap().len(),
+        3
+    );
     // An answered claim is no orphan.
-    s.idempotency_complete("sc", "dead-2", 200, b"{}").await.unwrap();
+    s.idempotency_complete("sc", "dead-2", 200, b"{}")
+        .await
+        .unwrap();
     assert_eq!(
         keys(s.idempotency_orphans("me", T0 + 1, 10).await.unwrap()),
         ["dead-1", "mine"]
@@ -696,7 +731,10 @@ async fn crash_recovery_bookkeeping(fx: &Fixture) {
     s.in_flight_put(&tx).await.unwrap();
     s.in_flight_put(&tx).await.unwrap();
     assert_eq!(s.in_flight_list(10).await.unwrap(), vec![tx.clone()]);
-    assert_eq!(s.budget_orphans("me", T0 + 1, 10).await.unwrap(), ["r-dead"]);
+    assert_eq!(
+        s.budget_orphans("me", T0 + 1, 10).await.unwrap(),
+        ["r-dead"]
+    );
     assert_eq!(
         keys(s.idempotency_orphans("me", T0 + 1, 10).await.unwrap()),
         ["mine"]
@@ -707,7 +745,10 @@ async fn crash_recovery_bookkeeping(fx: &Fixture) {
     s.in_flight_settle("tx-1", true, T0 + 5).await.unwrap();
     assert!(s.in_flight_list(10).await.unwrap().is_empty());
     assert!(!s.budget_release("r-held").await.unwrap(), "committed");
-    assert_eq!(s.budget_usage(agent, T0 + 10).await.unwrap().spent_usd, usd("30"));
+    assert_eq!(
+        s.budget_usage(agent, T0 + 10).await.unwrap().spent_usd,
+        usd("30")
+    );
 
     // Settled as dropped: released.
     let mut dropped = tx.clone();
@@ -716,8 +757,14 @@ async fn crash_recovery_bookkeeping(fx: &Fixture) {
     dropped.idempotency = None;
     s.in_flight_put(&dropped).await.unwrap();
     s.in_flight_settle("tx-2", false, T0 + 6).await.unwrap();
-    assert_eq!(s.budget_usage(agent, T0 + 10).await.unwrap().spent_usd, usd("20"));
-    assert!(!s.budget_commit("r-dead", "tx-2", T0 + 7).await.unwrap(), "released");
+    assert_eq!(
+        s.budget_usage(agent, T0 + 10).await.unwrap().spent_usd,
+        usd("20")
+    );
+    assert!(
+        !s.budget_commit("r-dead", "tx-2", T0 + 7).await.unwrap(),
+        "released"
+    );
 
     // Audit records by transaction.
     s.audit_append(&[entry(1, Some(agent)), entry(2, Some(agent))])

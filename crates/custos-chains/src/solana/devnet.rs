@@ -33,6 +33,9 @@ use std::sync::{Mutex, MutexGuard};
 /// How many recent blockhashes stay valid (as on mainnet).
 pub const BLOCKHASH_VALIDITY: u64 = 150;
 const STATUS_CAPACITY: usize = 100_000;
+/// Statuses kept across restarts: far more than the 150 slots a blockhash stays valid (so no
+/// transaction can run twice), and enough for crash recovery, which runs at start.
+const PERSISTED_STATUSES: usize = 4096;
 const SNAPSHOT_FILE: &str = "solana-devnet.json";
 const FAUCET_FILE: &str = "solana-devnet-faucet.key";
 const SNAPSHOT_VERSION: u32 = 1;
@@ -81,6 +84,22 @@ struct Snapshot {
     slot: u64,
     recent_blockhashes: Vec<String>,
     accounts: Vec<StoredAccount>,
+    /// The newest transaction statuses, oldest first (absent in snapshots written before they
+    /// were kept). Written in the same atomic snapshot as the accounts they changed, so a
+    /// restarted devnet still answers `getSignatureStatuses` for them and refuses to run one
+    /// of them again while its blockhash is valid.
+    #[serde(default)]
+    statuses: Vec<StoredStatus>,
+}
+
+/// One landed transaction's status, as persisted.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredStatus {
+    signature: String,
+    slot: u64,
+    #[serde(default)]
+    error: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -604,6 +623,19 @@ impl Inner {
             let h = self.svm.latest_blockhash();
             self.recent.push_back((h, self.slot));
         }
+        for st in snap.statuses {
+            let sig =
+                Signature::from_str(&st.signature).map_err(|_| bad("bad signature".into()))?;
+            self.statuses.insert(
+                sig,
+                TxStatus {
+                    slot: st.slot,
+                    commitment: Commitment::Finalized,
+                    error: st.error,
+                },
+            );
+            self.status_order.push_back(sig);
+        }
         Ok(true)
     }
 
@@ -636,6 +668,20 @@ impl Inner {
             slot: self.slot,
             recent_blockhashes: self.recent.iter().map(|(h, _)| h.to_string()).collect(),
             accounts,
+            statuses: self
+                .status_order
+                .iter()
+                .rev()
+                .take(PERSISTED_STATUSES)
+                .rev()
+                .filter_map(|sig| {
+                    self.statuses.get(sig).map(|st| StoredStatus {
+                        signature: sig.to_string(),
+                        slot: st.slot,
+                        error: st.error.clone(),
+                    })
+                })
+                .collect(),
         };
         let bytes = serde_json::to_vec(&snap)
             .map_err(|e| DevnetError::Storage(format!("encode snapshot: {e}")))?;

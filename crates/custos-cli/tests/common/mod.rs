@@ -263,10 +263,19 @@ impl Server {
     /// Stops the server gracefully and starts it again on the same data directory, with
     /// `config` as its new config file (`None`: none).
     pub async fn restart(&mut self, config: Option<&str>) {
+        self.restart_with(config, &[]).await;
+    }
+
+    /// [`Server::restart`] with environment variables for the new process.
+    pub async fn restart_with(&mut self, config: Option<&str>, env: &[(&str, &str)]) {
         self.stop();
         let _ = fs::remove_file(self.data_dir.join("listen.addr"));
         self.addr = None;
-        self.child = serve_command(&self.root, &self.data_dir, config, &[])
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.child = serve_command(&self.root, &self.data_dir, config, &env)
             .spawn()
             .expect("respawn custos serve");
         self.wait_listening().await;

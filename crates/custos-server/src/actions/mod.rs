@@ -444,7 +444,19 @@ pub async fn execute(
         Err(e @ (ChainError::Rejected(_) | ChainError::InvalidInput(_))) => {
             let err = chain_error("transaction", e);
             let reason = format!("not sent: {}", err.message);
-            return finish(state, &journal, record(AuditOutcome::Error, err.status.as_u16(), action, Some(reason)), false, Err(err)).await;
+            return finish(
+                state,
+                &journal,
+                record(
+                    AuditOutcome::Error,
+                    err.status.as_u16(),
+                    action,
+                    Some(reason),
+                ),
+                false,
+                Err(err),
+            )
+            .await;
         }
         Err(e) => return Ok(unresolved(&journal, &e)),
     }
@@ -463,7 +475,14 @@ pub async fn execute(
             format!("transaction {tx_id} landed but failed on chain: {err}"),
         );
         let reason = err.message.clone();
-        return finish(state, &journal, record(AuditOutcome::Error, 422, action, Some(reason)), false, Err(err)).await;
+        return finish(
+            state,
+            &journal,
+            record(AuditOutcome::Error, 422, action, Some(reason)),
+            false,
+            Err(err),
+        )
+        .await;
     }
     let mut body = json!({"status": "confirmed", "tx": tx_id, "usd_value": usd.to_string()});
     let place = if matches!(plan.intent.chain, custos_core::Chain::Evm(_)) {
@@ -498,7 +517,10 @@ async fn finish(
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "audit write failed after broadcast; leaving the outcome to recovery");
-            return Ok(unresolved(journal, &ChainError::Unavailable("audit log unavailable".into())));
+            return Ok(unresolved(
+                journal,
+                &ChainError::Unavailable("audit log unavailable".into()),
+            ));
         }
     };
     let mut resp = match outcome {

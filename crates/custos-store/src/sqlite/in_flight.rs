@@ -108,7 +108,11 @@ impl SqliteStore {
         landed: bool,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         let reservation: Option<(String,)> =
             sqlx::query_as("SELECT reservation FROM in_flight_tx WHERE tx_id = ?1")
                 .bind(tx_id)
@@ -148,14 +152,15 @@ impl SqliteStore {
         tx.commit().await.map_err(db_err)
     }
 
-    pub(super) async fn by_tx(&self, tx: &str) -> Result<Vec<custos_core::StoredAudit>, StoreError> {
-        let rows = sqlx::query_as::<_, AuditRow>(
-            "SELECT * FROM audit WHERE tx = ?1 ORDER BY id",
-        )
-        .bind(tx)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db_err)?;
+    pub(super) async fn by_tx(
+        &self,
+        tx: &str,
+    ) -> Result<Vec<custos_core::StoredAudit>, StoreError> {
+        let rows = sqlx::query_as::<_, AuditRow>("SELECT * FROM audit WHERE tx = ?1 ORDER BY id")
+            .bind(tx)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
         rows.into_iter().map(AuditRow::into_stored).collect()
     }
 }

@@ -649,13 +649,12 @@ impl Store for SqliteStore {
     }
 
     async fn purge_idempotency(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM idempotency WHERE created_at_ms < ?1 AND status IS NOT NULL",
-        )
-        .bind(before_ms)
-        .execute(&self.writer)
-        .await
-        .map_err(db_err)?;
+        let done =
+            sqlx::query("DELETE FROM idempotency WHERE created_at_ms < ?1 AND status IS NOT NULL")
+                .bind(before_ms)
+                .execute(&self.writer)
+                .await
+                .map_err(db_err)?;
         Ok(done.rows_affected())
     }
 
