@@ -296,14 +296,14 @@ async fn crash_cell(point: &str) {
     assert_eq!(r.status, 200, "{}", r.text);
     let to = "8opHzTAnfzRpPEx21XtnrVTX28YQuCpAjcn1PczScKh";
     let transfer = json!({"chain": "solana", "to": to, "asset": "SOL", "amount": "0.1"});
-    let send = |key: &str| {
+    let send = |srv: &Server, key: &str| {
         srv.request(Method::POST, "/v1/wallets/me/actions/transfer")
             .bearer_auth(&s.token)
             .header("idempotency-key", key)
             .json(&transfer)
     };
     // The request dies with the server.
-    let _ = send("crash-key").send().await;
+    let _ = send(&srv, "crash-key").send().await;
     assert!(
         srv.wait_exit(std::time::Duration::from_secs(20)).is_some(),
         "{point}: the server did not abort"
@@ -314,7 +314,7 @@ async fn crash_cell(point: &str) {
     // Retry until the key is answered (a broadcast transaction is settled by recovery).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let first = loop {
-        let r = srv.send(send("crash-key")).await;
+        let r = srv.send(send(&srv, "crash-key")).await;
         if r.status != 409 && r.status != 503 {
             break r;
         }
@@ -335,7 +335,7 @@ async fn crash_cell(point: &str) {
         "{point}: {}",
         first.text
     );
-    let again = srv.send(send("crash-key")).await;
+    let again = srv.send(send(&srv, "crash-key")).await;
     assert_eq!(again.status, 200, "{point}: {}", again.text);
     assert_eq!(
         again.json()["tx"],
@@ -364,9 +364,9 @@ async fn crash_cell(point: &str) {
     assert_eq!(successes[0]["tx"], tx.as_str());
 
     // One debit of 15 USD and no leaked reservation: one more fits the 40 USD cap, a third not.
-    let r = srv.send(send("second")).await;
+    let r = srv.send(send(&srv, "second")).await;
     assert_eq!(r.status, 200, "{point}: {}", r.text);
-    let r = srv.send(send("third")).await;
+    let r = srv.send(send(&srv, "third")).await;
     let e = assert_error(&r, &[403], "policy_denied");
     assert!(
         e.to_string().contains("limits.daily_usd"),

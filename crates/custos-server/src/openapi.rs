@@ -16,10 +16,128 @@ use utoipa::{Modify, OpenApi};
         admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify,
         system::healthz, system::metrics, system::attestation,
     ),
-    components(schemas(auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody)),
-    modifiers(&Bearer),
+    components(schemas(ErrorBody, ErrorDetail, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody)),
+    modifiers(&Bearer, &StandardErrors),
 )]
 struct ApiDoc;
+
+/// The body of every non-2xx answer.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the JSON `ApiError` writes; never constructed.
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// `error` of [`ErrorBody`].
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ErrorDetail {
+    /// `invalid_request`, `unauthorized`, `forbidden`, `policy_denied`, `not_found`,
+    /// `idempotency_conflict`, `rate_limited`, `unavailable`, `internal`.
+    code: String,
+    /// What went wrong, for people.
+    message: String,
+    /// The request field at fault, when there is one.
+    field: Option<String>,
+    /// `policy_denied`: `{"reasons": [{"rule", "message"}]}`.
+    #[schema(value_type = Option<Object>)]
+    details: Option<serde_json::Value>,
+}
+
+/// The actions `POST /v1/wallets/me/actions/{action}` knows.
+const ACTIONS: [&str; 6] = [
+    "transfer",
+    "trade",
+    "liquidity",
+    "prediction",
+    "sign",
+    "sign-message",
+];
+
+/// Adds to every operation the error answers the pipeline can give it, so that the document
+/// lists every status a route returns: `429` on `/v1` (rate limits), `401`/`403` where a bearer
+/// is required, `400`/`408`/`413`/`422` where a body is read, `404` where the path names a
+/// resource, `409`/`202` on actions, and `500`/`503` everywhere.
+struct StandardErrors;
+
+impl Modify for StandardErrors {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{Operation, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        let add = |op: &mut Operation, code: &str, description: &str| {
+            op.responses
+                .responses
+                .entry(code.to_owned())
+                .or_insert_with(|| error(description).into());
+        };
+        for (path, item) in api.paths.paths.iter_mut() {
+            let ops = [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+            ];
+            for op in ops.into_iter().flatten() {
+                if path.starts_with("/v1/") {
+                    add(op, "429", "Rate limited (`Retry-After` says when to retry)");
+                }
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add(op, "401", "Missing, invalid or expired credentials");
+                    add(op, "403", "Not allowed for this role, or denied by policy");
+                }
+                if op.request_body.is_some() {
+                    add(op, "400", "Malformed body");
+                    add(op, "408", "The body did not arrive in time");
+                    add(op, "413", "The body is larger than the server accepts");
+                    add(op, "422", "Invalid field (named in `field`)");
+                }
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let in_path = params.iter().any(|p| p.parameter_in == ParameterIn::Path);
+                let in_query = params.iter().any(|p| p.parameter_in == ParameterIn::Query);
+                if in_path {
+                    add(op, "404", "No such resource");
+                }
+                if in_query {
+                    add(op, "400", "Malformed query");
+                    add(op, "422", "Invalid query parameter (named in `field`)");
+                }
+                if path == "/v1/wallets/me/actions/{action}" {
+                    add(op, "409", "The Idempotency-Key is still in progress");
+                    if let Some(p) = op
+                        .parameters
+                        .as_mut()
+                        .and_then(|ps| ps.iter_mut().find(|p| p.name == "action"))
+                    {
+                        p.schema = Some(
+                            ObjectBuilder::new()
+                                .schema_type(SchemaType::Type(Type::String))
+                                .enum_values(Some(ACTIONS))
+                                .into(),
+                        );
+                    }
+                }
+                add(op, "500", "Internal failure (never for bad input)");
+                add(
+                    op,
+                    "503",
+                    "A dependency (store, audit log, boundary, chain) is unavailable",
+                );
+            }
+        }
+    }
+}
 
 struct Bearer;
 
