@@ -868,7 +868,7 @@ async fn statuses_survive_a_restart_and_reconcile_tells_every_fate() {
     );
     let stale_id = e.adapter.tx_id(&stale).unwrap();
     for _ in 0..160 {
-        e.devnet.airdrop(&Address::new_unique(), 1).unwrap();
+        e.devnet.airdrop(&Address::new_unique(), SOL / 100).unwrap();
     }
     let fate = e
         .adapter
