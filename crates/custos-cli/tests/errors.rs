@@ -357,31 +357,7 @@ async fn a_panic_is_answered_audited_and_releases_its_reservation() {
         .env("FAULT_INJECT", "after_reserve=panic")
         .start()
         .await;
-    let s = srv.login("panic@example.com").await;
-    let op = srv.operator_token("admin");
-    let policy = json!({
-        "actions": {"transfer": true},
-        "chains": ["solana"],
-        "limits": {"per_tx_usd": "20", "daily_usd": "20", "max_tx_per_hour": 100},
-        "recipients": {"mode": "any", "allow": [], "deny": []}
-    });
-    let r = srv
-        .call(
-            Method::PUT,
-            &format!("/v1/admin/agents/{}/policy", s.agent_id),
-            Some(&op),
-            Some(&policy),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = srv
-        .post(
-            "/v1/dev/airdrop",
-            Some(&s.token),
-            &json!({"chain": "solana", "asset": "SOL", "amount": "1"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    let s = srv.funded_solana_agent("panic@example.com", "20").await;
     // 0.1 SOL = 15 USD: one fits the 20 USD daily cap, two do not.
     let transfer = json!({"chain": "solana", "to": "8opHzTAnfzRpPEx21XtnrVTX28YQuCpAjcn1PczScKh", "asset": "SOL", "amount": "0.1"});
     let r = srv

@@ -268,32 +268,10 @@ async fn crash_cell(point: &str) {
         .env("FAULT_INJECT", &format!("{point}=abort"))
         .start()
         .await;
-    let s = srv.login(&format!("crash-{point}@example.com")).await;
-    let op = srv.operator_token("admin");
     // 0.1 SOL is 15 USD: two fit the 40 USD daily cap, a third does not.
-    let policy = json!({
-        "actions": {"transfer": true},
-        "chains": ["solana"],
-        "limits": {"per_tx_usd": "20", "daily_usd": "40", "max_tx_per_hour": 100},
-        "recipients": {"mode": "any", "allow": [], "deny": []}
-    });
-    let r = srv
-        .call(
-            Method::PUT,
-            &format!("/v1/admin/agents/{}/policy", s.agent_id),
-            Some(&op),
-            Some(&policy),
-        )
+    let s = srv
+        .funded_solana_agent(&format!("crash-{point}@example.com"), "40")
         .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = srv
-        .post(
-            "/v1/dev/airdrop",
-            Some(&s.token),
-            &json!({"chain": "solana", "asset": "SOL", "amount": "1"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
     let to = "8opHzTAnfzRpPEx21XtnrVTX28YQuCpAjcn1PczScKh";
     let transfer = json!({"chain": "solana", "to": to, "asset": "SOL", "amount": "0.1"});
     let send = |srv: &Server, key: &str| {

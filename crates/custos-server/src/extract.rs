@@ -46,10 +46,10 @@ const DRAIN_MAX: usize = 16 * 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Reads the body, at most [`MaxBody`] bytes, within [`BodyTimeout`]. A body whose declared
-/// `Content-Length` is over the limit is refused with `413` at once, without waiting for it;
-/// one that turns out longer is refused after the rest of it has been read and discarded (up to
-/// 16 MiB, within 5 s), so a client still sending receives the documented error instead of a
-/// connection reset mid-upload. A body still incomplete at the deadline is answered `408`.
+/// `Content-Length` is beyond 16 MiB is refused with `413` at once, without waiting for it; a
+/// smaller one over the limit is refused after it has been read and discarded (within 5 s), so
+/// a client still sending receives the documented error instead of a connection reset
+/// mid-upload. A body still incomplete at the deadline is answered `408`.
 pub async fn read_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
     let limit = req.extensions().get::<MaxBody>().map_or(64 * 1024, |m| m.0);
     let deadline = req
@@ -61,7 +61,9 @@ pub async fn read_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    // A declared length past what would ever be drained is refused before a byte of it is
+    // read; a smaller oversized body is drained first (below), so its sender can read the 413.
+    if declared.is_some_and(|n| n > DRAIN_MAX as u64) {
         return Err(too_large(limit));
     }
     match tokio::time::timeout(deadline, read_limited(req, limit)).await {

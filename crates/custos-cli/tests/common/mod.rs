@@ -510,6 +510,37 @@ impl Server {
     }
 
     /// The agent's audit records (`GET /v1/wallets/me/audit?limit=1000`).
+    /// Logs `email` in, gives it a Solana transfer policy with `daily_usd` (per transaction
+    /// 20 USD, so one 0.1 SOL transfer is 15 USD) and airdrops it 1 SOL on the devnet.
+    pub async fn funded_solana_agent(&self, email: &str, daily_usd: &str) -> Session {
+        let s = self.login(email).await;
+        let op = self.operator_token("admin");
+        let policy = json!({
+            "actions": {"transfer": true},
+            "chains": ["solana"],
+            "limits": {"per_tx_usd": "20", "daily_usd": daily_usd, "max_tx_per_hour": 100},
+            "recipients": {"mode": "any", "allow": [], "deny": []}
+        });
+        let r = self
+            .call(
+                Method::PUT,
+                &format!("/v1/admin/agents/{}/policy", s.agent_id),
+                Some(&op),
+                Some(&policy),
+            )
+            .await;
+        assert_eq!(r.status, 200, "PUT policy: {}", r.text);
+        let r = self
+            .post(
+                "/v1/dev/airdrop",
+                Some(&s.token),
+                &json!({"chain": "solana", "asset": "SOL", "amount": "1"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "airdrop: {}", r.text);
+        s
+    }
+
     pub async fn my_audit(&self, token: &str) -> Vec<Value> {
         let r = self
             .get("/v1/wallets/me/audit?limit=1000", Some(token))
