@@ -104,6 +104,7 @@ pub async fn serve(
             drop(stream);
             continue;
         };
+        tracing::trace!(%peer, "connection accepted");
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service =
