@@ -61,6 +61,50 @@ async fn openapi_document() {
             paths.keys().collect::<Vec<_>>()
         );
     }
+    // Each action is its own path with its own body; the template is gone.
+    assert!(!paths.contains_key("/v1/wallets/me/actions/{action}"));
+    let transfer = &paths["/v1/wallets/me/actions/transfer"]["post"];
+    assert_eq!(
+        transfer["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/TransferBody"
+    );
+    for action in ["trade", "sign", "sign-message"] {
+        assert!(paths.contains_key(&format!("/v1/wallets/me/actions/{action}")));
+    }
+    // Every status the pipeline can give is documented, with the error body.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let codes = op["responses"].as_object().unwrap();
+            let has = |c: &str| codes.contains_key(c);
+            assert!(has("500") && has("503"), "{method} {path}: {codes:?}");
+            if path.starts_with("/v1/") {
+                assert!(has("429"), "{method} {path} lacks 429");
+            }
+            if op
+                .get("security")
+                .is_some_and(|s| !s.as_array().unwrap().is_empty())
+            {
+                assert!(has("401") && has("403"), "{method} {path} lacks 401/403");
+            }
+            if op.get("requestBody").is_some() {
+                assert!(has("400") && has("413") && has("422"), "{method} {path}");
+            }
+        }
+    }
+    assert_eq!(
+        v["components"]["schemas"]["ErrorBody"]["required"],
+        serde_json::json!(["error"])
+    );
+    // Constraints the server enforces are in the schema.
+    let limit = paths["/v1/wallets/me/audit"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .cloned()
+        .unwrap();
+    assert_eq!(limit["schema"]["minimum"], 1);
+    assert_eq!(limit["schema"]["maximum"], 1000);
 }
 
 #[tokio::test]

@@ -44,15 +44,86 @@ struct ErrorDetail {
     details: Option<serde_json::Value>,
 }
 
-/// The actions `POST /v1/wallets/me/actions/{action}` knows.
-const ACTIONS: [&str; 6] = [
-    "transfer",
-    "trade",
-    "liquidity",
-    "prediction",
-    "sign",
-    "sign-message",
+/// The actions `POST /v1/wallets/me/actions/{action}` serves, each documented as its own
+/// path with its own body (an OpenAPI body cannot depend on a path parameter): the request
+/// schemas each accepts. `liquidity` and `prediction` are not served yet (always `422`).
+const ACTIONS: [(&str, &[&str]); 4] = [
+    ("transfer", &["TransferBody"]),
+    ("trade", &["TradeBody"]),
+    ("sign", &["SignTxBody", "SignMessageBody"]),
+    ("sign-message", &["EvmMessageBody", "SignMessageBody"]),
 ];
+
+/// The templated action path, replaced by one path per action.
+const ACTION_PATH: &str = "/v1/wallets/me/actions/{action}";
+
+/// Splits the action route into one documented path per action.
+fn split_actions(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::schema::OneOfBuilder;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
+    let Some(template) = api.paths.paths.remove(ACTION_PATH) else {
+        return;
+    };
+    for (action, bodies) in ACTIONS {
+        let mut item = template.clone();
+        if let Some(op) = item.post.as_mut() {
+            op.operation_id = Some(format!("action_{}", action.replace('-', "_")));
+            if let Some(ps) = op.parameters.as_mut() {
+                ps.retain(|p| p.name != "action");
+            }
+            let schema: RefOr<utoipa::openapi::schema::Schema> = match bodies {
+                [one] => Ref::from_schema_name(*one).into(),
+                many => many
+                    .iter()
+                    .fold(OneOfBuilder::new(), |b, n| {
+                        b.item(Ref::from_schema_name(*n))
+                    })
+                    .into(),
+            };
+            op.request_body = Some(
+                RequestBodyBuilder::new()
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(schema)).build(),
+                    )
+                    .required(Some(Required::True))
+                    .build(),
+            );
+        }
+        api.paths
+            .paths
+            .insert(format!("/v1/wallets/me/actions/{action}"), item);
+    }
+}
+
+/// Constraints the server enforces on parameters, by name.
+fn constrain(p: &mut utoipa::openapi::path::Parameter) {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, SchemaType, Type};
+    let schema = match p.name.as_str() {
+        "key_id" => ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .pattern(Some("^[0-9a-fA-F]{1,64}$")),
+        "id" => ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .format(Some(SchemaFormat::Custom("uuid".into())))
+            .pattern(Some(
+                "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            )),
+        "limit" => ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Integer))
+            .minimum(Some(1))
+            .maximum(Some(1000)),
+        "after" => ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Integer))
+            .minimum(Some(0)),
+        "nonce" => ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .pattern(Some("^([0-9a-fA-F]{2}){1,64}$")),
+        _ => return,
+    };
+    p.schema = Some(schema.into());
+}
 
 /// Adds to every operation the error answers the pipeline can give it, so that the document
 /// lists every status a route returns: `429` on `/v1` (rate limits), `401`/`403` where a bearer
@@ -63,7 +134,6 @@ struct StandardErrors;
 impl Modify for StandardErrors {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::path::{Operation, ParameterIn};
-        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         let error = |description: &str| {
             ResponseBuilder::new()
@@ -82,6 +152,7 @@ impl Modify for StandardErrors {
                 .entry(code.to_owned())
                 .or_insert_with(|| error(description).into());
         };
+        split_actions(api);
         for (path, item) in api.paths.paths.iter_mut() {
             let ops = [
                 item.get.as_mut(),
@@ -103,6 +174,9 @@ impl Modify for StandardErrors {
                     add(op, "413", "The body is larger than the server accepts");
                     add(op, "422", "Invalid field (named in `field`)");
                 }
+                for p in op.parameters.iter_mut().flatten() {
+                    constrain(p);
+                }
                 let params = op.parameters.as_deref().unwrap_or_default();
                 let in_path = params.iter().any(|p| p.parameter_in == ParameterIn::Path);
                 let in_query = params.iter().any(|p| p.parameter_in == ParameterIn::Query);
@@ -113,20 +187,8 @@ impl Modify for StandardErrors {
                     add(op, "400", "Malformed query");
                     add(op, "422", "Invalid query parameter (named in `field`)");
                 }
-                if path == "/v1/wallets/me/actions/{action}" {
+                if path.starts_with("/v1/wallets/me/actions/") {
                     add(op, "409", "The Idempotency-Key is still in progress");
-                    if let Some(p) = op
-                        .parameters
-                        .as_mut()
-                        .and_then(|ps| ps.iter_mut().find(|p| p.name == "action"))
-                    {
-                        p.schema = Some(
-                            ObjectBuilder::new()
-                                .schema_type(SchemaType::Type(Type::String))
-                                .enum_values(Some(ACTIONS))
-                                .into(),
-                        );
-                    }
                 }
                 add(op, "500", "Internal failure (never for bad input)");
                 add(

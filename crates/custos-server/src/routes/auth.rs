@@ -20,6 +20,11 @@ use serde_json::json;
 #[serde(deny_unknown_fields)]
 pub struct OtpRequest {
     /// The agent's email.
+    #[schema(
+        min_length = 3,
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+    )]
     pub email: String,
 }
 
@@ -28,8 +33,14 @@ pub struct OtpRequest {
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The agent's email.
+    #[schema(
+        min_length = 3,
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+    )]
     pub email: String,
     /// The 6-digit code.
+    #[schema(pattern = "^[0-9]{6}$")]
     pub code: String,
 }
 

@@ -27,10 +27,13 @@ fn faucet(state: &AppState) -> Result<&Arc<dyn DevFaucet>, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct AirdropBody {
     /// `solana`.
+    #[schema(pattern = "^solana$")]
     pub chain: String,
     /// `SOL` or a mint created with `/v1/dev/mints`.
+    #[schema(pattern = "^(SOL|[1-9A-HJ-NP-Za-km-z]{32,44})$")]
     pub asset: String,
     /// Decimal string.
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,9})?$")]
     pub amount: String,
 }
 
@@ -77,9 +80,11 @@ pub async fn airdrop(
 #[serde(deny_unknown_fields)]
 pub struct MintBody {
     /// Token decimals (0–9).
+    #[schema(minimum = 0, maximum = 9)]
     pub decimals: u8,
     /// `token` (SPL Token, default) or `token-2022`.
     #[serde(default)]
+    #[schema(pattern = "^(token|token-2022)$")]
     pub program: Option<String>,
 }
 
