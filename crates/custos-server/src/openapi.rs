@@ -182,6 +182,7 @@ impl Modify for StandardErrors {
                 let in_query = params.iter().any(|p| p.parameter_in == ParameterIn::Query);
                 if in_path {
                     add(op, "404", "No such resource");
+                    add(op, "422", "A malformed id in the path (named in `field`)");
                 }
                 if in_query {
                     add(op, "400", "Malformed query");

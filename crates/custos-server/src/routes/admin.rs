@@ -126,7 +126,7 @@ pub async fn get_policy(
 }
 
 /// Replaces an agent's policy (admin). Sections left out take the server default.
-#[utoipa::path(put, path = "/v1/admin/agents/{id}/policy", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "Stored policy"), (status = 422, description = "Invalid document, naming the field")))]
+#[utoipa::path(put, path = "/v1/admin/agents/{id}/policy", tag = "admin", security(("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "A policy document (API.md); missing sections take the server default"), responses((status = 200, description = "Stored policy"), (status = 422, description = "Invalid document, naming the field")))]
 pub async fn put_policy(
     State(state): State<AppState>,
     op: OperatorCtx,
