@@ -64,6 +64,14 @@ solders() {
     pip_install solders solders
 }
 
+# Property-based API tests against /openapi.json (crates/custos-cli/tests/schemathesis.rs).
+schemathesis_cli() {
+    python3_and_pip
+    have schemathesis && return 0
+    log "installing schemathesis from PyPI"
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "schemathesis>=4.3,<5"
+}
+
 # PKCS#11 backend tests (issue 3): SoftHSM2 token and pkcs11-tool.
 softhsm() {
     apt_install softhsm2 opensc
@@ -111,6 +119,7 @@ main() {
     fi
     aiosmtpd
     solders
+    schemathesis_cli
     openbao
     softhsm
     anvil

@@ -402,6 +402,29 @@ async fn a_panic_is_answered_audited_and_releases_its_reservation() {
     );
 }
 
+/// A paging cursor past what the store can hold is the caller's mistake (`422`), not a
+/// storage failure (`503`), which schemathesis found.
+#[tokio::test]
+async fn an_out_of_range_cursor_is_a_422() {
+    let srv = Server::start().await;
+    let s = srv.login("cursor@example.com").await;
+    let op = srv.operator_token("viewer");
+    for (path, token) in [
+        ("/v1/wallets/me/audit?after=18446744073709551614", &s.token),
+        ("/v1/admin/audit?after=9223372036854775808", &op),
+    ] {
+        let r = srv.get(path, Some(token)).await;
+        assert_invalid(&r, Some("after"), path);
+    }
+    let r = srv
+        .get(
+            "/v1/wallets/me/audit?after=9223372036854775807",
+            Some(&s.token),
+        )
+        .await;
+    r.expect_status(200);
+}
+
 /// Slow and oversized clients: headers that never finish are cut off after
 /// `header_read_timeout_seconds`; a `Content-Length` over the limit is refused with `413` at
 /// once, before any body is sent; a body that stalls is answered `408`; connections beyond

@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
         admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify,
         system::healthz, system::metrics, system::attestation,
     ),
-    components(schemas(ErrorBody, ErrorDetail, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody)),
+    components(schemas(ErrorBody, ErrorDetail, Confirmed, SignedTransaction, EvmSignature, DryRun, PendingApproval, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody)),
     modifiers(&Bearer, &StandardErrors),
 )]
 struct ApiDoc;
@@ -44,6 +44,99 @@ struct ErrorDetail {
     details: Option<serde_json::Value>,
 }
 
+/// `200` of `transfer`, `trade` and broadcast `sign`: the transaction landed.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Confirmed {
+    /// `confirmed`.
+    status: String,
+    /// Solana signature or EVM transaction hash.
+    tx: String,
+    /// What it was valued at, USD.
+    usd_value: String,
+    /// Its audit record.
+    audit_id: u64,
+    /// Solana: the slot it landed in.
+    slot: Option<u64>,
+    /// EVM: the block it landed in.
+    block: Option<u64>,
+    /// Answered by crash recovery rather than by the request itself.
+    recovered: Option<bool>,
+}
+
+/// `200` of `sign` with `broadcast: false`: the signed transaction, returned.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct SignedTransaction {
+    /// `signed`.
+    status: String,
+    /// Its id.
+    tx: String,
+    /// Base64 (Solana) or `0x` hex (EVM).
+    signed_transaction: String,
+    /// What it was valued at, USD.
+    usd_value: String,
+    /// Its audit record.
+    audit_id: u64,
+}
+
+/// `200` of `sign-message` on an EVM chain.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct EvmSignature {
+    /// `signed`.
+    status: String,
+    /// `secp256k1_ecdsa`.
+    scheme: String,
+    /// `eip191`, `eip712` or `raw_hash`.
+    kind: String,
+    /// `0x` r‖s‖v, v = 27/28.
+    signature: String,
+    /// The agent's EVM address.
+    address: String,
+    /// Value of the permits it grants, USD.
+    usd_value: String,
+    /// Its audit record.
+    audit_id: u64,
+}
+
+/// `200` of any action with `?dry_run=true`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct DryRun {
+    /// `true`.
+    dry_run: bool,
+    /// Every rule evaluated and the decision.
+    #[schema(value_type = Object)]
+    explanation: serde_json::Value,
+    /// What simulation says the transaction does.
+    #[schema(value_type = Object)]
+    simulated: serde_json::Value,
+}
+
+/// `202`: parked for human approval.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct PendingApproval {
+    /// `pending_approval`.
+    status: String,
+    /// The approval to vote on.
+    approval_id: String,
+    /// Approvals needed.
+    quorum: u32,
+}
+
+/// The `200` answers of each action.
+const ANSWERS: [(&str, &[&str]); 4] = [
+    ("transfer", &["Confirmed", "DryRun"]),
+    ("trade", &["Confirmed", "DryRun"]),
+    (
+        "sign",
+        &["Confirmed", "SignedTransaction", "SignedMessage", "DryRun"],
+    ),
+    ("sign-message", &["SignedMessage", "EvmSignature"]),
+];
+
 /// The actions `POST /v1/wallets/me/actions/{action}` serves, each documented as its own
 /// path with its own body (an OpenAPI body cannot depend on a path parameter): the request
 /// schemas each accepts. `liquidity` and `prediction` are not served yet (always `422`).
@@ -61,7 +154,21 @@ const ACTION_PATH: &str = "/v1/wallets/me/actions/{action}";
 fn split_actions(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::request_body::RequestBodyBuilder;
     use utoipa::openapi::schema::OneOfBuilder;
-    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+    let one_of = |names: &[&str]| -> RefOr<utoipa::openapi::schema::Schema> {
+        match names {
+            [one] => Ref::from_schema_name(*one).into(),
+            many => many
+                .iter()
+                .fold(OneOfBuilder::new(), |b, n| {
+                    b.item(Ref::from_schema_name(*n))
+                })
+                .into(),
+        }
+    };
+    let json = |schema: RefOr<utoipa::openapi::schema::Schema>| {
+        ContentBuilder::new().schema(Some(schema)).build()
+    };
     let Some(template) = api.paths.paths.remove(ACTION_PATH) else {
         return;
     };
@@ -72,24 +179,34 @@ fn split_actions(api: &mut utoipa::openapi::OpenApi) {
             if let Some(ps) = op.parameters.as_mut() {
                 ps.retain(|p| p.name != "action");
             }
-            let schema: RefOr<utoipa::openapi::schema::Schema> = match bodies {
-                [one] => Ref::from_schema_name(*one).into(),
-                many => many
-                    .iter()
-                    .fold(OneOfBuilder::new(), |b, n| {
-                        b.item(Ref::from_schema_name(*n))
-                    })
-                    .into(),
-            };
             op.request_body = Some(
                 RequestBodyBuilder::new()
-                    .content(
-                        "application/json",
-                        ContentBuilder::new().schema(Some(schema)).build(),
-                    )
+                    .content("application/json", json(one_of(bodies)))
                     .required(Some(Required::True))
                     .build(),
             );
+            let answers = ANSWERS
+                .iter()
+                .find(|(a, _)| *a == action)
+                .map_or(&[][..], |(_, names)| *names);
+            op.responses.responses.insert(
+                "200".into(),
+                ResponseBuilder::new()
+                    .description("Done")
+                    .content("application/json", json(one_of(answers)))
+                    .build()
+                    .into(),
+            );
+            if action != "sign-message" {
+                op.responses.responses.insert(
+                    "202".into(),
+                    ResponseBuilder::new()
+                        .description("Parked for human approval")
+                        .content("application/json", json(one_of(&["PendingApproval"])))
+                        .build()
+                        .into(),
+                );
+            }
         }
         api.paths
             .paths
@@ -116,7 +233,8 @@ fn constrain(p: &mut utoipa::openapi::path::Parameter) {
             .maximum(Some(1000)),
         "after" => ObjectBuilder::new()
             .schema_type(SchemaType::Type(Type::Integer))
-            .minimum(Some(0)),
+            .minimum(Some(0))
+            .maximum(Some(i64::MAX)),
         "nonce" => ObjectBuilder::new()
             .schema_type(SchemaType::Type(Type::String))
             .pattern(Some("^([0-9a-fA-F]{2}){1,64}$")),

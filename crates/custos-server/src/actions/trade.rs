@@ -25,7 +25,7 @@ pub struct TradeBody {
     /// How much is sold, whole units.
     pub amount: String,
     /// Largest acceptable shortfall below the quote, basis points (default 50 = 0.5 %).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
     pub slippage_bps: Option<u32>,
 }
 

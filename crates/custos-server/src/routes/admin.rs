@@ -289,14 +289,13 @@ pub async fn audit(
         .filter(|s| !s.is_empty())
         .map(agent_id)
         .transpose()?;
-    let limit = Page {
+    let page = Page {
         limit: q.limit,
-        after: None,
-    }
-    .limit()?;
+        after: q.after,
+    };
     let recs = state
         .store
-        .audit_page(agent, q.after.unwrap_or(0), limit)
+        .audit_page(agent, page.after()?, page.limit()?)
         .await?;
     Ok(audited(
         Json(json!({"records": recs})).into_response(),

@@ -81,6 +81,7 @@ pub async fn airdrop(
 pub struct MintBody {
     /// Token decimals (0–9).
     #[schema(minimum = 0, maximum = 9)]
+    #[serde(deserialize_with = "crate::extract::whole_number")]
     pub decimals: u8,
     /// `token` (SPL Token, default) or `token-2022`.
     #[serde(default)]

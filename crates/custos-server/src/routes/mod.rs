@@ -71,4 +71,16 @@ impl Page {
             Some(_) => Err(ApiError::invalid("limit", "must be between 1 and 1000")),
         }
     }
+
+    /// The validated cursor: record ids are at most `i64::MAX` in every store.
+    pub fn after(&self) -> Result<u64, ApiError> {
+        match self.after {
+            None => Ok(0),
+            Some(n) if i64::try_from(n).is_ok() => Ok(n),
+            Some(_) => Err(ApiError::invalid(
+                "after",
+                "must be between 0 and 9223372036854775807",
+            )),
+        }
+    }
 }

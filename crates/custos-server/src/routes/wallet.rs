@@ -82,7 +82,7 @@ pub async fn my_audit(
 ) -> Result<Response, ApiError> {
     let recs = state
         .store
-        .audit_page(Some(ctx.agent.id), page.after.unwrap_or(0), page.limit()?)
+        .audit_page(Some(ctx.agent.id), page.after()?, page.limit()?)
         .await?;
     let mut r = Json(json!({ "records": recs })).into_response();
     r.extensions_mut().insert(AuditInfo::action("audit.list"));
