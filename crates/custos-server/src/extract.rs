@@ -203,6 +203,38 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     }
 }
 
+/// Reads a whole number given as a JSON integer or as an integral float (`3.0`): JSON Schema,
+/// and so the OpenAPI document, counts both as integers. `3.5`, negatives and out-of-range
+/// values are refused.
+pub fn whole_number<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::Deserialize;
+    let n = serde_json::Number::deserialize(d)?;
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 9_007_199_254_740_991.0)
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("`{n}` is not a whole number in range")))
+}
+
+/// [`whole_number`] for an optional field.
+pub fn optional_whole_number<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    #[derive(serde::Deserialize)]
+    struct Wrap<U: TryFrom<u64>>(#[serde(deserialize_with = "whole_number")] U);
+    use serde::Deserialize;
+    Option::<Wrap<T>>::deserialize(d).map(|w| w.map(|Wrap(v)| v))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -243,36 +275,28 @@ mod tests {
         assert_eq!(e.status, 400);
         assert_eq!(e.field, None);
     }
-}
 
-/// Reads a whole number given as a JSON integer or as an integral float (`3.0`): JSON Schema,
-/// and so the OpenAPI document, counts both as integers. `3.5`, negatives and out-of-range
-/// values are refused.
-pub fn whole_number<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<u64>,
-{
-    use serde::Deserialize;
-    let n = serde_json::Number::deserialize(d)?;
-    let whole = n.as_u64().or_else(|| {
-        n.as_f64()
-            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 9_007_199_254_740_991.0)
-            .map(|f| f as u64)
-    });
-    whole
-        .and_then(|v| T::try_from(v).ok())
-        .ok_or_else(|| serde::de::Error::custom(format!("`{n}` is not a whole number in range")))
-}
-
-/// [`whole_number`] for an optional field.
-pub fn optional_whole_number<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<u64>,
-{
-    #[derive(serde::Deserialize)]
-    struct Wrap<U: TryFrom<u64>>(#[serde(deserialize_with = "whole_number")] U);
-    use serde::Deserialize;
-    Option::<Wrap<T>>::deserialize(d).map(|w| w.map(|Wrap(v)| v))
+    #[test]
+    fn whole_numbers_may_be_written_as_integral_floats_only() {
+        #[derive(serde::Deserialize)]
+        struct N {
+            #[serde(deserialize_with = "whole_number")]
+            n: u8,
+            #[serde(default, deserialize_with = "optional_whole_number")]
+            o: Option<u32>,
+        }
+        let read = |j: &str| serde_json::from_str::<N>(j).map(|v| (v.n, v.o));
+        assert_eq!(read(r#"{"n": 3}"#).ok(), Some((3, None)));
+        assert_eq!(read(r#"{"n": 3.0, "o": 50.0}"#).ok(), Some((3, Some(50))));
+        assert_eq!(read(r#"{"n": 3, "o": null}"#).ok(), Some((3, None)));
+        for bad in [
+            r#"{"n": 3.5}"#,
+            r#"{"n": -1}"#,
+            r#"{"n": 256}"#,
+            r#"{"n": "3"}"#,
+            r#"{"n": 1e300}"#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -211,9 +211,9 @@ pub async fn plan(state: &AppState, agent: Agent, body: &TradeBody) -> Result<Pl
     let tx = adapter.unsigned(&built, from_addr, amount_in, in_decimals);
     let (simulated, effects) = simulate(state, &dyn_adapter, &tx, &from).await?;
     let whole = |v: custos_chains::evm::wire::U256| {
-        u128::try_from(v)
+        custos_core::Atoms::from_u256(v)
+            .to_whole(out_decimals)
             .ok()
-            .and_then(|n| custos_core::from_base_units(n, out_decimals).ok())
             .map(|d| d.to_string())
     };
     Ok(Plan {
