@@ -50,4 +50,8 @@ pub struct InFlightTx {
     pub endpoint: String,
     /// When the row was written.
     pub created_at_ms: i64,
+    /// The server instance whose request wrote it. Recovery leaves a live instance's entries
+    /// alone while its request may still be finishing them.
+    #[serde(default)]
+    pub owner: String,
 }

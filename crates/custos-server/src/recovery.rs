@@ -53,15 +53,40 @@ fn orphan_age_ms(state: &AppState) -> i64 {
         .saturating_mul(1000)
 }
 
+/// How long after a live request wrote a journal entry it may still be finishing it itself:
+/// its chain's confirmation wait and a margin. Recovery must not settle an entry under a live
+/// request, or the outcome would be recorded twice.
+const LIVE_MARGIN_MS: i64 = 30_000;
+
+/// Whether recovery may settle `tx` now: an entry of a dead instance once it counts as
+/// orphaned (at once with SQLite), one of this instance's own requests once that request can
+/// no longer be running (`own_limit_ms` after it was written).
+fn ripe(tx: &InFlightTx, instance: &str, now_ms: i64, own_limit_ms: i64, orphan_ms: i64) -> bool {
+    let age = now_ms.saturating_sub(tx.created_at_ms);
+    if tx.owner == instance {
+        age >= own_limit_ms
+    } else {
+        age >= orphan_ms
+    }
+}
+
 /// One recovery pass.
 pub async fn pass(state: &AppState) -> Result<Report, StoreError> {
     let mut report = Report::default();
+    let now = state.clock.now_ms();
     for tx in state.store.in_flight_list(BATCH).await? {
         let Some(adapter) = state.chains.adapter(tx.chain).cloned() else {
             report.pending += 1;
             continue;
         };
-        let (commitment, _) = confirmation_settings(state, tx.chain);
+        let (commitment, wait) = confirmation_settings(state, tx.chain);
+        let own_limit = i64::try_from(wait.as_millis())
+            .unwrap_or(i64::MAX)
+            .saturating_add(LIVE_MARGIN_MS);
+        if !ripe(&tx, &state.instance, now, own_limit, orphan_age_ms(state)) {
+            report.pending += 1;
+            continue;
+        }
         match adapter
             .reconcile(&tx.signed_tx, &tx.tx_id, commitment)
             .await
@@ -82,7 +107,7 @@ pub async fn pass(state: &AppState) -> Result<Report, StoreError> {
             }
         }
     }
-    let before = state.clock.now_ms().saturating_sub(orphan_age_ms(state));
+    let before = now.saturating_sub(orphan_age_ms(state));
     for claim in state
         .store
         .idempotency_orphans(&state.instance, before, BATCH)
@@ -213,5 +238,46 @@ fn answer(tx: &InFlightTx, c: &Confirmation, audit_id: u64, reason: Option<&str>
             json!({"error": {"code": "invalid_request", "message": r, "field": "transaction"}})
                 .to_string()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(owner: &str, created_at_ms: i64) -> InFlightTx {
+        InFlightTx {
+            tx_id: "t".into(),
+            chain: Chain::Solana,
+            agent: custos_core::AgentId::new_random(),
+            signed_tx: vec![],
+            last_valid_block_height: None,
+            reservation: "r".into(),
+            idempotency: None,
+            action: "transfer".into(),
+            usd: custos_core::Decimal::ZERO,
+            request_id: "q".into(),
+            endpoint: "e".into(),
+            created_at_ms,
+            owner: owner.into(),
+        }
+    }
+
+    #[test]
+    fn live_requests_keep_their_entries_and_dead_ones_are_settled() {
+        // This instance's request may still be confirming for 60 s: hands off until then.
+        assert!(!ripe(&entry("me", 1_000), "me", 60_999, 60_000, 0));
+        assert!(ripe(&entry("me", 1_000), "me", 61_000, 60_000, 0));
+        // A dead instance's entry on SQLite (orphaned at once).
+        assert!(ripe(&entry("dead", 1_000), "me", 1_000, 60_000, 0));
+        // Another replica's, on PostgreSQL: only once it counts as orphaned.
+        assert!(!ripe(
+            &entry("other", 1_000),
+            "me",
+            500_000,
+            60_000,
+            600_000
+        ));
+        assert!(ripe(&entry("other", 1_000), "me", 601_000, 60_000, 600_000));
     }
 }

@@ -727,6 +727,7 @@ async fn crash_recovery_bookkeeping(fx: &Fixture) {
         request_id: "req-1".into(),
         endpoint: "POST /v1/wallets/me/actions/{action}".into(),
         created_at_ms: T0,
+        owner: "dead".into(),
     };
     s.in_flight_put(&tx).await.unwrap();
     s.in_flight_put(&tx).await.unwrap();

@@ -428,6 +428,7 @@ pub async fn execute(
         request_id: actor.request_id.to_owned(),
         endpoint: actor.endpoint.to_owned(),
         created_at_ms: state.clock.now_ms(),
+        owner: state.instance.clone(),
     };
     if let Err(e) = state.store.in_flight_put(&journal).await {
         reservation.release().await;
