@@ -1,5 +1,6 @@
 //! Runs the enclave as a child process of `custos serve` on embedded defaults, restarting it
-//! if it dies, and stopping it after the server has flushed its audit log.
+//! if it dies, and stopping it after the server has flushed its audit log — the enclave is in
+//! its own process group so that a signal meant for the server's group cannot end it first.
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +25,11 @@ fn spawn(socket: &PathBuf, data_dir: &PathBuf, extra: &[String]) -> Result<Child
         .arg("--exit-with-parent")
         .args(extra)
         .stdin(std::process::Stdio::null())
+        // Its own process group: a signal to the server's group (Ctrl-C in a terminal, systemd's
+        // `KillMode=control-group` SIGTERM, a test harness) reaches only the server, which then
+        // drains, has the enclave sign the final audit checkpoint, and stops it itself. If the
+        // server dies instead, `--exit-with-parent` ends the enclave with it.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .context("cannot start the enclave process")

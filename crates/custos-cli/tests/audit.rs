@@ -371,3 +371,32 @@ async fn edited_record_is_detected_by_audit_verify() {
         v.text
     );
 }
+
+/// SIGTERM to the whole process group (systemd's default, Ctrl-C, test harnesses) used to reach
+/// the enclave at the same moment as the server, so the server's final checkpoint found the
+/// custody boundary gone and a short-lived server never wrote a signed checkpoint. The enclave
+/// now outlives the drain: the final checkpoint is signed and the chain verifies with it.
+#[tokio::test]
+async fn sigterm_to_the_process_group_still_signs_the_final_checkpoint() {
+    let mut srv = Server::start().await;
+    let s = srv.login("group-term@example.com").await;
+    srv.sign(&s.token, "before shutdown")
+        .await
+        .expect_status(200);
+    let status = srv.terminate_group(std::time::Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|st| st.success()),
+        "exit: {status:?}\n{}",
+        srv.stderr()
+    );
+    assert!(
+        !srv.stderr().contains("custody boundary unavailable"),
+        "{}",
+        srv.stderr()
+    );
+    let out = srv.cli(&["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.starts_with("ok: "), "{stdout}");
+    assert!(!stdout.contains(" 0 signed checkpoints"), "{stdout}");
+}

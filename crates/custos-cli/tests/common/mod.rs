@@ -295,6 +295,17 @@ impl Server {
         }
     }
 
+    /// Sends SIGTERM to the server's whole process group (as systemd's `KillMode=control-group`
+    /// and Ctrl-C in a terminal do) and waits up to `grace` for the server to exit.
+    pub fn terminate_group(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id();
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{pid}")])
+            .stderr(Stdio::null())
+            .status();
+        self.wait_exit(grace)
+    }
+
     /// Stops the server gracefully: SIGTERM and up to 20 s to exit (in-flight requests finish,
     /// the audit log and logs are flushed), then SIGKILL to its process group. Idempotent.
     pub fn stop(&mut self) {
