@@ -78,37 +78,21 @@ fn decimals() -> impl Strategy<Value = u8> {
     prop_oneof![Just(0u8), Just(6), Just(9), Just(18), Just(24)]
 }
 
-/// Simulated effects of an EVM transaction that grants `allowance` (None: the conventional
-/// unlimited) and moves `outflow` of the token, as the adapter reports them.
-fn evm_effects(outflow: U256, allowance: Option<U256>, decimals: u8) -> SimulatedEffects {
-    let token = AssetRef::Token(TOKEN.into());
+/// A successful simulation on `chain` with these balance changes and approvals, nothing else.
+fn simulated(
+    chain: Chain,
+    balance_changes: Vec<BalanceChange>,
+    approvals: Vec<ApprovalEffect>,
+) -> SimulatedEffects {
     SimulatedEffects {
-        chain: Chain::Evm(1),
+        chain,
         agent: AGENT.into(),
         success: true,
         error: None,
-        balance_changes: if outflow.is_zero() {
-            vec![]
-        } else {
-            vec![BalanceChange {
-                asset: token.clone(),
-                decimals,
-                pre: Atoms::from_u256(outflow),
-                post: Atoms::ZERO,
-            }]
-        },
-        programs: vec![TOKEN.into()],
+        balance_changes,
+        programs: vec![],
         methods: vec![],
-        approvals: allowance
-            .map(|a| ApprovalEffect {
-                kind: ApprovalKind::Delegate,
-                account: TOKEN.into(),
-                asset: Some(token.clone()),
-                grantee: Some(SPENDER.into()),
-                amount: (a != U256::MAX).then(|| Atoms::from_u256(a)),
-            })
-            .into_iter()
-            .collect(),
+        approvals,
         accounts_created: vec![],
         accounts_closed: vec![],
         recipients: vec![],
@@ -117,6 +101,35 @@ fn evm_effects(outflow: U256, allowance: Option<U256>, decimals: u8) -> Simulate
         units_consumed: 0,
         logs: vec![],
     }
+}
+
+/// Simulated effects of an EVM transaction that grants `allowance` (None: the conventional
+/// unlimited) and moves `outflow` of the token, as the adapter reports them.
+fn evm_effects(outflow: U256, allowance: Option<U256>, decimals: u8) -> SimulatedEffects {
+    let token = AssetRef::Token(TOKEN.into());
+    let changes = if outflow.is_zero() {
+        vec![]
+    } else {
+        vec![BalanceChange {
+            asset: token.clone(),
+            decimals,
+            pre: Atoms::from_u256(outflow),
+            post: Atoms::ZERO,
+        }]
+    };
+    let approvals = allowance
+        .map(|a| ApprovalEffect {
+            kind: ApprovalKind::Delegate,
+            account: TOKEN.into(),
+            asset: Some(token.clone()),
+            grantee: Some(SPENDER.into()),
+            amount: (a != U256::MAX).then(|| Atoms::from_u256(a)),
+        })
+        .into_iter()
+        .collect();
+    let mut sim = simulated(Chain::Evm(1), changes, approvals);
+    sim.programs = vec![TOKEN.into()];
+    sim
 }
 
 /// Judges simulated effects as the server does: an amount that cannot be converted exactly is
@@ -240,27 +253,17 @@ proptest! {
     ) {
         let (small, large) = if a <= b { (a, b) } else { (b, a) };
         let p = policy("solana", "100");
-        let sim = |amount: u64| SimulatedEffects {
-            chain: Chain::Solana,
-            agent: "agent".into(),
-            success: true,
-            error: None,
-            balance_changes: vec![BalanceChange {
-                asset: AssetRef::Native,
-                decimals: 9,
-                pre: Atoms::from(u64::MAX),
-                post: Atoms::from(u64::MAX - amount),
-            }],
-            programs: vec![],
-            methods: vec![],
-            approvals: vec![],
-            accounts_created: vec![],
-            accounts_closed: vec![],
-            recipients: vec![],
-            fee: 0,
-            rent_deposits: 0,
-            units_consumed: 0,
-            logs: vec![],
+        let sim = |amount: u64| {
+            simulated(
+                Chain::Solana,
+                vec![BalanceChange {
+                    asset: AssetRef::Native,
+                    decimals: 9,
+                    pre: Atoms::from(u64::MAX),
+                    post: Atoms::from(u64::MAX - amount),
+                }],
+                vec![],
+            )
         };
         let allowed = |x: u64| judge(&p, Action::Sign, &sim(x), "SOL", 9, unit).is_allow();
         let (lo, hi) = (allowed(small), allowed(large));
