@@ -1,0 +1,191 @@
+//! Fail closed under faults: the database goes away under a running server. Nothing may be
+//! signed while it is gone (the audit record cannot be written, and the signature never leaves
+//! without it), every request is answered `503` rather than hanging or crashing, and the
+//! server recovers by itself once the database is back; the audit chain then verifies.
+//!
+//! The test runs its own PostgreSQL (`initdb` / `pg_ctl` of the installed PostgreSQL, as the
+//! `postgres` user, on a Unix socket in a temporary directory — no TCP port), so it can stop it
+//! without touching the shared one. It needs root (to run `initdb` as `postgres`) and says it
+//! skipped otherwise.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{custos_command, Server};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A private PostgreSQL cluster, stopped and removed when dropped.
+struct Postgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Postgres {
+    fn bin_dir() -> Option<PathBuf> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("pg_ctl").exists())
+            .collect();
+        dirs.sort();
+        dirs.pop()
+    }
+
+    fn as_postgres(&self, tool: &str) -> Command {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(self.bin.join(tool));
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    }
+
+    fn init() -> Option<Self> {
+        let bin = Self::bin_dir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("custos-pg-")
+            .tempdir()
+            .ok()?;
+        let chown = Command::new("chown")
+            .arg("postgres")
+            .arg(dir.path())
+            .status()
+            .ok()?;
+        if !chown.success() {
+            return None;
+        }
+        let pg = Self { bin, dir };
+        let ok = pg
+            .as_postgres("initdb")
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(pg.data())
+            .status()
+            .ok()?
+            .success();
+        ok.then_some(pg)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn start(&self) {
+        let opts = format!(
+            "-c listen_addresses='' -k {} -c fsync=off",
+            self.socket_dir().display()
+        );
+        let st = self
+            .as_postgres("pg_ctl")
+            .args(["-w", "-t", "30", "-o", &opts, "-l"])
+            .arg(self.dir.path().join("log"))
+            .arg("-D")
+            .arg(self.data())
+            .arg("start")
+            .status()
+            .unwrap();
+        assert!(st.success(), "pg_ctl start");
+    }
+
+    /// Stops at once, like a crash or a lost host: no checkpoint, open connections cut.
+    fn kill(&self) {
+        let st = self
+            .as_postgres("pg_ctl")
+            .args(["-w", "-m", "immediate", "-D"])
+            .arg(self.data())
+            .arg("stop")
+            .status()
+            .unwrap();
+        assert!(st.success(), "pg_ctl stop");
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "postgres://postgres@localhost/postgres?host={}",
+            self.socket_dir().display()
+        )
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self
+            .as_postgres("pg_ctl")
+            .args(["-m", "immediate", "-D"])
+            .arg(self.data())
+            .arg("stop")
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn the_database_going_away_signs_nothing_and_the_server_recovers() {
+    let Some(pg) = Postgres::init() else {
+        eprintln!("skipped: cannot run a private PostgreSQL here (needs root and PostgreSQL)");
+        return;
+    };
+    pg.start();
+    let url = pg.url();
+    let srv = Server::builder()
+        .env("CUSTOS_STORAGE_URL", &url)
+        .start()
+        .await;
+    let cli = |args: &[&str]| {
+        custos_command()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&srv.data_dir)
+            .env("CUSTOS_STORAGE_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let s = srv.login("db-gone@example.com").await;
+    srv.sign(&s.token, "before").await.expect_status(200);
+
+    pg.kill();
+    for i in 0..3 {
+        let started = Instant::now();
+        let r = srv.sign(&s.token, &format!("while gone {i}")).await;
+        assert_eq!(r.status, 503, "with the database gone: {}", r.text);
+        assert!(r.json().get("signature").is_none(), "{}", r.text);
+        assert!(started.elapsed() < Duration::from_secs(30), "hung");
+    }
+    let h = srv.get("/healthz", None).await;
+    assert_eq!(h.status, 503, "healthz with the database gone: {}", h.text);
+
+    pg.start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = srv.sign(&s.token, "after").await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after the database came back: {} {}",
+            r.status,
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    srv.get("/healthz", None).await.expect_status(200);
+
+    // The chain holds every record that was written, and nothing signed is missing from it:
+    // the two successful signatures are on record, the refused ones are not.
+    let token = String::from_utf8(cli(&["admin", "token", "--role", "viewer"]).stdout).unwrap();
+    let token = token.trim().lines().last().unwrap().to_owned();
+    let r = srv.get("/v1/admin/audit/verify", Some(&token)).await;
+    r.expect_status(200);
+    assert_eq!(r.json()["ok"], true, "{}", r.text);
+    let mine = srv.my_audit(&s.token).await;
+    let signed = mine
+        .iter()
+        .filter(|x| {
+            x["outcome"] == "success" && x["endpoint"].as_str().unwrap_or("").contains("actions")
+        })
+        .count();
+    assert_eq!(signed, 2, "{mine:#?}");
+}
