@@ -76,9 +76,10 @@ pub struct ServerConfig {
     /// Seconds between crash-recovery passes (`recovery`); one also runs at start.
     pub recovery_interval_seconds: u64,
     /// Seconds after which an idempotency claim or budget reservation of another server
-    /// instance counts as orphaned. Unset: 0 with SQLite (one server owns the data
-    /// directory), 600 with PostgreSQL (replicas share it; set more than the longest request).
-    pub orphan_after_seconds: Option<u64>,
+    /// instance counts as orphaned, with PostgreSQL (replicas share it: set more than the
+    /// longest request). With SQLite one server owns the data directory, so a previous
+    /// process's are orphaned at once and this is not used.
+    pub orphan_after_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -94,7 +95,7 @@ impl Default for ServerConfig {
             body_read_timeout_seconds: 30,
             max_connections_per_ip: 128,
             recovery_interval_seconds: 30,
-            orphan_after_seconds: None,
+            orphan_after_seconds: 600,
         }
     }
 }
@@ -763,6 +764,22 @@ mod tests {
             (
                 &[("CUSTOS_SERVER_TRUSTED_PROXIES", "10.0.0.300")],
                 "server.trusted_proxies",
+            ),
+            (
+                &[("CUSTOS_SERVER_HEADER_READ_TIMEOUT_SECONDS", "0")],
+                "server.header_read_timeout_seconds",
+            ),
+            (
+                &[("CUSTOS_SERVER_BODY_READ_TIMEOUT_SECONDS", "7200")],
+                "server.body_read_timeout_seconds",
+            ),
+            (
+                &[("CUSTOS_SERVER_MAX_CONNECTIONS_PER_IP", "0")],
+                "server.max_connections_per_ip",
+            ),
+            (
+                &[("CUSTOS_SERVER_ORPHAN_AFTER_SECONDS", "soon")],
+                "server.orphan_after_seconds",
             ),
         ];
         for (pairs, key) in cases {

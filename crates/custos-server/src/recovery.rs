@@ -43,11 +43,11 @@ pub struct Report {
 /// replicas, so only after the configured time.
 fn orphan_age_ms(state: &AppState) -> i64 {
     let sqlite = !state.cfg.storage.url.starts_with("postgres");
-    let secs = state
-        .cfg
-        .server
-        .orphan_after_seconds
-        .unwrap_or(if sqlite { 0 } else { 600 });
+    let secs = if sqlite {
+        0
+    } else {
+        state.cfg.server.orphan_after_seconds
+    };
     i64::try_from(secs)
         .unwrap_or(i64::MAX / 1000)
         .saturating_mul(1000)
