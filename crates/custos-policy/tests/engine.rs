@@ -226,17 +226,27 @@ fn programs_outside_the_builtin_set_need_listing() {
     }
 }
 
-#[test]
-fn approvals_to_unlisted_spenders_are_denied() {
+/// A 0.1 SOL transfer that also grants Jupiter an allowance of USDC (6 decimals), with USDC
+/// priced at 1 USD or, with `priced = false`, unpriced.
+fn transfer_granting_usdc(amount: DelegationAmount, priced: bool) -> (Intent, Effects) {
     let (i, mut e) = sol_transfer("0.1");
-    e.prices.insert(AssetId::new(USDC), UsdValue::Known(d("1")));
+    if priced {
+        e.prices.insert(AssetId::new(USDC), UsdValue::Known(d("1")));
+    }
     e.delegations.push(Delegation {
         kind: DelegationKind::Spend,
         spender: JUPITER.into(),
         asset: Some(AssetId::new(USDC)),
         decimals: Some(6),
-        amount: DelegationAmount::Limited(Atoms::from(10_000_000u64)),
+        amount,
     });
+    (i, e)
+}
+
+#[test]
+fn approvals_to_unlisted_spenders_are_denied() {
+    let (i, e) =
+        transfer_granting_usdc(DelegationAmount::Limited(Atoms::from(10_000_000u64)), true);
     assert_eq!(
         denied_rules(&evaluate(&policy(), &i, &e, &usage("0", 0))),
         ["simulation.unexpected_approval"]
@@ -249,46 +259,31 @@ fn approvals_to_unlisted_spenders_are_denied() {
 #[test]
 fn an_allowance_counts_at_its_full_value_and_unlimited_ones_cannot_be_capped() {
     let p = with(json!({"spenders": {"allow": [JUPITER]}}));
-    let grant = |amount: DelegationAmount| {
-        let (i, mut e) = sol_transfer("0.1");
-        e.prices.insert(AssetId::new(USDC), UsdValue::Known(d("1")));
-        e.delegations.push(Delegation {
-            kind: DelegationKind::Spend,
-            spender: JUPITER.into(),
-            asset: Some(AssetId::new(USDC)),
-            decimals: Some(6),
-            amount,
-        });
+    let grant = |amount: DelegationAmount, priced: bool| {
+        let (i, e) = transfer_granting_usdc(amount, priced);
         evaluate(&p, &i, &e, &usage("0", 0))
     };
     // 15 USD of SOL plus an allowance of 90 USDC: 105 USD, over the 100 USD per-tx limit.
     assert_eq!(
-        denied_rules(&grant(DelegationAmount::Limited(Atoms::from(
-            90_000_000u64
-        )))),
+        denied_rules(&grant(
+            DelegationAmount::Limited(Atoms::from(90_000_000u64)),
+            true
+        )),
         ["limits.per_tx_usd"]
     );
     assert_eq!(
-        denied_rules(&grant(DelegationAmount::Unlimited)),
+        denied_rules(&grant(DelegationAmount::Unlimited, true)),
         ["amount.out_of_range"]
     );
     // 2^128 base units: representable, but beyond any exact valuation.
     let two128 = Atoms::from_u256(U256::from(1u8) << 128);
     assert_eq!(
-        denied_rules(&grant(DelegationAmount::Limited(two128))),
+        denied_rules(&grant(DelegationAmount::Limited(two128), true)),
         ["amount.out_of_range"]
     );
     // An allowance of an asset without a price is not valued at zero.
-    let (i, mut e) = sol_transfer("0.1");
-    e.delegations.push(Delegation {
-        kind: DelegationKind::Spend,
-        spender: JUPITER.into(),
-        asset: Some(AssetId::new(USDC)),
-        decimals: Some(6),
-        amount: DelegationAmount::Limited(Atoms::from(1u64)),
-    });
     assert_eq!(
-        denied_rules(&evaluate(&p, &i, &e, &usage("0", 0))),
+        denied_rules(&grant(DelegationAmount::Limited(Atoms::from(1u64)), false)),
         ["price.unavailable"]
     );
 }
