@@ -112,4 +112,14 @@ impl Effects {
     pub fn price_of(&self, asset: &AssetId) -> UsdValue {
         self.prices.get(asset).copied().unwrap_or_default()
     }
+
+    /// Every asset the policy needs a unit price for: those whose balance changes and those a
+    /// delegation grants (an allowance is valued like an outflow), each once.
+    pub fn assets_to_price(&self) -> std::collections::BTreeSet<AssetId> {
+        self.changes
+            .iter()
+            .map(|c| c.asset.clone())
+            .chain(self.delegations.iter().filter_map(|d| d.asset.clone()))
+            .collect()
+    }
 }

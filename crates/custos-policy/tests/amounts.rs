@@ -148,13 +148,7 @@ fn judge(
     for d in &mut effects.delegations {
         d.decimals.get_or_insert(decimals);
     }
-    let assets: Vec<_> = effects
-        .changes
-        .iter()
-        .map(|c| c.asset.clone())
-        .chain(effects.delegations.iter().filter_map(|d| d.asset.clone()))
-        .collect();
-    for a in assets {
+    for a in effects.assets_to_price() {
         effects
             .prices
             .insert(a, UsdValue::Known(Decimal::from_atoms(unit_price)));

@@ -109,23 +109,19 @@ pub async fn simulate(
         .map_err(|e| out_of_range(&e))?;
     // An allowance of an asset the transaction does not move still needs its decimals to be
     // valued; the chain is asked. One it cannot answer stays unknown, which the policy refuses.
-    for (d, a) in effects.delegations.iter_mut().zip(
-        sim.approvals
-            .iter()
-            .filter(|a| a.grantee.is_some())
-            .map(|a| a.asset.clone()),
-    ) {
-        if let (None, Some(asset)) = (d.decimals, a) {
-            d.decimals = adapter.asset_decimals(&asset).await.ok();
-        }
+    let native = adapter.native_symbol().to_owned();
+    for d in &mut effects.delegations {
+        let Some(id) = d.asset.as_ref().filter(|_| d.decimals.is_none()) else {
+            continue;
+        };
+        let asset = if id.as_str() == native {
+            custos_core::AssetRef::Native
+        } else {
+            custos_core::AssetRef::Token(id.to_string())
+        };
+        d.decimals = adapter.asset_decimals(&asset).await.ok();
     }
-    let assets: std::collections::BTreeSet<AssetId> = effects
-        .changes
-        .iter()
-        .map(|c| c.asset.clone())
-        .chain(effects.delegations.iter().filter_map(|d| d.asset.clone()))
-        .collect();
-    for a in assets {
+    for a in effects.assets_to_price() {
         let p = price(state, &a).await;
         effects.prices.insert(a, p);
     }
