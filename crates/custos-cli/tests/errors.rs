@@ -488,14 +488,27 @@ async fn slow_and_oversized_clients_are_cut_off() {
     let (resp, _) = read_until_closed(&mut c, Duration::from_secs(10)).await;
     assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
 
-    // Eight idle connections are held; the ninth from the same address is closed at once,
-    // and a new one is accepted once one of the eight goes away.
+    // Eight connections are held, each proven accepted by a request served on it; the ninth
+    // from the same address is closed at once, and a new one is accepted once one of the eight
+    // goes away. The connections above are closed first and given a second to be reaped: the
+    // server counts a connection until its task ends, a moment after the client sees it close.
+    drop(c);
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let mut held = Vec::new();
-    for _ in 0..8 {
-        let c = TcpStream::connect(addr).await.unwrap();
+    for i in 0..8 {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+            .await
+            .expect("healthz answered")
+            .unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with("HTTP/1.1 200"), "held connection {i}: {head}");
         held.push(c);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut ninth = TcpStream::connect(addr).await.unwrap();
     let (_, closed) = read_until_closed(&mut ninth, Duration::from_secs(1)).await;
     assert!(closed, "a ninth connection from one address was kept open");
