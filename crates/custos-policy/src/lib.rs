@@ -11,11 +11,13 @@
 //! and effects are inputs, gathered by the caller.
 #![forbid(unsafe_code)]
 
+pub mod change;
 pub mod decision;
 pub mod document;
 pub mod engine;
 pub mod rules;
 
+pub use change::loosenings;
 pub use decision::{
     Allowance, Approved, Decision, DecisionKind, Explanation, Outcome, Reason, RuleOutcome,
 };

@@ -1,0 +1,22 @@
+//! The signer core: what every part that holds key material does before it contributes a
+//! signature, whatever it holds (the enclave's whole keys today; a cosigner's or a facility's
+//! share or multisig key next). See `SIGNERS.md`.
+//!
+//! - [`owner`]: owner keys — the Ed25519 keys operators keep, whose signatures alone can change a
+//!   wallet's policy.
+//! - [`envelope`]: the owner-signed policy envelope `{wallet, version, prev_hash, not_before,
+//!   authority, document, signatures}` and its exact signed bytes.
+//! - [`book`]: the newest verified envelope per wallet, kept by the signer itself: no rollback,
+//!   a `prev_hash` chain, tightening on one signature, loosening only with the quorum and after
+//!   the delay. A signer asks the book for a wallet's policy and never takes one from its caller.
+//!
+//! Nothing here does network I/O; the book writes its own small files.
+#![forbid(unsafe_code)]
+
+pub mod book;
+pub mod envelope;
+pub mod owner;
+
+pub use book::{Applied, Effective, PolicyBook};
+pub use envelope::{Authority, EnvelopeError, OwnerSignature, PolicyEnvelope, ENVELOPE_FORMAT};
+pub use owner::{OwnerKey, OwnerSigningKey};
