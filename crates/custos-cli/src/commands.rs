@@ -73,7 +73,12 @@ pub async fn serve(common: Common, listen: Option<std::net::SocketAddr>) -> Resu
     }
     ensure_private_dir(&cfg.server.data_dir)?;
     let store = open_store(&cfg).await?;
-    let (custody, supervisor) = open_custody(&cfg).await?;
+    // The bootstrap owner key is the boundary's enrolment key: it exists before the boundary
+    // starts, so the boundary can be told to accept new agents' first policies from it.
+    let bootstrap = custos_server::owners::bootstrap_key(&cfg.server.data_dir)
+        .map_err(anyhow::Error::msg)?
+        .public();
+    let (custody, supervisor) = open_custody(&cfg, bootstrap).await?;
     let parts = custos_server::Parts {
         cfg,
         store,
@@ -89,18 +94,23 @@ pub async fn serve(common: Common, listen: Option<std::net::SocketAddr>) -> Resu
 }
 
 /// The configured custody backend: the supervised (or external) enclave, or a PKCS#11 token.
-async fn open_custody(cfg: &Config) -> Result<(Arc<dyn custos_core::Custody>, Option<Supervisor>)> {
+async fn open_custody(
+    cfg: &Config,
+    enrolment_key: custos_signer::OwnerKey,
+) -> Result<(Arc<dyn custos_core::Custody>, Option<Supervisor>)> {
     if cfg.custody.backend == custos_server::config::CustodyBackend::Pkcs11 {
-        return Ok((open_pkcs11(cfg).await?, None));
+        return Ok((open_pkcs11(cfg, enrolment_key).await?, None));
     }
     let socket = cfg.enclave_socket();
     let supervisor = if cfg.custody.external_enclave {
         None
     } else {
+        let mut args = cfg.custody.enclave_kms_args();
+        args.extend(["--enrol-key".to_owned(), enrolment_key.to_hex()]);
         Some(Supervisor::start(
             socket.clone(),
             cfg.enclave_data_dir(),
-            cfg.custody.enclave_kms_args(),
+            args,
         )?)
     };
     let client = custos_custody::EnclaveClient::new(&socket);
@@ -109,7 +119,10 @@ async fn open_custody(cfg: &Config) -> Result<(Arc<dyn custos_core::Custody>, Op
 }
 
 #[cfg(feature = "pkcs11")]
-async fn open_pkcs11(cfg: &Config) -> Result<Arc<dyn custos_core::Custody>> {
+async fn open_pkcs11(
+    cfg: &Config,
+    enrolment_key: custos_signer::OwnerKey,
+) -> Result<Arc<dyn custos_core::Custody>> {
     let c = &cfg.custody;
     let pin = std::env::var(&c.pkcs11_pin_env).with_context(|| {
         format!(
@@ -123,6 +136,8 @@ async fn open_pkcs11(cfg: &Config) -> Result<Arc<dyn custos_core::Custody>> {
         custos_core::SecretString::new(pin),
     );
     p.sessions = c.pkcs11_sessions;
+    p.policy_dir = Some(cfg.server.data_dir.join("pkcs11-policies"));
+    p.enrolment_keys = vec![enrolment_key];
     let custody = custos_custody::Pkcs11Custody::open(p)
         .await
         .context("cannot open the PKCS#11 token")?;
@@ -131,7 +146,10 @@ async fn open_pkcs11(cfg: &Config) -> Result<Arc<dyn custos_core::Custody>> {
 }
 
 #[cfg(not(feature = "pkcs11"))]
-async fn open_pkcs11(_: &Config) -> Result<Arc<dyn custos_core::Custody>> {
+async fn open_pkcs11(
+    _: &Config,
+    _: custos_signer::OwnerKey,
+) -> Result<Arc<dyn custos_core::Custody>> {
     bail!("custody.backend = \"pkcs11\" needs a build with `--features pkcs11`")
 }
 
@@ -157,12 +175,19 @@ pub async fn enclave(
     passphrase_env: Option<String>,
     openbao: crate::OpenBaoArgs,
     exit_with_parent: bool,
+    enrol_keys: Vec<String>,
 ) -> Result<ExitCode> {
     if exit_with_parent {
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
             .context("cannot watch the parent process")?;
     }
     let mut cfg = custos_custody::EnclaveConfig::new(socket, data_dir);
+    for k in &enrol_keys {
+        cfg.enrolment_keys.push(
+            custos_signer::OwnerKey::from_hex(k)
+                .map_err(|e| anyhow::anyhow!("--enrol-key {k:?}: {e}"))?,
+        );
+    }
     if let Some(var) = passphrase_env {
         cfg.kms = custos_custody::KmsChoice::LocalPassphraseEnv { var };
     }
@@ -249,18 +274,71 @@ fn rand_bytes(b: &mut [u8]) {
     b[..n].copy_from_slice(&t.hash[..n]);
 }
 
-/// `custos audit verify`.
+/// What `custos audit verify` prints (to stderr, and in its `ok` line) when no trusted key is
+/// given.
+pub const NO_TRUST_WARNING: &str = "warning: no --trust-key or --trust-attestation given: \
+checkpoints were checked only against the first key found in the database, which whoever can \
+write the database chooses";
+
+/// `custos audit verify` without a trusted key (the demo): the checkpoints are checked against
+/// the first key found in the database, with [`NO_TRUST_WARNING`].
 pub async fn audit_verify(common: Common) -> Result<ExitCode> {
+    audit_verify_trusted(common, None, None).await
+}
+
+/// `custos audit verify [--trust-key HEX | --trust-attestation FILE]`: exit 0 with an `ok` line,
+/// 2 naming the first broken record, 1 if the flags or the database are unusable.
+pub async fn audit_verify_trusted(
+    common: Common,
+    trust_key: Option<String>,
+    trust_attestation: Option<PathBuf>,
+) -> Result<ExitCode> {
+    // The flags first: a bad one is refused before the database is opened.
+    let trusted = match (trust_key, trust_attestation) {
+        (Some(_), Some(_)) => {
+            bail!("--trust-key and --trust-attestation: give one of them, not both")
+        }
+        (Some(k), None) => Some(
+            custos_server::audit::parse_trusted_key(&k)
+                .map_err(|why| anyhow::anyhow!("--trust-key: {why}"))?,
+        ),
+        (None, Some(path)) => Some(key_from_attestation(&path)?),
+        (None, None) => None,
+    };
     let cfg = load_config(&common)?;
     let store = open_store(&cfg).await?;
-    match custos_server::audit::verify(&*store, |cp| custos_custody::verify_checkpoint(cp).is_ok())
-        .await?
+    let trust = match &trusted {
+        Some(k) => custos_server::audit::Trust::Key(k),
+        None => custos_server::audit::Trust::FirstFound,
+    };
+    match custos_server::audit::verify_with_trust(&*store, trust, |cp| {
+        custos_custody::verify_checkpoint(cp).is_ok()
+    })
+    .await?
     {
         Ok(rep) => {
-            println!(
+            let mut line = format!(
                 "ok: {} records, {} signed checkpoints",
                 rep.records, rep.checkpoints
             );
+            match (&trusted, &rep.key) {
+                (Some(k), Some(_)) => line.push_str(&format!(" by the trusted key {k}")),
+                (None, Some(k)) => line.push_str(&format!(" by key {k}")),
+                (_, None) => {}
+            }
+            if rep.covered < rep.records {
+                line.push_str(&format!(
+                    "; records {}-{} are not covered by a signed checkpoint yet",
+                    rep.covered + 1,
+                    rep.records
+                ));
+            }
+            if trusted.is_none() {
+                line.push_str("; ");
+                line.push_str(NO_TRUST_WARNING);
+                eprintln!("{NO_TRUST_WARNING}");
+            }
+            println!("{line}");
             Ok(ExitCode::SUCCESS)
         }
         Err(b) => {
@@ -269,6 +347,56 @@ pub async fn audit_verify(common: Common) -> Result<ExitCode> {
             Ok(ExitCode::from(2))
         }
     }
+}
+
+/// The identity key of an attestation document saved from `GET /v1/attestation`, once the
+/// document verifies. A `dev` (or `pkcs11`) document is self-signed: it proves only that the
+/// holder of the key signed it, so it is as trustworthy as the way the file was obtained.
+fn key_from_attestation(path: &std::path::Path) -> Result<String> {
+    let flag = format!("--trust-attestation {}", path.display());
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("{flag}: cannot read the file"))?;
+    let doc: custos_core::AttestationDocument = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{flag}: not an attestation document (the JSON GET /v1/attestation returns): {e}"
+        )
+    })?;
+    // A saved document is checked against the nonce it carries; its freshness was the business
+    // of whoever fetched it.
+    let nonce = decode_hex(&doc.nonce)
+        .ok_or_else(|| anyhow::anyhow!("{flag}: the document's nonce is not hex"))?;
+    let verified = match doc.format.as_str() {
+        "dev" => custos_custody::verify_dev_attestation(&doc, &nonce),
+        #[cfg(feature = "pkcs11")]
+        "pkcs11" => custos_custody::pkcs11::verify_pkcs11_attestation(&doc, &nonce).map(|_| ()),
+        #[cfg(not(feature = "pkcs11"))]
+        "pkcs11" => bail!("{flag}: a pkcs11 document needs a build with `--features pkcs11`"),
+        "nitro" => bail!(
+            "{flag}: nitro documents are not checked here (they need a measurement policy); \
+             verify it with your policy and pass its public_key with --trust-key"
+        ),
+        _ => Err(custos_custody::VerifyError::UnsupportedFormat(
+            doc.format.clone(),
+        )),
+    };
+    verified.map_err(|e| anyhow::anyhow!("{flag}: the document does not verify: {e}"))?;
+    custos_server::audit::parse_trusted_key(&doc.public_key)
+        .map_err(|why| anyhow::anyhow!("{flag}: its public_key: {why}"))
+}
+
+/// Lowercase or uppercase hex to bytes; `None` if it is not hex.
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| {
+            let hi = (p[0] as char).to_digit(16)?;
+            let lo = (p[1] as char).to_digit(16)?;
+            u8::try_from(hi * 16 + lo).ok()
+        })
+        .collect()
 }
 
 /// `custos audit export`.

@@ -4,6 +4,7 @@
 
 mod commands;
 mod demo;
+mod owner_cmds;
 mod supervise;
 
 use clap::{Parser, Subcommand};
@@ -64,6 +65,10 @@ enum Cmd {
         /// Exit when the parent process exits (set by `custos serve`).
         #[arg(long)]
         exit_with_parent: bool,
+        /// An owner key (hex Ed25519) that may enrol a wallet's first policy; repeatable.
+        /// Without any, a first envelope must be signed by its own authority's quorum.
+        #[arg(long = "enrol-key", value_name = "HEX")]
+        enrol_keys: Vec<String>,
     },
     /// Serve the embedded Solana devnet (LiteSVM, persisted in the data dir) over the standard
     /// Solana JSON-RPC subset, for the RPC back end and any Solana client.
@@ -92,6 +97,38 @@ enum Cmd {
     Audit {
         #[command(subcommand)]
         cmd: AuditCmd,
+    },
+    /// Owner-signed policies.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Sign a policy change with an owner key. Given a policy document and --current (the
+    /// envelope in force, from `GET /v1/admin/agents/<id>/policy/envelope`), builds the next
+    /// envelope — sections the document leaves out keep their current values — and signs it.
+    /// Given an envelope, adds this key's signature (for a quorum). Prints the envelope to PUT.
+    Sign {
+        /// The owner key file (`custos admin key generate`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The envelope in force (JSON), needed to sign a document.
+        #[arg(long, value_name = "FILE")]
+        current: Option<PathBuf>,
+        /// A new authority for the next version: `{owners, quorum, loosen_delay_seconds}`.
+        #[arg(long, value_name = "FILE")]
+        authority: Option<PathBuf>,
+        /// Not in force before this time (ms since the epoch); default now.
+        #[arg(long, value_name = "MS")]
+        not_before_ms: Option<i64>,
+        /// Write the envelope here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// A policy document, or an envelope to add a signature to.
+        input: PathBuf,
     },
 }
 
@@ -125,14 +162,41 @@ enum AdminCmd {
         #[arg(long, default_value = "admin", value_parser = ["admin", "operator", "viewer"])]
         role: String,
     },
+    /// Owner keys.
+    Key {
+        #[command(subcommand)]
+        cmd: KeyCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Write a new Ed25519 owner key to FILE (mode 0600) and print its public half to enrol.
+    Generate {
+        /// Where to write the key (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
 enum AuditCmd {
-    /// Verify the hash chain and signed checkpoints; exit non-zero naming the first broken record.
+    /// Verify the hash chain and signed checkpoints; exit 2 naming the first broken record.
+    ///
+    /// Give the enclave identity key with --trust-key or --trust-attestation: without one the
+    /// checkpoints are checked only against the first key found in the database, which whoever
+    /// can write the database chooses.
     Verify {
         #[command(flatten)]
         common: Common,
+        /// The enclave identity key (hex Ed25519, 64 characters): every checkpoint must be
+        /// signed by it.
+        #[arg(long, value_name = "HEX")]
+        trust_key: Option<String>,
+        /// An attestation document saved from `GET /v1/attestation` (JSON): it must verify, and
+        /// its `public_key` becomes the trusted key.
+        #[arg(long, value_name = "FILE")]
+        trust_attestation: Option<PathBuf>,
     },
     /// Print every record as one JSON line.
     Export {
@@ -176,6 +240,7 @@ fn main() -> std::process::ExitCode {
                 kms_passphrase_env,
                 openbao,
                 exit_with_parent,
+                enrol_keys,
             } => {
                 commands::enclave(
                     socket,
@@ -183,6 +248,7 @@ fn main() -> std::process::ExitCode {
                     kms_passphrase_env,
                     openbao,
                     exit_with_parent,
+                    enrol_keys,
                 )
                 .await
             }
@@ -192,9 +258,38 @@ fn main() -> std::process::ExitCode {
             Cmd::Admin {
                 cmd: AdminCmd::Token { common, role },
             } => commands::admin_token(common, &role).await,
+            Cmd::Admin {
+                cmd:
+                    AdminCmd::Key {
+                        cmd: KeyCmd::Generate { out },
+                    },
+            } => owner_cmds::key_generate(&out),
+            Cmd::Policy {
+                cmd:
+                    PolicyCmd::Sign {
+                        key,
+                        current,
+                        authority,
+                        not_before_ms,
+                        out,
+                        input,
+                    },
+            } => owner_cmds::policy_sign(owner_cmds::SignArgs {
+                key,
+                input,
+                current,
+                authority,
+                not_before_ms,
+                out,
+            }),
             Cmd::Audit {
-                cmd: AuditCmd::Verify { common },
-            } => commands::audit_verify(common).await,
+                cmd:
+                    AuditCmd::Verify {
+                        common,
+                        trust_key,
+                        trust_attestation,
+                    },
+            } => commands::audit_verify_trusted(common, trust_key, trust_attestation).await,
             Cmd::Audit {
                 cmd: AuditCmd::Export { common, out },
             } => commands::audit_export(common, out).await,

@@ -400,3 +400,268 @@ async fn sigterm_to_the_process_group_still_signs_the_final_checkpoint() {
     assert!(stdout.starts_with("ok: "), "{stdout}");
     assert!(!stdout.contains(" 0 signed checkpoints"), "{stdout}");
 }
+
+/// `custos audit verify` with its output as one text, and its exit code.
+fn verify_cli(srv: &Server, extra: &[&str]) -> (Option<i32>, String, String) {
+    let mut args = vec!["audit", "verify"];
+    args.extend_from_slice(extra);
+    let out = srv.cli(&args);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Whoever can write the database can re-chain the whole log and re-sign every checkpoint with
+/// a key of their own. `audit verify` without a trusted key still passes such a log (and says
+/// loudly that it only checked the key the database holds); with the enclave's identity key,
+/// from `--trust-key` or from a saved attestation document, it fails naming the first
+/// checkpoint's record.
+#[tokio::test]
+async fn a_log_re_signed_with_another_key_fails_against_the_trusted_key() {
+    use custos_core::{AttestationDocument, AuditCheckpoint, StoredAudit};
+    use ed25519_dalek::Signer as _;
+    use sqlx::Row as _;
+
+    // Checkpoints every 2 records, so the log has several and "the first" means something.
+    let mut srv = Server::builder()
+        .env("CUSTOS_AUDIT_CHECKPOINT_EVERY", "2")
+        .start()
+        .await;
+    let s = srv.login("resigned@example.com").await;
+    for i in 0..3 {
+        srv.sign(&s.token, &format!("r{i}"))
+            .await
+            .expect_status(200);
+    }
+    // The enclave identity key, from the attestation endpoint; the document is kept in a file.
+    let r = srv.get("/v1/attestation?nonce=0a0b0c0d", None).await;
+    r.expect_status(200);
+    let doc: AttestationDocument = serde_json::from_str(&r.text).expect("attestation document");
+    let real_key = doc.public_key.clone();
+    assert_eq!(real_key.len(), 64, "{}", r.text);
+    let att_file = srv.root.join("attestation.json");
+    std::fs::write(&att_file, &r.text).unwrap();
+    let att = att_file.to_str().unwrap();
+    // Stopping signs the final checkpoint, and no writer races the rewrite below.
+    srv.stop();
+
+    // (a) The intact log verifies under the enclave's key, and under the attestation.
+    let (code, out, err) = verify_cli(&srv, &["--trust-key", &real_key]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("ok: "), "{out}");
+    assert!(out.contains(&format!("trusted key {real_key}")), "{out}");
+    assert!(
+        !out.contains("warning") && !err.contains("warning"),
+        "{out}{err}"
+    );
+    assert!(!out.contains(" 0 signed checkpoints"), "{out}");
+    let (code, out, err) = verify_cli(&srv, &["--trust-key", &real_key.to_uppercase()]);
+    assert_eq!(code, Some(0), "uppercase hex is the same key: {out}{err}");
+    let (code, out, err) = verify_cli(&srv, &["--trust-attestation", att]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&format!("trusted key {real_key}")), "{out}");
+    // Without a trusted key: ok, with the warning on stderr and in the ok line.
+    let (code, out, err) = verify_cli(&srv, &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with("ok: ") && out.contains("warning: no --trust-key"),
+        "{out}"
+    );
+    assert!(err.contains("warning: no --trust-key"), "{err}");
+
+    // (c) Bad trust inputs are refused, naming the flag and the reason, before any check.
+    let mut bad = doc.clone();
+    let mut sig = hex::decode(&bad.signature).unwrap();
+    sig[0] ^= 1;
+    bad.signature = hex::encode(sig);
+    let bad_file = srv.root.join("attestation-bad.json");
+    std::fs::write(&bad_file, serde_json::to_string(&bad).unwrap()).unwrap();
+    let mut swapped = doc.clone();
+    swapped.public_key = hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&[1u8; 32])
+            .verifying_key()
+            .to_bytes(),
+    );
+    let swapped_file = srv.root.join("attestation-swapped.json");
+    std::fs::write(&swapped_file, serde_json::to_string(&swapped).unwrap()).unwrap();
+    let not_json = srv.root.join("attestation-not-json.json");
+    std::fs::write(&not_json, "not json").unwrap();
+    let missing = srv.root.join("no-such-file.json");
+    let not_hex = "g".repeat(64);
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec!["--trust-attestation", bad_file.to_str().unwrap()],
+            "--trust-attestation",
+            "bad signature",
+        ),
+        (
+            vec!["--trust-attestation", swapped_file.to_str().unwrap()],
+            "--trust-attestation",
+            "does not verify",
+        ),
+        (
+            vec!["--trust-attestation", not_json.to_str().unwrap()],
+            "--trust-attestation",
+            "not an attestation document",
+        ),
+        (
+            vec!["--trust-attestation", missing.to_str().unwrap()],
+            "--trust-attestation",
+            "cannot read",
+        ),
+        (
+            vec!["--trust-key", "abcd"],
+            "--trust-key",
+            "expected 64 hex characters",
+        ),
+        (
+            vec!["--trust-key", &not_hex],
+            "--trust-key",
+            "not hexadecimal",
+        ),
+        (
+            vec!["--trust-key", &real_key, "--trust-attestation", att],
+            "--trust-key and --trust-attestation",
+            "not both",
+        ),
+    ];
+    for (args, flag, reason) in &cases {
+        let (code, out, err) = verify_cli(&srv, args);
+        assert_eq!(code, Some(1), "{args:?}: {out}{err}");
+        assert!(
+            err.contains(flag) && err.contains(reason),
+            "{args:?} names {flag:?} and {reason:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.starts_with("ok"), "{out}");
+    }
+
+    // (b) Rewrite the log as someone with write access to the database would: edit record 2,
+    // re-chain every record after it, and re-sign every checkpoint with a key of their own.
+    let out = srv.cli(&["audit", "export"]);
+    assert!(out.status.success());
+    let mut records: Vec<StoredAudit> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("export line is a record"))
+        .collect();
+    assert!(records.len() >= 4, "{records:?}");
+    records[1].entry.status = 299;
+    records[1].entry.reason = Some("rewritten".into());
+    let mut prev = custos_core::audit::GENESIS_HASH;
+    for r in &mut records {
+        let h = r.entry.chain_hash(r.id, &prev);
+        r.prev_hash = hex::encode(prev);
+        r.hash = hex::encode(h);
+        prev = h;
+    }
+    let url = format!("sqlite://{}", srv.data_dir.join("custos.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open custos.db");
+    sqlx::query("PRAGMA busy_timeout = 10000")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    for trigger in ["audit_no_update", "audit_checkpoints_no_update"] {
+        sqlx::query(&format!("DROP TRIGGER {trigger}"))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    for r in &records {
+        let done = sqlx::query(
+            "UPDATE audit SET status = ?1, reason = ?2, prev_hash = ?3, hash = ?4 WHERE id = ?5",
+        )
+        .bind(i64::from(r.entry.status))
+        .bind(r.entry.reason.clone())
+        .bind(hex::decode(&r.prev_hash).unwrap())
+        .bind(hex::decode(&r.hash).unwrap())
+        .bind(r.id as i64)
+        .execute(&mut db)
+        .await
+        .unwrap();
+        assert_eq!(done.rows_affected(), 1);
+    }
+    let forger = ed25519_dalek::SigningKey::from_bytes(&[42u8; 32]);
+    let forger_key = hex::encode(forger.verifying_key().to_bytes());
+    let rows = sqlx::query("SELECT seq, checkpoint FROM audit_checkpoints ORDER BY seq")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    assert!(
+        rows.len() >= 2,
+        "the server signed {} checkpoints",
+        rows.len()
+    );
+    let first_seq: i64 = rows[0].get("seq");
+    for row in &rows {
+        let seq: i64 = row.get("seq");
+        let old: AuditCheckpoint =
+            serde_json::from_str(&row.get::<String, _>("checkpoint")).unwrap();
+        assert_eq!(
+            old.public_key, real_key,
+            "stored checkpoints name the enclave key"
+        );
+        let head_hash = records[seq as usize - 1].hash.clone();
+        let sig = forger.sign(&AuditCheckpoint::signed_bytes(
+            old.seq,
+            &head_hash,
+            old.timestamp_ms,
+        ));
+        let forged = AuditCheckpoint {
+            seq: old.seq,
+            head_hash,
+            timestamp_ms: old.timestamp_ms,
+            public_key: forger_key.clone(),
+            signature: hex::encode(sig.to_bytes()),
+        };
+        sqlx::query("UPDATE audit_checkpoints SET checkpoint = ?1 WHERE seq = ?2")
+            .bind(serde_json::to_string(&forged).unwrap())
+            .bind(seq)
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    db.close().await.unwrap();
+
+    // Internally consistent: plain verify passes, but says it only checked the database's key.
+    let (code, out, err) = verify_cli(&srv, &[]);
+    assert_eq!(code, Some(0), "the re-signed log is consistent: {out}{err}");
+    assert!(out.starts_with("ok: "), "{out}");
+    assert!(out.contains(&format!("by key {forger_key}")), "{out}");
+    assert!(
+        out.contains(
+            "warning: no --trust-key or --trust-attestation given: checkpoints were checked only \
+             against the first key found in the database"
+        ),
+        "{out}"
+    );
+    assert!(err.contains("warning: no --trust-key"), "{err}");
+
+    // Against the enclave's key it fails, naming the first checkpoint's record and both keys.
+    let first_seq = first_seq as u64;
+    for args in [
+        ["--trust-key", real_key.as_str()],
+        ["--trust-attestation", att],
+    ] {
+        let (code, out, err) = verify_cli(&srv, &args);
+        let text = format!("{out}{err}");
+        assert_eq!(code, Some(2), "{args:?}: {text}");
+        assert!(
+            names_record(&text, first_seq),
+            "{args:?} names record {first_seq}: {text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "checkpoint signed by key {forger_key}, not the trusted key {real_key}"
+            )),
+            "{args:?}: {text}"
+        );
+    }
+    // The forger's own key, given as trusted, passes: the flag pins, it does not guess.
+    let (code, out, err) = verify_cli(&srv, &["--trust-key", &forger_key]);
+    assert_eq!(code, Some(0), "{out}{err}");
+}

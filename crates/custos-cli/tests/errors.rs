@@ -506,7 +506,10 @@ async fn slow_and_oversized_clients_are_cut_off() {
             .expect("healthz answered")
             .unwrap();
         let head = String::from_utf8_lossy(&buf[..n]);
-        assert!(head.starts_with("HTTP/1.1 200"), "held connection {i}: {head}");
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "held connection {i}: {head}"
+        );
         held.push(c);
     }
     let mut ninth = TcpStream::connect(addr).await.unwrap();

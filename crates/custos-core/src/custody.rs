@@ -108,8 +108,11 @@ pub enum SignPayload {
     },
 }
 
-/// A request to the custody boundary.
+/// A request to the custody boundary. It carries no policy: the boundary signs under the
+/// owner-signed policy it holds for the agent (see [`Custody::submit_policy`]), never under
+/// one its caller supplies.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignRequest {
     /// Whose key.
     pub agent_id: AgentId,
@@ -117,17 +120,53 @@ pub struct SignRequest {
     pub scheme: KeyScheme,
     /// What to sign.
     pub payload: SignPayload,
-    /// The agent's policy document as the server believes it; the boundary re-checks the
-    /// stateless rules itself against what it decodes from `payload`.
-    pub policy: Option<PolicyJson>,
 }
 
-/// A policy document as JSON text, serialized once and shared by every signing request made
-/// under it. On the wire it is the JSON object itself (not a string), so a request carrying one
-/// is the same bytes as a request carrying the equivalent `serde_json::Value`.
-///
-/// The server keeps one per policy version instead of converting the document for every
-/// request; a boundary can key a cache of parsed documents on [`PolicyJson::as_str`].
+/// What submitting an owner-signed policy envelope to a boundary did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PolicyApplied {
+    /// Now in force.
+    Current {
+        /// Envelope version in force.
+        version: u64,
+        /// Its body hash (hex).
+        hash: String,
+    },
+    /// The same envelope was already in force.
+    Unchanged {
+        /// Envelope version in force.
+        version: u64,
+        /// Its body hash (hex).
+        hash: String,
+    },
+    /// A loosening, verified, that takes force once its delay has passed.
+    Pending {
+        /// Pending envelope version.
+        version: u64,
+        /// Its body hash (hex).
+        hash: String,
+        /// When it takes force.
+        effective_from_ms: i64,
+        /// What it loosens.
+        loosens: Vec<String>,
+    },
+}
+
+/// The owner-signed policy a boundary holds for an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldPolicy {
+    /// The envelope in force.
+    pub current: PolicyJson,
+    /// A verified loosening waiting for its delay, and when it takes force.
+    #[serde(default)]
+    pub pending: Option<(PolicyJson, i64)>,
+}
+
+/// A JSON object passed through as text: an owner-signed policy envelope on its way to (or from)
+/// a boundary, which parses and verifies it itself. On the wire it is the JSON object itself
+/// (not a string).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PolicyJson(std::sync::Arc<serde_json::value::RawValue>);
@@ -167,6 +206,8 @@ impl PartialEq for PolicyJson {
         self.as_str() == other.as_str()
     }
 }
+
+impl Eq for PolicyJson {}
 
 impl std::fmt::Debug for PolicyJson {
     // A policy is not secret; print it whole, as the `Value` it replaced did.
@@ -252,6 +293,9 @@ pub enum CustodyError {
     /// The boundary's own policy re-check refused it.
     #[error("refused by the custody boundary: {0}")]
     PolicyRefused(String),
+    /// The boundary refused an owner-signed policy envelope (or holds none for the agent).
+    #[error("policy envelope refused by the custody boundary: {0}")]
+    EnvelopeRefused(String),
     /// Sealed material failed to open (tampered or moved to another agent).
     #[error("sealed key material failed integrity check")]
     Integrity,
@@ -280,8 +324,13 @@ pub trait Custody: Send + Sync + 'static {
         agent: AgentId,
         scheme: KeyScheme,
     ) -> Result<Option<PublicKeyInfo>, CustodyError>;
-    /// Signs, after the boundary's own checks.
+    /// Signs, after the boundary's own checks against the policy it holds for the agent.
     async fn sign(&self, req: SignRequest) -> Result<Signature, CustodyError>;
+    /// Hands the boundary an owner-signed policy envelope; it verifies it against what it
+    /// holds (enrolled owners, version chain, quorum, delay) and keeps it, or refuses it.
+    async fn submit_policy(&self, envelope: PolicyJson) -> Result<PolicyApplied, CustodyError>;
+    /// The envelope the boundary holds for `agent`, if any.
+    async fn held_policy(&self, agent: AgentId) -> Result<Option<HeldPolicy>, CustodyError>;
     /// The boundary's attestation document bound to `nonce`.
     async fn attestation(&self, nonce: &[u8]) -> Result<AttestationDocument, CustodyError>;
     /// Rotates the agent's key: a new active key; the old one becomes receive-only.

@@ -12,8 +12,8 @@ use crate::protocol::{
     PROTOCOL_VERSION,
 };
 use custos_core::{
-    AgentId, AttestationDocument, AuditCheckpoint, Custody, CustodyError, KeyScheme, PublicKeyInfo,
-    SignRequest, Signature,
+    AgentId, AttestationDocument, AuditCheckpoint, Custody, CustodyError, HeldPolicy, KeyScheme,
+    PolicyApplied, PolicyJson, PublicKeyInfo, SignRequest, Signature,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -230,6 +230,8 @@ fn unexpected(reply: &Reply) -> CustodyError {
         Reply::Attestation(_) => "attestation",
         Reply::Checkpoint(_) => "checkpoint",
         Reply::Healthy => "healthy",
+        Reply::PolicyApplied(_) => "policy_applied",
+        Reply::HeldPolicy(_) => "held_policy",
     };
     CustodyError::Unavailable(format!("protocol: unexpected {kind} reply"))
 }
@@ -261,6 +263,20 @@ impl Custody for EnclaveClient {
     async fn sign(&self, req: SignRequest) -> Result<Signature, CustodyError> {
         match self.call(Op::Sign(req)).await? {
             Reply::Signature(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn submit_policy(&self, envelope: PolicyJson) -> Result<PolicyApplied, CustodyError> {
+        match self.call(Op::SubmitPolicy { envelope }).await? {
+            Reply::PolicyApplied(a) => Ok(a),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn held_policy(&self, agent: AgentId) -> Result<Option<HeldPolicy>, CustodyError> {
+        match self.call(Op::HeldPolicy { agent }).await? {
+            Reply::HeldPolicy(h) => Ok(h),
             other => Err(unexpected(&other)),
         }
     }

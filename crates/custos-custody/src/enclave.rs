@@ -20,6 +20,7 @@ use custos_core::{
     AgentId, AttestationDocument, AuditCheckpoint, Clock, CustodyError, KeyScheme, KeyStatus,
     PublicKeyInfo, SecretString, SignPayload, SignRequest, Signature, SystemClock,
 };
+use custos_signer::{EnvelopeError, PolicyBook, PolicyEnvelope};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -78,6 +79,9 @@ pub struct EnclaveConfig {
     pub harden: bool,
     /// Concurrent connections accepted; more are closed at once. Default 256.
     pub max_connections: usize,
+    /// Owner keys that may enrol a wallet's first policy (`--enrol-key`). Empty: a wallet's
+    /// first envelope must carry its own authority's quorum (trust on first use).
+    pub enrolment_keys: Vec<custos_signer::OwnerKey>,
 }
 
 impl EnclaveConfig {
@@ -90,6 +94,7 @@ impl EnclaveConfig {
             rotation_grace: Duration::from_secs(30 * 24 * 3600),
             harden: true,
             max_connections: 256,
+            enrolment_keys: Vec::new(),
         }
     }
 }
@@ -256,9 +261,11 @@ async fn reply(
     write_frame(&mut *wr, &body).await
 }
 
-/// The enclave's state: keystore, identity key, and the cache of unsealed agent keys.
+/// The enclave's state: keystore, identity key, the cache of unsealed agent keys, and the
+/// owner-signed policies it signs under.
 pub(crate) struct Enclave {
     keystore: Keystore,
+    book: PolicyBook,
     identity: ed25519_dalek::SigningKey,
     active: Mutex<HashMap<(AgentId, KeyScheme), Arc<UnsealedKey>>>,
     /// Serialises key creation, rotation and cache fills, so two requests never both create a
@@ -335,9 +342,12 @@ impl Enclave {
         };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let identity = load_or_create_identity(&keystore, clock.now_ms())?;
+        let book = PolicyBook::open(&cfg.data_dir.join("policies"), cfg.enrolment_keys.clone())
+            .map_err(envelope_error)?;
         let grace_ms = i64::try_from(cfg.rotation_grace.as_millis()).unwrap_or(i64::MAX);
         Ok(Self {
             keystore,
+            book,
             identity,
             active: Mutex::new(HashMap::new()),
             write_lock: Mutex::new(()),
@@ -351,7 +361,10 @@ impl Enclave {
     /// KMS); otherwise hands it back for [`Enclave::handle`] on the blocking pool.
     pub(crate) fn answer_now(&self, op: Op) -> Result<Outcome, Op> {
         match &op {
-            Op::Sign(req) if lock(&self.active).contains_key(&(req.agent_id, req.scheme)) => {
+            Op::Sign(req)
+                if self.book.is_loaded(req.agent_id)
+                    && lock(&self.active).contains_key(&(req.agent_id, req.scheme)) =>
+            {
                 Ok(self.handle(op))
             }
             _ => Err(op),
@@ -366,6 +379,15 @@ impl Enclave {
                 self.public_key(agent, scheme).map(Reply::MaybePublicKey)
             }
             Op::Sign(req) => self.sign(&req).map(Reply::Signature),
+            Op::SubmitPolicy { envelope } => PolicyEnvelope::from_json(&envelope)
+                .and_then(|env| self.book.submit(env, self.now()))
+                .map(Reply::PolicyApplied)
+                .map_err(envelope_error),
+            Op::HeldPolicy { agent } => self
+                .book
+                .held(agent)
+                .map(Reply::HeldPolicy)
+                .map_err(envelope_error),
             Op::Attestation { nonce } => self.attestation(&nonce).map(Reply::Attestation),
             Op::Rotate { agent, scheme } => self.rotate(agent, scheme).map(Reply::PublicKey),
             Op::SignCheckpoint { seq, head_hash } => {
@@ -445,7 +467,11 @@ impl Enclave {
     }
 
     fn sign(&self, req: &SignRequest) -> Result<Signature, CustodyError> {
-        boundary_check::check_request(req)?;
+        let policy = self
+            .book
+            .effective(req.agent_id, self.now())
+            .map_err(envelope_error)?;
+        boundary_check::check_request(&policy.document, req)?;
         let key = self
             .active(req.agent_id, req.scheme)?
             .ok_or(CustodyError::NoKey {
@@ -525,6 +551,14 @@ impl Enclave {
             self.now(),
             &self.identity,
         ))
+    }
+}
+
+/// A refused envelope, or no policy to sign under, as the custody error the caller sees.
+pub(crate) fn envelope_error(e: EnvelopeError) -> CustodyError {
+    match e {
+        EnvelopeError::Storage(m) => CustodyError::Internal(format!("policy book: {m}")),
+        other => CustodyError::EnvelopeRefused(other.to_string()),
     }
 }
 

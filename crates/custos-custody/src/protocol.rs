@@ -8,8 +8,8 @@
 //! failures (bad version, malformed request). Decoding never panics on any input.
 use custos_core::custody::hex_bytes;
 use custos_core::{
-    AgentId, AttestationDocument, AuditCheckpoint, CustodyError, KeyScheme, PublicKeyInfo,
-    SignRequest, Signature,
+    AgentId, AttestationDocument, AuditCheckpoint, CustodyError, HeldPolicy, KeyScheme,
+    PolicyApplied, PolicyJson, PublicKeyInfo, SignRequest, Signature,
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -37,8 +37,18 @@ pub enum Op {
         /// Scheme.
         scheme: KeyScheme,
     },
-    /// Sign after the enclave's own checks.
+    /// Sign after the enclave's own checks, under the policy it holds for the agent.
     Sign(SignRequest),
+    /// An owner-signed policy envelope for the enclave to verify and keep.
+    SubmitPolicy {
+        /// The envelope.
+        envelope: PolicyJson,
+    },
+    /// The envelope the enclave holds for an agent.
+    HeldPolicy {
+        /// Agent.
+        agent: AgentId,
+    },
     /// A `dev` (or platform) attestation document bound to `nonce`.
     Attestation {
         /// Caller's nonce (hex on the wire).
@@ -86,6 +96,10 @@ pub enum Reply {
     MaybePublicKey(Option<PublicKeyInfo>),
     /// From `sign`.
     Signature(Signature),
+    /// From `submit_policy`.
+    PolicyApplied(PolicyApplied),
+    /// From `held_policy`.
+    HeldPolicy(Option<HeldPolicy>),
     /// From `attestation`.
     Attestation(AttestationDocument),
     /// From `sign_checkpoint`.
@@ -114,6 +128,11 @@ pub enum WireError {
     /// [`CustodyError::PolicyRefused`].
     PolicyRefused {
         /// Which rule.
+        message: String,
+    },
+    /// [`CustodyError::EnvelopeRefused`].
+    EnvelopeRefused {
+        /// Why.
         message: String,
     },
     /// [`CustodyError::Integrity`].
@@ -155,6 +174,7 @@ impl From<CustodyError> for WireError {
             CustodyError::NoKey { agent, scheme } => Self::NoKey { agent, scheme },
             CustodyError::InvalidPayload(message) => Self::InvalidPayload { message },
             CustodyError::PolicyRefused(message) => Self::PolicyRefused { message },
+            CustodyError::EnvelopeRefused(message) => Self::EnvelopeRefused { message },
             CustodyError::Integrity => Self::Integrity,
             CustodyError::Unavailable(message) => Self::Unavailable { message },
             CustodyError::Internal(message) => Self::Internal { message },
@@ -171,6 +191,7 @@ impl From<WireError> for CustodyError {
             WireError::NoKey { agent, scheme } => Self::NoKey { agent, scheme },
             WireError::InvalidPayload { message } => Self::InvalidPayload(message),
             WireError::PolicyRefused { message } => Self::PolicyRefused(message),
+            WireError::EnvelopeRefused { message } => Self::EnvelopeRefused(message),
             WireError::Integrity => Self::Integrity,
             WireError::Unavailable { message } => Self::Unavailable(message),
             WireError::Internal { message } => Self::Internal(message),
@@ -363,7 +384,6 @@ mod tests {
                 payload: SignPayload::Message {
                     bytes: b"hello".to_vec(),
                 },
-                policy: Some(serde_json::json!({"actions": {"sign_message": true}}).into()),
             }),
             Op::Attestation { nonce: vec![1, 2] },
             Op::Rotate {
@@ -375,6 +395,10 @@ mod tests {
                 head_hash: vec![3; 32],
             },
             Op::Health,
+            Op::SubmitPolicy {
+                envelope: serde_json::json!({"format": "custos-policy-envelope/1"}).into(),
+            },
+            Op::HeldPolicy { agent },
         ];
         ops.into_iter()
             .enumerate()
@@ -414,6 +438,15 @@ mod tests {
         assert!(matches!(err, (6, WireError::BadRequest { .. })));
         let err = decode_request(br#"{"id":6,"op":"health"}"#).unwrap_err();
         assert!(matches!(err, (6, WireError::BadRequest { .. })));
+        // A signing request cannot bring its own policy: the field no longer exists, and an
+        // unknown field is refused rather than ignored.
+        let agent = AgentId::new_random();
+        let sign = format!(
+            r#"{{"v":1,"id":8,"op":{{"sign":{{"agent_id":"{}","scheme":"ed25519","payload":{{"kind":"message","bytes":"00"}},"policy":{{}}}}}}}}"#,
+            agent.0
+        );
+        let err = decode_request(sign.as_bytes()).unwrap_err();
+        assert!(matches!(err, (8, WireError::BadRequest { .. })), "{err:?}");
     }
 
     #[test]
@@ -426,6 +459,7 @@ mod tests {
             },
             CustodyError::InvalidPayload("x".into()),
             CustodyError::PolicyRefused("y".into()),
+            CustodyError::EnvelopeRefused("v".into()),
             CustodyError::Integrity,
             CustodyError::Unavailable("z".into()),
             CustodyError::Internal("w".into()),

@@ -2,11 +2,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use custos_core::{AgentId, Custody, CustodyError, KeyScheme, KeyStatus, SignPayload, SignRequest};
+
+mod policy_support;
 use custos_custody::protocol::{self, Outcome, Response, WireError};
 use custos_custody::{
     run, verify_checkpoint, verify_dev_attestation, EnclaveClient, EnclaveConfig,
 };
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
+use policy_support::{enrol, enrol_with};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,13 +25,19 @@ const SCHEMES: [KeyScheme; 3] = [
 struct Harness {
     dir: tempfile::TempDir,
     server: Option<JoinHandle<Result<(), CustodyError>>>,
+    enrolment_keys: Vec<custos_signer::OwnerKey>,
 }
 
 impl Harness {
     async fn start() -> Self {
+        Self::start_with(Vec::new()).await
+    }
+    /// An enclave that accepts first policies only from `enrolment_keys`.
+    async fn start_with(enrolment_keys: Vec<custos_signer::OwnerKey>) -> Self {
         let mut h = Self {
             dir: tempfile::tempdir().unwrap(),
             server: None,
+            enrolment_keys,
         };
         h.restart().await;
         h
@@ -42,6 +51,7 @@ impl Harness {
     fn config(&self) -> EnclaveConfig {
         let mut cfg = EnclaveConfig::new(self.socket(), self.data());
         cfg.harden = false; // would mlockall/undump the whole test binary
+        cfg.enrolment_keys = self.enrolment_keys.clone();
         cfg
     }
     async fn restart(&mut self) {
@@ -93,7 +103,6 @@ fn msg_req(agent: AgentId, scheme: KeyScheme, msg: &[u8]) -> SignRequest {
         payload: SignPayload::Message {
             bytes: envelope(scheme, msg),
         },
-        policy: None,
     }
 }
 
@@ -146,6 +155,13 @@ async fn keys_sign_survive_restart_and_stay_bound_to_their_agent() {
     let c = h.client();
     let (a, b) = (AgentId::new_random(), AgentId::new_random());
     assert_eq!(c.public_key(a, KeyScheme::Ed25519).await.unwrap(), None);
+    // No owner-signed policy: refused before any key is looked at.
+    assert!(matches!(
+        c.sign(msg_req(a, KeyScheme::Ed25519, b"x")).await,
+        Err(CustodyError::EnvelopeRefused(m)) if m.contains("no owner-signed policy")
+    ));
+    enrol(&c, a).await;
+    enrol(&c, b).await;
     assert!(matches!(
         c.sign(msg_req(a, KeyScheme::Ed25519, b"x")).await,
         Err(CustodyError::NoKey { .. })
@@ -255,6 +271,7 @@ async fn rotation_attestation_checkpoint_and_policy() {
     let mut h = Harness::start().await;
     let c = h.client();
     let a = AgentId::new_random();
+    enrol(&c, a).await;
     assert!(matches!(
         c.rotate(a, KeyScheme::Ed25519).await,
         Err(CustodyError::NoKey { .. })
@@ -314,9 +331,15 @@ async fn rotation_attestation_checkpoint_and_policy() {
     let cp2 = c.sign_audit_checkpoint(43, [1u8; 32]).await.unwrap();
     assert_eq!(cp2.public_key, cp.public_key);
 
-    // The boundary's own checks.
-    let mut req = msg_req(a, KeyScheme::Secp256k1Ecdsa, b"m");
-    req.policy = Some(serde_json::json!({"actions": {"sign_message": false}}).into());
+    // The boundary's own checks, under the policy it holds.
+    let quiet = AgentId::new_random();
+    let mut off = custos_policy::PolicyDocument::default();
+    off.actions.sign_message = false;
+    enrol_with(&c, quiet, off).await;
+    c.create_key(quiet, KeyScheme::Secp256k1Ecdsa)
+        .await
+        .unwrap();
+    let req = msg_req(quiet, KeyScheme::Secp256k1Ecdsa, b"m");
     match c.sign(req).await {
         Err(CustodyError::PolicyRefused(r)) => assert!(r.contains("sign_message"), "{r}"),
         other => panic!("{other:?}"),
@@ -427,6 +450,7 @@ async fn frames_arriving_together_or_split_are_each_answered() {
     let h = Harness::start().await;
     let a = AgentId::new_random();
     h.client().create_key(a, KeyScheme::Ed25519).await.unwrap();
+    enrol(&h.client(), a).await;
     let request = |id: u64| {
         protocol::encode(&protocol::Request {
             v: protocol::PROTOCOL_VERSION,
@@ -487,4 +511,115 @@ async fn unreachable_enclave_is_unavailable_and_socket_is_not_clobbered() {
     cfg.data_dir = dir.path().join("data2");
     assert!(matches!(run(cfg).await, Err(CustodyError::Unavailable(_))));
     h.client().health().await.unwrap();
+}
+
+/// The server compromised: a caller speaking the enclave socket directly. It cannot sign
+/// without a policy, cannot bring one along, cannot enrol one of its own, cannot forge, edit or
+/// replay an owner's envelope — and whatever it tries, the enclave signs only what the owner's
+/// policy allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_on_the_socket_cannot_choose_the_policy() {
+    use custos_core::PolicyJson;
+    use custos_policy::PolicyDocument;
+    use custos_signer::{enrolment, OwnerSigningKey, PolicyEnvelope};
+    let operator = OwnerSigningKey::generate();
+    let h = Harness::start_with(vec![operator.public()]).await;
+    let c = h.client();
+    let a = AgentId::new_random();
+    c.create_key(a, KeyScheme::Ed25519).await.unwrap();
+    let submit = |env: &PolicyEnvelope| {
+        let c = h.client();
+        let json = PolicyJson::new(env).unwrap();
+        async move { c.submit_policy(json).await }
+    };
+    let refused = |r: Result<custos_core::Signature, CustodyError>, why: &str| match r {
+        Err(CustodyError::EnvelopeRefused(m)) | Err(CustodyError::PolicyRefused(m)) => {
+            assert!(m.contains(why), "expected {why:?}, got {m}")
+        }
+        other => panic!("expected a refusal ({why}), got {other:?}"),
+    };
+
+    // No policy enrolled: a message is refused.
+    refused(
+        c.sign(msg_req(a, KeyScheme::Ed25519, b"hi")).await,
+        "no owner-signed policy",
+    );
+    // A policy smuggled into the request: the request itself is refused.
+    let mut s = tokio::net::UnixStream::connect(h.socket()).await.unwrap();
+    let frame = format!(
+        r#"{{"v":1,"id":1,"op":{{"sign":{{"agent_id":"{a}","scheme":"ed25519","payload":{{"kind":"message","bytes":"{}"}},"policy":{{"actions":{{"sign_message":true}}}}}}}}}}"#,
+        hex::encode(envelope(KeyScheme::Ed25519, b"hi"))
+    );
+    let r = raw_call(&mut s, frame.as_bytes()).await.unwrap();
+    assert!(
+        matches!(r.outcome, Outcome::Err(WireError::BadRequest { .. })),
+        "{r:?}"
+    );
+    // Enrolling a permissive policy under its own key: not an enrolment key.
+    let attacker = OwnerSigningKey::generate();
+    let mut open = PolicyDocument::default();
+    open.actions.sign_message = true;
+    open.actions.sign_raw_hash = true;
+    assert!(matches!(
+        submit(&enrolment(a, open.clone(), &attacker)).await,
+        Err(CustodyError::EnvelopeRefused(m)) if m.contains("enrolment refused")
+    ));
+
+    // The owner enrols a policy with message signing off.
+    let mut quiet = PolicyDocument::default();
+    quiet.actions.sign_message = false;
+    let v1 = enrolment(a, quiet.clone(), &operator);
+    submit(&v1).await.unwrap();
+    refused(
+        c.sign(msg_req(a, KeyScheme::Ed25519, b"hi")).await,
+        "actions.sign_message",
+    );
+    // A raw hash is refused too (the policy says nothing that allows it).
+    let mut raw = msg_req(a, KeyScheme::Ed25519, b"");
+    raw.payload = SignPayload::RawHash { hash: vec![7; 32] };
+    assert!(c.sign(raw).await.is_err());
+
+    // A forged change: signed by the attacker.
+    let next = |doc: PolicyDocument, prev: &PolicyEnvelope| {
+        PolicyEnvelope::new(
+            a,
+            prev.version + 1,
+            prev.hash(),
+            0,
+            prev.authority.clone(),
+            doc,
+        )
+    };
+    let mut forged = next(open.clone(), &v1);
+    forged.sign(&attacker);
+    assert!(matches!(
+        submit(&forged).await,
+        Err(CustodyError::EnvelopeRefused(m)) if m.contains("not enrolled")
+    ));
+    // An owner's genuine tightening, edited after signing.
+    let mut tighter = quiet.clone();
+    tighter.limits.max_tx_per_hour = 1;
+    let mut v2 = next(tighter, &v1);
+    v2.sign(&operator);
+    let mut edited = v2.clone();
+    edited.document = open.clone();
+    assert!(matches!(
+        submit(&edited).await,
+        Err(CustodyError::EnvelopeRefused(m)) if m.contains("does not verify")
+    ));
+    submit(&v2).await.unwrap();
+    // The older, looser-or-equal version replayed: stale.
+    assert!(matches!(
+        submit(&v1).await,
+        Err(CustodyError::EnvelopeRefused(m)) if m.contains("stale")
+    ));
+    refused(
+        c.sign(msg_req(a, KeyScheme::Ed25519, b"hi")).await,
+        "actions.sign_message",
+    );
+    // What the enclave holds is the owner's version 2, across a restart too.
+    let held = c.held_policy(a).await.unwrap().unwrap();
+    let current = PolicyEnvelope::from_json(&held.current).unwrap();
+    assert_eq!(current.version, 2);
+    assert_eq!(current.hash(), v2.hash());
 }

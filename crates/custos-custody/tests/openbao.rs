@@ -5,9 +5,12 @@
 
 use base64::Engine as _;
 use custos_core::{AgentId, Custody, CustodyError, KeyScheme, SignPayload, SignRequest};
+
+mod policy_support;
 use custos_custody::{
     run, EnclaveClient, EnclaveConfig, KmsChoice, KmsProvider, OpenBaoConfig, OpenBaoKms,
 };
+use policy_support::enrol;
 use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -442,7 +445,6 @@ fn msg_req(agent: AgentId, scheme: KeyScheme, msg: &[u8]) -> SignRequest {
         agent_id: agent,
         scheme,
         payload: SignPayload::Message { bytes },
-        policy: None,
     }
 }
 
@@ -505,6 +507,7 @@ async fn enclave_keys_sealed_under_transit_open_after_restart_and_disk_holds_no_
     .await;
     let c = enclave.client();
     let agent = AgentId::new_random();
+    enrol(&c, agent).await;
     let mut keys = Vec::new();
     for scheme in SCHEMES {
         let info = c.create_key(agent, scheme).await.unwrap();
@@ -575,6 +578,8 @@ async fn enclave_keys_in_kv_v2_survive_restart_and_a_moved_document_is_refused()
     .await;
     let c = enclave.client();
     let (a, b) = (AgentId::new_random(), AgentId::new_random());
+    enrol(&c, a).await;
+    enrol(&c, b).await;
     let ka = c.create_key(a, KeyScheme::Secp256k1Ecdsa).await.unwrap();
     let kb = c.create_key(b, KeyScheme::Secp256k1Ecdsa).await.unwrap();
     let ke = c.create_key(a, KeyScheme::Ed25519).await.unwrap();

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod pkcs11_support;
+mod policy_support;
+use policy_support::{enrol, enrol_with};
 
 use custos_core::{
     AgentId, AuditCheckpoint, Custody, CustodyError, KeyScheme, KeyStatus, SignPayload, SignRequest,
@@ -21,6 +23,7 @@ use std::time::Duration;
 async fn ed25519_signatures_verify_strictly() {
     let c = open().await;
     let agent = AgentId::new_random();
+    enrol(&c, agent).await;
     let info = c.create_key(agent, KeyScheme::Ed25519).await.unwrap();
     assert_eq!(info.public_key.len(), 32);
     assert_eq!(info.status, KeyStatus::Active);
@@ -38,6 +41,7 @@ async fn ed25519_signatures_verify_strictly() {
 async fn ecdsa_is_always_low_s_and_recovers_the_evm_address() {
     let c = open().await;
     let agent = AgentId::new_random();
+    enrol(&c, agent).await;
     let info = c
         .create_key(agent, KeyScheme::Secp256k1Ecdsa)
         .await
@@ -65,6 +69,8 @@ async fn ecdsa_is_always_low_s_and_recovers_the_evm_address() {
 async fn agents_never_sign_with_each_others_keys() {
     let c = open().await;
     let (a, b) = (AgentId::new_random(), AgentId::new_random());
+    enrol(&c, a).await;
+    enrol(&c, b).await;
     for scheme in [KeyScheme::Ed25519, KeyScheme::Secp256k1Ecdsa] {
         let ka = c.create_key(a, scheme).await.unwrap();
         let kb = c.create_key(b, scheme).await.unwrap();
@@ -90,6 +96,7 @@ async fn agents_never_sign_with_each_others_keys() {
             ),
         }
         let stranger = AgentId::new_random();
+        enrol(&c, stranger).await;
         assert!(matches!(
             c.sign(req(stranger, scheme, b"x")).await,
             Err(CustodyError::NoKey { .. })
@@ -103,6 +110,7 @@ async fn keys_survive_a_new_instance_and_a_new_process() {
     let mut expect = Vec::new();
     {
         let c = open().await;
+        enrol(&c, agent).await;
         for scheme in [KeyScheme::Ed25519, KeyScheme::Secp256k1Ecdsa] {
             let info = c.create_key(agent, scheme).await.unwrap();
             expect.push(format!(
@@ -152,6 +160,8 @@ async fn restart_child() {
     let mut parts = expect.split(';');
     let agent: AgentId = parts.next().unwrap().parse().unwrap();
     let c = open().await;
+    // This process's policy book is its own: the owner enrols the agent here too.
+    enrol(&c, agent).await;
     let mut n = 0;
     for (scheme, want) in parts.map(|p| p.split_once('=').unwrap()) {
         let scheme = match scheme {
@@ -171,6 +181,7 @@ async fn restart_child() {
 async fn rotation_leaves_the_old_key_receive_only_on_the_token() {
     let c = open().await;
     let agent = AgentId::new_random();
+    enrol(&c, agent).await;
     let scheme = KeyScheme::Secp256k1Ecdsa;
     assert!(matches!(
         c.rotate(agent, scheme).await,
@@ -236,6 +247,7 @@ async fn attestation_and_checkpoints_are_signed_by_the_token_identity() {
 async fn schnorr_is_refused_with_a_clear_reason() {
     let c = open().await;
     let agent = AgentId::new_random();
+    enrol(&c, agent).await;
     let s = KeyScheme::Secp256k1Schnorr;
     for r in [
         c.create_key(agent, s).await,
@@ -261,6 +273,7 @@ async fn schnorr_is_refused_with_a_clear_reason() {
 async fn concurrent_requests_share_the_session_pool() {
     let c = open().await; // 3 sessions
     let agent = AgentId::new_random();
+    enrol(&c, agent).await;
     // Concurrent creates make exactly one key.
     let creates: Vec<_> = (0..8)
         .map(|_| {
@@ -318,6 +331,7 @@ async fn concurrent_requests_share_the_session_pool() {
 async fn contract(c: &dyn Custody) -> Vec<String> {
     let mut seen = Vec::new();
     let agent = AgentId::new_random();
+    enrol(c, agent).await;
     for scheme in [KeyScheme::Ed25519, KeyScheme::Secp256k1Ecdsa] {
         seen.push(format!(
             "absent={:?}",
@@ -341,10 +355,24 @@ async fn contract(c: &dyn Custody) -> Vec<String> {
             sig.key_id == k1.key_id,
             sig.public_key == k1.public_key
         ));
-        let mut refused = req(agent, scheme, b"contract");
-        refused.policy = Some(serde_json::json!({"actions": {"sign_message": false}}).into());
-        seen.push(format!("policy={:?}", c.sign(refused).await.map(|_| ())));
+        let quiet = AgentId::new_random();
+        let mut off = custos_policy::PolicyDocument::default();
+        off.actions.sign_message = false;
+        enrol_with(c, quiet, off).await;
+        c.create_key(quiet, scheme).await.unwrap();
+        seen.push(format!(
+            "policy={:?}",
+            c.sign(req(quiet, scheme, b"contract")).await.map(|_| ())
+        ));
+        seen.push(format!(
+            "unenrolled={}",
+            matches!(
+                c.sign(req(AgentId::new_random(), scheme, b"x")).await,
+                Err(CustodyError::EnvelopeRefused(_))
+            )
+        ));
         let stranger = AgentId::new_random();
+        enrol(c, stranger).await;
         seen.push(format!(
             "no_key={}",
             matches!(
@@ -358,7 +386,6 @@ async fn contract(c: &dyn Custody) -> Vec<String> {
             payload: SignPayload::EvmTransaction {
                 bytes: vec![2, 0xc0],
             },
-            policy: None,
         };
         seen.push(format!("undecodable_refused={}", c.sign(tx).await.is_err()));
     }

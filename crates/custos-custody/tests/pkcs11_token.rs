@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod pkcs11_support;
+mod policy_support;
+use policy_support::enrol;
 
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
 use custos_core::{AgentId, Custody, KeyScheme};
@@ -20,6 +22,7 @@ use std::process::Command;
 async fn keys_on_the_token_are_sensitive_labelled_and_cleaned_up() {
     let c = open().await;
     let agent = AgentId::new_random();
+    enrol(&c, agent).await;
     for scheme in [KeyScheme::Ed25519, KeyScheme::Secp256k1Ecdsa] {
         c.create_key(agent, scheme).await.unwrap();
     }

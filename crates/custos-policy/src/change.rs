@@ -183,7 +183,8 @@ mod tests {
     #[test]
     fn each_loosening_is_named() {
         let old = base();
-        let cases: Vec<(&str, Box<dyn Fn(&mut PolicyDocument)>)> = vec![
+        type Edit = Box<dyn Fn(&mut PolicyDocument)>;
+        let cases: Vec<(&str, Edit)> = vec![
             (
                 "limits.per_tx_usd",
                 Box::new(|p| p.limits.per_tx_usd = Decimal::from_atoms(10u128.pow(30))),

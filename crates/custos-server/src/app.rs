@@ -35,6 +35,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/agents/{id}/policy",
             get(admin::get_policy).put(admin::put_policy),
         )
+        .route(
+            "/v1/admin/agents/{id}/policy/envelope",
+            get(admin::get_policy_envelope),
+        )
         .route("/v1/admin/agents/{id}/keys", get(keys::list))
         .route(
             "/v1/admin/agents/{id}/keys/{scheme}/rotate",
@@ -133,7 +137,10 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
             e.key, e.message
         ))
     })?;
+    let owners = crate::owners::Owners::load(&cfg)
+        .map_err(|e| anyhow_like::err(format!("owner keys: {e}")))?;
     let state = AppState::new(Inner {
+        owners,
         instance: uuid::Uuid::new_v4().to_string(),
         store: parts.store,
         custody: parts.custody,

@@ -3,8 +3,10 @@
 //! A caller that gets an error must not complete its action: the log fails closed.
 //!
 //! Every `checkpoint_every` records the writer asks the custody boundary to sign the chain
-//! head, so truncating or rewriting the log is detectable with the boundary's key alone. The
-//! signing runs beside the writer (one at a time), so commits do not wait for it.
+//! head, so truncating or rewriting the log is detectable by anyone who knows the boundary's
+//! identity key ([`verify_with_trust`] with [`Trust::Key`]); the key found in the database
+//! proves nothing, since whoever can write the database can re-sign with a key of their own.
+//! The signing runs beside the writer (one at a time), so commits do not wait for it.
 use crate::config::{AuditConfig, AuditSinkKind};
 use crate::metrics::Metrics;
 use custos_core::audit::ChainVerifier;
@@ -195,6 +197,12 @@ pub struct VerifyReport {
     pub records: u64,
     /// Signed checkpoints verified.
     pub checkpoints: u64,
+    /// The highest record a verified checkpoint covers (0 without checkpoints). Records after it
+    /// are chained but not yet signed: whoever can write the database can still rewrite them.
+    pub covered: u64,
+    /// The hex key every checkpoint is signed by (`None` without checkpoints). With
+    /// [`Trust::FirstFound`] it is only the key the database holds, not one anybody vouched for.
+    pub key: Option<String>,
 }
 
 /// A broken log: the first bad record and why.
@@ -207,11 +215,64 @@ pub struct Broken {
     pub reason: String,
 }
 
-/// Walks the whole chain, then checks every signed checkpoint against it: each must verify
-/// under the boundary key that signed the first checkpoint and match the record it names, and
-/// no checkpoint may name a record that no longer exists (truncation).
+/// Which key the signed checkpoints must be signed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust<'a> {
+    /// Whatever key signed the first checkpoint in the database (every later one must match it).
+    /// Whoever can write the database chooses that key: a log re-chained and re-signed with a
+    /// key of their own passes. It catches edits made without re-signing, nothing more.
+    FirstFound,
+    /// The boundary's identity key, obtained out of band (hex Ed25519, see
+    /// [`parse_trusted_key`]): every checkpoint must be signed by exactly this key.
+    Key(&'a str),
+}
+
+/// Checks a hex Ed25519 public key given as the trusted boundary key; returns it in lowercase
+/// hex, or why it is not one.
+pub fn parse_trusted_key(key: &str) -> Result<String, String> {
+    let key = key.trim();
+    if key.len() != 64 {
+        return Err(format!(
+            "expected 64 hex characters (an Ed25519 public key), got {}",
+            key.chars().count()
+        ));
+    }
+    let mut raw = [0u8; 32];
+    hex::decode_to_slice(key, &mut raw).map_err(|_| "not hexadecimal".to_string())?;
+    ed25519_dalek::VerifyingKey::from_bytes(&raw)
+        .map_err(|_| "not a valid Ed25519 public key".to_string())?;
+    Ok(hex::encode(raw))
+}
+
+/// A key read from the database, safe to show: hex of the right length, or a placeholder.
+fn shown_key(key: &str) -> String {
+    if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        key.to_ascii_lowercase()
+    } else {
+        "<malformed key>".into()
+    }
+}
+
+/// [`verify_with_trust`] with [`Trust::FirstFound`]: the checkpoints are checked only against
+/// the key of the first checkpoint in the database, which whoever can write the database
+/// chooses. Callers that know the boundary's identity key should use [`verify_with_trust`].
 pub async fn verify(
     store: &dyn Store,
+    verify_checkpoint: impl Fn(&AuditCheckpoint) -> bool,
+) -> Result<Result<VerifyReport, Broken>, custos_core::StoreError> {
+    verify_with_trust(store, Trust::FirstFound, verify_checkpoint).await
+}
+
+/// Walks the whole chain, then checks every signed checkpoint against it: each must be signed
+/// by the key `trust` names (the trusted key, or else the key of the first checkpoint), verify
+/// under it (`verify_checkpoint`), and match the record it names; no checkpoint may name a
+/// record that no longer exists (truncation).
+///
+/// Only [`Trust::Key`] makes a re-signed log fail: with [`Trust::FirstFound`] whoever can write
+/// the database can re-chain the log and re-sign every checkpoint with a key of their own.
+pub async fn verify_with_trust(
+    store: &dyn Store,
+    trust: Trust<'_>,
     verify_checkpoint: impl Fn(&AuditCheckpoint) -> bool,
 ) -> Result<Result<VerifyReport, Broken>, custos_core::StoreError> {
     let mut v = ChainVerifier::default();
@@ -240,7 +301,11 @@ pub async fn verify(
             after = r.id;
         }
     }
-    let mut key: Option<String> = None;
+    let mut key: Option<String> = match trust {
+        Trust::FirstFound => None,
+        Trust::Key(k) => Some(k.to_ascii_lowercase()),
+    };
+    let mut covered = 0;
     for c in &checkpoints {
         let Ok(cp) = serde_json::from_value::<AuditCheckpoint>(c.clone()) else {
             return Ok(Err(Broken {
@@ -248,15 +313,28 @@ pub async fn verify(
                 reason: "a stored checkpoint is unreadable".into(),
             }));
         };
-        let pinned = key.get_or_insert_with(|| cp.public_key.clone());
-        if *pinned != cp.public_key || !verify_checkpoint(&cp) {
+        let pinned = key.get_or_insert_with(|| cp.public_key.to_ascii_lowercase());
+        if !pinned.eq_ignore_ascii_case(&cp.public_key) {
+            let whose = match trust {
+                Trust::Key(_) => "the trusted key",
+                Trust::FirstFound => "the key of the first checkpoint",
+            };
+            return Ok(Err(Broken {
+                id: cp.seq,
+                reason: format!(
+                    "checkpoint signed by key {}, not {whose} {pinned}",
+                    shown_key(&cp.public_key)
+                ),
+            }));
+        }
+        if !verify_checkpoint(&cp) {
             return Ok(Err(Broken {
                 id: cp.seq,
                 reason: "checkpoint signature does not verify under the boundary key".into(),
             }));
         }
         match hashes.get(&cp.seq) {
-            Some(h) if *h == cp.head_hash => {}
+            Some(h) if *h == cp.head_hash => covered = covered.max(cp.seq),
             Some(_) => {
                 return Ok(Err(Broken {
                     id: cp.seq,
@@ -277,6 +355,8 @@ pub async fn verify(
     Ok(Ok(VerifyReport {
         records: v.count(),
         checkpoints: checkpoints.len() as u64,
+        covered,
+        key: if checkpoints.is_empty() { None } else { key },
     }))
 }
 
@@ -355,12 +435,125 @@ mod tests {
         // final head.
         assert!(seqs.len() >= 3, "{seqs:?}");
         assert_eq!(seqs.iter().max(), Some(&23), "{seqs:?}");
-        let report = verify(&*store, |cp| custos_custody::verify_checkpoint(cp).is_ok())
+        let check = |cp: &AuditCheckpoint| custos_custody::verify_checkpoint(cp).is_ok();
+        let identity = EnclaveClient::new(&socket)
+            .attestation(b"audit-test")
+            .await
+            .unwrap()
+            .public_key;
+        let trusted = parse_trusted_key(&identity).unwrap();
+        let report = verify_with_trust(&*store, Trust::Key(&trusted), check)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(report.records, 23);
         assert_eq!(report.checkpoints, seqs.len() as u64);
+        assert_eq!(report.covered, 23);
+        assert_eq!(report.key.as_deref(), Some(trusted.as_str()));
+        // Without a trusted key the key found in the database is pinned: the same key here.
+        let first = verify(&*store, check).await.unwrap().unwrap();
+        assert_eq!(first, report);
+        // Another trusted key: the first checkpoint is named, with both keys.
+        let other = hex::encode(
+            ed25519_dalek::SigningKey::from_bytes(&[9u8; 32])
+                .verifying_key()
+                .to_bytes(),
+        );
+        let broken = verify_with_trust(&*store, Trust::Key(&other), check)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(broken.id, seqs[0], "{broken}");
+        assert_eq!(
+            broken.reason,
+            format!("checkpoint signed by key {trusted}, not the trusted key {other}")
+        );
         enclave.abort();
+    }
+
+    /// A log whose checkpoints are all signed by a key the database chose verifies when the
+    /// first key found is pinned (the hole `Trust::Key` closes) and fails against the trusted
+    /// key, naming the first checkpoint's record.
+    #[tokio::test]
+    async fn a_log_signed_by_another_key_fails_only_against_the_trusted_key() {
+        use ed25519_dalek::Signer as _;
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            custos_store::SqliteStore::open_in_dir(dir.path())
+                .await
+                .unwrap(),
+        );
+        let stored = store
+            .audit_append(&(1..=6).map(record).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        let forger = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
+        let forger_hex = hex::encode(forger.verifying_key().to_bytes());
+        for r in [&stored[2], &stored[5]] {
+            let sig = forger.sign(&AuditCheckpoint::signed_bytes(r.id, &r.hash, 1000));
+            let cp = AuditCheckpoint {
+                seq: r.id,
+                head_hash: r.hash.clone(),
+                timestamp_ms: 1000,
+                public_key: forger_hex.clone(),
+                signature: hex::encode(sig.to_bytes()),
+            };
+            store
+                .put_audit_checkpoint(r.id, serde_json::to_value(&cp).unwrap())
+                .await
+                .unwrap();
+        }
+        let check = |cp: &AuditCheckpoint| custos_custody::verify_checkpoint(cp).is_ok();
+        let report = verify(&*store, check).await.unwrap().unwrap();
+        assert_eq!(
+            (report.records, report.checkpoints, report.covered),
+            (6, 2, 6)
+        );
+        assert_eq!(report.key.as_deref(), Some(forger_hex.as_str()));
+
+        let real = hex::encode(
+            ed25519_dalek::SigningKey::from_bytes(&[4u8; 32])
+                .verifying_key()
+                .to_bytes(),
+        );
+        let broken = verify_with_trust(&*store, Trust::Key(&real.to_uppercase()), check)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(broken.id, 3, "{broken}");
+        assert_eq!(
+            broken.reason,
+            format!("checkpoint signed by key {forger_hex}, not the trusted key {real}")
+        );
+        let ok = verify_with_trust(&*store, Trust::Key(&forger_hex), check)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok, report);
+    }
+
+    #[test]
+    fn trusted_keys_are_64_hex_characters_of_an_ed25519_point() {
+        let k = hex::encode(
+            ed25519_dalek::SigningKey::from_bytes(&[5u8; 32])
+                .verifying_key()
+                .to_bytes(),
+        );
+        assert_eq!(parse_trusted_key(&k.to_uppercase()), Ok(k.clone()));
+        assert_eq!(parse_trusted_key(&format!(" {k}\n")), Ok(k.clone()));
+        assert!(parse_trusted_key(&k[..62])
+            .unwrap_err()
+            .contains("expected 64 hex characters"));
+        assert_eq!(
+            parse_trusted_key(&"zz".repeat(32)),
+            Err("not hexadecimal".into())
+        );
+        // y = 2 is not on the curve.
+        let mut off = [0u8; 32];
+        off[0] = 2;
+        assert_eq!(
+            parse_trusted_key(&hex::encode(off)),
+            Err("not a valid Ed25519 public key".into())
+        );
     }
 }

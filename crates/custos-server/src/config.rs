@@ -33,6 +33,50 @@ pub struct Config {
     pub oracle: custos_oracle::OracleConfig,
     /// Human approvals.
     pub approvals: ApprovalSettings,
+    /// Who owns new agents' policies.
+    pub owners: OwnersConfig,
+}
+
+/// `[owners]`: the authority every new agent's policy is enrolled under. Only envelopes signed
+/// by these keys (a quorum of them to loosen) change the policy the custody boundary holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OwnersConfig {
+    /// Operator owner keys (hex Ed25519 public keys, from `custos admin key generate`) enrolled
+    /// for every new agent.
+    pub keys: Vec<String>,
+    /// Enrol the server's bootstrap owner key (`<data-dir>/owner-bootstrap.key`, created on
+    /// first start) too, so the server can sign policy changes an operator sends as plain
+    /// documents. The development default; turn it off in production.
+    pub bootstrap: bool,
+    /// Owner signatures a loosening needs.
+    pub quorum: u32,
+    /// Seconds a loosening waits in the boundary after it is first submitted.
+    pub loosen_delay_seconds: u64,
+}
+
+impl Default for OwnersConfig {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            bootstrap: true,
+            quorum: 1,
+            loosen_delay_seconds: 0,
+        }
+    }
+}
+
+impl OwnersConfig {
+    /// The configured operator keys, parsed (validation has already accepted them).
+    pub fn operator_keys(&self) -> Result<Vec<custos_signer::OwnerKey>, ConfigError> {
+        self.keys
+            .iter()
+            .map(|k| {
+                custos_signer::OwnerKey::from_hex(k)
+                    .map_err(|e| cerr("owners.keys", format!("{k:?}: {e}")))
+            })
+            .collect()
+    }
 }
 
 /// `[approvals]`
@@ -485,6 +529,23 @@ impl Config {
         }
         if self.auth.issuer.is_empty() || self.auth.audience.is_empty() {
             return Err(cerr("auth.issuer", "issuer and audience must not be empty"));
+        }
+        let owners = self.owners.operator_keys()?;
+        let count = owners.len() + usize::from(self.owners.bootstrap);
+        if count == 0 {
+            return Err(cerr(
+                "owners.keys",
+                "with owners.bootstrap = false at least one owner key is needed",
+            ));
+        }
+        if self.owners.quorum == 0 || self.owners.quorum as usize > count {
+            return Err(cerr(
+                "owners.quorum",
+                format!("must be between 1 and the {count} enrolled owner keys"),
+            ));
+        }
+        if self.owners.loosen_delay_seconds > 366 * 24 * 3600 {
+            return Err(cerr("owners.loosen_delay_seconds", "at most one year"));
         }
         if !(1..=3650).contains(&self.custody.rotation_due_days) {
             return Err(cerr(

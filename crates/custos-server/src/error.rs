@@ -166,6 +166,9 @@ impl From<custos_core::CustodyError> for ApiError {
         use custos_core::CustodyError as C;
         match e {
             C::PolicyRefused(m) => Self::policy_denied(vec![("custody_boundary".into(), m)]),
+            C::EnvelopeRefused(m) => {
+                Self::policy_denied(vec![("custody_boundary.policy".into(), m)])
+            }
             C::InvalidPayload(m) => Self::invalid("message", m),
             C::Unavailable(m) => {
                 tracing::error!(error = %m, "custody boundary unavailable");

@@ -26,6 +26,7 @@ pub mod listener;
 pub mod mailer;
 pub mod metrics;
 pub mod openapi;
+pub mod owners;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod recovery;

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
         wallet::me, wallet::my_policy, wallet::my_audit, wallet::balances, wallet::action,
         dev::airdrop, dev::create_mint,
         admin::list_approvals, admin::approve, admin::reject, keys::list, keys::rotate,
-        admin::list_agents, admin::get_agent, admin::get_policy, admin::put_policy, admin::freeze, admin::unfreeze,
+        admin::list_agents, admin::get_agent, admin::get_policy, admin::put_policy, admin::get_policy_envelope, admin::freeze, admin::unfreeze,
         admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify,
         system::healthz, system::metrics, system::attestation,
     ),

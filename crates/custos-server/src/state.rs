@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::mailer::Mailer;
 use crate::metrics::Metrics;
 use crate::ratelimit::Limits;
-use custos_core::{Agent, AgentId, Clock, Custody, PolicyJson, Store};
+use custos_core::{Agent, AgentId, Clock, Custody, Store};
 use custos_policy::PolicyDocument;
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -17,24 +17,16 @@ use std::sync::{Arc, Mutex};
 #[derive(Default)]
 pub struct PolicyCache(Mutex<HashMap<AgentId, (u64, Arc<EffectivePolicy>)>>);
 
-/// A policy as the server enforces it: the parsed document (what `Deref` gives), and the same
-/// document as JSON for the custody boundary, which receives it with every signing request.
-/// Both are made once per policy version, not per request.
+/// A policy as the server enforces it, parsed once per policy version. (The custody boundary
+/// enforces its own owner-signed copy; nothing here is sent to it.)
 pub struct EffectivePolicy {
     doc: PolicyDocument,
-    json: PolicyJson,
 }
 
 impl EffectivePolicy {
-    /// Serializes `doc` for the boundary.
+    /// Wraps `doc`.
     pub fn new(doc: PolicyDocument) -> Result<Self, serde_json::Error> {
-        let json = PolicyJson::new(&doc)?;
-        Ok(Self { doc, json })
-    }
-
-    /// The document as sent to the custody boundary.
-    pub fn json(&self) -> PolicyJson {
-        self.json.clone()
+        Ok(Self { doc })
     }
 }
 
@@ -85,6 +77,8 @@ pub struct Inner {
     pub chains: crate::chains::Chains,
     /// USD prices.
     pub oracle: Arc<dyn custos_core::PriceOracle>,
+    /// The bootstrap owner key and the authority new agents are enrolled under.
+    pub owners: crate::owners::Owners,
 }
 
 impl Deref for AppState {
@@ -161,17 +155,6 @@ mod tests {
             ..Default::default()
         })
         .unwrap()
-    }
-
-    #[test]
-    fn the_boundary_gets_the_same_document_the_server_enforces() {
-        let p = doc(7);
-        let sent: PolicyDocument = serde_json::from_str(p.json().as_str()).unwrap();
-        assert_eq!(sent, *p);
-        assert_eq!(
-            p.json().to_value().unwrap(),
-            serde_json::to_value(&*p).unwrap()
-        );
     }
 
     #[test]

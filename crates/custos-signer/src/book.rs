@@ -21,7 +21,7 @@
 //! temporary file, synced, renamed, directory synced).
 use crate::envelope::{Authority, EnvelopeError, PolicyEnvelope};
 use crate::owner::OwnerKey;
-use custos_core::AgentId;
+use custos_core::{AgentId, HeldPolicy, PolicyApplied, PolicyJson};
 use custos_policy::PolicyDocument;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -39,36 +39,8 @@ pub struct Effective {
     pub document: PolicyDocument,
 }
 
-/// What a submitted envelope did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Applied {
-    /// Now in force.
-    Current {
-        /// Version in force.
-        version: u64,
-        /// Its hash (hex).
-        hash: String,
-    },
-    /// The same envelope was already in force.
-    Unchanged {
-        /// Version in force.
-        version: u64,
-        /// Its hash (hex).
-        hash: String,
-    },
-    /// A loosening, verified and waiting for its delay.
-    Pending {
-        /// Pending version.
-        version: u64,
-        /// Its hash (hex).
-        hash: String,
-        /// When it takes force.
-        effective_from_ms: i64,
-        /// What it loosens.
-        loosens: Vec<String>,
-    },
-}
+/// The envelope in force, and a pending loosening with when it takes force.
+pub type Envelopes = (PolicyEnvelope, Option<(PolicyEnvelope, i64)>);
 
 /// A wallet's state as stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -227,10 +199,7 @@ impl PolicyBook {
 
     /// The held envelope and the pending one, if any (for the coordinator to show and to chain
     /// the next version on).
-    pub fn envelopes(
-        &self,
-        wallet: AgentId,
-    ) -> Result<Option<(PolicyEnvelope, Option<(PolicyEnvelope, i64)>)>, EnvelopeError> {
+    pub fn envelopes(&self, wallet: AgentId) -> Result<Option<Envelopes>, EnvelopeError> {
         Ok(self.entry(wallet)?.map(|e| {
             (
                 e.stored.current.clone(),
@@ -239,6 +208,29 @@ impl PolicyBook {
                     .as_ref()
                     .map(|p| (p.envelope.clone(), p.effective_from_ms)),
             )
+        }))
+    }
+
+    /// Whether `wallet`'s state is already in memory (so [`PolicyBook::effective`] will not
+    /// touch the disk unless a pending loosening is due).
+    pub fn is_loaded(&self, wallet: AgentId) -> bool {
+        lock(&self.wallets).contains_key(&wallet)
+    }
+
+    /// [`PolicyBook::envelopes`] as the custody interface carries them.
+    pub fn held(&self, wallet: AgentId) -> Result<Option<HeldPolicy>, EnvelopeError> {
+        let json = |e: &PolicyEnvelope| {
+            PolicyJson::new(e).map_err(|e| EnvelopeError::Storage(e.to_string()))
+        };
+        let Some((current, pending)) = self.envelopes(wallet)? else {
+            return Ok(None);
+        };
+        Ok(Some(HeldPolicy {
+            current: json(&current)?,
+            pending: match pending {
+                Some((p, from)) => Some((json(&p)?, from)),
+                None => None,
+            },
         }))
     }
 
@@ -267,7 +259,7 @@ impl PolicyBook {
 
     /// Verifies `env` and, if it passes, keeps it (in force or pending). Nothing changes when
     /// it is refused.
-    pub fn submit(&self, env: PolicyEnvelope, now_ms: i64) -> Result<Applied, EnvelopeError> {
+    pub fn submit(&self, env: PolicyEnvelope, now_ms: i64) -> Result<PolicyApplied, EnvelopeError> {
         env.validate()?;
         let wallet = env.wallet;
         let _w = lock(&self.write);
@@ -279,14 +271,14 @@ impl PolicyBook {
         let cur_hash = entry.effective.hash;
         let hash = env.hash();
         if hash == cur_hash {
-            return Ok(Applied::Unchanged {
+            return Ok(PolicyApplied::Unchanged {
                 version: cur.version,
                 hash: hex::encode(hash),
             });
         }
         if let (Some(p), Some(ph)) = (&entry.stored.pending, entry.pending_hash) {
             if ph == hash {
-                return Ok(Applied::Pending {
+                return Ok(PolicyApplied::Pending {
                     version: p.envelope.version,
                     hash: hex::encode(hash),
                     effective_from_ms: p.effective_from_ms,
@@ -356,7 +348,7 @@ impl PolicyBook {
                     }),
                 },
             )?;
-            return Ok(Applied::Pending {
+            return Ok(PolicyApplied::Pending {
                 version,
                 hash: hex::encode(hash),
                 effective_from_ms,
@@ -371,14 +363,14 @@ impl PolicyBook {
                 pending: None,
             },
         )?;
-        Ok(Applied::Current {
+        Ok(PolicyApplied::Current {
             version,
             hash: hex::encode(hash),
         })
     }
 
     /// The caller holds the write lock; the wallet has no envelope yet.
-    fn enrol(&self, env: PolicyEnvelope, now_ms: i64) -> Result<Applied, EnvelopeError> {
+    fn enrol(&self, env: PolicyEnvelope, now_ms: i64) -> Result<PolicyApplied, EnvelopeError> {
         if env.version != 1 {
             return Err(EnvelopeError::BrokenChain {
                 got: env.version,
@@ -427,7 +419,7 @@ impl PolicyBook {
                 pending: None,
             },
         )?;
-        Ok(Applied::Current {
+        Ok(PolicyApplied::Current {
             version: 1,
             hash: hex::encode(hash),
         })

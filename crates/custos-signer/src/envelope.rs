@@ -172,6 +172,13 @@ impl PolicyEnvelope {
         }
     }
 
+    /// Parses an envelope sent as JSON text; the error names the field.
+    pub fn from_json(json: &custos_core::PolicyJson) -> Result<Self, EnvelopeError> {
+        let mut de = serde_json::Deserializer::from_str(json.as_str());
+        serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| EnvelopeError::Malformed(format!("{}: {}", e.path(), e.inner())))
+    }
+
     /// SHA-256 of the body: what owners sign (under the format domain) and what the next
     /// version's `prev_hash` must name.
     pub fn hash(&self) -> [u8; 32] {
@@ -251,6 +258,25 @@ impl PolicyEnvelope {
         }
         Ok(out)
     }
+}
+
+/// A wallet's first envelope: `document` under `owner` alone (1 of 1, no delay), in force from
+/// the epoch, signed by `owner`. What a test or a single-owner setup enrols.
+pub fn enrolment(
+    wallet: AgentId,
+    document: PolicyDocument,
+    owner: &OwnerSigningKey,
+) -> PolicyEnvelope {
+    let mut env = PolicyEnvelope::new(
+        wallet,
+        1,
+        [0; 32],
+        0,
+        Authority::single(owner.public()),
+        document,
+    );
+    env.sign(owner);
+    env
 }
 
 /// `custos-policy-envelope/1:` followed by the 32-byte body hash.

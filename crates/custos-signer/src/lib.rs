@@ -17,6 +17,8 @@ pub mod book;
 pub mod envelope;
 pub mod owner;
 
-pub use book::{Applied, Effective, PolicyBook};
-pub use envelope::{Authority, EnvelopeError, OwnerSignature, PolicyEnvelope, ENVELOPE_FORMAT};
+pub use book::{Effective, PolicyBook};
+pub use envelope::{
+    enrolment, Authority, EnvelopeError, OwnerSignature, PolicyEnvelope, ENVELOPE_FORMAT,
+};
 pub use owner::{OwnerKey, OwnerSigningKey};

@@ -70,6 +70,10 @@ pub struct Pkcs11Config {
     pub sessions: usize,
     /// How long a rotated-out key stays receive-only. Default 30 days.
     pub rotation_grace: Duration,
+    /// Where the owner-signed policy book is kept; `None` keeps it in memory only.
+    pub policy_dir: Option<PathBuf>,
+    /// Owner keys that may enrol a wallet's first policy (see `EnclaveConfig`).
+    pub enrolment_keys: Vec<custos_signer::OwnerKey>,
 }
 
 impl Pkcs11Config {
@@ -85,6 +89,8 @@ impl Pkcs11Config {
             pin,
             sessions: 4,
             rotation_grace: Duration::from_secs(30 * 24 * 3600),
+            policy_dir: None,
+            enrolment_keys: Vec::new(),
         }
     }
 }
@@ -155,6 +161,8 @@ struct Inner {
     measurement: String,
     token: TokenDescription,
     clock: Arc<dyn Clock>,
+    /// The owner-signed policies signed under.
+    book: custos_signer::PolicyBook,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -190,8 +198,14 @@ impl Pkcs11Custody {
             let _one_at_a_time = lock(&IDENTITY);
             load_or_create(&pool, Owner::Identity, KeyScheme::Ed25519, clock.now_ms())?
         };
+        let book = match &cfg.policy_dir {
+            Some(dir) => custos_signer::PolicyBook::open(dir, cfg.enrolment_keys.clone())
+                .map_err(crate::enclave::envelope_error)?,
+            None => custos_signer::PolicyBook::in_memory(cfg.enrolment_keys.clone()),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
+                book,
                 pool,
                 keys: Mutex::new(HashMap::new()),
                 write_lock: Mutex::new(()),
@@ -560,7 +574,11 @@ impl Inner {
         if req.scheme == KeyScheme::Secp256k1Schnorr {
             return Err(unsupported_schnorr());
         }
-        boundary_check::check_request(req)?;
+        let policy = self
+            .book
+            .effective(req.agent_id, self.clock.now_ms())
+            .map_err(crate::enclave::envelope_error)?;
+        boundary_check::check_request(&policy.document, req)?;
         let key = self
             .active(req.agent_id, req.scheme)?
             .ok_or(CustodyError::NoKey {
@@ -685,6 +703,26 @@ impl Custody for Pkcs11Custody {
 
     async fn sign(&self, req: SignRequest) -> Result<Signature, CustodyError> {
         self.blocking(move |i| i.sign(&req)).await
+    }
+
+    async fn submit_policy(
+        &self,
+        envelope: custos_core::PolicyJson,
+    ) -> Result<custos_core::PolicyApplied, CustodyError> {
+        self.blocking(move |i| {
+            custos_signer::PolicyEnvelope::from_json(&envelope)
+                .and_then(|env| i.book.submit(env, i.clock.now_ms()))
+                .map_err(crate::enclave::envelope_error)
+        })
+        .await
+    }
+
+    async fn held_policy(
+        &self,
+        agent: AgentId,
+    ) -> Result<Option<custos_core::HeldPolicy>, CustodyError> {
+        self.blocking(move |i| i.book.held(agent).map_err(crate::enclave::envelope_error))
+            .await
     }
 
     async fn attestation(&self, nonce: &[u8]) -> Result<AttestationDocument, CustodyError> {

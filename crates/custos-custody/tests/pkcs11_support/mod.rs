@@ -76,6 +76,9 @@ pub fn config() -> Pkcs11Config {
     token();
     let mut cfg = Pkcs11Config::new(SOFTHSM2_MODULE, LABEL, SecretString::new(PIN.into()));
     cfg.sessions = 3;
+    // One book per test process, so a test that reopens the token finds its agents enrolled.
+    cfg.policy_dir =
+        Some(std::env::temp_dir().join(format!("custos-pkcs11-policies-{}", std::process::id())));
     cfg
 }
 
@@ -97,7 +100,6 @@ pub fn req(agent: AgentId, scheme: KeyScheme, msg: &[u8]) -> SignRequest {
         payload: SignPayload::Message {
             bytes: envelope(scheme, msg),
         },
-        policy: None,
     }
 }
 

@@ -225,7 +225,6 @@ pub async fn run(
             agent_id: agent.id,
             scheme: KeyScheme::Secp256k1Ecdsa,
             payload,
-            policy: Some(policy.json()),
         })
         .await
     {

@@ -282,7 +282,6 @@ pub async fn execute(
     let usd = allowance.usd_value;
     let reservation = reserve(state, &plan.agent, &plan.policy, usd).await?;
     crate::faults::hit("after_reserve");
-    let policy_json = Some(plan.policy.json());
     // The sender's sequence number (EVM nonce) is taken now, held until the node accepts the
     // transaction, and handed out again if anything before that fails. A transaction returned
     // unbroadcast keeps the nonce its author chose.
@@ -308,7 +307,6 @@ pub async fn execute(
             agent_id: plan.agent.id,
             scheme,
             payload: adapter.sign_payload(&tx_bytes),
-            policy: policy_json,
         })
         .await
     {

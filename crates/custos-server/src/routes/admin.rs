@@ -125,8 +125,13 @@ pub async fn get_policy(
     Ok(audited(r, "admin.policy.get", Some(a.id), json!({})))
 }
 
-/// Replaces an agent's policy (admin). Sections left out take the server default.
-#[utoipa::path(put, path = "/v1/admin/agents/{id}/policy", tag = "admin", security(("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "A policy document (API.md); missing sections take the server default"), responses((status = 200, description = "Stored policy"), (status = 422, description = "Invalid document, naming the field")))]
+/// Replaces an agent's policy (admin). The body is either an owner-signed policy envelope
+/// (`custos policy sign`), or a plain document whose missing sections take the server default
+/// — which the server can put in force only while its bootstrap owner key is one of the
+/// agent's owners. Either way the custody boundary verifies the envelope against the owners it
+/// enrolled and keeps its own copy; the server stores the document only once the boundary has
+/// it in force. A loosening under a delay answers `202` with when it takes force.
+#[utoipa::path(put, path = "/v1/admin/agents/{id}/policy", tag = "admin", security(("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "An owner-signed policy envelope, or a policy document (API.md) whose missing sections take the server default"), responses((status = 200, description = "Stored policy"), (status = 202, description = "A verified loosening, pending until its delay has passed"), (status = 422, description = "Invalid document or envelope refused by the custody boundary, naming the reason")))]
 pub async fn put_policy(
     State(state): State<AppState>,
     op: OperatorCtx,
@@ -135,9 +140,53 @@ pub async fn put_policy(
 ) -> Result<Response, ApiError> {
     op.require(OperatorRole::Admin)?;
     let id = agent_id(&id)?;
-    let policy = PolicyDocument::from_json_over(&doc, &state.default_policy)
-        .map_err(|e| ApiError::invalid(e.field, e.message))?;
+    load(&state, id).await?;
+    let now = state.clock.now_ms();
+    let is_envelope =
+        doc.get("format").and_then(|f| f.as_str()) == Some(custos_signer::ENVELOPE_FORMAT);
+    let (policy, applied) = if is_envelope {
+        let json = custos_core::PolicyJson::from(doc);
+        let env = custos_signer::PolicyEnvelope::from_json(&json)
+            .map_err(|e| ApiError::invalid("envelope", e.to_string()))?;
+        if env.wallet != id {
+            return Err(ApiError::invalid(
+                "envelope.wallet",
+                format!("the envelope is for agent {}, not {id}", env.wallet),
+            ));
+        }
+        let applied = crate::owners::submit(&*state.custody, &env).await?;
+        (env.document, applied)
+    } else {
+        let policy = PolicyDocument::from_json_over(&doc, &state.default_policy)
+            .map_err(|e| ApiError::invalid(e.field, e.message))?;
+        let applied = state
+            .owners
+            .change(&*state.custody, id, &policy, now)
+            .await?;
+        (policy, applied)
+    };
     let stored = serde_json::to_value(&policy).map_err(ApiError::internal)?;
+    if let custos_core::PolicyApplied::Pending {
+        version,
+        effective_from_ms,
+        loosens,
+        ..
+    } = &applied
+    {
+        let body = json!({
+            "status": "pending",
+            "envelope_version": version,
+            "effective_from_ms": effective_from_ms,
+            "loosens": loosens,
+            "message": "the custody boundary holds this loosening until its delay has passed; PUT the same envelope again after effective_from_ms to put it in force here too",
+        });
+        return Ok(audited(
+            (axum::http::StatusCode::ACCEPTED, Json(body)).into_response(),
+            "admin.policy.put",
+            Some(id),
+            json!({"policy": stored, "envelope": applied}),
+        ));
+    }
     let version = state
         .store
         .set_policy(id, stored.clone())
@@ -147,11 +196,47 @@ pub async fn put_policy(
     if let Ok(v) = version.to_string().parse() {
         r.headers_mut().insert("x-policy-version", v);
     }
+    if let custos_core::PolicyApplied::Current { version: ev, .. }
+    | custos_core::PolicyApplied::Unchanged { version: ev, .. } = &applied
+    {
+        if let Ok(v) = ev.to_string().parse() {
+            r.headers_mut().insert("x-policy-envelope-version", v);
+        }
+    }
     Ok(audited(
         r,
         "admin.policy.put",
         Some(id),
-        json!({"policy": stored, "version": version}),
+        json!({"policy": stored, "version": version, "envelope": applied}),
+    ))
+}
+
+/// The owner-signed policy envelope the custody boundary holds for an agent (and a verified
+/// loosening waiting for its delay): what the next envelope chains on.
+#[utoipa::path(get, path = "/v1/admin/agents/{id}/policy/envelope", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "`{current, pending}` as the boundary holds them"), (status = 404, description = "No such agent, or no envelope enrolled")))]
+pub async fn get_policy_envelope(
+    State(state): State<AppState>,
+    op: OperatorCtx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    op.require(OperatorRole::Viewer)?;
+    let a = load(&state, agent_id(&id)?).await?;
+    let held =
+        state.custody.held_policy(a.id).await?.ok_or_else(|| {
+            ApiError::not_found("no owner-signed policy is enrolled for this agent")
+        })?;
+    let current = held.current.to_value().map_err(ApiError::internal)?;
+    let pending = match &held.pending {
+        Some((p, from)) => {
+            json!({"envelope": p.to_value().map_err(ApiError::internal)?, "effective_from_ms": from})
+        }
+        None => serde_json::Value::Null,
+    };
+    Ok(audited(
+        Json(json!({"current": current, "pending": pending})).into_response(),
+        "admin.policy.envelope.get",
+        Some(a.id),
+        json!({}),
     ))
 }
 
@@ -312,10 +397,14 @@ pub async fn audit_verify(
     op: OperatorCtx,
 ) -> Result<Response, ApiError> {
     op.require(OperatorRole::Viewer)?;
-    let out = crate::audit::verify(&*state.store, |cp| {
-        custos_custody::verify_checkpoint(cp).is_ok()
-    })
-    .await?;
+    // The running boundary's own identity key is the one every checkpoint must carry: a log
+    // re-signed with any other key is broken, whatever the database says.
+    let identity = state.custody.attestation(b"audit-verify").await?.public_key;
+    let out =
+        crate::audit::verify_with_trust(&*state.store, crate::audit::Trust::Key(&identity), |cp| {
+            custos_custody::verify_checkpoint(cp).is_ok()
+        })
+        .await?;
     let body = match out {
         Ok(rep) => json!({"ok": true, "records": rep.records, "checkpoints": rep.checkpoints}),
         Err(b) => json!({"ok": false, "broken_at": b.id, "reason": b.reason}),

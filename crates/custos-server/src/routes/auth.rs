@@ -236,6 +236,17 @@ async fn provision(state: &AppState, email: &str) -> Result<Agent, ApiError> {
         .custody
         .create_key(id, KeyScheme::Secp256k1Ecdsa)
         .await?;
+    // The boundary signs nothing for an agent without an owner-signed policy: enrol the
+    // server default as version 1 before the agent exists anywhere else.
+    state
+        .owners
+        .enrol(
+            &*state.custody,
+            id,
+            &state.default_policy,
+            state.clock.now_ms(),
+        )
+        .await?;
     let new = NewAgent {
         id,
         email: email.to_owned(),

@@ -378,7 +378,6 @@ async fn sign_message(
             payload: SignPayload::Message {
                 bytes: envelope.clone(),
             },
-            policy: Some(policy.json()),
         })
         .await?;
     state

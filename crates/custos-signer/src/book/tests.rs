@@ -1,6 +1,6 @@
 //! The book's rules, one test each: enrolment, no rollback, chaining, foreign and bad
 //! signatures, quorum for loosening, delay, cancellation, persistence.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 use super::*;
 use crate::owner::OwnerSigningKey;
 use custos_core::Decimal;
@@ -91,7 +91,7 @@ fn enrolment_needs_its_own_quorum_or_an_enrolment_key() {
     let e = enrolment(w, o.authority(2, 0), &[&o.0[0], &o.0[1]]);
     assert!(matches!(
         book.submit(e, NOW),
-        Ok(Applied::Current { version: 1, .. })
+        Ok(PolicyApplied::Current { version: 1, .. })
     ));
 
     // With enrolment keys: only they may enrol, whatever the envelope's own authority says.
@@ -128,7 +128,7 @@ fn replays_rollbacks_and_broken_chains_are_refused_and_change_nothing() {
     // The same envelope again: unchanged, not an error.
     assert!(matches!(
         book.submit(v2.clone(), NOW),
-        Ok(Applied::Unchanged { version: 2, .. })
+        Ok(PolicyApplied::Unchanged { version: 2, .. })
     ));
     // The old version again: stale.
     assert_eq!(
@@ -214,12 +214,12 @@ fn loosening_needs_the_quorum_tightening_needs_one() {
     let tight = next(&v1, tighter(&v1.document), &[&o.0[2]]);
     assert!(matches!(
         book.submit(tight.clone(), NOW),
-        Ok(Applied::Current { version: 2, .. })
+        Ok(PolicyApplied::Current { version: 2, .. })
     ));
     let two = next(&tight, looser(&tight.document), &[&o.0[0], &o.0[2]]);
     assert!(matches!(
         book.submit(two, NOW),
-        Ok(Applied::Current { version: 3, .. })
+        Ok(PolicyApplied::Current { version: 3, .. })
     ));
     // Adding an owner is a change of authority: one signature is not enough.
     let held = book.envelopes(w).unwrap().unwrap().0;
@@ -263,7 +263,7 @@ fn a_loosening_waits_out_the_delay_and_a_tightening_cancels_it() {
     let v1 = enrolment(w, o.authority(1, 3600), &[&o.0[0]]);
     book.submit(v1.clone(), NOW).unwrap();
     let loose = next(&v1, looser(&v1.document), &[&o.0[0]]);
-    let Ok(Applied::Pending {
+    let Ok(PolicyApplied::Pending {
         effective_from_ms,
         loosens,
         ..
@@ -279,7 +279,7 @@ fn a_loosening_waits_out_the_delay_and_a_tightening_cancels_it() {
     // Resubmitting does not restart the clock.
     assert!(matches!(
         book.submit(loose.clone(), NOW + 1000),
-        Ok(Applied::Pending { effective_from_ms: f, .. }) if f == NOW + 3_600_000
+        Ok(PolicyApplied::Pending { effective_from_ms: f, .. }) if f == NOW + 3_600_000
     ));
     assert_eq!(book.effective(w, NOW + 3_599_999).unwrap().version, 1);
     assert_eq!(book.effective(w, NOW + 3_600_000).unwrap().version, 2);
@@ -291,12 +291,12 @@ fn a_loosening_waits_out_the_delay_and_a_tightening_cancels_it() {
     let loose = next(&v1, looser(&v1.document), &[&o.0[0]]);
     assert!(matches!(
         book.submit(loose, NOW),
-        Ok(Applied::Pending { .. })
+        Ok(PolicyApplied::Pending { .. })
     ));
     let tight = next(&v1, tighter(&v1.document), &[&o.0[0]]);
     assert!(matches!(
         book.submit(tight.clone(), NOW + 10),
-        Ok(Applied::Current { version: 2, .. })
+        Ok(PolicyApplied::Current { version: 2, .. })
     ));
     let eff = book.effective(w, NOW + 10_000_000).unwrap();
     assert_eq!(eff.document, tight.document);
