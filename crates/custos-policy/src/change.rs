@@ -3,6 +3,7 @@
 //! and its delay. This is the one place that decides which is which, so it errs on the side of
 //! "loosens": a field it cannot order (the format version) counts as loosening.
 use crate::document::{PolicyDocument, RecipientMode};
+use crate::engine::{listed as contains, same_address as same};
 
 /// Every field of `new` that allows something `old` did not, as dotted paths with what changed
 /// (`"limits.per_tx_usd: 25 → 2500"`). Empty when `new` is at least as strict as `old` in every
@@ -126,19 +127,6 @@ pub fn loosenings(old: &PolicyDocument, new: &PolicyDocument) -> Vec<String> {
         more("typed_data.allow_missing_chain_id", "turned on".into());
     }
     out
-}
-
-/// EVM addresses compare case-insensitively; everything else exactly.
-fn same(a: &str, b: &str) -> bool {
-    if a.starts_with("0x") && b.starts_with("0x") {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a == b
-    }
-}
-
-fn contains(list: &[String], item: &str) -> bool {
-    list.iter().any(|l| same(l, item))
 }
 
 /// Entries of `new` that `old` does not hold.

@@ -263,7 +263,7 @@ fn check_chain(run: &mut Run, policy: &PolicyDocument, chain: Chain) {
 
 /// EVM addresses compare case-insensitively (EIP-55 checksums are only a spelling); every other
 /// address (base58, bech32 as produced by adapters) compares exactly.
-fn same_address(a: &str, b: &str) -> bool {
+pub(crate) fn same_address(a: &str, b: &str) -> bool {
     if a.starts_with("0x") && b.starts_with("0x") {
         a.eq_ignore_ascii_case(b)
     } else {
@@ -271,7 +271,7 @@ fn same_address(a: &str, b: &str) -> bool {
     }
 }
 
-fn listed(list: &[String], address: &str) -> bool {
+pub(crate) fn listed(list: &[String], address: &str) -> bool {
     list.iter().any(|l| same_address(l, address))
 }
 

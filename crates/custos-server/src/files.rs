@@ -1,27 +1,8 @@
 //! Owner-only files for the server's own secrets (JWT key, OTP pepper): written to a temporary
 //! name with mode 0600, synced, then renamed into place so a crash never leaves half a key.
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically with mode 0600.
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
+pub use custos_signer::files::write_private;
 
 /// Reads a 32-byte secret stored as hex in `path`, creating it on first use.
 pub fn load_or_create_secret32(path: &Path) -> std::io::Result<zeroize::Zeroizing<[u8; 32]>> {

@@ -71,7 +71,7 @@ impl Owners {
         doc: &PolicyDocument,
         now_ms: i64,
     ) -> Result<PolicyApplied, ApiError> {
-        let mut env = PolicyEnvelope::new(
+        let env = PolicyEnvelope::new(
             agent,
             1,
             [0; 32],
@@ -79,6 +79,14 @@ impl Owners {
             self.authority.clone(),
             doc.clone(),
         );
+        self.sign_and_submit(custody, env).await
+    }
+
+    async fn sign_and_submit(
+        &self,
+        custody: &dyn Custody,
+        mut env: PolicyEnvelope,
+    ) -> Result<PolicyApplied, ApiError> {
         env.sign(&self.bootstrap);
         submit(custody, &env).await
     }
@@ -103,7 +111,7 @@ impl Owners {
                  `custos policy sign` and PUT the envelope",
             ));
         }
-        let mut env = PolicyEnvelope::new(
+        let env = PolicyEnvelope::new(
             agent,
             held.version + 1,
             held.hash(),
@@ -111,8 +119,7 @@ impl Owners {
             held.authority.clone(),
             doc.clone(),
         );
-        env.sign(&self.bootstrap);
-        submit(custody, &env).await
+        self.sign_and_submit(custody, env).await
     }
 }
 

@@ -168,7 +168,7 @@ impl PolicyBook {
         if let Some(path) = self.path(wallet) {
             let body = serde_json::to_vec_pretty(&stored)
                 .map_err(|e| EnvelopeError::Storage(e.to_string()))?;
-            write_atomically(&path, &body)
+            crate::files::write_private(&path, &body)
                 .map_err(|e| EnvelopeError::Storage(format!("write {}: {e}", path.display())))?;
         }
         let entry = Arc::new(Entry::new(stored));
@@ -355,7 +355,17 @@ impl PolicyBook {
                 loosens,
             });
         }
-        let version = env.version;
+        self.put_in_force(env, hash)
+    }
+
+    /// Keeps `env` (whose hash is `hash`) as the wallet's policy in force, dropping any pending
+    /// loosening. The caller holds the write lock and has verified `env`.
+    fn put_in_force(
+        &self,
+        env: PolicyEnvelope,
+        hash: [u8; 32],
+    ) -> Result<PolicyApplied, EnvelopeError> {
+        let (wallet, version) = (env.wallet, env.version);
         self.save(
             wallet,
             Stored {
@@ -408,42 +418,11 @@ impl PolicyBook {
                 now_ms,
             });
         }
-        let hash = env.hash();
-        let wallet = env.wallet;
-        tracing::info!(wallet = %wallet, owners = env.authority.owners.len(),
+        tracing::info!(wallet = %env.wallet, owners = env.authority.owners.len(),
             quorum = env.authority.quorum, "wallet policy enrolled");
-        self.save(
-            wallet,
-            Stored {
-                current: env,
-                pending: None,
-            },
-        )?;
-        Ok(PolicyApplied::Current {
-            version: 1,
-            hash: hex::encode(hash),
-        })
+        let hash = env.hash();
+        self.put_in_force(env, hash)
     }
-}
-
-/// Replaces `path` with `body` so that a crash leaves either the old or the new file whole.
-fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(body)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

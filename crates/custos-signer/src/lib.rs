@@ -15,6 +15,7 @@
 
 pub mod book;
 pub mod envelope;
+pub mod files;
 pub mod owner;
 
 pub use book::{Effective, PolicyBook};
