@@ -98,14 +98,17 @@ async fn open_custody(
     cfg: &Config,
     enrolment_key: custos_signer::OwnerKey,
 ) -> Result<(Arc<dyn custos_core::Custody>, Option<Supervisor>)> {
-    if cfg.custody.backend == custos_server::config::CustodyBackend::Pkcs11 {
-        return Ok((open_pkcs11(cfg, enrolment_key).await?, None));
-    }
     let socket = cfg.enclave_socket();
     let supervisor = if cfg.custody.external_enclave {
         None
     } else {
-        let mut args = cfg.custody.enclave_kms_args();
+        // With the PKCS#11 backend the enclave process opens the token; this process never
+        // loads the module.
+        let mut args = if cfg.custody.backend == custos_server::config::CustodyBackend::Pkcs11 {
+            pkcs11_enclave_args(cfg)
+        } else {
+            cfg.custody.enclave_kms_args()
+        };
         args.extend(["--enrol-key".to_owned(), enrolment_key.to_hex()]);
         Some(Supervisor::start(
             socket.clone(),
@@ -118,39 +121,69 @@ async fn open_custody(
     Ok((Arc::new(client), supervisor))
 }
 
-#[cfg(feature = "pkcs11")]
-async fn open_pkcs11(
-    cfg: &Config,
-    enrolment_key: custos_signer::OwnerKey,
-) -> Result<Arc<dyn custos_core::Custody>> {
+/// The `custos enclave` arguments that put it on the configured PKCS#11 token. The PIN stays in
+/// the environment variable named by `custody.pkcs11_pin_env`: the enclave reads it, the server
+/// never does.
+fn pkcs11_enclave_args(cfg: &Config) -> Vec<String> {
     let c = &cfg.custody;
-    let pin = std::env::var(&c.pkcs11_pin_env).with_context(|| {
-        format!(
-            "custody.pkcs11_pin_env: the environment variable {} is not set",
-            c.pkcs11_pin_env
-        )
+    vec![
+        "--pkcs11-module".into(),
+        c.pkcs11_module.clone(),
+        "--pkcs11-token-label".into(),
+        c.pkcs11_token_label.clone(),
+        "--pkcs11-pin-env".into(),
+        c.pkcs11_pin_env.clone(),
+        "--pkcs11-sessions".into(),
+        c.pkcs11_sessions.to_string(),
+    ]
+}
+
+/// Both `--pkcs11-token-label` and `--pkcs11-pin-env` are needed with `--pkcs11-module`.
+fn pkcs11_rest(label: Option<String>, pin_env: Option<String>) -> Result<(String, String)> {
+    match (label, pin_env) {
+        (Some(l), Some(p)) => Ok((l, p)),
+        (None, _) => bail!("--pkcs11-token-label is needed with --pkcs11-module"),
+        (_, None) => bail!("--pkcs11-pin-env is needed with --pkcs11-module"),
+    }
+}
+
+/// `custos enclave --pkcs11-module …`: the boundary with the token as its key store.
+#[cfg(feature = "pkcs11")]
+async fn enclave_on_token(
+    socket: PathBuf,
+    data_dir: PathBuf,
+    module: PathBuf,
+    (label, pin_env): (String, String),
+    sessions: usize,
+    enrolment_keys: Vec<custos_signer::OwnerKey>,
+) -> Result<ExitCode> {
+    ensure_private_dir(&data_dir)?;
+    let pin = std::env::var(&pin_env).with_context(|| {
+        format!("--pkcs11-pin-env: the environment variable {pin_env} is not set")
     })?;
-    let mut p = custos_custody::Pkcs11Config::new(
-        &c.pkcs11_module,
-        &c.pkcs11_token_label,
-        custos_core::SecretString::new(pin),
-    );
-    p.sessions = c.pkcs11_sessions;
-    p.policy_dir = Some(cfg.server.data_dir.join("pkcs11-policies"));
-    p.enrolment_keys = vec![enrolment_key];
-    let custody = custos_custody::Pkcs11Custody::open(p)
-        .await
-        .context("cannot open the PKCS#11 token")?;
-    tracing::info!(module = %c.pkcs11_module, token = %c.pkcs11_token_label, "custody on a PKCS#11 token");
-    Ok(Arc::new(custody))
+    let mut p =
+        custos_custody::Pkcs11Config::new(&module, &label, custos_core::SecretString::new(pin));
+    p.sessions = sessions;
+    p.policy_dir = Some(data_dir.join("policies"));
+    p.enrolment_keys = enrolment_keys;
+    tracing::info!(module = %module.display(), token = %label, "custody boundary on a PKCS#11 token");
+    tokio::select! {
+        r = custos_custody::run_pkcs11(&socket, p, true, 256) => r.context("PKCS#11 boundary failed")?,
+        _ = shutdown_signal() => tracing::info!("enclave stopping"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(not(feature = "pkcs11"))]
-async fn open_pkcs11(
-    _: &Config,
-    _: custos_signer::OwnerKey,
-) -> Result<Arc<dyn custos_core::Custody>> {
-    bail!("custody.backend = \"pkcs11\" needs a build with `--features pkcs11`")
+async fn enclave_on_token(
+    _: PathBuf,
+    _: PathBuf,
+    _: PathBuf,
+    _: (String, String),
+    _: usize,
+    _: Vec<custos_signer::OwnerKey>,
+) -> Result<ExitCode> {
+    bail!("--pkcs11-module needs a build with `--features pkcs11`")
 }
 
 async fn wait_for_enclave(client: &custos_custody::EnclaveClient) -> Result<()> {
@@ -168,26 +201,60 @@ async fn wait_for_enclave(client: &custos_custody::EnclaveClient) -> Result<()> 
     }
 }
 
+/// What `custos enclave` was asked to run.
+pub struct EnclaveArgs {
+    /// Unix socket.
+    pub socket: PathBuf,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Passphrase KMS.
+    pub passphrase_env: Option<String>,
+    /// OpenBao KMS.
+    pub openbao: crate::OpenBaoArgs,
+    /// Exit with the parent.
+    pub exit_with_parent: bool,
+    /// Enrolment keys (hex).
+    pub enrol_keys: Vec<String>,
+    /// A PKCS#11 token as key store.
+    pub pkcs11: crate::Pkcs11Args,
+}
+
 /// `custos enclave`.
-pub async fn enclave(
-    socket: PathBuf,
-    data_dir: PathBuf,
-    passphrase_env: Option<String>,
-    openbao: crate::OpenBaoArgs,
-    exit_with_parent: bool,
-    enrol_keys: Vec<String>,
-) -> Result<ExitCode> {
+pub async fn enclave(a: EnclaveArgs) -> Result<ExitCode> {
+    let EnclaveArgs {
+        socket,
+        data_dir,
+        passphrase_env,
+        openbao,
+        exit_with_parent,
+        enrol_keys,
+        pkcs11,
+    } = a;
     if exit_with_parent {
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
             .context("cannot watch the parent process")?;
     }
-    let mut cfg = custos_custody::EnclaveConfig::new(socket, data_dir);
-    for k in &enrol_keys {
-        cfg.enrolment_keys.push(
+    let enrolment_keys = enrol_keys
+        .iter()
+        .map(|k| {
             custos_signer::OwnerKey::from_hex(k)
-                .map_err(|e| anyhow::anyhow!("--enrol-key {k:?}: {e}"))?,
-        );
+                .map_err(|e| anyhow::anyhow!("--enrol-key {k:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(module) = pkcs11.pkcs11_module {
+        let rest = pkcs11_rest(pkcs11.pkcs11_token_label, pkcs11.pkcs11_pin_env)?;
+        return enclave_on_token(
+            socket,
+            data_dir,
+            module,
+            rest,
+            pkcs11.pkcs11_sessions,
+            enrolment_keys,
+        )
+        .await;
     }
+    let mut cfg = custos_custody::EnclaveConfig::new(socket, data_dir);
+    cfg.enrolment_keys = enrolment_keys;
     if let Some(var) = passphrase_env {
         cfg.kms = custos_custody::KmsChoice::LocalPassphraseEnv { var };
     }

@@ -69,6 +69,8 @@ enum Cmd {
         /// Without any, a first envelope must be signed by its own authority's quorum.
         #[arg(long = "enrol-key", value_name = "HEX")]
         enrol_keys: Vec<String>,
+        #[command(flatten)]
+        pkcs11: Pkcs11Args,
     },
     /// Serve the embedded Solana devnet (LiteSVM, persisted in the data dir) over the standard
     /// Solana JSON-RPC subset, for the RPC back end and any Solana client.
@@ -130,6 +132,24 @@ enum PolicyCmd {
         /// A policy document, or an envelope to add a signature to.
         input: PathBuf,
     },
+}
+
+/// A PKCS#11 token as the enclave's key store (needs the `pkcs11` build feature): keys are
+/// generated on, and never leave, the token; the PIN is read from this process's environment.
+#[derive(clap::Args, Clone, Default)]
+struct Pkcs11Args {
+    /// The PKCS#11 module (`.so`); selects the token as key store.
+    #[arg(long, conflicts_with_all = ["kms_passphrase_env", "openbao_addr"])]
+    pkcs11_module: Option<PathBuf>,
+    /// Label of the initialised token.
+    #[arg(long, requires = "pkcs11_module")]
+    pkcs11_token_label: Option<String>,
+    /// Environment variable holding the user PIN.
+    #[arg(long, requires = "pkcs11_module")]
+    pkcs11_pin_env: Option<String>,
+    /// Logged-in sessions kept open.
+    #[arg(long, default_value_t = 4)]
+    pkcs11_sessions: usize,
 }
 
 /// OpenBao / Vault as the enclave's KMS (needs the `openbao` build feature).
@@ -241,15 +261,17 @@ fn main() -> std::process::ExitCode {
                 openbao,
                 exit_with_parent,
                 enrol_keys,
+                pkcs11,
             } => {
-                commands::enclave(
+                commands::enclave(commands::EnclaveArgs {
                     socket,
                     data_dir,
-                    kms_passphrase_env,
+                    passphrase_env: kms_passphrase_env,
                     openbao,
                     exit_with_parent,
                     enrol_keys,
-                )
+                    pkcs11,
+                })
                 .await
             }
             #[cfg(feature = "solana")]

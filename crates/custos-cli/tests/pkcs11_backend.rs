@@ -1,7 +1,8 @@
-//! `custos serve` with `custody.backend = "pkcs11"` on a SoftHSM2 token initialised here:
-//! agents are provisioned with keys generated on the token, a SOL transfer on the embedded
-//! devnet confirms, a message signature verifies under ed25519-dalek, and the audit log (whose
-//! checkpoints the token's identity key signs) verifies.
+//! `custos serve` with `custody.backend = "pkcs11"` on a SoftHSM2 token initialised here: the
+//! token is opened by the enclave process `custos serve` supervises, never by the server (its
+//! memory maps never hold the module); agents are provisioned with keys generated on the token, a
+//! SOL transfer on the embedded devnet confirms, a message signature verifies under
+//! ed25519-dalek, and the audit log (whose checkpoints the token's identity key signs) verifies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -66,9 +67,24 @@ async fn serve_on_a_pkcs11_token_provisions_signs_and_transfers() {
         .env("SOFTHSM2_CONF", conf.to_str().unwrap())
         .start()
         .await;
+    // The module is mapped by the enclave child only, never by `custos serve`.
+    let maps = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
     assert!(
-        !srv.data_dir.join("enclave").exists(),
-        "no enclave is started with the PKCS#11 backend"
+        !maps(srv.pid()).contains("libsofthsm2"),
+        "custos serve mapped the PKCS#11 module"
+    );
+    let children: Vec<u32> = std::fs::read_dir(format!("/proc/{}/task", srv.pid()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    assert!(
+        children.iter().any(|c| maps(*c).contains("libsofthsm2")),
+        "no child of custos serve holds the token (children: {children:?})"
     );
     let a = srv.login("hsm@example.com").await;
     let me = srv.get("/v1/wallets/me", Some(&a.token)).await.json();

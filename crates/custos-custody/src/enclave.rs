@@ -11,29 +11,21 @@ use crate::boundary_check;
 use crate::keyfiles::{KeyFiles, KmsAndFiles};
 use crate::keystore::{create_private_dir, KeyOwner, Keystore, UnsealedKey};
 use crate::kms::{local_kms_dir, KmsProvider, LocalKms};
-use crate::protocol::{
-    decode_request, encode, read_frame, write_frame, FrameError, Op, Outcome, Reply, Response,
-    WireError, MAX_FRAME,
-};
+use crate::protocol::{Op, Outcome, Reply};
 use crate::signer::AgentSigningKey;
 use custos_core::{
     AgentId, AttestationDocument, AuditCheckpoint, Clock, CustodyError, KeyScheme, KeyStatus,
     PublicKeyInfo, SecretString, SignPayload, SignRequest, Signature, SystemClock,
 };
-use custos_signer::{EnvelopeError, PolicyBook, PolicyEnvelope};
+use custos_signer::{EnvelopeError, PolicyBook};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::info;
 
 /// Longest nonce accepted for an attestation document.
 pub const MAX_NONCE_LEN: usize = 1024;
-/// Requests one connection may have in flight before the enclave stops reading from it.
-const MAX_IN_FLIGHT_PER_CONNECTION: usize = 32;
 
 /// Where the master key that wraps data keys comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,155 +102,9 @@ pub async fn run(cfg: EnclaveConfig) -> Result<(), CustodyError> {
     let enclave = tokio::task::spawn_blocking(move || Enclave::open(&open_cfg))
         .await
         .map_err(|e| CustodyError::Internal(format!("enclave start: {e}")))??;
-    let listener = bind(&cfg.socket_path).await?;
+    let listener = crate::serve::bind(&cfg.socket_path).await?;
     info!(socket = %cfg.socket_path.display(), "enclave listening");
-    serve(listener, Arc::new(enclave), cfg.max_connections).await
-}
-
-async fn bind(path: &Path) -> Result<UnixListener, CustodyError> {
-    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            create_private_dir(dir)?;
-        }
-    }
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => {
-            if UnixStream::connect(path).await.is_ok() {
-                return Err(CustodyError::Unavailable(format!(
-                    "another enclave is already listening on {}",
-                    path.display()
-                )));
-            }
-            std::fs::remove_file(path)
-                .map_err(|e| CustodyError::Internal(format!("remove stale socket: {e}")))?;
-        }
-        Ok(_) => {
-            return Err(CustodyError::Internal(format!(
-                "{} exists and is not a socket; refusing to replace it",
-                path.display()
-            )))
-        }
-        Err(_) => {}
-    }
-    let listener = UnixListener::bind(path)
-        .map_err(|e| CustodyError::Unavailable(format!("bind {}: {e}", path.display())))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| CustodyError::Internal(format!("chmod socket: {e}")))?;
-    Ok(listener)
-}
-
-async fn serve(
-    listener: UnixListener,
-    enclave: Arc<Enclave>,
-    max_connections: usize,
-) -> Result<(), CustodyError> {
-    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
-    // Owning the connection tasks here means dropping `run` ends every connection too.
-    let mut connections = JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            warn!("connection limit reached; closing new connection");
-            continue;
-        };
-        let enclave = enclave.clone();
-        connections.spawn(async move {
-            connection(stream, enclave).await;
-            drop(slot);
-        });
-    }
-}
-
-async fn connection(stream: UnixStream, enclave: Arc<Enclave>) {
-    let (rd, wr) = stream.into_split();
-    // Buffered: a request's length prefix and body usually arrive in one read.
-    let mut rd = tokio::io::BufReader::new(rd);
-    // Replies are written by whoever produced them, one frame at a time.
-    let wr = Arc::new(tokio::sync::Mutex::new(wr));
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
-    let mut requests = JoinSet::new();
-    loop {
-        while requests.try_join_next().is_some() {}
-        match read_frame(&mut rd).await {
-            Ok(None) => break,
-            Ok(Some(body)) => match decode_request(&body) {
-                Err((id, err)) => {
-                    if reply(&wr, Response::new(id, Outcome::Err(err)))
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-                Ok(req) => {
-                    let id = req.id;
-                    // A signature with an unsealed key is tens of microseconds of CPU: answered
-                    // here, without a hand-off to the blocking pool and back.
-                    let op = match enclave.answer_now(req.op) {
-                        Ok(outcome) => {
-                            if reply(&wr, Response::new(id, outcome)).await.is_err() {
-                                break;
-                            }
-                            continue;
-                        }
-                        Err(op) => op,
-                    };
-                    // Anything that may touch disk or the KMS runs on the blocking pool.
-                    let Ok(permit) = in_flight.clone().acquire_owned().await else {
-                        break;
-                    };
-                    let (enclave, wr) = (enclave.clone(), wr.clone());
-                    requests.spawn(async move {
-                        let outcome = tokio::task::spawn_blocking(move || enclave.handle(op))
-                            .await
-                            .unwrap_or_else(|_| {
-                                Outcome::Err(WireError::Internal {
-                                    message: "request handler failed".into(),
-                                })
-                            });
-                        let _ = reply(&wr, Response::new(id, outcome)).await;
-                        drop(permit);
-                    });
-                }
-            },
-            Err(FrameError::TooLarge(len)) => {
-                // The stream cannot be resynchronised after an unread body: answer, then close.
-                let _ = reply(
-                    &wr,
-                    Response::new(
-                        0,
-                        Outcome::Err(WireError::FrameTooLarge {
-                            len,
-                            max: MAX_FRAME as u64,
-                        }),
-                    ),
-                )
-                .await;
-                break;
-            }
-            Err(_) => break,
-        }
-    }
-    while requests.join_next().await.is_some() {}
-}
-
-/// Writes one reply frame on the connection.
-async fn reply(
-    wr: &tokio::sync::Mutex<tokio::net::unix::OwnedWriteHalf>,
-    resp: Response,
-) -> Result<(), FrameError> {
-    let body = encode(&resp)?;
-    let mut wr = wr.lock().await;
-    write_frame(&mut *wr, &body).await
+    crate::serve::serve(listener, Arc::new(enclave), cfg.max_connections).await
 }
 
 /// The enclave's state: keystore, identity key, the cache of unsealed agent keys, and the
@@ -356,10 +202,12 @@ impl Enclave {
             clock,
         })
     }
+}
 
-    /// Answers `op` at once if it is a signature with a key already unsealed (no disk, no
-    /// KMS); otherwise hands it back for [`Enclave::handle`] on the blocking pool.
-    pub(crate) fn answer_now(&self, op: Op) -> Result<Outcome, Op> {
+impl crate::serve::Boundary for Enclave {
+    /// Answers `op` at once if it is a signature with a key already unsealed and the agent's
+    /// policy in memory (no disk, no KMS); otherwise hands it back for `handle`.
+    fn answer_now(&self, op: Op) -> Result<Outcome, Op> {
         match &op {
             Op::Sign(req)
                 if self.book.is_loaded(req.agent_id)
@@ -372,15 +220,16 @@ impl Enclave {
     }
 
     /// Answers one operation.
-    pub(crate) fn handle(&self, op: Op) -> Outcome {
+    fn handle(&self, op: Op) -> Outcome {
         let result = match op {
             Op::CreateKey { agent, scheme } => self.create_key(agent, scheme).map(Reply::PublicKey),
             Op::PublicKey { agent, scheme } => {
                 self.public_key(agent, scheme).map(Reply::MaybePublicKey)
             }
             Op::Sign(req) => self.sign(&req).map(Reply::Signature),
-            Op::SubmitPolicy { envelope } => PolicyEnvelope::from_json(&envelope)
-                .and_then(|env| self.book.submit(env, self.now()))
+            Op::SubmitPolicy { envelope } => self
+                .book
+                .submit_json(&envelope, self.now())
                 .map(Reply::PolicyApplied)
                 .map_err(envelope_error),
             Op::HeldPolicy { agent } => self
@@ -400,7 +249,9 @@ impl Enclave {
             Err(e) => Outcome::Err(e.into()),
         }
     }
+}
 
+impl Enclave {
     fn now(&self) -> i64 {
         self.clock.now_ms()
     }

@@ -40,6 +40,7 @@ pub mod openbao;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 pub mod protocol;
+pub(crate) mod serve;
 pub mod signer;
 
 pub use attestation::{verify_checkpoint, verify_dev_attestation, VerifyError};
@@ -49,4 +50,4 @@ pub use kms::{KmsProvider, LocalKms};
 #[cfg(feature = "openbao")]
 pub use openbao::{OpenBaoConfig, OpenBaoKms};
 #[cfg(feature = "pkcs11")]
-pub use pkcs11::{Pkcs11Config, Pkcs11Custody, RawBenchKey, RawKey};
+pub use pkcs11::{run_pkcs11, Pkcs11Config, Pkcs11Custody, RawBenchKey, RawKey};

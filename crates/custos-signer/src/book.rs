@@ -257,6 +257,15 @@ impl PolicyBook {
         }
     }
 
+    /// [`PolicyBook::submit`] for an envelope as the custody interface carries it (JSON text).
+    pub fn submit_json(
+        &self,
+        envelope: &PolicyJson,
+        now_ms: i64,
+    ) -> Result<PolicyApplied, EnvelopeError> {
+        self.submit(PolicyEnvelope::from_json(envelope)?, now_ms)
+    }
+
     /// Verifies `env` and, if it passes, keeps it (in force or pending). Nothing changes when
     /// it is refused.
     pub fn submit(&self, env: PolicyEnvelope, now_ms: i64) -> Result<PolicyApplied, EnvelopeError> {

@@ -210,6 +210,11 @@ impl Server {
     }
 
     /// The bound address.
+    /// The `custos serve` process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr.expect("server not listening")
     }

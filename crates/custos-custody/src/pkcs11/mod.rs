@@ -31,10 +31,12 @@
 //! - It assumes one Custos instance per token: another process rotating the same agent's key
 //!   would not invalidate this instance's handle cache.
 //! - It never calls `C_Finalize` (see [`token::module`]).
+mod boundary;
 mod naming;
 mod statement;
 mod token;
 
+pub use boundary::run_pkcs11;
 pub use statement::{verify_pkcs11_attestation, TokenDescription, FORMAT};
 
 use crate::boundary_check;
@@ -492,6 +494,12 @@ impl Inner {
         self.clock.now_ms()
     }
 
+    /// A session answers.
+    fn health(&self) -> Result<(), CustodyError> {
+        self.pool
+            .with(|s| s.get_session_info().map(|_| ()).map_err(TokenError::from))
+    }
+
     fn active(
         &self,
         agent: AgentId,
@@ -710,8 +718,8 @@ impl Custody for Pkcs11Custody {
         envelope: custos_core::PolicyJson,
     ) -> Result<custos_core::PolicyApplied, CustodyError> {
         self.blocking(move |i| {
-            custos_signer::PolicyEnvelope::from_json(&envelope)
-                .and_then(|env| i.book.submit(env, i.clock.now_ms()))
+            i.book
+                .submit_json(&envelope, i.now())
                 .map_err(crate::enclave::envelope_error)
         })
         .await
@@ -747,11 +755,7 @@ impl Custody for Pkcs11Custody {
     }
 
     async fn health(&self) -> Result<(), CustodyError> {
-        self.blocking(|i| {
-            i.pool
-                .with(|s| s.get_session_info().map(|_| ()).map_err(TokenError::from))
-        })
-        .await
+        self.blocking(|i| i.health()).await
     }
 }
 
