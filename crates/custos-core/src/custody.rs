@@ -120,6 +120,11 @@ pub struct SignRequest {
     pub scheme: KeyScheme,
     /// What to sign.
     pub payload: SignPayload,
+    /// What the server says a transaction is for (`transfer`, `trade`, `sign`…): it picks the
+    /// action toggle the boundary checks; the boundary judges what the bytes do either way. A
+    /// transaction without one is judged as `sign`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<crate::Action>,
 }
 
 /// What submitting an owner-signed policy envelope to a boundary did.

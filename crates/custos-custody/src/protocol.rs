@@ -384,6 +384,7 @@ mod tests {
                 payload: SignPayload::Message {
                     bytes: b"hello".to_vec(),
                 },
+                action: None,
             }),
             Op::Attestation { nonce: vec![1, 2] },
             Op::Rotate {

@@ -103,6 +103,7 @@ fn msg_req(agent: AgentId, scheme: KeyScheme, msg: &[u8]) -> SignRequest {
         payload: SignPayload::Message {
             bytes: envelope(scheme, msg),
         },
+        action: None,
     }
 }
 

@@ -445,6 +445,7 @@ fn msg_req(agent: AgentId, scheme: KeyScheme, msg: &[u8]) -> SignRequest {
         agent_id: agent,
         scheme,
         payload: SignPayload::Message { bytes },
+        action: None,
     }
 }
 

@@ -386,6 +386,7 @@ async fn contract(c: &dyn Custody) -> Vec<String> {
             payload: SignPayload::EvmTransaction {
                 bytes: vec![2, 0xc0],
             },
+            action: None,
         };
         seen.push(format!("undecodable_refused={}", c.sign(tx).await.is_err()));
     }

@@ -85,8 +85,12 @@ pub fn precheck(policy: &PolicyDocument, intent: &Intent) -> Result<(), Vec<Reas
     }
 }
 
-/// Every rule that does not depend on the server's database (so not `frozen`, the rolling caps
-/// or human approvals): what a custody boundary can check alone on effects it derived itself.
+/// Every rule a signer can check alone on effects it derived itself from the bytes it is asked to
+/// sign: the action toggle, the chain, recipients, programs and contract methods, and control
+/// granted to spenders. Not what needs the coordinator's state — `frozen`, rolling caps, velocity,
+/// human approvals — nor prices: no USD value, no per-transaction USD cap, no match against the
+/// declared amount (a signer has no oracle). The coordinator runs the same rules inside
+/// [`evaluate`], so the two agree wherever the signer can judge.
 pub fn check_stateless(
     policy: &PolicyDocument,
     intent: &Intent,
@@ -104,7 +108,7 @@ pub fn check_stateless(
 enum Scope {
     /// Everything.
     Full,
-    /// Everything that needs no usage.
+    /// What a signer can check alone: no usage, no prices.
     Stateless,
     /// Only what the intent alone decides.
     Precheck,
@@ -211,6 +215,9 @@ fn run(
     check_programs(&mut run, policy, intent, effects);
     check_methods(&mut run, policy, intent, effects);
     check_delegations(&mut run, policy, effects);
+    if scope == Scope::Stateless {
+        return run;
+    }
     let nets = net_changes(effects);
     check_outflow_match(&mut run, policy, intent, effects, &nets);
     let value = value_of(&mut run, intent, effects, &nets);

@@ -431,13 +431,13 @@ fn precheck_and_stateless_checks_cover_their_subsets() {
         check_stateless(&policy(), &i, &e2).unwrap_err()[0].rule,
         "programs.allow"
     );
-    // Stateless checks ignore usage (the boundary cannot see it) but keep the per-tx cap.
+    // Stateless checks ignore usage and prices (a signer has neither): a transfer over the USD
+    // cap passes them, and is denied by the full evaluation.
     assert_eq!(check_stateless(&policy(), &i, &e), Ok(()));
     let (big, big_e) = sol_transfer("1");
-    assert_eq!(
-        check_stateless(&policy(), &big, &big_e).unwrap_err()[0].rule,
-        "limits.per_tx_usd"
-    );
+    assert_eq!(check_stateless(&policy(), &big, &big_e), Ok(()));
+    let full = evaluate(&policy(), &big, &big_e, &usage("0", 0));
+    assert_eq!(full.reasons()[0].rule, "limits.per_tx_usd");
 }
 
 #[test]

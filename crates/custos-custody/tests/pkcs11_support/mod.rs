@@ -100,6 +100,7 @@ pub fn req(agent: AgentId, scheme: KeyScheme, msg: &[u8]) -> SignRequest {
         payload: SignPayload::Message {
             bytes: envelope(scheme, msg),
         },
+        action: None,
     }
 }
 

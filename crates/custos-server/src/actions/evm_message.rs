@@ -225,6 +225,7 @@ pub async fn run(
             agent_id: agent.id,
             scheme: KeyScheme::Secp256k1Ecdsa,
             payload,
+            action: Some(Action::SignMessage),
         })
         .await
     {

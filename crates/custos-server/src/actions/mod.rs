@@ -307,6 +307,7 @@ pub async fn execute(
             agent_id: plan.agent.id,
             scheme,
             payload: adapter.sign_payload(&tx_bytes),
+            action: Some(plan.intent.action),
         })
         .await
     {

@@ -378,6 +378,7 @@ async fn sign_message(
             payload: SignPayload::Message {
                 bytes: envelope.clone(),
             },
+            action: Some(custos_core::Action::SignMessage),
         })
         .await?;
     state

@@ -1,20 +1,32 @@
 //! The enclave's own judgement of a signing request. It does not trust the API server's policy
-//! verdict, nor a policy the server sends: it signs only what it can decode itself, and checks
-//! what it decoded against the owner-signed policy its own book holds for the agent
-//! (`custos_signer::PolicyBook`).
+//! verdict, nor a policy the server sends: it signs only what it can decode itself, derives what
+//! the payload would do ([`effects`]) and judges that with the policy engine's own rules
+//! (`custos_policy::check_stateless`) under the owner-signed policy its book holds for the agent
+//! (`custos_signer::PolicyBook`) — the same code the server runs, not a re-implementation.
 //!
 //! Off-chain messages, Solana transactions (with the chain crate's feature-less wire decoder) and,
 //! with the `evm` feature, EIP-1559 transactions and EIP-712 typed data (with the chain crate's
 //! network-free `evm::wire`, `calldata` and `typed_data`) are decoded here, so the boundary
 //! shares no code path with the server's simulator. A bare hash is signed only when the policy
 //! says so explicitly. Nothing is ever signed blind.
+mod effects;
+
 use custos_core::custody::SOLANA_OFFCHAIN_DOMAIN;
-use custos_core::{CustodyError, KeyScheme, SignPayload, SignRequest};
+use custos_core::{
+    Action, Chain, CustodyError, Effects, Intent, KeyScheme, SignPayload, SignRequest,
+};
 use custos_policy::PolicyDocument;
 
 /// Decides whether the enclave may sign `payload` under `policy` (the owner-signed document the
-/// enclave holds for the agent). `Ok(())` means sign; anything else is the refusal to return.
-pub fn check(policy: &PolicyDocument, payload: &SignPayload) -> Result<(), CustodyError> {
+/// enclave holds for the agent). `action` is what the server says the transaction is for; it
+/// picks the action toggle, and a transaction without one is judged as `sign` (the agent's own
+/// transaction). `Ok(())` means sign; anything else is the refusal to return.
+pub fn check(
+    policy: &PolicyDocument,
+    action: Option<Action>,
+    payload: &SignPayload,
+) -> Result<(), CustodyError> {
+    let action = action.unwrap_or(Action::Sign);
     match payload {
         SignPayload::Message { .. } => {
             if policy.actions.sign_message {
@@ -25,11 +37,23 @@ pub fn check(policy: &PolicyDocument, payload: &SignPayload) -> Result<(), Custo
                 ))
             }
         }
-        SignPayload::SolanaTransaction { bytes } => solana::check(policy, bytes),
+        SignPayload::SolanaTransaction { bytes } => {
+            let tx = custos_chains::solana_wire::decode_for_boundary(bytes).map_err(|e| {
+                CustodyError::InvalidPayload(format!("cannot decode the solana transaction: {e}"))
+            })?;
+            let (intent, effects) = effects::solana(&tx, action);
+            judge(policy, &intent, &effects)
+        }
         #[cfg(feature = "evm")]
-        SignPayload::EvmTransaction { bytes } => evm::check_tx(policy, bytes),
+        SignPayload::EvmTransaction { bytes } => {
+            let tx = custos_chains::evm::wire::UnsignedEvmTx::decode(bytes).map_err(|e| {
+                CustodyError::InvalidPayload(format!("cannot decode the evm transaction: {e}"))
+            })?;
+            let (intent, effects) = effects::evm_tx(&tx, action)?;
+            judge(policy, &intent, &effects)
+        }
         #[cfg(feature = "evm")]
-        SignPayload::Eip712 { typed_data } => evm::check_typed_data(policy, typed_data),
+        SignPayload::Eip712 { typed_data } => check_typed_data(policy, typed_data),
         #[cfg(not(feature = "evm"))]
         SignPayload::EvmTransaction { .. } | SignPayload::Eip712 { .. } => {
             Err(CustodyError::InvalidPayload(
@@ -43,72 +67,55 @@ pub fn check(policy: &PolicyDocument, payload: &SignPayload) -> Result<(), Custo
     }
 }
 
-/// Solana transactions, decoded inside the boundary and held to the policy's stateless rules.
-///
-/// What it checks alone: the chain and action toggles, that every program invoked is a
-/// well-known system/token program or on `programs.allow`, that no native SOL transfer goes to a
-/// denied (or, in allowlist mode, an unlisted) address, and that no delegation or authority change
-/// is granted to a spender outside `spenders.allow`. What it cannot check alone: USD values
-/// (prices), rolling caps (state in the server's database), and token-transfer recipients, which
-/// the wire names only by token account (the server checks owners through simulation).
-mod solana {
-    use super::*;
-    use custos_chains::solana_wire::decode_for_boundary;
-    use custos_policy::rules::SOLANA_BUILTIN_PROGRAMS;
-    use custos_policy::RecipientMode;
+/// The engine's stateless rules on what the boundary derived; a refusal names every rule that
+/// denied, first one first (`"rule: message; rule: message"`).
+fn judge(policy: &PolicyDocument, intent: &Intent, effects: &Effects) -> Result<(), CustodyError> {
+    custos_policy::check_stateless(policy, intent, effects).map_err(|reasons| {
+        CustodyError::PolicyRefused(
+            reasons
+                .iter()
+                .map(|r| format!("{}: {}", r.rule, r.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })
+}
 
-    fn refuse(rule: &str, msg: String) -> CustodyError {
-        CustodyError::PolicyRefused(format!("{rule}: {msg}"))
-    }
-
-    pub(super) fn check(p: &PolicyDocument, bytes: &[u8]) -> Result<(), CustodyError> {
-        let tx = decode_for_boundary(bytes).map_err(|e| {
-            CustodyError::InvalidPayload(format!("cannot decode the solana transaction: {e}"))
-        })?;
-        if !p.chains.contains(&custos_core::Chain::Solana) {
-            return Err(refuse("chains", "solana is not an allowed chain".into()));
+/// EIP-712 typed data: the digest is computed here from the document; a domain without
+/// `chainId` needs `typed_data.allow_missing_chain_id` (such a signature is valid on every chain,
+/// so at least one EVM chain must be allowed); permits are spending allowances to their spender.
+#[cfg(feature = "evm")]
+fn check_typed_data(policy: &PolicyDocument, json: &str) -> Result<(), CustodyError> {
+    let s = custos_chains::evm::typed_data::summarize(json)
+        .map_err(|e| CustodyError::InvalidPayload(e.to_string()))?;
+    let chain = match s.chain_id {
+        Some(id) => Chain::Evm(id),
+        None if policy.typed_data.allow_missing_chain_id => policy
+            .chains
+            .iter()
+            .copied()
+            .find(|c| matches!(c, Chain::Evm(_)))
+            .ok_or_else(|| {
+                CustodyError::PolicyRefused(
+                    "chains: a signature without domain.chainId is valid on every EVM chain, and the policy allows none".into(),
+                )
+            })?,
+        None => {
+            return Err(CustodyError::PolicyRefused(format!(
+                "{}: the document's domain has no chainId, so its signature would be valid on every chain",
+                custos_policy::rules::TYPED_DATA_MISSING_CHAIN_ID
+            )))
         }
-        if !(p.actions.transfer || p.actions.sign) {
-            return Err(refuse(
-                "actions.transfer",
-                "neither transfer nor sign is enabled".into(),
-            ));
-        }
-        for program in tx.programs() {
-            let builtin = SOLANA_BUILTIN_PROGRAMS.contains(&program.as_str());
-            if !builtin && !p.programs.allow.contains(&program) {
-                return Err(refuse(
-                    "programs.allow",
-                    format!("program {program} is not allowed"),
-                ));
-            }
-        }
-        for t in tx.transfers.iter().filter(|t| t.native) {
-            if p.recipients.deny.contains(&t.to) {
-                return Err(refuse("recipients.deny", format!("{} is denied", t.to)));
-            }
-            let own = tx.signers.contains(&t.to);
-            if p.recipients.mode == RecipientMode::Allowlist
-                && !own
-                && !p.recipients.allow.contains(&t.to)
-            {
-                return Err(refuse(
-                    "recipients.allow",
-                    format!("{} is not on the allowlist", t.to),
-                ));
-            }
-        }
-        for a in &tx.approvals {
-            let spender = a.grantee.clone().unwrap_or_default();
-            if !p.spenders.allow.contains(&spender) {
-                return Err(refuse(
-                    "simulation.unexpected_approval",
-                    format!("grants {:?} to {spender}", a.kind),
-                ));
-            }
-        }
-        Ok(())
-    }
+    };
+    let effects = Effects {
+        delegations: effects::delegations(&s.permits, None),
+        ..Effects::default()
+    };
+    judge(
+        policy,
+        &effects::bare_intent(Action::SignMessage, chain),
+        &effects,
+    )
 }
 
 /// A bare digest: refused unless the policy sets `actions.sign_raw_hash` to `true` (off by
@@ -159,162 +166,11 @@ pub(crate) fn evm_digest_for(
     }
 }
 
-/// EVM transactions and typed data, decoded inside the boundary and held to the policy's
-/// stateless rules: the chain id is an allowed chain; the action is enabled; every contract
-/// method called (inside multicalls too) is allowed by `programs.allow` / `programs.methods`,
-/// except an ERC-20 `transfer` or an approval, which are judged by their recipient or spender;
-/// no native or ERC-20 transfer goes to a denied (or, in allowlist mode, unlisted) address; no
-/// approval or permit names a spender outside `spenders.allow`. Prices, caps and the effects
-/// of inner calls need the server's simulation and database.
-#[cfg(feature = "evm")]
-mod evm {
-    use super::*;
-    use custos_chains::evm::calldata::{
-        self, APPROVE, INCREASE_ALLOWANCE, PERMIT2_APPROVE, TRANSFER,
-    };
-    use custos_chains::evm::typed_data;
-    use custos_chains::evm::wire::{checksum, UnsignedEvmTx};
-    use custos_core::{ApprovalEffect, Chain};
-    use custos_policy::RecipientMode;
-
-    fn refuse(rule: &str, msg: String) -> CustodyError {
-        CustodyError::PolicyRefused(format!("{rule}: {msg}"))
-    }
-
-    fn same(a: &str, b: &str) -> bool {
-        a.eq_ignore_ascii_case(b)
-    }
-
-    fn listed(list: &[String], a: &str) -> bool {
-        list.iter().any(|l| same(l, a))
-    }
-
-    fn chain_allowed(p: &PolicyDocument, id: u64) -> Result<(), CustodyError> {
-        if p.chains.contains(&Chain::Evm(id)) {
-            Ok(())
-        } else {
-            Err(refuse(
-                "chains",
-                format!("evm:{id} is not an allowed chain"),
-            ))
-        }
-    }
-
-    fn recipient_allowed(p: &PolicyDocument, to: &str) -> Result<(), CustodyError> {
-        if listed(&p.recipients.deny, to) {
-            return Err(refuse("recipients.deny", format!("{to} is denied")));
-        }
-        if p.recipients.mode == RecipientMode::Allowlist && !listed(&p.recipients.allow, to) {
-            return Err(refuse(
-                "recipients.allow",
-                format!("{to} is not on the allowlist"),
-            ));
-        }
-        Ok(())
-    }
-
-    fn approvals_allowed(p: &PolicyDocument, list: &[ApprovalEffect]) -> Result<(), CustodyError> {
-        for a in list {
-            let spender = a.grantee.clone().unwrap_or_default();
-            if !listed(&p.spenders.allow, &spender) {
-                return Err(refuse(
-                    "simulation.unexpected_approval",
-                    format!("grants {:?} to {spender}", a.kind),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) fn check_tx(p: &PolicyDocument, bytes: &[u8]) -> Result<(), CustodyError> {
-        let tx = UnsignedEvmTx::decode(bytes).map_err(|e| {
-            CustodyError::InvalidPayload(format!("cannot decode the evm transaction: {e}"))
-        })?;
-        chain_allowed(p, tx.chain_id())?;
-        if !(p.actions.transfer || p.actions.sign || p.actions.trade) {
-            return Err(refuse(
-                "actions.transfer",
-                "none of transfer, trade or sign is enabled".into(),
-            ));
-        }
-        let Some(to) = tx.to() else {
-            return Err(refuse(
-                "programs.allow",
-                "contract deployment is not allowed".into(),
-            ));
-        };
-        if !tx.value().is_zero() && tx.input().is_empty() {
-            recipient_allowed(p, &checksum(&to))?;
-        }
-        let calls = if tx.input().is_empty() {
-            Vec::new()
-        } else {
-            calldata::flatten(to, tx.input())
-                .map_err(|e| CustodyError::InvalidPayload(e.to_string()))?
-        };
-        for c in &calls {
-            let contract = checksum(&c.to);
-            if listed(&p.programs.allow, &contract) {
-                continue;
-            }
-            let sel = c.selector();
-            let method_listed = p.programs.methods.iter().any(|(k, sels)| {
-                same(k, &contract)
-                    && sel.is_some_and(|s| {
-                        let hex = format!("0x{}", hex::encode(s));
-                        sels.iter().any(|x| same(x, &hex))
-                    })
-            });
-            if method_listed {
-                continue;
-            }
-            match sel {
-                Some(TRANSFER) => {
-                    let (_, rcpt, _) = calldata::erc20_transfer(c).ok_or_else(|| {
-                        CustodyError::InvalidPayload("malformed ERC-20 transfer calldata".into())
-                    })?;
-                    recipient_allowed(p, &checksum(&rcpt))?;
-                }
-                // Judged by their spender below.
-                Some(APPROVE | INCREASE_ALLOWANCE | PERMIT2_APPROVE) => {}
-                _ => {
-                    return Err(refuse(
-                        "programs.allow",
-                        format!(
-                            "method {} of {contract} is not allowed",
-                            sel.map(|s| format!("0x{}", hex::encode(s)))
-                                .unwrap_or_else(|| "(none)".into())
-                        ),
-                    ))
-                }
-            }
-        }
-        let approvals =
-            calldata::approvals(&calls).map_err(|e| CustodyError::InvalidPayload(e.to_string()))?;
-        approvals_allowed(p, &approvals)
-    }
-
-    pub(super) fn check_typed_data(p: &PolicyDocument, json: &str) -> Result<(), CustodyError> {
-        let s =
-            typed_data::summarize(json).map_err(|e| CustodyError::InvalidPayload(e.to_string()))?;
-        if !p.actions.sign_message {
-            return Err(refuse(
-                "actions.sign_message",
-                "message signing is off".into(),
-            ));
-        }
-        if let Some(id) = s.chain_id {
-            chain_allowed(p, id)?;
-        }
-        approvals_allowed(p, &s.permits)
-    }
-}
-
 /// The whole check for one request: [`check`] plus the rules that depend on the key's scheme.
 /// An Ed25519 message must carry the Solana off-chain domain, or a "message" could be a
 /// serialized transaction and the boundary would sign it blind.
 pub fn check_request(policy: &PolicyDocument, req: &SignRequest) -> Result<(), CustodyError> {
-    check(policy, &req.payload)?;
+    check(policy, req.action, &req.payload)?;
     if let (KeyScheme::Ed25519, SignPayload::Message { bytes }) = (req.scheme, &req.payload) {
         if !bytes.starts_with(SOLANA_OFFCHAIN_DOMAIN) {
             return Err(CustodyError::InvalidPayload(
@@ -364,6 +220,8 @@ mod tests {
         PolicyDocument::from_json_over(json, &PolicyDocument::default()).unwrap()
     }
 
+    pub(super) const T: Option<custos_core::Action> = Some(custos_core::Action::Transfer);
+
     fn msg() -> SignPayload {
         SignPayload::Message {
             bytes: b"hi".to_vec(),
@@ -372,9 +230,19 @@ mod tests {
 
     #[test]
     fn messages_follow_the_toggle() {
-        assert!(check(&doc(&json!({})), &msg()).is_ok());
-        assert!(check(&doc(&json!({"actions": {"sign_message": true}})), &msg()).is_ok());
-        let err = check(&doc(&json!({"actions": {"sign_message": false}})), &msg()).unwrap_err();
+        assert!(check(&doc(&json!({})), None, &msg()).is_ok());
+        assert!(check(
+            &doc(&json!({"actions": {"sign_message": true}})),
+            None,
+            &msg()
+        )
+        .is_ok());
+        let err = check(
+            &doc(&json!({"actions": {"sign_message": false}})),
+            None,
+            &msg(),
+        )
+        .unwrap_err();
         match err {
             CustodyError::PolicyRefused(r) => assert!(r.contains("actions.sign_message"), "{r}"),
             e => unreachable!("{e:?}"),
@@ -384,7 +252,7 @@ mod tests {
     #[test]
     fn undecodable_evm_transactions_are_refused() {
         let p = SignPayload::EvmTransaction { bytes: vec![2, 0] };
-        match check(&doc(&json!({})), &p).unwrap_err() {
+        match check(&doc(&json!({})), None, &p).unwrap_err() {
             CustodyError::InvalidPayload(r) => assert!(r.contains("evm"), "{r}"),
             e => unreachable!("{e:?}"),
         }
@@ -394,16 +262,21 @@ mod tests {
     fn raw_hashes_need_the_explicit_toggle() {
         let p = SignPayload::RawHash { hash: vec![1; 32] };
         assert!(matches!(
-            check(&doc(&json!({})), &p),
+            check(&doc(&json!({})), None, &p),
             Err(CustodyError::PolicyRefused(_))
         ));
         assert!(matches!(
-            check(&doc(&json!({"actions": {"sign_message": true}})), &p),
+            check(&doc(&json!({"actions": {"sign_message": true}})), None, &p),
             Err(CustodyError::PolicyRefused(_))
         ));
-        assert!(check(&doc(&json!({"actions": {"sign_raw_hash": true}})), &p).is_ok());
+        assert!(check(&doc(&json!({"actions": {"sign_raw_hash": true}})), None, &p).is_ok());
         let short = SignPayload::RawHash { hash: vec![1; 31] };
-        assert!(check(&doc(&json!({"actions": {"sign_raw_hash": true}})), &short).is_err());
+        assert!(check(
+            &doc(&json!({"actions": {"sign_raw_hash": true}})),
+            None,
+            &short
+        )
+        .is_err());
     }
 
     #[cfg(feature = "evm")]
@@ -443,32 +316,36 @@ mod tests {
         fn chain_recipients_methods_and_approvals_are_checked() {
             let bob = parse_address(BOB, "b").unwrap();
             let send = tx(BOB, vec![], 5);
-            assert!(check(&doc(&policy(json!({}))), &send).is_ok());
+            assert!(check(&doc(&policy(json!({}))), T, &send).is_ok());
             let other_chain = json!({"chains": ["evm:1"], "actions": {"transfer": true}});
-            assert!(check(&doc(&other_chain), &send).is_err());
+            assert!(check(&doc(&other_chain), T, &send).is_err());
             let deny = policy(json!({"recipients": {"mode": "any", "deny": [BOB]}}));
-            assert!(check(&doc(&deny), &send).is_err());
+            assert!(check(&doc(&deny), T, &send).is_err());
             // An ERC-20 transfer to a denied address is refused too.
             let erc20 = tx(TOKEN, encode_transfer(bob, U256::from(9u64)), 0);
-            assert!(check(&doc(&policy(json!({}))), &erc20).is_ok());
-            assert!(check(&doc(&deny), &erc20).is_err());
+            assert!(check(&doc(&policy(json!({}))), T, &erc20).is_ok());
+            assert!(check(&doc(&deny), T, &erc20).is_err());
             // approve(max) to an unlisted spender is refused; listed, it passes.
             let approve = tx(TOKEN, encode_approve(bob, U256::MAX), 0);
-            assert!(check(&doc(&policy(json!({}))), &approve).is_err());
-            assert!(check(
-                &doc(&policy(json!({"spenders": {"allow": [BOB]}}))),
-                &approve
-            )
-            .is_ok());
+            assert!(check(&doc(&policy(json!({}))), T, &approve).is_err());
+            // Under the engine's rule the token contract must be allowed too.
+            let both =
+                policy(json!({"spenders": {"allow": [BOB]}, "programs": {"allow": [TOKEN]}}));
+            assert!(check(&doc(&both), T, &approve).is_ok());
+            let spender_only = policy(json!({"spenders": {"allow": [BOB]}}));
+            assert!(matches!(
+                check(&doc(&spender_only), T, &approve),
+                Err(CustodyError::PolicyRefused(m)) if m.starts_with("programs.allow")
+            ));
             // Any other method needs the contract or the method listed.
             let swap = tx(TOKEN, selector("swap()").to_vec(), 0);
-            assert!(check(&doc(&policy(json!({}))), &swap).is_err());
+            assert!(check(&doc(&policy(json!({}))), T, &swap).is_err());
             let by_method = policy(
                 json!({"programs": {"methods": {TOKEN: [format!("0x{}", hex::encode(selector("swap()")))]}}}),
             );
-            assert!(check(&doc(&by_method), &swap).is_ok());
+            assert!(check(&doc(&by_method), T, &swap).is_ok());
             let other_method = tx(TOKEN, selector("mint()").to_vec(), 0);
-            assert!(check(&doc(&by_method), &other_method).is_err());
+            assert!(check(&doc(&by_method), T, &other_method).is_err());
         }
     }
 }
@@ -486,6 +363,7 @@ mod scheme_tests {
             payload: SignPayload::Message {
                 bytes: bytes.to_vec(),
             },
+            action: None,
         }
     }
 
@@ -514,7 +392,7 @@ mod scheme_tests {
 #[cfg(test)]
 mod solana_tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
-    use super::tests::doc;
+    use super::tests::{doc, T};
     use super::*;
     use serde_json::json;
 
@@ -549,8 +427,8 @@ mod solana_tests {
             bytes: transfer_tx(payer, to, 5_000_000, SYSTEM),
         };
         let base = json!({"chains": ["solana"], "actions": {"transfer": true}});
-        assert!(check(&doc(&base), &tx).is_ok());
-        let refused = |p: serde_json::Value, rule: &str| match check(&doc(&p), &tx) {
+        assert!(check(&doc(&base), T, &tx).is_ok());
+        let refused = |p: serde_json::Value, rule: &str| match check(&doc(&p), T, &tx) {
             Err(CustodyError::PolicyRefused(m)) => assert!(m.starts_with(rule), "{m}"),
             other => panic!("expected {rule}, got {other:?}"),
         };
@@ -572,15 +450,16 @@ mod solana_tests {
             bytes: transfer_tx(payer, to, 1, [9u8; 32]),
         };
         assert!(matches!(
-            check(&doc(&base), &other_program),
+            check(&doc(&base), T, &other_program),
             Err(CustodyError::PolicyRefused(m)) if m.starts_with("programs.allow")
         ));
         let listed = json!({"chains": ["solana"], "actions": {"transfer": true}, "programs": {"allow": [b58([9u8; 32])]}});
-        assert!(check(&doc(&listed), &other_program).is_ok());
+        assert!(check(&doc(&listed), T, &other_program).is_ok());
         // Garbage is not a transaction.
         assert!(matches!(
             check(
                 &doc(&base),
+                T,
                 &SignPayload::SolanaTransaction {
                     bytes: vec![1, 2, 3]
                 }
