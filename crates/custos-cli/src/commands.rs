@@ -353,6 +353,40 @@ pub async fn audit_verify(common: Common) -> Result<ExitCode> {
     audit_verify_trusted(common, None, None).await
 }
 
+/// `custos audit verify-signer --log FILE (--trust-key HEX | --trust-attestation FILE)`: the
+/// signer's own decision log (`<enclave data dir>/decisions.log`) against its identity key. Exit
+/// 0 with an `ok` line, 2 naming the first broken record, 1 for unusable flags.
+pub fn audit_verify_signer(
+    log: PathBuf,
+    trust_key: Option<String>,
+    trust_attestation: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let key = match (trust_key, trust_attestation) {
+        (Some(_), Some(_)) => {
+            bail!("--trust-key and --trust-attestation: give one of them, not both")
+        }
+        (Some(k), None) => custos_server::audit::parse_trusted_key(&k)
+            .map_err(|why| anyhow::anyhow!("--trust-key: {why}"))?,
+        (None, Some(path)) => key_from_attestation(&path)?,
+        (None, None) => bail!(
+            "--trust-key or --trust-attestation is needed: a signer's log is only as good as the key it is checked against"
+        ),
+    };
+    let raw = custos_signer::OwnerKey::from_hex(&key)
+        .map_err(|why| anyhow::anyhow!("--trust-key: {why}"))?;
+    match custos_signer::decisions::verify(&log, raw.as_bytes()) {
+        Ok(n) => {
+            println!("ok: {n} decisions signed by the trusted key {key}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(b) => {
+            println!("{b}");
+            eprintln!("{b}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
 /// `custos audit verify [--trust-key HEX | --trust-attestation FILE]`: exit 0 with an `ok` line,
 /// 2 naming the first broken record, 1 if the flags or the database are unusable.
 pub async fn audit_verify_trusted(

@@ -218,6 +218,20 @@ enum AuditCmd {
         #[arg(long, value_name = "FILE")]
         trust_attestation: Option<PathBuf>,
     },
+    /// Verify a signer's own decision log (`<enclave data dir>/decisions.log`): sequence, hash
+    /// chain, and every record signed by the given identity key; exit 2 naming the first broken
+    /// record.
+    VerifySigner {
+        /// The log file.
+        #[arg(long, value_name = "FILE")]
+        log: PathBuf,
+        /// The signer's identity key (hex Ed25519), e.g. the `public_key` of `GET /v1/attestation`.
+        #[arg(long, value_name = "HEX")]
+        trust_key: Option<String>,
+        /// An attestation document (JSON) whose `public_key` becomes the trusted key.
+        #[arg(long, value_name = "FILE")]
+        trust_attestation: Option<PathBuf>,
+    },
     /// Print every record as one JSON line.
     Export {
         #[command(flatten)]
@@ -304,6 +318,14 @@ fn main() -> std::process::ExitCode {
                 not_before_ms,
                 out,
             }),
+            Cmd::Audit {
+                cmd:
+                    AuditCmd::VerifySigner {
+                        log,
+                        trust_key,
+                        trust_attestation,
+                    },
+            } => commands::audit_verify_signer(log, trust_key, trust_attestation),
             Cmd::Audit {
                 cmd:
                     AuditCmd::Verify {

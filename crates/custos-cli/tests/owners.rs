@@ -95,6 +95,71 @@ async fn a_database_edit_does_not_move_the_boundary() {
     );
     // An honest request still signs.
     transfer(&srv, &s.token, BOB).await.expect_status(200);
+
+    // The enclave's own decision log holds the refusal, signed with its identity key, and
+    // verifies against that key only; an edit to it is named.
+    let identity = srv.get("/v1/attestation?nonce=00", None).await.json()["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let log = srv.data_dir.join("enclave").join("decisions.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let refusal = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["outcome"] == "refused" && r["event"] == "sign")
+        .expect("a refused signature is recorded");
+    assert!(
+        refusal["reason"]
+            .as_str()
+            .unwrap()
+            .contains("recipients.allow"),
+        "{refusal}"
+    );
+    assert_eq!(refusal["wallet"], json!(s.agent_id));
+    let log_arg = log.to_str().unwrap();
+    let ok = custos(&[
+        "audit",
+        "verify-signer",
+        "--log",
+        log_arg,
+        "--trust-key",
+        &identity,
+    ]);
+    assert!(ok.starts_with("ok: "), "{ok}");
+    let stranger = hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&[3; 32])
+            .verifying_key()
+            .to_bytes(),
+    );
+    let out = custos_command()
+        .args([
+            "audit",
+            "verify-signer",
+            "--log",
+            log_arg,
+            "--trust-key",
+            &stranger,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let mut srv = srv;
+    srv.stop();
+    std::fs::write(&log, text.replacen("\"refused\"", "\"signed\"", 1)).unwrap();
+    let out = custos_command()
+        .args([
+            "audit",
+            "verify-signer",
+            "--log",
+            log_arg,
+            "--trust-key",
+            &identity,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("does not match its hash"));
 }
 
 /// Runs `custos ARGS` (no data dir), returning stdout; panics with stderr on failure.

@@ -17,6 +17,7 @@ use custos_core::{
     AgentId, AttestationDocument, AuditCheckpoint, Clock, CustodyError, KeyScheme, KeyStatus,
     PublicKeyInfo, SecretString, SignPayload, SignRequest, Signature, SystemClock,
 };
+use custos_signer::decisions::{DecisionLog, Event};
 use custos_signer::{EnvelopeError, PolicyBook};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -112,6 +113,7 @@ pub async fn run(cfg: EnclaveConfig) -> Result<(), CustodyError> {
 pub(crate) struct Enclave {
     keystore: Keystore,
     book: PolicyBook,
+    decisions: DecisionLog,
     identity: ed25519_dalek::SigningKey,
     active: Mutex<HashMap<(AgentId, KeyScheme), Arc<UnsealedKey>>>,
     /// Serialises key creation, rotation and cache fills, so two requests never both create a
@@ -190,10 +192,13 @@ impl Enclave {
         let identity = load_or_create_identity(&keystore, clock.now_ms())?;
         let book = PolicyBook::open(&cfg.data_dir.join("policies"), cfg.enrolment_keys.clone())
             .map_err(envelope_error)?;
+        let decisions = DecisionLog::open(&cfg.data_dir.join("decisions.log"), identity.clone())
+            .map_err(|e| CustodyError::Internal(format!("decision log: {e}")))?;
         let grace_ms = i64::try_from(cfg.rotation_grace.as_millis()).unwrap_or(i64::MAX);
         Ok(Self {
             keystore,
             book,
+            decisions,
             identity,
             active: Mutex::new(HashMap::new()),
             write_lock: Mutex::new(()),
@@ -226,12 +231,10 @@ impl crate::serve::Boundary for Enclave {
             Op::PublicKey { agent, scheme } => {
                 self.public_key(agent, scheme).map(Reply::MaybePublicKey)
             }
-            Op::Sign(req) => self.sign(&req).map(Reply::Signature),
-            Op::SubmitPolicy { envelope } => self
-                .book
-                .submit_json(&envelope, self.now())
-                .map(Reply::PolicyApplied)
-                .map_err(envelope_error),
+            Op::Sign(req) => self.sign_and_record(&req).map(Reply::Signature),
+            Op::SubmitPolicy { envelope } => {
+                self.submit_and_record(&envelope).map(Reply::PolicyApplied)
+            }
             Op::HeldPolicy { agent } => self
                 .book
                 .held(agent)
@@ -317,11 +320,76 @@ impl Enclave {
         Ok(self.active(agent, scheme)?.map(|k| k.meta.info(self.now())))
     }
 
-    fn sign(&self, req: &SignRequest) -> Result<Signature, CustodyError> {
+    /// [`Enclave::sign`], then the decision appended to the enclave's own log; a signature is
+    /// released only once its record is written.
+    fn sign_and_record(&self, req: &SignRequest) -> Result<Signature, CustodyError> {
+        let mut version = None;
+        let result = self.sign(req, &mut version);
+        let (outcome, reason) = match &result {
+            Ok(_) => ("signed", None),
+            Err(e) => ("refused", Some(e.to_string())),
+        };
+        let subject = custos_signer::decisions::subject(
+            &serde_json::to_vec(&req.payload).unwrap_or_default(),
+        );
+        self.decisions
+            .append(
+                self.now(),
+                req.agent_id,
+                Event::Sign,
+                subject,
+                version,
+                outcome,
+                reason,
+            )
+            .map_err(|e| CustodyError::Internal(format!("decision log: {e}")))?;
+        result
+    }
+
+    /// Verifies and keeps an envelope, and records the decision.
+    fn submit_and_record(
+        &self,
+        envelope: &custos_core::PolicyJson,
+    ) -> Result<custos_core::PolicyApplied, CustodyError> {
+        let parsed = custos_signer::PolicyEnvelope::from_json(envelope);
+        let (wallet, subject, version) = match &parsed {
+            Ok(env) => (env.wallet, hex::encode(env.hash()), Some(env.version)),
+            Err(_) => (
+                AgentId(Default::default()),
+                custos_signer::decisions::subject(envelope.as_str().as_bytes()),
+                None,
+            ),
+        };
+        let result = parsed.and_then(|env| self.book.submit(env, self.now()));
+        let (outcome, reason) = match &result {
+            Ok(custos_core::PolicyApplied::Pending { .. }) => ("pending", None),
+            Ok(_) => ("accepted", None),
+            Err(e) => ("refused", Some(e.to_string())),
+        };
+        self.decisions
+            .append(
+                self.now(),
+                wallet,
+                Event::Policy,
+                subject,
+                version,
+                outcome,
+                reason,
+            )
+            .map_err(|e| CustodyError::Internal(format!("decision log: {e}")))?;
+        result.map_err(envelope_error)
+    }
+
+    fn sign(
+        &self,
+        req: &SignRequest,
+        version: &mut Option<u64>,
+    ) -> Result<Signature, CustodyError> {
         let policy = self
             .book
             .effective(req.agent_id, self.now())
             .map_err(envelope_error)?;
+        *version = Some(policy.version);
         boundary_check::check_request(&policy.document, req)?;
         let key = self
             .active(req.agent_id, req.scheme)?

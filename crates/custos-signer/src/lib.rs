@@ -10,10 +10,13 @@
 //!   a `prev_hash` chain, tightening on one signature, loosening only with the quorum and after
 //!   the delay. A signer asks the book for a wallet's policy and never takes one from its caller.
 //!
-//! Nothing here does network I/O; the book writes its own small files.
+//! - [`decisions`]: the signer's own decision log, hash-chained and signed with its identity key.
+//!
+//! Nothing here does network I/O; the book and the log write their own files.
 #![forbid(unsafe_code)]
 
 pub mod book;
+pub mod decisions;
 pub mod envelope;
 pub mod files;
 pub mod owner;

@@ -1,0 +1,298 @@
+//! The signer's own decision log: every signature it made or refused, and every policy envelope
+//! it accepted or refused, as one JSON line each, hash-chained and signed with the signer's
+//! identity key (the key its attestation binds). It is the signer's record, kept apart from the
+//! coordinator's audit log, so a coordinator that rewrites its own log cannot rewrite this one.
+//!
+//! A line is `{"seq","time_ms","wallet","event","subject","policy_version","outcome","reason",
+//! "prev_hash","hash","signature"}`. `hash` is SHA-256 of `custos-decision:v1\n`, the previous
+//! hash and the record's body (every field but `hash` and `signature`, in this order), and
+//! `signature` is the identity key's Ed25519 signature over `hash`. [`verify`] checks a whole
+//! log against a trusted identity key. Lines are written (not synced) before the decision is
+//! answered; on start the log is read back to continue its chain, and a torn last line (a
+//! crash mid-write) is dropped.
+use custos_core::AgentId;
+use ed25519_dalek::Signer as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::io::{BufRead as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// What was decided about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// A signature.
+    Sign,
+    /// A policy envelope.
+    Policy,
+}
+
+/// The body of one record: what is hashed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    /// 1, 2, 3… with no gap.
+    pub seq: u64,
+    /// When the signer decided.
+    pub time_ms: i64,
+    /// The wallet (agent).
+    pub wallet: AgentId,
+    /// Signature or policy.
+    pub event: Event,
+    /// Hex SHA-256 of what was decided on: the signing payload as sent, or the envelope's body.
+    pub subject: String,
+    /// The policy version in force (for a policy event, the envelope's version).
+    pub policy_version: Option<u64>,
+    /// `signed`, `refused`, `accepted`, `pending`.
+    pub outcome: String,
+    /// Why it was refused.
+    pub reason: Option<String>,
+    /// Hex hash of the previous record (zeros for the first).
+    pub prev_hash: String,
+}
+
+/// One line of the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// The body.
+    #[serde(flatten)]
+    pub body: Body,
+    /// Hex SHA-256 chaining this record to the previous one.
+    pub hash: String,
+    /// Hex Ed25519 signature by the identity key over `hash`.
+    pub signature: String,
+}
+
+fn hash_of(body: &Body) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"custos-decision:v1\n");
+    // A plain struct of strings and numbers always serializes.
+    h.update(serde_json::to_vec(body).unwrap_or_default());
+    h.finalize().into()
+}
+
+/// Hex SHA-256 of `bytes`: a record's `subject`.
+pub fn subject(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+struct Tail {
+    file: std::fs::File,
+    seq: u64,
+    prev: String,
+}
+
+/// The log, appended to by one signer process.
+pub struct DecisionLog {
+    path: PathBuf,
+    identity: ed25519_dalek::SigningKey,
+    tail: Mutex<Tail>,
+}
+
+impl std::fmt::Debug for DecisionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecisionLog")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DecisionLog {
+    /// Opens (or creates, 0600) the log at `path`, continuing its chain.
+    pub fn open(path: &Path, identity: ed25519_dalek::SigningKey) -> std::io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let (mut seq, mut prev, mut good_len) = (0u64, hex::encode([0u8; 32]), 0u64);
+        if let Ok(f) = std::fs::File::open(path) {
+            let mut reader = std::io::BufReader::new(f);
+            let mut line = String::new();
+            while reader.read_line(&mut line)? > 0 {
+                let complete = line.ends_with('\n');
+                match serde_json::from_str::<Record>(line.trim_end()) {
+                    Ok(r) if complete => {
+                        seq = r.body.seq;
+                        prev = r.hash;
+                        good_len += line.len() as u64;
+                    }
+                    _ => break,
+                }
+                line.clear();
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        // Drop a torn last line so the next record starts on a line of its own.
+        if file.metadata()?.len() > good_len {
+            tracing::warn!(path = %path.display(), "decision log: dropping a torn last line");
+            file.set_len(good_len)?;
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            identity,
+            tail: Mutex::new(Tail { file, seq, prev }),
+        })
+    }
+
+    /// Appends one decision. The caller answers only after this returns.
+    #[allow(clippy::too_many_arguments)]
+    pub fn append(
+        &self,
+        time_ms: i64,
+        wallet: AgentId,
+        event: Event,
+        subject: String,
+        policy_version: Option<u64>,
+        outcome: &str,
+        reason: Option<String>,
+    ) -> std::io::Result<()> {
+        let mut t = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let body = Body {
+            seq: t.seq + 1,
+            time_ms,
+            wallet,
+            event,
+            subject,
+            policy_version,
+            outcome: outcome.to_owned(),
+            reason,
+            prev_hash: t.prev.clone(),
+        };
+        let hash = hash_of(&body);
+        let record = Record {
+            body,
+            hash: hex::encode(hash),
+            signature: hex::encode(self.identity.sign(&hash).to_bytes()),
+        };
+        let mut line = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        t.file.write_all(&line)?;
+        t.seq = record.body.seq;
+        t.prev = record.hash;
+        Ok(())
+    }
+}
+
+/// A log that does not verify: the first bad record and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("decision record {seq} is broken: {reason}")]
+pub struct Broken {
+    /// Its sequence number (or the line number where none could be read).
+    pub seq: u64,
+    /// Why.
+    pub reason: String,
+}
+
+/// Checks every record of the log at `path`: sequence without gaps, hash chain, and each
+/// signature under `identity` (the signer's identity public key, obtained out of band). Returns
+/// the number of records.
+pub fn verify(path: &Path, identity: &[u8; 32]) -> Result<u64, Broken> {
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(identity).map_err(|_| Broken {
+        seq: 0,
+        reason: "the trusted key is not an ed25519 public key".into(),
+    })?;
+    let f = std::fs::File::open(path).map_err(|e| Broken {
+        seq: 0,
+        reason: format!("cannot read {}: {e}", path.display()),
+    })?;
+    let mut prev = hex::encode([0u8; 32]);
+    let mut n = 0u64;
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let at = n + 1;
+        let line = line.map_err(|e| Broken {
+            seq: at,
+            reason: format!("unreadable line {}: {e}", i + 1),
+        })?;
+        let r: Record = serde_json::from_str(&line).map_err(|e| Broken {
+            seq: at,
+            reason: format!("line {} is not a decision record: {e}", i + 1),
+        })?;
+        let bad = |reason: &str| Broken {
+            seq: r.body.seq,
+            reason: reason.to_owned(),
+        };
+        if r.body.seq != at {
+            return Err(bad(&format!("expected record {at} (a gap or a reorder)")));
+        }
+        if r.body.prev_hash != prev {
+            return Err(bad("prev_hash does not name the previous record"));
+        }
+        let hash = hash_of(&r.body);
+        if hex::encode(hash) != r.hash {
+            return Err(bad("the record's content does not match its hash"));
+        }
+        let sig = hex::decode(&r.signature)
+            .ok()
+            .and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok())
+            .ok_or_else(|| bad("malformed signature"))?;
+        if vk.verify_strict(&hash, &sig).is_err() {
+            return Err(bad("not signed by the trusted identity key"));
+        }
+        prev = r.hash;
+        n = at;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn append(log: &DecisionLog, n: i64) {
+        log.append(
+            n,
+            AgentId::new_random(),
+            Event::Sign,
+            subject(&n.to_le_bytes()),
+            Some(1),
+            if n % 2 == 0 { "signed" } else { "refused" },
+            (n % 2 == 1).then(|| "actions.sign_message: off".to_owned()),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_log_verifies_continues_across_reopen_and_names_any_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions.log");
+        let id = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let pk = id.verifying_key().to_bytes();
+        {
+            let log = DecisionLog::open(&path, id.clone()).unwrap();
+            for n in 0..3 {
+                append(&log, n);
+            }
+        }
+        // A torn write at the end is dropped on reopen; the chain continues.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"{\"seq\":4,\"tim").unwrap();
+        drop(f);
+        let log = DecisionLog::open(&path, id.clone()).unwrap();
+        append(&log, 3);
+        assert_eq!(verify(&path, &pk), Ok(4));
+
+        // Another key: the first record is named.
+        let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+        let e = verify(&path, &other.verifying_key().to_bytes()).unwrap_err();
+        assert_eq!(e.seq, 1);
+        // An edited outcome breaks its record's hash.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let edited = text.replacen("\"refused\"", "\"signed\"", 1);
+        std::fs::write(&path, &edited).unwrap();
+        let e = verify(&path, &pk).unwrap_err();
+        assert_eq!(e.seq, 2);
+        assert!(e.reason.contains("hash"), "{e}");
+        // A deleted record is a gap.
+        let lines: Vec<&str> = text.lines().collect();
+        let cut = [lines[0], lines[2], lines[3]].join("\n") + "\n";
+        std::fs::write(&path, cut).unwrap();
+        assert_eq!(verify(&path, &pk).unwrap_err().seq, 3);
+    }
+}
