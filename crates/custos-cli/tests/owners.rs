@@ -14,10 +14,14 @@ const BOB: &str = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin";
 const EVE: &str = "HN7cABqLq46Es1jh92dQQisAq662SmxELLLsHHe4YWrH";
 
 async fn transfer(srv: &Server, token: &str, to: &str) -> common::Resp {
+    transfer_amount(srv, token, to, "0.01").await
+}
+
+async fn transfer_amount(srv: &Server, token: &str, to: &str, amount: &str) -> common::Resp {
     srv.post(
         "/v1/wallets/me/actions/transfer",
         Some(token),
-        &json!({"chain": "solana", "to": to, "asset": "SOL", "amount": "0.01"}),
+        &json!({"chain": "solana", "to": to, "asset": "SOL", "amount": amount}),
     )
     .await
 }
@@ -33,9 +37,9 @@ async fn put_policy(srv: &Server, op: &str, agent: &str, body: &Value) -> common
 }
 
 /// A server edited behind its back: the policy row loosened directly in its database (recipient
-/// allowlist dropped, per-transaction cap raised 100×). The server's own checks follow the row;
-/// the enclave still holds the owner-signed policy and refuses, naming the rule. An honest
-/// request still signs.
+/// allowlist dropped, per-transaction caps raised 100× and the per-asset cap in lamports
+/// removed). The server's own checks follow the row; the enclave still holds the owner-signed
+/// policy and refuses, naming the rule. An honest request still signs.
 #[tokio::test]
 async fn a_database_edit_does_not_move_the_boundary() {
     let srv = Server::start().await;
@@ -44,7 +48,8 @@ async fn a_database_edit_does_not_move_the_boundary() {
     let strict = json!({
         "actions": {"transfer": true},
         "chains": ["solana"],
-        "limits": {"per_tx_usd": "20", "daily_usd": "100", "max_tx_per_hour": 100},
+        "limits": {"per_tx_usd": "20", "daily_usd": "100", "max_tx_per_hour": 100,
+            "per_tx_atoms": {"solana:native": "20000000"}},
         "recipients": {"mode": "allowlist", "allow": [BOB], "deny": []}
     });
     put_policy(&srv, &op, &s.agent_id, &strict)
@@ -66,6 +71,10 @@ async fn a_database_edit_does_not_move_the_boundary() {
     loose["recipients"] = json!({"mode": "any", "allow": [], "deny": []});
     loose["limits"]["per_tx_usd"] = json!("2000");
     loose["limits"]["daily_usd"] = json!("10000");
+    loose["limits"]
+        .as_object_mut()
+        .unwrap()
+        .remove("per_tx_atoms");
     sqlx::query("UPDATE agents SET policy = ?1, policy_version = policy_version + 1 WHERE id = ?2")
         .bind(loose.to_string())
         .bind(&s.agent_id)
@@ -90,6 +99,15 @@ async fn a_database_edit_does_not_move_the_boundary() {
     assert!(r.text.contains("custody_boundary"), "{}", r.text);
     assert!(
         r.text.contains("recipients.allow"),
+        "names the rule: {}",
+        r.text
+    );
+    // 0.05 SOL (7.5 USD) to an allowed recipient: within the edited row, over the owners' cap
+    // of 0.02 SOL in lamports, which the enclave enforces without a price.
+    let r = transfer_amount(&srv, &s.token, BOB, "0.05").await;
+    assert_eq!(r.status, 403, "the boundary must refuse: {}", r.text);
+    assert!(
+        r.text.contains("limits.per_tx_atoms"),
         "names the rule: {}",
         r.text
     );

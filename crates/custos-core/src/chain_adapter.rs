@@ -320,6 +320,7 @@ impl SimulatedEffects {
                 asset: AssetId::new(native_symbol),
                 atoms: cost,
             }),
+            native: Some(AssetId::new(native_symbol)),
             prices: Default::default(),
         })
     }

@@ -103,6 +103,9 @@ pub struct Effects {
     pub recipients: Vec<String>,
     /// What the chain charges, if anything.
     pub network_cost: Option<NetworkCost>,
+    /// The chain's native coin as named in `changes` (what per-asset caps call `native`).
+    #[serde(default)]
+    pub native: Option<AssetId>,
     /// USD price of one whole unit of each asset above. An asset without an entry is unpriced.
     pub prices: BTreeMap<AssetId, UsdValue>,
 }

@@ -3,7 +3,7 @@
 //! the bytes — decoded by the boundary, judged by `check_stateless` — is compared with the policy
 //! engine's full evaluation as the server runs it on the effects its simulation reports for the
 //! same transfer, restricted to the rules a signer can check (action, chain, recipients,
-//! programs, approvals). Neither may refuse what the other allows on those rules: a boundary
+//! programs, approvals, per-asset caps in base units). Neither may refuse what the other allows on those rules: a boundary
 //! that refused more would break honest requests; one that refused less would be a hole.
 #![allow(clippy::unwrap_used)]
 use custos_core::{
@@ -86,6 +86,7 @@ fn coordinator_view(to: [u8; 32], lamports: u64, extra: bool) -> (Intent, Effect
             asset: sol.clone(),
             atoms: FEE,
         }),
+        native: Some(sol.clone()),
         prices: [(
             sol,
             UsdValue::Known(Decimal::from_atoms(150 * 10u128.pow(18))),
@@ -104,6 +105,7 @@ fn signer_rule(rule: &str) -> bool {
         || rule.starts_with("recipients.")
         || rule.starts_with("programs.")
         || rule == "simulation.unexpected_approval"
+        || rule == "limits.per_tx_atoms"
 }
 
 fn policy_strategy() -> impl Strategy<Value = PolicyDocument> {
@@ -114,8 +116,9 @@ fn policy_strategy() -> impl Strategy<Value = PolicyDocument> {
         proptest::sample::subsequence(POOL.to_vec(), 0..=4),
         proptest::sample::subsequence(POOL.to_vec(), 0..=2),
         any::<bool>(),
+        proptest::option::of(1u64..10_000_000_000),
     )
-        .prop_map(|(solana, transfer, allowlist, allow, deny, other)| {
+        .prop_map(|(solana, transfer, allowlist, allow, deny, other, cap)| {
             let mut p = PolicyDocument {
                 chains: if solana {
                     vec![Chain::Solana]
@@ -139,6 +142,11 @@ fn policy_strategy() -> impl Strategy<Value = PolicyDocument> {
             p.limits.per_tx_usd = Decimal::from_atoms(10u128.pow(30));
             p.limits.daily_usd = Decimal::from_atoms(10u128.pow(30));
             p.limits.max_tx_per_hour = 1_000_000;
+            if let Some(cap) = cap {
+                p.limits
+                    .per_tx_atoms
+                    .insert("solana:native".into(), custos_core::Atoms::from(cap));
+            }
             p
         })
 }

@@ -128,6 +128,33 @@ pub struct Limits {
     pub daily_usd: Decimal,
     /// Transactions per rolling hour.
     pub max_tx_per_hour: u32,
+    /// Per-transaction caps in base units, by `"<chain>:<asset>"` where the asset is `native` or
+    /// a token's address (`"solana:native"`, `"evm:1:0xA0b8…"`): the most of that asset one
+    /// transaction may send (network fees aside), an allowance it may grant included. Unlike the
+    /// USD caps these need no price, so every signer enforces them on what it decodes.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub per_tx_atoms: std::collections::BTreeMap<String, custos_core::Atoms>,
+}
+
+/// The key of a per-asset cap: `"<chain>:<asset>"`, the asset being `native` or a token address.
+pub fn cap_key(chain: Chain, asset: &str) -> String {
+    format!("{chain}:{asset}")
+}
+
+/// Splits a cap key into its chain and asset, or says what is wrong with it.
+pub fn parse_cap_key(key: &str) -> Result<(Chain, &str), String> {
+    let (chain, asset) = key
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{key:?} is not \"<chain>:<asset>\""))?;
+    let chain: Chain = chain
+        .parse()
+        .map_err(|_| format!("{key:?}: {chain:?} is not a chain"))?;
+    if asset.is_empty() {
+        return Err(format!(
+            "{key:?}: the asset is empty (`native` or a token address)"
+        ));
+    }
+    Ok((chain, asset))
 }
 
 /// Whether recipients must be listed.
@@ -195,6 +222,7 @@ impl Default for PolicyDocument {
                 per_tx_usd: Decimal::from_atoms(25 * 10u128.pow(18)),
                 daily_usd: Decimal::from_atoms(100 * 10u128.pow(18)),
                 max_tx_per_hour: 20,
+                per_tx_atoms: Default::default(),
             },
             recipients: Recipients {
                 mode: RecipientMode::Any,
@@ -270,6 +298,9 @@ impl PolicyDocument {
         }
         if self.limits.max_tx_per_hour == 0 {
             return Err(err("limits.max_tx_per_hour", "must be at least 1"));
+        }
+        for key in self.limits.per_tx_atoms.keys() {
+            parse_cap_key(key).map_err(|m| err(format!("limits.per_tx_atoms.{key}"), m))?;
         }
         for (name, list) in [
             ("recipients.allow", &self.recipients.allow),

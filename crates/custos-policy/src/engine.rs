@@ -215,10 +215,11 @@ fn run(
     check_programs(&mut run, policy, intent, effects);
     check_methods(&mut run, policy, intent, effects);
     check_delegations(&mut run, policy, effects);
+    let nets = net_changes(effects);
+    check_asset_caps(&mut run, policy, intent.chain, effects, &nets);
     if scope == Scope::Stateless {
         return run;
     }
-    let nets = net_changes(effects);
     check_outflow_match(&mut run, policy, intent, effects, &nets);
     let value = value_of(&mut run, intent, effects, &nets);
     run.usd_value = value;
@@ -805,6 +806,107 @@ fn deny_value(run: &mut Run, out_of_range: &[String], unpriced: &[String]) -> Op
         );
     }
     None
+}
+
+/// `limits.per_tx_atoms`: for the transaction's chain, the base units of each capped asset that
+/// leave the agent (net of what it receives, network cost aside) and every spending allowance
+/// granted over it must stay within the cap. An allowance without a known asset, or unlimited,
+/// over a chain with caps cannot be bounded and is refused.
+fn check_asset_caps(
+    run: &mut Run,
+    policy: &PolicyDocument,
+    chain: Chain,
+    effects: &Effects,
+    nets: &Nets,
+) {
+    let rule = rules::LIMITS_PER_TX_ATOMS;
+    let caps: Vec<(&str, Atoms)> = policy
+        .limits
+        .per_tx_atoms
+        .iter()
+        .filter_map(|(k, cap)| match crate::document::parse_cap_key(k) {
+            Ok((c, asset)) if c == chain => Some((asset, *cap)),
+            _ => None,
+        })
+        .collect();
+    if caps.is_empty() {
+        run.record(rule, Outcome::Skipped, "no per-asset cap for this chain");
+        return;
+    }
+    let key_of = |asset: &AssetId| -> String {
+        if effects.native.as_ref() == Some(asset) {
+            "native".to_owned()
+        } else {
+            asset.as_str().to_owned()
+        }
+    };
+    let cap_of = |key: &str| {
+        caps.iter()
+            .find(|(a, _)| same_address(a, key))
+            .map(|(_, c)| *c)
+    };
+    let cost_of = |asset: &AssetId| {
+        effects
+            .network_cost
+            .as_ref()
+            .filter(|c| &c.asset == asset)
+            .map_or(0, |c| c.atoms)
+    };
+    let mut over: Vec<String> = Vec::new();
+    for (asset, (net, _)) in &nets.by_asset {
+        let key = key_of(asset);
+        let Some(cap) = cap_of(&key) else { continue };
+        let out = net
+            .checked_neg()
+            .and_then(|o| u128::try_from(o).ok())
+            .unwrap_or(0);
+        let out = Atoms::from(out.saturating_sub(cost_of(asset)));
+        if out > cap {
+            over.push(format!(
+                "sends {out} base units of {key}, over the cap of {cap}"
+            ));
+        }
+    }
+    for asset in &nets.overflowed {
+        if cap_of(&key_of(asset)).is_some() {
+            over.push(format!("the outflow of {} cannot be summed", key_of(asset)));
+        }
+    }
+    for d in effects
+        .delegations
+        .iter()
+        .filter(|d| d.kind == DelegationKind::Spend)
+    {
+        let Some(asset) = &d.asset else {
+            over.push(format!(
+                "grants {} an allowance over an asset it does not name, which no per-asset cap can bound",
+                d.spender
+            ));
+            continue;
+        };
+        let key = key_of(asset);
+        let Some(cap) = cap_of(&key) else { continue };
+        match d.amount {
+            DelegationAmount::Limited(n) if n <= cap => {}
+            DelegationAmount::Limited(n) => over.push(format!(
+                "allows {} to take {n} base units of {key}, over the cap of {cap}",
+                d.spender
+            )),
+            DelegationAmount::Unlimited => over.push(format!(
+                "allows {} to take unlimited {key}, over the cap of {cap}",
+                d.spender
+            )),
+        }
+    }
+    if over.is_empty() {
+        run.record(
+            rule,
+            Outcome::Pass,
+            "every capped asset is within its per-transaction cap",
+        );
+    } else {
+        run.record(rule, Outcome::Deny, over.join("; "));
+    }
 }
 
 fn check_per_tx(run: &mut Run, policy: &PolicyDocument, value: Option<Decimal>) {

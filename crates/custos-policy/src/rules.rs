@@ -28,6 +28,8 @@ pub const AMOUNT_OUT_OF_RANGE: &str = "amount.out_of_range";
 pub const TYPED_DATA_MISSING_CHAIN_ID: &str = "typed_data.allow_missing_chain_id";
 /// The transaction's USD value exceeds `limits.per_tx_usd`.
 pub const LIMITS_PER_TX_USD: &str = "limits.per_tx_usd";
+/// The transaction sends (or allows a spender) more of an asset than `limits.per_tx_atoms`.
+pub const LIMITS_PER_TX_ATOMS: &str = "limits.per_tx_atoms";
 /// Spend in the rolling 24 h plus this transaction exceeds `limits.daily_usd`.
 pub const LIMITS_DAILY_USD: &str = "limits.daily_usd";
 /// Transactions in the rolling hour would exceed `limits.max_tx_per_hour`.

@@ -396,6 +396,7 @@ fn explain_lists_every_rule_in_order() {
             "programs.allow",
             "programs.methods",
             "simulation.unexpected_approval",
+            "limits.per_tx_atoms",
             "simulation.outflow_mismatch",
             "amount.out_of_range",
             "price.unavailable",
@@ -501,4 +502,70 @@ fn evm_methods_are_held_to_the_contract_allowlist() {
     )
     .unwrap_err();
     assert_eq!(bad.field, format!("programs.methods.{TOKEN}[0]"));
+}
+
+#[test]
+fn per_asset_caps_bound_outflows_and_allowances_without_prices() {
+    // 0.1 SOL out (fee aside) against a cap in lamports.
+    let (i, e) = sol_transfer("0.1");
+    let capped = |cap: u128| {
+        let mut p = policy();
+        p.limits
+            .per_tx_atoms
+            .insert("solana:native".into(), Atoms::from(cap));
+        p
+    };
+    assert_eq!(check_stateless(&capped(100_000_000), &i, &e), Ok(()));
+    let r = check_stateless(&capped(99_999_999), &i, &e).unwrap_err();
+    assert_eq!(r[0].rule, "limits.per_tx_atoms");
+    assert!(r[0].message.contains("100000000"), "{}", r[0].message);
+    // The full evaluation applies the same rule.
+    let full = evaluate(&capped(99_999_999), &i, &e, &usage("0", 0));
+    assert!(full
+        .reasons()
+        .iter()
+        .any(|r| r.rule == "limits.per_tx_atoms"));
+    // A cap on another chain does not apply.
+    let mut other = policy();
+    other
+        .limits
+        .per_tx_atoms
+        .insert("evm:1:native".into(), Atoms::from(1u128));
+    assert_eq!(check_stateless(&other, &i, &e), Ok(()));
+    // An allowance over a capped token counts like an outflow; an unlimited one is refused.
+    let usdc = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
+    const SPENDER: &str = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU";
+    let mut p = policy();
+    p.spenders.allow = vec![SPENDER.into()];
+    p.limits
+        .per_tx_atoms
+        .insert(format!("solana:{usdc}"), Atoms::from(1_000_000u128));
+    let grant = |amount: DelegationAmount| {
+        let mut e = e.clone();
+        e.delegations = vec![Delegation {
+            kind: DelegationKind::Spend,
+            spender: SPENDER.into(),
+            asset: Some(AssetId::new(usdc)),
+            decimals: Some(6),
+            amount,
+        }];
+        e
+    };
+    let ok = grant(DelegationAmount::Limited(Atoms::from(1_000_000u128)));
+    assert_eq!(check_stateless(&p, &i, &ok), Ok(()));
+    for over in [
+        DelegationAmount::Limited(Atoms::from(1_000_001u128)),
+        DelegationAmount::Unlimited,
+    ] {
+        let r = check_stateless(&p, &i, &grant(over)).unwrap_err();
+        assert_eq!(r[0].rule, "limits.per_tx_atoms", "{r:?}");
+    }
+    // Keys are validated, naming the field.
+    let bad = PolicyDocument::from_json_over(
+        &json!({"limits": {"per_tx_usd": "25", "daily_usd": "100", "max_tx_per_hour": 20,
+            "per_tx_atoms": {"moon:native": "1"}}}),
+        &PolicyDocument::default(),
+    )
+    .unwrap_err();
+    assert_eq!(bad.field, "limits.per_tx_atoms.moon:native");
 }

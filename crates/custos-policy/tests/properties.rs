@@ -75,6 +75,7 @@ prop_compose! {
                 per_tx_usd: per_tx,
                 daily_usd: per_tx.saturating_add(extra),
                 max_tx_per_hour: max_tx,
+                per_tx_atoms: Default::default(),
             },
             recipients: Recipients {
                 mode: if allowlist { RecipientMode::Allowlist } else { RecipientMode::Any },
@@ -174,6 +175,7 @@ prop_compose! {
             recipients,
             network_cost: fee.map(|atoms| NetworkCost { asset: AssetId::new("SOL"), atoms }),
             prices,
+            native: Some(AssetId::new("SOL")),
         };
         (intent, effects)
     }

@@ -9,9 +9,26 @@
 //! server's simulation reports for the same transaction, so an honest request the server allows
 //! passes here too.
 use custos_core::{
-    Action, ApprovalEffect, ApprovalKind, Atoms, Chain, CustodyError, Delegation, DelegationAmount,
-    DelegationKind, Effects, Intent,
+    Action, ApprovalEffect, ApprovalKind, AssetDelta, AssetId, Atoms, Chain, CustodyError,
+    Delegation, DelegationAmount, DelegationKind, Effects, Intent,
 };
+use std::collections::BTreeMap;
+
+/// How the boundary names the chain's native coin in the effects it derives (per-asset caps
+/// call it `native` too; no symbol is needed).
+pub(super) const NATIVE: &str = "native";
+
+/// Outflows summed per asset, as balance changes (decimals are not needed without prices).
+fn outflows(out: BTreeMap<AssetId, u128>) -> Vec<AssetDelta> {
+    out.into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(asset, n)| AssetDelta {
+            asset,
+            decimals: 0,
+            delta_atoms: -i128::try_from(n).unwrap_or(i128::MAX),
+        })
+        .collect()
+}
 
 /// An intent that declares nothing but the action and the chain: the boundary judges effects,
 /// not declarations.
@@ -56,20 +73,38 @@ pub(super) fn delegations(
         .collect()
 }
 
-/// A Solana transaction: the programs it invokes, native SOL sent to other wallets, and
-/// delegations or authority changes it grants.
+/// A Solana transaction: the programs it invokes, native SOL sent to other wallets, tokens sent
+/// (by mint, where the instruction names it), and delegations or authority changes it grants.
+/// The third value is true when a token transfer does not name its mint (SPL `Transfer` rather
+/// than `TransferChecked`), so no per-token cap could hold it.
 pub(super) fn solana(
     tx: &custos_chains::solana_wire::DecodedSolanaTx,
     action: Action,
-) -> (Intent, Effects) {
+) -> (Intent, Effects, bool) {
     let mut recipients: Vec<String> = Vec::new();
-    for t in tx.transfers.iter().filter(|t| t.native) {
-        // SOL moved between the transaction's own signers goes to no one else.
-        if !tx.signers.contains(&t.to) && !recipients.contains(&t.to) {
-            recipients.push(t.to.clone());
+    let mut out: BTreeMap<AssetId, u128> = BTreeMap::new();
+    let mut unnamed_token = false;
+    for t in &tx.transfers {
+        if t.native {
+            // SOL moved between the transaction's own signers goes to no one else.
+            if tx.signers.contains(&t.to) {
+                continue;
+            }
+            if !recipients.contains(&t.to) {
+                recipients.push(t.to.clone());
+            }
+            let n = out.entry(AssetId::new(NATIVE)).or_default();
+            *n = n.saturating_add(t.amount);
+        } else if let Some(mint) = &t.mint {
+            let n = out.entry(AssetId::new(mint.clone())).or_default();
+            *n = n.saturating_add(t.amount);
+        } else {
+            unnamed_token = true;
         }
     }
     let effects = Effects {
+        changes: outflows(out),
+        native: Some(AssetId::new(NATIVE)),
         programs: tx.programs(),
         recipients,
         delegations: delegations(
@@ -82,7 +117,7 @@ pub(super) fn solana(
         ),
         ..Effects::default()
     };
-    (bare_intent(action, Chain::Solana), effects)
+    (bare_intent(action, Chain::Solana), effects, unnamed_token)
 }
 
 /// An EIP-1559 transaction: the contracts and methods its calldata calls (through multicalls
@@ -107,11 +142,20 @@ pub(super) fn evm_tx(
         return Ok((intent, effects));
     };
     let invalid = |e: calldata::CalldataError| CustodyError::InvalidPayload(e.to_string());
-    let mut effects = Effects::default();
+    let as_u128 = |v: custos_chains::evm::wire::U256| u128::try_from(v).unwrap_or(u128::MAX);
+    let mut out: BTreeMap<AssetId, u128> = BTreeMap::new();
+    if !tx.value().is_zero() {
+        out.insert(AssetId::new(NATIVE), as_u128(tx.value()));
+    }
+    let mut effects = Effects {
+        native: Some(AssetId::new(NATIVE)),
+        ..Effects::default()
+    };
     if tx.input().is_empty() {
         if !tx.value().is_zero() {
             effects.recipients.push(checksum(&to));
         }
+        effects.changes = outflows(out);
         return Ok((intent, effects));
     }
     let calls = calldata::flatten(to, tx.input()).map_err(invalid)?;
@@ -120,7 +164,9 @@ pub(super) fn evm_tx(
         if !effects.programs.contains(&contract) {
             effects.programs.push(contract);
         }
-        if let Some((token, rcpt, _)) = calldata::erc20_transfer(c) {
+        if let Some((token, rcpt, amount)) = calldata::erc20_transfer(c) {
+            let n = out.entry(AssetId::new(checksum(&token))).or_default();
+            *n = n.saturating_add(as_u128(amount));
             let rcpt = checksum(&rcpt);
             if !effects.recipients.contains(&rcpt) {
                 effects.recipients.push(rcpt);
@@ -130,6 +176,7 @@ pub(super) fn evm_tx(
             }
         }
     }
+    effects.changes = outflows(out);
     effects.methods = calldata::methods(&calls);
     effects.delegations = delegations(&calldata::approvals(&calls).map_err(invalid)?, None);
     Ok((intent, effects))

@@ -41,7 +41,17 @@ pub fn check(
             let tx = custos_chains::solana_wire::decode_for_boundary(bytes).map_err(|e| {
                 CustodyError::InvalidPayload(format!("cannot decode the solana transaction: {e}"))
             })?;
-            let (intent, effects) = effects::solana(&tx, action);
+            let (intent, effects, unnamed_token) = effects::solana(&tx, action);
+            let token_caps = policy.limits.per_tx_atoms.keys().any(|k| {
+                matches!(custos_policy::document::parse_cap_key(k),
+                    Ok((Chain::Solana, asset)) if asset != effects::NATIVE)
+            });
+            if unnamed_token && token_caps {
+                return Err(CustodyError::PolicyRefused(format!(
+                    "{}: a token transfer that does not name its mint (SPL Transfer, not TransferChecked) cannot be held to the per-token caps",
+                    custos_policy::rules::LIMITS_PER_TX_ATOMS
+                )));
+            }
             judge(policy, &intent, &effects)
         }
         #[cfg(feature = "evm")]

@@ -65,6 +65,7 @@ pub fn sol_transfer(amount: &str) -> (Intent, Effects) {
             atoms: FEE,
         }),
         prices: [(sol(), UsdValue::Known(d("150")))].into_iter().collect(),
+        native: Some(sol()),
     };
     (intent, effects)
 }
