@@ -375,8 +375,20 @@ pub fn audit_verify_signer(
     let raw = custos_signer::OwnerKey::from_hex(&key)
         .map_err(|why| anyhow::anyhow!("--trust-key: {why}"))?;
     match custos_signer::decisions::verify(&log, raw.as_bytes()) {
-        Ok(n) => {
-            println!("ok: {n} decisions signed by the trusted key {key}");
+        Ok(v) => {
+            let tail = if v.signed_through < v.records {
+                format!(
+                    "; records {}-{} are chained but not yet covered by a signature",
+                    v.signed_through + 1,
+                    v.records
+                )
+            } else {
+                String::new()
+            };
+            println!(
+                "ok: {} decisions, signed through record {} by the trusted key {key}{tail}",
+                v.records, v.signed_through
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(b) => {

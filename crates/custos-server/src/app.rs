@@ -143,7 +143,7 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         owners,
         instance: uuid::Uuid::new_v4().to_string(),
         store: parts.store,
-        custody: parts.custody,
+        custody: crate::signing::Boundary::new(parts.custody),
         clock: parts.clock,
         mailer,
         jwt,

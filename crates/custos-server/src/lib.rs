@@ -31,6 +31,7 @@ pub mod pipeline;
 pub mod ratelimit;
 pub mod recovery;
 pub mod routes;
+pub mod signing;
 pub mod state;
 
 pub use app::{router, run, Parts};

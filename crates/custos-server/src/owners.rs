@@ -11,7 +11,8 @@
 //! then only envelopes the operators sign with `custos policy sign` change a policy.
 use crate::config::Config;
 use crate::error::ApiError;
-use custos_core::{AgentId, Custody, PolicyApplied, PolicyJson};
+use crate::signing::Boundary;
+use custos_core::{AgentId, PolicyApplied, PolicyJson};
 use custos_policy::PolicyDocument;
 use custos_signer::{Authority, OwnerKey, OwnerSigningKey, PolicyEnvelope};
 use std::path::{Path, PathBuf};
@@ -66,7 +67,7 @@ impl Owners {
     /// bootstrap (enrolment) key.
     pub async fn enrol(
         &self,
-        custody: &dyn Custody,
+        custody: &Boundary,
         agent: AgentId,
         doc: &PolicyDocument,
         now_ms: i64,
@@ -84,7 +85,7 @@ impl Owners {
 
     async fn sign_and_submit(
         &self,
-        custody: &dyn Custody,
+        custody: &Boundary,
         mut env: PolicyEnvelope,
     ) -> Result<PolicyApplied, ApiError> {
         env.sign(&self.bootstrap);
@@ -96,7 +97,7 @@ impl Owners {
     /// owners. An agent the boundary holds nothing for is enrolled with `doc` instead.
     pub async fn change(
         &self,
-        custody: &dyn Custody,
+        custody: &Boundary,
         agent: AgentId,
         doc: &PolicyDocument,
         now_ms: i64,
@@ -124,10 +125,7 @@ impl Owners {
 }
 
 /// The envelope the boundary holds for `agent`, parsed.
-pub async fn held(
-    custody: &dyn Custody,
-    agent: AgentId,
-) -> Result<Option<PolicyEnvelope>, ApiError> {
+pub async fn held(custody: &Boundary, agent: AgentId) -> Result<Option<PolicyEnvelope>, ApiError> {
     let Some(h) = custody.held_policy(agent).await? else {
         return Ok(None);
     };
@@ -137,10 +135,7 @@ pub async fn held(
 }
 
 /// Hands `env` to the boundary; a refusal is the operator's to fix (422, naming the reason).
-pub async fn submit(
-    custody: &dyn Custody,
-    env: &PolicyEnvelope,
-) -> Result<PolicyApplied, ApiError> {
+pub async fn submit(custody: &Boundary, env: &PolicyEnvelope) -> Result<PolicyApplied, ApiError> {
     let json = PolicyJson::new(env).map_err(ApiError::internal)?;
     custody.submit_policy(json).await.map_err(|e| match e {
         custos_core::CustodyError::EnvelopeRefused(m) => ApiError::invalid("envelope", m),

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::mailer::Mailer;
 use crate::metrics::Metrics;
 use crate::ratelimit::Limits;
-use custos_core::{Agent, AgentId, Clock, Custody, Store};
+use custos_core::{Agent, AgentId, Clock, Store};
 use custos_policy::PolicyDocument;
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -53,8 +53,8 @@ pub struct Inner {
     pub cfg: Config,
     /// Persistence.
     pub store: Arc<dyn Store>,
-    /// The custody boundary.
-    pub custody: Arc<dyn Custody>,
+    /// The custody boundary: key management, and signatures only for an `Approved` decision.
+    pub custody: crate::signing::Boundary,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Login mail delivery.

@@ -4,12 +4,16 @@
 //! coordinator's audit log, so a coordinator that rewrites its own log cannot rewrite this one.
 //!
 //! A line is `{"seq","time_ms","wallet","event","subject","policy_version","outcome","reason",
-//! "prev_hash","hash","signature"}`. `hash` is SHA-256 of `custos-decision:v1\n`, the previous
-//! hash and the record's body (every field but `hash` and `signature`, in this order), and
-//! `signature` is the identity key's Ed25519 signature over `hash`. [`verify`] checks a whole
-//! log against a trusted identity key. Lines are written (not synced) before the decision is
-//! answered; on start the log is read back to continue its chain, and a torn last line (a
-//! crash mid-write) is dropped.
+//! "prev_hash","hash","signature"}`. `hash` is SHA-256 of `custos-decision:v1\n` and the
+//! record's body (every field but `hash` and `signature`, in this order; the body names the
+//! previous hash, so each hash covers the whole chain before it). `signature` — the identity
+//! key's Ed25519 signature over `hash` — is on every [`SIGN_EVERY`]th record, on every policy
+//! decision, and on a final `checkpoint` record when the log is closed: a signature vouches for
+//! its record and, through the chain, every record before it, at a 64th of the cost of signing
+//! each. [`verify`] checks a whole log against a trusted identity key and says how far the
+//! signatures reach. Lines are written (not synced) before the decision is answered; on start
+//! the log is read back to continue its chain, and a torn last line (a crash mid-write) is
+//! dropped.
 use custos_core::AgentId;
 use ed25519_dalek::Signer as _;
 use serde::{Deserialize, Serialize};
@@ -17,6 +21,9 @@ use sha2::{Digest as _, Sha256};
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+/// Records between two signed ones (at most).
+pub const SIGN_EVERY: u64 = 64;
 
 /// What was decided about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +33,8 @@ pub enum Event {
     Sign,
     /// A policy envelope.
     Policy,
+    /// The log was closed: a signed record covering everything before it.
+    Checkpoint,
 }
 
 /// The body of one record: what is hashed.
@@ -61,8 +70,9 @@ pub struct Record {
     pub body: Body,
     /// Hex SHA-256 chaining this record to the previous one.
     pub hash: String,
-    /// Hex Ed25519 signature by the identity key over `hash`.
-    pub signature: String,
+    /// Hex Ed25519 signature by the identity key over `hash`, on signed records only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 fn hash_of(body: &Body) -> [u8; 32] {
@@ -162,10 +172,11 @@ impl DecisionLog {
             prev_hash: t.prev.clone(),
         };
         let hash = hash_of(&body);
+        let signed = body.seq % SIGN_EVERY == 0 || event != Event::Sign;
         let record = Record {
             body,
             hash: hex::encode(hash),
-            signature: hex::encode(self.identity.sign(&hash).to_bytes()),
+            signature: signed.then(|| hex::encode(self.identity.sign(&hash).to_bytes())),
         };
         let mut line = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
         line.push(b'\n');
@@ -174,6 +185,42 @@ impl DecisionLog {
         t.prev = record.hash;
         Ok(())
     }
+}
+
+impl Drop for DecisionLog {
+    /// Closing the log signs its tail: a `checkpoint` record covering every record before it.
+    fn drop(&mut self) {
+        let unsigned_tail = {
+            let t = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+            t.seq % SIGN_EVERY != 0
+        };
+        if unsigned_tail {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            if let Err(e) = self.append(
+                now,
+                AgentId(Default::default()),
+                Event::Checkpoint,
+                String::new(),
+                None,
+                "closed",
+                None,
+            ) {
+                tracing::warn!(error = %e, "decision log: cannot write the closing checkpoint");
+            }
+        }
+    }
+}
+
+/// What [`verify`] found in an intact log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// Records in the log.
+    pub records: u64,
+    /// The last record a signature covers (0: none); records after it are chained but not
+    /// yet signed.
+    pub signed_through: u64,
 }
 
 /// A log that does not verify: the first bad record and why.
@@ -186,10 +233,9 @@ pub struct Broken {
     pub reason: String,
 }
 
-/// Checks every record of the log at `path`: sequence without gaps, hash chain, and each
-/// signature under `identity` (the signer's identity public key, obtained out of band). Returns
-/// the number of records.
-pub fn verify(path: &Path, identity: &[u8; 32]) -> Result<u64, Broken> {
+/// Checks every record of the log at `path`: sequence without gaps, hash chain, and every
+/// signature under `identity` (the signer's identity public key, obtained out of band).
+pub fn verify(path: &Path, identity: &[u8; 32]) -> Result<Verified, Broken> {
     let vk = ed25519_dalek::VerifyingKey::from_bytes(identity).map_err(|_| Broken {
         seq: 0,
         reason: "the trusted key is not an ed25519 public key".into(),
@@ -200,6 +246,7 @@ pub fn verify(path: &Path, identity: &[u8; 32]) -> Result<u64, Broken> {
     })?;
     let mut prev = hex::encode([0u8; 32]);
     let mut n = 0u64;
+    let mut signed_through = 0u64;
     for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
         let at = n + 1;
         let line = line.map_err(|e| Broken {
@@ -224,17 +271,23 @@ pub fn verify(path: &Path, identity: &[u8; 32]) -> Result<u64, Broken> {
         if hex::encode(hash) != r.hash {
             return Err(bad("the record's content does not match its hash"));
         }
-        let sig = hex::decode(&r.signature)
-            .ok()
-            .and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok())
-            .ok_or_else(|| bad("malformed signature"))?;
-        if vk.verify_strict(&hash, &sig).is_err() {
-            return Err(bad("not signed by the trusted identity key"));
+        if let Some(signature) = &r.signature {
+            let sig = hex::decode(signature)
+                .ok()
+                .and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok())
+                .ok_or_else(|| bad("malformed signature"))?;
+            if vk.verify_strict(&hash, &sig).is_err() {
+                return Err(bad("not signed by the trusted identity key"));
+            }
+            signed_through = at;
         }
         prev = r.hash;
         n = at;
     }
-    Ok(n)
+    Ok(Verified {
+        records: n,
+        signed_through,
+    })
 }
 
 #[cfg(test)]
@@ -266,24 +319,38 @@ mod tests {
             for n in 0..3 {
                 append(&log, n);
             }
+            // Closed here: a signed checkpoint (record 4) covers records 1-3.
         }
+        assert_eq!(
+            verify(&path, &pk),
+            Ok(Verified {
+                records: 4,
+                signed_through: 4
+            })
+        );
         // A torn write at the end is dropped on reopen; the chain continues.
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
             .unwrap();
-        f.write_all(b"{\"seq\":4,\"tim").unwrap();
+        f.write_all(b"{\"seq\":5,\"tim").unwrap();
         drop(f);
         let log = DecisionLog::open(&path, id.clone()).unwrap();
-        append(&log, 3);
-        assert_eq!(verify(&path, &pk), Ok(4));
+        for n in 4..(SIGN_EVERY as i64 + 2) {
+            append(&log, n);
+        }
+        // Records up to the 64th are covered by its signature; the rest are chained only.
+        let v = verify(&path, &pk).unwrap();
+        assert_eq!(v.records, SIGN_EVERY + 2);
+        assert_eq!(v.signed_through, SIGN_EVERY);
+        drop(log);
+        let text = std::fs::read_to_string(&path).unwrap();
 
-        // Another key: the first record is named.
+        // Another key: the first signed record is named.
         let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
         let e = verify(&path, &other.verifying_key().to_bytes()).unwrap_err();
-        assert_eq!(e.seq, 1);
+        assert_eq!(e.seq, 4);
         // An edited outcome breaks its record's hash.
-        let text = std::fs::read_to_string(&path).unwrap();
         let edited = text.replacen("\"refused\"", "\"signed\"", 1);
         std::fs::write(&path, &edited).unwrap();
         let e = verify(&path, &pk).unwrap_err();

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use custos_core::{
     Action, Agent, AssetId, AuditOutcome, Chain, Decimal, Delegation, DelegationAmount,
-    DelegationKind, Effects, Intent, KeyScheme, SignPayload, SignRequest, UsdValue,
+    DelegationKind, Effects, Intent, KeyScheme, SignPayload, UsdValue,
 };
 use custos_policy::Decision;
 use serde::Deserialize;
@@ -202,8 +202,8 @@ pub async fn run(
         amount: Decimal::ZERO,
         declared_usd: UsdValue::Known(Decimal::ZERO),
     };
-    let usd = match custos_policy::evaluate(&policy, &intent, &effects, &use_) {
-        Decision::Allow(a) => (*a).into_inner().usd_value,
+    let approved = match custos_policy::evaluate(&policy, &intent, &effects, &use_) {
+        Decision::Allow(a) => *a,
         Decision::Deny { reasons } => return Err(denied(&reasons)),
         Decision::RequireApproval { .. } => {
             return Err(ApiError::policy_denied(vec![(
@@ -213,6 +213,7 @@ pub async fn run(
             )]))
         }
     };
+    let usd = approved.get().usd_value;
     // The permit's value is reserved before anything is signed.
     let reservation = if usd > Decimal::ZERO {
         Some(super::reserve(state, &agent, &policy, usd).await?)
@@ -221,12 +222,7 @@ pub async fn run(
     };
     let sig = match state
         .custody
-        .sign(SignRequest {
-            agent_id: agent.id,
-            scheme: KeyScheme::Secp256k1Ecdsa,
-            payload,
-            action: Some(Action::SignMessage),
-        })
+        .sign(&approved, agent.id, KeyScheme::Secp256k1Ecdsa, payload)
         .await
     {
         Ok(s) => s,

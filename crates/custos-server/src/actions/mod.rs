@@ -19,7 +19,7 @@ use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use custos_core::{
-    Agent, AssetId, AuditOutcome, ChainAdapter, ChainError, Decimal, Effects, Intent, SignRequest,
+    Agent, AssetId, AuditOutcome, ChainAdapter, ChainError, Decimal, Effects, Intent,
     SimulatedEffects, UnsignedTx, Usage, UsdValue,
 };
 use custos_policy::{Allowance, Approved, Decision, PolicyDocument};
@@ -278,8 +278,7 @@ pub async fn execute(
     broadcast: bool,
 ) -> Result<Response, ApiError> {
     let action = plan.intent.action.as_str();
-    let allowance = approved.into_inner();
-    let usd = allowance.usd_value;
+    let usd = approved.get().usd_value;
     let reservation = reserve(state, &plan.agent, &plan.policy, usd).await?;
     crate::faults::hit("after_reserve");
     // The sender's sequence number (EVM nonce) is taken now, held until the node accepts the
@@ -303,12 +302,12 @@ pub async fn execute(
     let scheme = adapter.key_scheme();
     let sig = match state
         .custody
-        .sign(SignRequest {
-            agent_id: plan.agent.id,
+        .sign(
+            &approved,
+            plan.agent.id,
             scheme,
-            payload: adapter.sign_payload(&tx_bytes),
-            action: Some(plan.intent.action),
-        })
+            adapter.sign_payload(&tx_bytes),
+        )
         .await
     {
         Ok(s) => s,
@@ -335,7 +334,7 @@ pub async fn execute(
     };
     let (signed, tx_id) = signed;
     let tokens = token_amounts(&plan.simulated.balance_changes);
-    let params = json!({"chain": plan.intent.chain, "to": plan.intent.recipient, "asset": plan.intent.asset.as_ref().map(|a| a.to_string()), "amount": plan.intent.amount.to_string(), "approvals": allowance.human_approvals, "programs": plan.simulated.programs, "broadcast": broadcast});
+    let params = json!({"chain": plan.intent.chain, "to": plan.intent.recipient, "asset": plan.intent.asset.as_ref().map(|a| a.to_string()), "amount": plan.intent.amount.to_string(), "approvals": approved.get().human_approvals, "programs": plan.simulated.programs, "broadcast": broadcast});
     let record = |outcome: AuditOutcome, status: u16, action: &str, reason: Option<String>| {
         let mut e = entry_for(
             state,

@@ -154,14 +154,14 @@ pub async fn put_policy(
                 format!("the envelope is for agent {}, not {id}", env.wallet),
             ));
         }
-        let applied = crate::owners::submit(&*state.custody, &env).await?;
+        let applied = crate::owners::submit(&state.custody, &env).await?;
         (env.document, applied)
     } else {
         let policy = PolicyDocument::from_json_over(&doc, &state.default_policy)
             .map_err(|e| ApiError::invalid(e.field, e.message))?;
         let applied = state
             .owners
-            .change(&*state.custody, id, &policy, now)
+            .change(&state.custody, id, &policy, now)
             .await?;
         (policy, applied)
     };

@@ -241,7 +241,7 @@ async fn provision(state: &AppState, email: &str) -> Result<Agent, ApiError> {
     state
         .owners
         .enrol(
-            &*state.custody,
+            &state.custody,
             id,
             &state.default_policy,
             state.clock.now_ms(),

@@ -23,7 +23,7 @@ use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use custos_core::{Agent, AuditOutcome, KeyScheme, SignPayload, SignRequest};
+use custos_core::{Agent, AuditOutcome, KeyScheme, SignPayload};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -356,30 +356,44 @@ async fn sign_message(
 ) -> Result<Response, ApiError> {
     // Loaded by authentication for this very request: as fresh as a second read.
     let agent = ctx.agent.clone();
-    if agent.frozen {
-        return Err(ApiError::policy_denied(vec![(
-            "frozen".into(),
-            "this agent is frozen by an operator".into(),
-        )]));
-    }
     let policy = state.policy_of(&agent)?;
-    if !policy.actions.sign_message {
-        return Err(ApiError::policy_denied(vec![(
-            "actions.sign_message".into(),
-            "message signing is disabled by policy".into(),
-        )]));
-    }
+    // The same decision as every other signature: a message moves nothing and is not a
+    // transaction, so the freeze is the only usage it depends on.
+    let intent = custos_core::Intent {
+        action: custos_core::Action::SignMessage,
+        chain: custos_core::Chain::Solana,
+        recipient: None,
+        asset: None,
+        amount: custos_core::Decimal::ZERO,
+        declared_usd: custos_core::UsdValue::Known(custos_core::Decimal::ZERO),
+    };
+    let usage = custos_core::Usage {
+        frozen: agent.frozen,
+        ..Default::default()
+    };
+    let approved =
+        match custos_policy::evaluate(&policy, &intent, &custos_core::Effects::default(), &usage) {
+            custos_policy::Decision::Allow(a) => *a,
+            d => {
+                return Err(ApiError::policy_denied(
+                    d.reasons()
+                        .iter()
+                        .map(|r| (r.rule.clone(), r.message.clone()))
+                        .collect(),
+                ))
+            }
+        };
     let envelope = offchain_envelope(message);
     let sig = state
         .custody
-        .sign(SignRequest {
-            agent_id: agent.id,
-            scheme: KeyScheme::Ed25519,
-            payload: SignPayload::Message {
+        .sign(
+            &approved,
+            agent.id,
+            KeyScheme::Ed25519,
+            SignPayload::Message {
                 bytes: envelope.clone(),
             },
-            action: Some(custos_core::Action::SignMessage),
-        })
+        )
         .await?;
     state
         .metrics
