@@ -172,7 +172,7 @@ impl DecisionLog {
             prev_hash: t.prev.clone(),
         };
         let hash = hash_of(&body);
-        let signed = body.seq % SIGN_EVERY == 0 || event != Event::Sign;
+        let signed = body.seq.is_multiple_of(SIGN_EVERY) || event != Event::Sign;
         let record = Record {
             body,
             hash: hex::encode(hash),
@@ -192,7 +192,7 @@ impl Drop for DecisionLog {
     fn drop(&mut self) {
         let unsigned_tail = {
             let t = self.tail.lock().unwrap_or_else(|e| e.into_inner());
-            t.seq % SIGN_EVERY != 0
+            !t.seq.is_multiple_of(SIGN_EVERY)
         };
         if unsigned_tail {
             let now = std::time::SystemTime::now()
