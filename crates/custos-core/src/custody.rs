@@ -108,6 +108,20 @@ pub enum SignPayload {
     },
 }
 
+impl SignPayload {
+    /// The payload's bytes as the caller sent them (the typed-data document's text for EIP-712):
+    /// what a signer's record of the request names by hash.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Message { bytes }
+            | Self::SolanaTransaction { bytes }
+            | Self::EvmTransaction { bytes } => bytes,
+            Self::Eip712 { typed_data } => typed_data.as_bytes(),
+            Self::RawHash { hash } => hash,
+        }
+    }
+}
+
 /// A request to the custody boundary. It carries no policy: the boundary signs under the
 /// owner-signed policy it holds for the agent (see [`Custody::submit_policy`]), never under
 /// one its caller supplies.

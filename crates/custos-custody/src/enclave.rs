@@ -329,9 +329,7 @@ impl Enclave {
             Ok(_) => ("signed", None),
             Err(e) => ("refused", Some(e.to_string())),
         };
-        let subject = custos_signer::decisions::subject(
-            &serde_json::to_vec(&req.payload).unwrap_or_default(),
-        );
+        let subject = custos_signer::decisions::subject(req.payload.bytes());
         self.decisions
             .append(
                 self.now(),

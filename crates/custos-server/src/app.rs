@@ -122,12 +122,12 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         metrics.clone(),
     );
     let limits = Limits::new(&cfg.rate_limit);
-    let default_policy = crate::state::EffectivePolicy::new(custos_policy::PolicyDocument {
-        session_expiration_hours: cfg.auth.session_expiration_hours,
-        ..Default::default()
-    })
-    .map(std::sync::Arc::new)
-    .map_err(|e| anyhow_like::err(format!("default policy: {e}")))?;
+    let default_policy = std::sync::Arc::new(crate::state::EffectivePolicy::new(
+        custos_policy::PolicyDocument {
+            session_expiration_hours: cfg.auth.session_expiration_hours,
+            ..Default::default()
+        },
+    ));
     let chains = crate::chains::open(&cfg.solana, &data_dir)
         .and_then(|c| c.with_evm(&cfg.evm))
         .map_err(anyhow_like::err)?;

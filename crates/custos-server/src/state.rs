@@ -25,8 +25,8 @@ pub struct EffectivePolicy {
 
 impl EffectivePolicy {
     /// Wraps `doc`.
-    pub fn new(doc: PolicyDocument) -> Result<Self, serde_json::Error> {
-        Ok(Self { doc })
+    pub fn new(doc: PolicyDocument) -> Self {
+        Self { doc }
     }
 }
 
@@ -104,8 +104,7 @@ impl AppState {
             return Ok(p);
         }
         let parsed = PolicyDocument::from_json_over(v, &self.default_policy)
-            .map_err(|e| e.to_string())
-            .and_then(|doc| EffectivePolicy::new(doc).map_err(|e| e.to_string()))
+            .map(EffectivePolicy::new)
             .map_err(|e| {
                 crate::error::ApiError::internal(format!(
                     "stored policy of {} is invalid: {e}",
@@ -154,7 +153,6 @@ mod tests {
             session_expiration_hours: hours,
             ..Default::default()
         })
-        .unwrap()
     }
 
     #[test]

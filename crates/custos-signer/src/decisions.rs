@@ -4,9 +4,10 @@
 //! coordinator's audit log, so a coordinator that rewrites its own log cannot rewrite this one.
 //!
 //! A line is `{"seq","time_ms","wallet","event","subject","policy_version","outcome","reason",
-//! "prev_hash","hash","signature"}`. `hash` is SHA-256 of `custos-decision:v1\n` and the
-//! record's body (every field but `hash` and `signature`, in this order; the body names the
-//! previous hash, so each hash covers the whole chain before it). `signature` — the identity
+//! "prev_hash","hash","signature"}`. `hash` is SHA-256 of `custos-decision:v1\n` followed by
+//! the body in a fixed binary form (see `hash_of`: the previous hash, so each hash covers the
+//! whole chain before it, then every other body field, length-prefixed; compact so the chain
+//! costs the signer as little as possible). `signature` — the identity
 //! key's Ed25519 signature over `hash` — is on every [`SIGN_EVERY`]th record, on every policy
 //! decision, and on a final `checkpoint` record when the log is closed: a signature vouches for
 //! its record and, through the chain, every record before it, at a 64th of the cost of signing
@@ -49,7 +50,8 @@ pub struct Body {
     pub wallet: AgentId,
     /// Signature or policy.
     pub event: Event,
-    /// Hex SHA-256 of what was decided on: the signing payload as sent, or the envelope's body.
+    /// Hex SHA-256 of what was decided on: the signing payload's bytes as sent
+    /// (`SignPayload::bytes`), or an envelope's body hash.
     pub subject: String,
     /// The policy version in force (for a policy event, the envelope's version).
     pub policy_version: Option<u64>,
@@ -75,11 +77,47 @@ pub struct Record {
     pub signature: Option<String>,
 }
 
+/// A record's hash: SHA-256 of `custos-decision:v1\n` ‖ prev_hash (32 bytes; a malformed hex
+/// value hashes as its text, so it can never match) ‖ seq (u64 BE) ‖ time_ms (i64 BE) ‖ wallet
+/// (16 bytes) ‖ event (u8: 0 sign, 1 policy, 2 checkpoint) ‖ subject (u16 BE length ‖ UTF-8) ‖
+/// policy_version (u8 0, or u8 1 ‖ u64 BE) ‖ outcome (u8 length ‖ UTF-8) ‖ reason (u8 0, or u8 1 ‖
+/// u32 BE length ‖ UTF-8).
 fn hash_of(body: &Body) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"custos-decision:v1\n");
-    // A plain struct of strings and numbers always serializes.
-    h.update(serde_json::to_vec(body).unwrap_or_default());
+    match <[u8; 32]>::try_from(hex::decode(&body.prev_hash).unwrap_or_default().as_slice()) {
+        Ok(raw) => h.update(raw),
+        Err(_) => h.update(body.prev_hash.as_bytes()),
+    }
+    h.update(body.seq.to_be_bytes());
+    h.update(body.time_ms.to_be_bytes());
+    h.update(body.wallet.0.as_bytes());
+    h.update([match body.event {
+        Event::Sign => 0u8,
+        Event::Policy => 1,
+        Event::Checkpoint => 2,
+    }]);
+    let subject = body.subject.as_bytes();
+    h.update((subject.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+    h.update(&subject[..subject.len().min(usize::from(u16::MAX))]);
+    match body.policy_version {
+        Some(v) => {
+            h.update([1u8]);
+            h.update(v.to_be_bytes());
+        }
+        None => h.update([0u8]),
+    }
+    let outcome = body.outcome.as_bytes();
+    h.update([outcome.len().min(255) as u8]);
+    h.update(&outcome[..outcome.len().min(255)]);
+    match &body.reason {
+        Some(r) => {
+            h.update([1u8]);
+            h.update((r.len() as u32).to_be_bytes());
+            h.update(r.as_bytes());
+        }
+        None => h.update([0u8]),
+    }
     h.finalize().into()
 }
 
@@ -171,18 +209,23 @@ impl DecisionLog {
             reason,
             prev_hash: t.prev.clone(),
         };
+        // The body is serialized once and closed with the hash (and the signature).
         let hash = hash_of(&body);
-        let signed = body.seq.is_multiple_of(SIGN_EVERY) || event != Event::Sign;
-        let record = Record {
-            body,
-            hash: hex::encode(hash),
-            signature: signed.then(|| hex::encode(self.identity.sign(&hash).to_bytes())),
-        };
-        let mut line = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
-        line.push(b'\n');
+        let mut line = serde_json::to_vec(&body).map_err(std::io::Error::other)?;
+        let hash_hex = hex::encode(hash);
+        line.pop(); // the body's closing brace
+        line.extend_from_slice(b",\"hash\":\"");
+        line.extend_from_slice(hash_hex.as_bytes());
+        line.push(b'"');
+        if body.seq.is_multiple_of(SIGN_EVERY) || event != Event::Sign {
+            line.extend_from_slice(b",\"signature\":\"");
+            line.extend_from_slice(hex::encode(self.identity.sign(&hash).to_bytes()).as_bytes());
+            line.push(b'"');
+        }
+        line.extend_from_slice(b"}\n");
         t.file.write_all(&line)?;
-        t.seq = record.body.seq;
-        t.prev = record.hash;
+        t.seq = body.seq;
+        t.prev = hash_hex;
         Ok(())
     }
 }

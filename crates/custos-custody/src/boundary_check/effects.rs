@@ -9,8 +9,8 @@
 //! server's simulation reports for the same transaction, so an honest request the server allows
 //! passes here too.
 use custos_core::{
-    Action, ApprovalEffect, ApprovalKind, AssetDelta, AssetId, Atoms, Chain, CustodyError,
-    Delegation, DelegationAmount, DelegationKind, Effects, Intent,
+    Action, ApprovalEffect, ApprovalKind, AssetDelta, AssetId, Atoms, Chain, Delegation,
+    DelegationAmount, DelegationKind, Effects, Intent,
 };
 use std::collections::BTreeMap;
 
@@ -128,7 +128,7 @@ pub(super) fn solana(
 pub(super) fn evm_tx(
     tx: &custos_chains::evm::wire::UnsignedEvmTx,
     action: Action,
-) -> Result<(Intent, Effects), CustodyError> {
+) -> Result<(Intent, Effects), custos_core::CustodyError> {
     use custos_chains::evm::calldata;
     use custos_chains::evm::wire::checksum;
     let chain = Chain::Evm(tx.chain_id());
@@ -141,7 +141,8 @@ pub(super) fn evm_tx(
         };
         return Ok((intent, effects));
     };
-    let invalid = |e: calldata::CalldataError| CustodyError::InvalidPayload(e.to_string());
+    let invalid =
+        |e: calldata::CalldataError| custos_core::CustodyError::InvalidPayload(e.to_string());
     let as_u128 = |v: custos_chains::evm::wire::U256| u128::try_from(v).unwrap_or(u128::MAX);
     let mut out: BTreeMap<AssetId, u128> = BTreeMap::new();
     if !tx.value().is_zero() {
