@@ -4,14 +4,16 @@
 //!
 //! Chains are behind cargo features so the heavy SDKs are built only when wanted:
 //! `solana` brings the Solana adapter, the embedded LiteSVM devnet, the JSON-RPC backend and the
-//! devnet's JSON-RPC server; `evm` brings EVM chains over a node's JSON-RPC (alloy for encoding). [`solana_wire`] is always built: it decodes Solana transactions with
-//! no SDK and no chain access, for the custody boundary.
+//! devnet's JSON-RPC server; `evm` brings EVM chains over a node's JSON-RPC (alloy for encoding).
+//! The network-free decoders live in `custos-wire` (shared with every signer) and are re-exported
+//! here: [`solana_wire`], and `evm::{wire, calldata, typed_data}`.
 //!
 //! This crate holds no keys and never signs: signatures come from the custody boundary and are
 //! only placed into their slots here. It makes no policy decisions either; it reports effects.
 #![forbid(unsafe_code)]
 
-pub mod solana_wire;
+/// The Solana wire decoder (in `custos-wire`, shared with the signers).
+pub use custos_wire::solana as solana_wire;
 
 #[cfg(feature = "solana")]
 pub mod solana;

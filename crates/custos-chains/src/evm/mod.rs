@@ -9,15 +9,14 @@
 //! - [`uniswap`]: Uniswap V2 router quotes and swaps.
 //! - [`adapter`]: [`EvmAdapter`], the [`custos_core::ChainAdapter`] for one chain id.
 //!
-//! `wire`, `calldata` and `typed_data` need no network: the custody boundary uses them to
-//! decide for itself what it signs.
+//! `wire`, `calldata` and `typed_data` need no network: they live in `custos-wire`, which the
+//! custody boundary links to decide for itself what it signs, and are re-exported here.
 pub mod adapter;
-pub mod calldata;
 pub mod nonce;
 pub mod rpc;
 pub mod trace;
-pub mod typed_data;
 pub mod uniswap;
-pub mod wire;
+
+pub use custos_wire::evm::{calldata, typed_data, wire};
 
 pub use adapter::{EvmAdapter, EvmConfig, NATIVE_DECIMALS};

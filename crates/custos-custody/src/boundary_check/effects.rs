@@ -78,7 +78,7 @@ pub(super) fn delegations(
 /// The third value is true when a token transfer does not name its mint (SPL `Transfer` rather
 /// than `TransferChecked`), so no per-token cap could hold it.
 pub(super) fn solana(
-    tx: &custos_chains::solana_wire::DecodedSolanaTx,
+    tx: &custos_wire::solana::DecodedSolanaTx,
     action: Action,
 ) -> (Intent, Effects, bool) {
     let mut recipients: Vec<String> = Vec::new();
@@ -126,11 +126,11 @@ pub(super) fn solana(
 /// declares it.
 #[cfg(feature = "evm")]
 pub(super) fn evm_tx(
-    tx: &custos_chains::evm::wire::UnsignedEvmTx,
+    tx: &custos_wire::evm::wire::UnsignedEvmTx,
     action: Action,
 ) -> Result<(Intent, Effects), custos_core::CustodyError> {
-    use custos_chains::evm::calldata;
-    use custos_chains::evm::wire::checksum;
+    use custos_wire::evm::calldata;
+    use custos_wire::evm::wire::checksum;
     let chain = Chain::Evm(tx.chain_id());
     let mut intent = bare_intent(action, chain);
     let Some(to) = tx.to() else {
@@ -143,7 +143,7 @@ pub(super) fn evm_tx(
     };
     let invalid =
         |e: calldata::CalldataError| custos_core::CustodyError::InvalidPayload(e.to_string());
-    let as_u128 = |v: custos_chains::evm::wire::U256| u128::try_from(v).unwrap_or(u128::MAX);
+    let as_u128 = |v: custos_wire::evm::wire::U256| u128::try_from(v).unwrap_or(u128::MAX);
     let mut out: BTreeMap<AssetId, u128> = BTreeMap::new();
     if !tx.value().is_zero() {
         out.insert(AssetId::new(NATIVE), as_u128(tx.value()));

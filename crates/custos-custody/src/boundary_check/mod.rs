@@ -38,7 +38,7 @@ pub fn check(
             }
         }
         SignPayload::SolanaTransaction { bytes } => {
-            let tx = custos_chains::solana_wire::decode_for_boundary(bytes).map_err(|e| {
+            let tx = custos_wire::solana::decode_for_boundary(bytes).map_err(|e| {
                 CustodyError::InvalidPayload(format!("cannot decode the solana transaction: {e}"))
             })?;
             let (intent, effects, unnamed_token) = effects::solana(&tx, action);
@@ -56,7 +56,7 @@ pub fn check(
         }
         #[cfg(feature = "evm")]
         SignPayload::EvmTransaction { bytes } => {
-            let tx = custos_chains::evm::wire::UnsignedEvmTx::decode(bytes).map_err(|e| {
+            let tx = custos_wire::evm::wire::UnsignedEvmTx::decode(bytes).map_err(|e| {
                 CustodyError::InvalidPayload(format!("cannot decode the evm transaction: {e}"))
             })?;
             let (intent, effects) = effects::evm_tx(&tx, action)?;
@@ -96,7 +96,7 @@ fn judge(policy: &PolicyDocument, intent: &Intent, effects: &Effects) -> Result<
 /// so at least one EVM chain must be allowed); permits are spending allowances to their spender.
 #[cfg(feature = "evm")]
 fn check_typed_data(policy: &PolicyDocument, json: &str) -> Result<(), CustodyError> {
-    let s = custos_chains::evm::typed_data::summarize(json)
+    let s = custos_wire::evm::typed_data::summarize(json)
         .map_err(|e| CustodyError::InvalidPayload(e.to_string()))?;
     let chain = match s.chain_id {
         Some(id) => Chain::Evm(id),
@@ -160,12 +160,12 @@ pub(crate) fn evm_digest_for(
     match payload {
         #[cfg(feature = "evm")]
         SignPayload::EvmTransaction { bytes } => {
-            custos_chains::evm::wire::UnsignedEvmTx::decode(bytes)
+            custos_wire::evm::wire::UnsignedEvmTx::decode(bytes)
                 .map(|t| t.signing_hash())
                 .map_err(|e| CustodyError::InvalidPayload(e.to_string()))
         }
         #[cfg(feature = "evm")]
-        SignPayload::Eip712 { typed_data } => custos_chains::evm::typed_data::summarize(typed_data)
+        SignPayload::Eip712 { typed_data } => custos_wire::evm::typed_data::summarize(typed_data)
             .map(|s| s.digest)
             .map_err(|e| CustodyError::InvalidPayload(e.to_string())),
         SignPayload::RawHash { hash } => hash
@@ -199,7 +199,7 @@ pub(crate) fn solana_message_for(
     address: &str,
     tx: &[u8],
 ) -> Result<Vec<u8>, CustodyError> {
-    use custos_chains::solana_wire::{decode_for_boundary, split_transaction};
+    use custos_wire::solana::{decode_for_boundary, split_transaction};
     if scheme != KeyScheme::Ed25519 {
         return Err(CustodyError::InvalidPayload(
             "solana transactions are signed with the ed25519 key".into(),
@@ -292,9 +292,15 @@ mod tests {
     #[cfg(feature = "evm")]
     mod evm_rules {
         use super::*;
-        use custos_chains::evm::calldata::{encode_approve, encode_transfer};
-        use custos_chains::evm::uniswap::selector;
-        use custos_chains::evm::wire::{parse_address, Eip1559Fields, UnsignedEvmTx, U256};
+        use custos_wire::evm::calldata::{encode_approve, encode_transfer};
+
+        /// A method's 4-byte selector: keccak-256 of its signature.
+        fn selector(signature: &str) -> [u8; 4] {
+            use sha3::Digest as _;
+            let h = sha3::Keccak256::digest(signature.as_bytes());
+            [h[0], h[1], h[2], h[3]]
+        }
+        use custos_wire::evm::wire::{parse_address, Eip1559Fields, UnsignedEvmTx, U256};
 
         const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
         const BOB: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
