@@ -116,6 +116,15 @@ impl Effects {
         self.prices.get(asset).copied().unwrap_or_default()
     }
 
+    /// Base units of `asset` the chain charges for the transaction itself (0 when it charges in
+    /// another asset, or nothing).
+    pub fn network_cost_of(&self, asset: &AssetId) -> u128 {
+        self.network_cost
+            .as_ref()
+            .filter(|c| &c.asset == asset)
+            .map_or(0, |c| c.atoms)
+    }
+
     /// Every asset the policy needs a unit price for: those whose balance changes and those a
     /// delegation grants (an allowance is valued like an outflow), each once.
     pub fn assets_to_price(&self) -> std::collections::BTreeSet<AssetId> {

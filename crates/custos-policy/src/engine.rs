@@ -586,13 +586,7 @@ fn check_outflow_match(
         );
         return;
     }
-    let cost_of = |asset: &AssetId| {
-        effects
-            .network_cost
-            .as_ref()
-            .filter(|c| &c.asset == asset)
-            .map_or(0, |c| c.atoms)
-    };
+    let cost_of = |asset: &AssetId| effects.network_cost_of(asset);
     let declared = match (&intent.asset, intent.action) {
         (Some(a), _) => Some(a),
         (None, Action::Sign) => None,
@@ -845,13 +839,7 @@ fn check_asset_caps(
             .find(|(a, _)| same_address(a, key))
             .map(|(_, c)| *c)
     };
-    let cost_of = |asset: &AssetId| {
-        effects
-            .network_cost
-            .as_ref()
-            .filter(|c| &c.asset == asset)
-            .map_or(0, |c| c.atoms)
-    };
+    let cost_of = |asset: &AssetId| effects.network_cost_of(asset);
     let mut over: Vec<String> = Vec::new();
     for (asset, (net, _)) in &nets.by_asset {
         let key = key_of(asset);
