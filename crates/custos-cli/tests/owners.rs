@@ -150,34 +150,22 @@ async fn a_database_edit_does_not_move_the_boundary() {
             .verifying_key()
             .to_bytes(),
     );
-    let out = custos_command()
-        .args([
-            "audit",
-            "verify-signer",
-            "--log",
-            log_arg,
-            "--trust-key",
-            &stranger,
-        ])
-        .output()
-        .unwrap();
+    let out = verify_signer(log_arg, &stranger);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let mut srv = srv;
     srv.stop();
     std::fs::write(&log, text.replacen("\"refused\"", "\"signed\"", 1)).unwrap();
-    let out = custos_command()
-        .args([
-            "audit",
-            "verify-signer",
-            "--log",
-            log_arg,
-            "--trust-key",
-            &identity,
-        ])
-        .output()
-        .unwrap();
+    let out = verify_signer(log_arg, &identity);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("does not match its hash"));
+}
+
+/// `custos audit verify-signer --log LOG --trust-key KEY`.
+fn verify_signer(log: &str, key: &str) -> std::process::Output {
+    custos_command()
+        .args(["audit", "verify-signer", "--log", log, "--trust-key", key])
+        .output()
+        .unwrap()
 }
 
 /// Runs `custos ARGS` (no data dir), returning stdout; panics with stderr on failure.

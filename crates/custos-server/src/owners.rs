@@ -58,11 +58,6 @@ impl Owners {
         })
     }
 
-    /// The bootstrap key's public half.
-    pub fn bootstrap_public(&self) -> OwnerKey {
-        self.bootstrap.public()
-    }
-
     /// Enrols `agent` with `doc` as version 1 under the configured authority, signed by the
     /// bootstrap (enrolment) key.
     pub async fn enrol(
