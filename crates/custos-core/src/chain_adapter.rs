@@ -470,6 +470,13 @@ pub trait ChainAdapter: Send + Sync {
     /// What the custody boundary is asked to sign for `tx_bytes`.
     fn sign_payload(&self, tx_bytes: &[u8]) -> crate::SignPayload;
 
+    /// What a policy decision about `tx_bytes` is bound to: the digest of its sign payload with
+    /// the sequence number [`Self::sequence`] writes left out (EVM: the nonce set to zero), so an
+    /// approval covers the transaction it judged at whichever nonce it is given, and nothing else.
+    fn judged_digest(&self, tx_bytes: &[u8]) -> Result<crate::PayloadDigest, ChainError> {
+        Ok(self.sign_payload(tx_bytes).digest())
+    }
+
     /// Takes the sender's next sequence number and writes it into the transaction. Chains
     /// without sequence numbers return the bytes unchanged and no lease.
     async fn sequence(&self, tx_bytes: &[u8], signer: &str) -> Result<Sequenced, ChainError>;

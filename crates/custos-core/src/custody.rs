@@ -120,6 +120,54 @@ impl SignPayload {
             Self::RawHash { hash } => hash,
         }
     }
+
+    /// The payload's kind name, as serialized.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Message { .. } => "message",
+            Self::SolanaTransaction { .. } => "solana_transaction",
+            Self::EvmTransaction { .. } => "evm_transaction",
+            Self::Eip712 { .. } => "eip712",
+            Self::RawHash { .. } => "raw_hash",
+        }
+    }
+
+    /// What a policy decision names as the bytes it judged (see [`PayloadDigest`]).
+    pub fn digest(&self) -> PayloadDigest {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"custos-payload/1:");
+        h.update(self.kind().as_bytes());
+        h.update(b":");
+        h.update(self.bytes());
+        PayloadDigest(h.finalize().into())
+    }
+}
+
+/// SHA-256 over a payload's kind and bytes (`custos-payload/1:<kind>:<bytes>`): the bytes a
+/// policy decision judged, which the signature it allows must be over. Two payloads of different
+/// kinds never share one, so an approval of a 32-byte message cannot sign the same 32 bytes as a
+/// raw hash.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PayloadDigest([u8; 32]);
+
+impl PayloadDigest {
+    /// The digest's bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PayloadDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PayloadDigest({})", hex::encode(self.0))
+    }
+}
+
+impl Serialize for PayloadDigest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
 }
 
 /// A request to the custody boundary. It carries no policy: the boundary signs under the

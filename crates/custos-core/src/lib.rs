@@ -40,7 +40,7 @@ pub use chain_adapter::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use custody::{
     AttestationDocument, AuditCheckpoint, Custody, CustodyError, HeldPolicy, KeyScheme, KeyStatus,
-    PolicyApplied, PolicyJson, PublicKeyInfo, SignPayload, SignRequest, Signature,
+    PayloadDigest, PolicyApplied, PolicyJson, PublicKeyInfo, SignPayload, SignRequest, Signature,
 };
 pub use ids::AgentId;
 pub use in_flight::{IdempotencyRef, InFlightTx};

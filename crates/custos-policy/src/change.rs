@@ -135,6 +135,43 @@ fn added<'a>(old: &[String], new: &'a [String]) -> impl Iterator<Item = &'a Stri
     new.iter().filter(move |n| !contains(&old, n))
 }
 
+/// Every field that differs between `old` and `new`, loosening or not, as dotted paths with
+/// both values (`"limits.per_tx_usd: \"25\" → \"10\""`), in document order: what an owner is
+/// shown before signing. Lists are compared whole.
+pub fn changes(old: &PolicyDocument, new: &PolicyDocument) -> Vec<String> {
+    fn walk(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+        use serde_json::Value::Object;
+        match (a, b) {
+            (Object(x), Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                let null = serde_json::Value::Null;
+                for k in keys {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(
+                        &p,
+                        x.get(k).unwrap_or(&null),
+                        y.get(k).unwrap_or(&null),
+                        out,
+                    );
+                }
+            }
+            _ if a != b => out.push(format!("{path}: {a} → {b}")),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    match (serde_json::to_value(old), serde_json::to_value(new)) {
+        (Ok(a), Ok(b)) => walk("", &a, &b, &mut out),
+        // A document always serializes; should it not, say so rather than claim no change.
+        _ => out.push("(the documents could not be compared)".into()),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -246,5 +283,26 @@ mod tests {
         let mut new = old.clone();
         new.spenders.allow = vec!["0xabcd".into()];
         assert!(loosenings(&old, &new).is_empty());
+    }
+
+    #[test]
+    fn changes_lists_every_differing_field_tightening_or_not() {
+        let old = PolicyDocument::default();
+        let mut new = old.clone();
+        assert!(changes(&old, &new).is_empty());
+        new.limits.max_tx_per_hour = 5;
+        new.actions.trade = true;
+        let c = changes(&old, &new);
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert!(
+            c.iter().any(|l| l == "actions.trade: false → true"),
+            "{c:?}"
+        );
+        assert!(
+            c.iter().any(|l| l == "limits.max_tx_per_hour: 20 → 5"),
+            "{c:?}"
+        );
+        // Only turning trade on loosens.
+        assert_eq!(loosenings(&old, &new).len(), 1);
     }
 }

@@ -1,7 +1,7 @@
 //! What the engine answers: a decision, the reasons behind it, and — for an allowed action — an
 //! [`Approved`] value that only this crate can construct, so code that demands one cannot be
 //! reached without going through the policy.
-use custos_core::{Decimal, Effects, Intent};
+use custos_core::{Decimal, Effects, Intent, PayloadDigest};
 use serde::{Deserialize, Serialize};
 
 /// Why a rule denied or asked for approval.
@@ -57,6 +57,11 @@ pub struct Allowance {
     pub usd_value: Decimal,
     /// Human approvals counted towards the approval rule (0 when it did not apply).
     pub human_approvals: u32,
+    /// The bytes the intent and effects were derived from, when the decision was asked about
+    /// bytes ([`crate::evaluate_payload`]). The server's handle on the custody boundary signs
+    /// only a payload with this digest; a decision without one (a plain [`crate::evaluate`])
+    /// signs nothing.
+    pub payload: Option<PayloadDigest>,
 }
 
 /// The policy's answer.

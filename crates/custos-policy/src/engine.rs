@@ -12,7 +12,7 @@ use crate::document::{PolicyDocument, RecipientMode};
 use crate::rules;
 use custos_core::{
     Action, AssetId, Atoms, Chain, Decimal, DelegationAmount, DelegationKind, Effects, Intent,
-    Usage, UsdValue,
+    PayloadDigest, Usage, UsdValue,
 };
 use std::collections::BTreeMap;
 
@@ -44,7 +44,29 @@ pub fn evaluate_with_approvals(
         human_approvals,
         Scope::Full,
     );
-    decide(run, intent, effects, human_approvals)
+    decide(run, intent, effects, human_approvals, None)
+}
+
+/// [`evaluate_with_approvals`] for the bytes `payload` names, from which `intent` and `effects`
+/// were derived: an allowance carries the digest, and a signature can be asked for only over
+/// those bytes (see [`Allowance::payload`]).
+pub fn evaluate_payload(
+    policy: &PolicyDocument,
+    intent: &Intent,
+    effects: &Effects,
+    usage: &Usage,
+    human_approvals: u32,
+    payload: PayloadDigest,
+) -> Decision {
+    let run = run(
+        policy,
+        intent,
+        effects,
+        Some(usage),
+        human_approvals,
+        Scope::Full,
+    );
+    decide(run, intent, effects, human_approvals, Some(payload))
 }
 
 /// A dry run: which rules were evaluated and how each came out, plus the resulting decision.
@@ -156,7 +178,13 @@ fn kind(run: &Run) -> Verdict {
     Verdict::Allow
 }
 
-fn decide(run: Run, intent: &Intent, effects: &Effects, human_approvals: u32) -> Decision {
+fn decide(
+    run: Run,
+    intent: &Intent,
+    effects: &Effects,
+    human_approvals: u32,
+    payload: Option<PayloadDigest>,
+) -> Decision {
     match kind(&run) {
         Verdict::Deny(reasons) => Decision::Deny { reasons },
         Verdict::RequireApproval(reasons) => match run.quorum {
@@ -170,6 +198,7 @@ fn decide(run: Run, intent: &Intent, effects: &Effects, human_approvals: u32) ->
                 effects: effects.clone(),
                 usd_value,
                 human_approvals,
+                payload,
             }))),
             // Unreachable when the price rule works; never allow an unvalued action.
             None => Decision::Deny {

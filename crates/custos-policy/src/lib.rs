@@ -17,7 +17,7 @@ pub mod document;
 pub mod engine;
 pub mod rules;
 
-pub use change::loosenings;
+pub use change::{changes, loosenings};
 pub use decision::{
     Allowance, Approved, Decision, DecisionKind, Explanation, Outcome, Reason, RuleOutcome,
 };
@@ -26,6 +26,6 @@ pub use document::{
     Recipients, SimulationRules, Spenders, TypedDataRules,
 };
 pub use engine::{
-    check_stateless, evaluate, evaluate_with_approvals, explain, precheck,
+    check_stateless, evaluate, evaluate_payload, evaluate_with_approvals, explain, precheck,
     programs_outside_allowlist,
 };

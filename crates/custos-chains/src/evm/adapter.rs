@@ -518,6 +518,11 @@ impl ChainAdapter for EvmAdapter {
         Ok(signed)
     }
 
+    fn judged_digest(&self, tx_bytes: &[u8]) -> Result<custos_core::PayloadDigest, ChainError> {
+        let tx = self.decode_own(tx_bytes)?;
+        Ok(self.sign_payload(&tx.with_nonce(0).encode()).digest())
+    }
+
     async fn sequence(&self, tx_bytes: &[u8], signer: &str) -> Result<Sequenced, ChainError> {
         let tx = self.decode_own(tx_bytes)?;
         let lease = self.nonces.lease(parse_address(signer, "signer")?).await?;
@@ -615,5 +620,38 @@ fn change(asset: AssetRef, decimals: u8, pre: U256, flow: trace::Flow) -> Balanc
         decimals,
         pre: Atoms::from_u256(pre),
         post: Atoms::from_u256(flow.apply(pre)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What a policy decision about an EVM transaction is bound to: everything but the nonce.
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn tx(nonce: u64, value: u64, chain_id: u64) -> Vec<u8> {
+        UnsignedEvmTx::new(Eip1559Fields {
+            chain_id,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 2_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: Some(Address::repeat_byte(0x11)),
+            value: U256::from(value),
+            input: vec![],
+        })
+        .encode()
+    }
+
+    #[test]
+    fn the_judged_digest_ignores_only_the_nonce() {
+        let a = EvmAdapter::new(EvmConfig::new(31337, "http://127.0.0.1:1")).unwrap();
+        let judged = a.judged_digest(&tx(0, 7, 31337)).unwrap();
+        assert_eq!(a.judged_digest(&tx(42, 7, 31337)).unwrap(), judged);
+        assert_ne!(a.judged_digest(&tx(0, 8, 31337)).unwrap(), judged);
+        // The digest is not the sign payload's own digest once a nonce is set…
+        assert_ne!(a.sign_payload(&tx(42, 7, 31337)).digest(), judged);
+        // …and another chain's transaction has none at all.
+        assert!(a.judged_digest(&tx(0, 7, 1)).is_err());
     }
 }

@@ -202,7 +202,14 @@ pub async fn run(
         amount: Decimal::ZERO,
         declared_usd: UsdValue::Known(Decimal::ZERO),
     };
-    let approved = match custos_policy::evaluate(&policy, &intent, &effects, &use_) {
+    let approved = match custos_policy::evaluate_payload(
+        &policy,
+        &intent,
+        &effects,
+        &use_,
+        0,
+        payload.digest(),
+    ) {
         Decision::Allow(a) => *a,
         Decision::Deny { reasons } => return Err(denied(&reasons)),
         Decision::RequireApproval { .. } => {

@@ -217,14 +217,19 @@ pub async fn park(
 /// a parked response.
 pub fn decide(
     plan: &Plan,
+    adapter: &dyn ChainAdapter,
     human_approvals: u32,
 ) -> Result<Approved<Allowance>, Result<u32, ApiError>> {
-    match custos_policy::evaluate_with_approvals(
+    let judged = adapter
+        .judged_digest(&plan.tx.tx_bytes)
+        .map_err(|e| Err(chain_error("transaction", e)))?;
+    match custos_policy::evaluate_payload(
         &plan.policy,
         &plan.intent,
         &plan.effects,
         &plan.usage,
         human_approvals,
+        judged,
     ) {
         Decision::Allow(a) => Ok(*a),
         Decision::Deny { reasons } => Err(Err(denied(&reasons))),
@@ -254,7 +259,7 @@ pub async fn conclude(
         .adapter(plan.intent.chain)
         .cloned()
         .ok_or_else(|| ApiError::invalid("chain", "not enabled"))?;
-    match decide(&plan, 0) {
+    match decide(&plan, adapter.as_ref(), 0) {
         Ok(approved) => execute(state, actor, plan, approved, &adapter, broadcast).await,
         Err(Ok(quorum)) => park(state, &plan, quorum, parked).await,
         Err(Err(e)) => Err(e),
@@ -302,12 +307,7 @@ pub async fn execute(
     let scheme = adapter.key_scheme();
     let sig = match state
         .custody
-        .sign(
-            &approved,
-            plan.agent.id,
-            scheme,
-            adapter.sign_payload(&tx_bytes),
-        )
+        .sign_transaction(&approved, plan.agent.id, adapter.as_ref(), &tx_bytes)
         .await
     {
         Ok(s) => s,
@@ -761,7 +761,7 @@ pub async fn execute_approved(
         usage,
         extra: None,
     };
-    match decide(&plan, approvals) {
+    match decide(&plan, adapter.as_ref(), approvals) {
         Ok(approved) => execute(state, actor, plan, approved, &adapter, broadcast).await,
         Err(Ok(quorum)) => Err(ApiError::policy_denied(vec![(
             "approvals.above_usd".into(),

@@ -371,29 +371,31 @@ async fn sign_message(
         frozen: agent.frozen,
         ..Default::default()
     };
-    let approved =
-        match custos_policy::evaluate(&policy, &intent, &custos_core::Effects::default(), &usage) {
-            custos_policy::Decision::Allow(a) => *a,
-            d => {
-                return Err(ApiError::policy_denied(
-                    d.reasons()
-                        .iter()
-                        .map(|r| (r.rule.clone(), r.message.clone()))
-                        .collect(),
-                ))
-            }
-        };
     let envelope = offchain_envelope(message);
+    let payload = SignPayload::Message {
+        bytes: envelope.clone(),
+    };
+    let approved = match custos_policy::evaluate_payload(
+        &policy,
+        &intent,
+        &custos_core::Effects::default(),
+        &usage,
+        0,
+        payload.digest(),
+    ) {
+        custos_policy::Decision::Allow(a) => *a,
+        d => {
+            return Err(ApiError::policy_denied(
+                d.reasons()
+                    .iter()
+                    .map(|r| (r.rule.clone(), r.message.clone()))
+                    .collect(),
+            ))
+        }
+    };
     let sig = state
         .custody
-        .sign(
-            &approved,
-            agent.id,
-            KeyScheme::Ed25519,
-            SignPayload::Message {
-                bytes: envelope.clone(),
-            },
-        )
+        .sign(&approved, agent.id, KeyScheme::Ed25519, payload)
         .await?;
     state
         .metrics
