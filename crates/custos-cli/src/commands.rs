@@ -165,6 +165,7 @@ async fn enclave_on_token(
         custos_custody::Pkcs11Config::new(&module, &label, custos_core::SecretString::new(pin));
     p.sessions = sessions;
     p.policy_dir = Some(data_dir.join("policies"));
+    p.decision_log = Some(data_dir.join("decisions.log"));
     p.enrolment_keys = enrolment_keys;
     tracing::info!(module = %module.display(), token = %label, "custody boundary on a PKCS#11 token");
     tokio::select! {

@@ -137,6 +137,7 @@ async fn serve_on_a_pkcs11_token_provisions_signs_and_transfers() {
     let r = srv.get("/v1/attestation?nonce=00112233", None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.text.contains("pkcs11"), "{}", r.text);
+    let identity = r.json()["public_key"].as_str().unwrap().to_owned();
 
     // Stopping writes a final checkpoint signed by the token's identity key; the chain verifies.
     let mut srv = srv;
@@ -150,4 +151,38 @@ async fn serve_on_a_pkcs11_token_provisions_signs_and_transfers() {
     );
     assert!(stdout.starts_with("ok: "), "{stdout}");
     assert!(!stdout.contains(" 0 signed checkpoints"), "{stdout}");
+
+    // The token-backed boundary keeps its own decision log too, signed by the identity key on
+    // the token: the enrolment, the message and the transfer, then the closing checkpoint.
+    let log = srv.data_dir.join("enclave").join("decisions.log");
+    let text = std::fs::read_to_string(&log).expect("the PKCS#11 boundary's decision log");
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let signed = records
+        .iter()
+        .filter(|r| r["event"] == "sign" && r["outcome"] == "signed")
+        .count();
+    assert!(signed >= 2, "{text}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["event"] == "policy" && r["outcome"] == "accepted"),
+        "{text}"
+    );
+    assert_eq!(records.last().unwrap()["event"], "checkpoint", "{text}");
+    let out = common::custos_command()
+        .args(["audit", "verify-signer", "--log"])
+        .arg(&log)
+        .args(["--trust-key", &identity])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("ok: "), "{stdout}");
 }

@@ -12,13 +12,14 @@ use crate::keyfiles::{KeyFiles, KmsAndFiles};
 use crate::keystore::{create_private_dir, KeyOwner, Keystore, UnsealedKey};
 use crate::kms::{local_kms_dir, KmsProvider, LocalKms};
 use crate::protocol::{Op, Outcome, Reply};
+use crate::recorded::envelope_error;
 use crate::signer::AgentSigningKey;
 use custos_core::{
     AgentId, AttestationDocument, AuditCheckpoint, Clock, CustodyError, KeyScheme, KeyStatus,
     PublicKeyInfo, SecretString, SignPayload, SignRequest, Signature, SystemClock,
 };
-use custos_signer::decisions::{DecisionLog, Event};
-use custos_signer::{EnvelopeError, PolicyBook};
+use custos_signer::decisions::DecisionLog;
+use custos_signer::PolicyBook;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -231,13 +232,17 @@ impl crate::serve::Boundary for Enclave {
             Op::PublicKey { agent, scheme } => {
                 self.public_key(agent, scheme).map(Reply::MaybePublicKey)
             }
-            Op::Sign(req) => self.sign_and_record(&req).map(Reply::Signature),
+            Op::Sign(req) => crate::recorded::sign(Some(&self.decisions), self.now(), &req, |v| {
+                self.sign(&req, v)
+            })
+            .map(Reply::Signature),
             Op::SubmitPolicy { envelope } => {
-                self.submit_and_record(&envelope).map(Reply::PolicyApplied)
+                crate::recorded::submit(Some(&self.decisions), &self.book, self.now(), &envelope)
+                    .map(Reply::PolicyApplied)
             }
             Op::HeldPolicy { agent } => self
                 .book
-                .held(agent)
+                .held(agent, self.now())
                 .map(Reply::HeldPolicy)
                 .map_err(envelope_error),
             Op::Attestation { nonce } => self.attestation(&nonce).map(Reply::Attestation),
@@ -318,64 +323,6 @@ impl Enclave {
         scheme: KeyScheme,
     ) -> Result<Option<PublicKeyInfo>, CustodyError> {
         Ok(self.active(agent, scheme)?.map(|k| k.meta.info(self.now())))
-    }
-
-    /// [`Enclave::sign`], then the decision appended to the enclave's own log; a signature is
-    /// released only once its record is written.
-    fn sign_and_record(&self, req: &SignRequest) -> Result<Signature, CustodyError> {
-        let mut version = None;
-        let result = self.sign(req, &mut version);
-        let (outcome, reason) = match &result {
-            Ok(_) => ("signed", None),
-            Err(e) => ("refused", Some(e.to_string())),
-        };
-        let subject = custos_signer::decisions::subject(req.payload.bytes());
-        self.decisions
-            .append(
-                self.now(),
-                req.agent_id,
-                Event::Sign,
-                subject,
-                version,
-                outcome,
-                reason,
-            )
-            .map_err(|e| CustodyError::Internal(format!("decision log: {e}")))?;
-        result
-    }
-
-    /// Verifies and keeps an envelope, and records the decision.
-    fn submit_and_record(
-        &self,
-        envelope: &custos_core::PolicyJson,
-    ) -> Result<custos_core::PolicyApplied, CustodyError> {
-        let parsed = custos_signer::PolicyEnvelope::from_json(envelope);
-        let (wallet, subject, version) = match &parsed {
-            Ok(env) => (env.wallet, hex::encode(env.hash()), Some(env.version)),
-            Err(_) => (
-                AgentId(Default::default()),
-                custos_signer::decisions::subject(envelope.as_str().as_bytes()),
-                None,
-            ),
-        };
-        let result = parsed.and_then(|env| self.book.submit(env, self.now()));
-        let (outcome, reason) = match &result {
-            Ok(custos_core::PolicyApplied::Pending { .. }) => ("pending", None),
-            Ok(_) => ("accepted", None),
-            Err(e) => ("refused", Some(e.to_string())),
-        };
-        self.decisions
-            .append(
-                self.now(),
-                wallet,
-                Event::Policy,
-                subject,
-                version,
-                outcome,
-                reason,
-            )
-            .map_err(|e| CustodyError::Internal(format!("decision log: {e}")))?;
-        result.map_err(envelope_error)
     }
 
     fn sign(
@@ -468,14 +415,6 @@ impl Enclave {
             self.now(),
             &self.identity,
         ))
-    }
-}
-
-/// A refused envelope, or no policy to sign under, as the custody error the caller sees.
-pub(crate) fn envelope_error(e: EnvelopeError) -> CustodyError {
-    match e {
-        EnvelopeError::Storage(m) => CustodyError::Internal(format!("policy book: {m}")),
-        other => CustodyError::EnvelopeRefused(other.to_string()),
     }
 }
 

@@ -40,6 +40,7 @@ pub mod openbao;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 pub mod protocol;
+mod recorded;
 pub(crate) mod serve;
 pub mod signer;
 

@@ -84,6 +84,101 @@ impl Entry {
     }
 }
 
+/// What a change from the held envelope to a new one requires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// What it loosens (document and authority), as dotted paths; empty for a tightening.
+    pub loosens: Vec<String>,
+    /// Signatures it needs: 1 for a tightening, the held quorum for a loosening or an
+    /// authority change.
+    pub needs: usize,
+    /// How long it waits before it takes force (0 unless it loosens).
+    pub delay_ms: i64,
+}
+
+impl Verdict {
+    /// What replacing `cur` by `env` requires, signatures not looked at.
+    pub fn of(cur: &PolicyEnvelope, env: &PolicyEnvelope) -> Self {
+        let mut loosens = custos_policy::loosenings(&cur.document, &env.document);
+        loosens.extend(cur.authority.loosenings(&env.authority));
+        let needs = if env.authority != cur.authority || !loosens.is_empty() {
+            cur.authority.quorum as usize
+        } else {
+            1
+        };
+        let delay_ms = if loosens.is_empty() {
+            0
+        } else {
+            i64::try_from(cur.authority.loosen_delay_seconds.saturating_mul(1000))
+                .unwrap_or(i64::MAX)
+        };
+        Self {
+            loosens,
+            needs,
+            delay_ms,
+        }
+    }
+
+    /// When the envelope takes force if submitted at `now_ms`; `None`: at once.
+    pub fn effective_from_ms(&self, now_ms: i64) -> Option<i64> {
+        (self.delay_ms > 0).then(|| now_ms.saturating_add(self.delay_ms))
+    }
+}
+
+/// Verifies `env` as the successor of `cur` (whose hash is `cur_hash`) at `now_ms`: version and
+/// chain, signatures by the held owners, `not_before`, and the quorum a loosening or an
+/// authority change needs. Pure: what [`PolicyBook::submit`] applies, and what a coordinator's
+/// dry run shows before anything is submitted.
+pub fn judge(
+    cur: &PolicyEnvelope,
+    cur_hash: [u8; 32],
+    env: &PolicyEnvelope,
+    now_ms: i64,
+) -> Result<Verdict, EnvelopeError> {
+    env.validate()?;
+    if env.version <= cur.version {
+        return Err(EnvelopeError::Stale {
+            got: env.version,
+            current: cur.version,
+        });
+    }
+    if env.version != cur.version + 1 || env.prev_hash != cur_hash {
+        return Err(EnvelopeError::BrokenChain {
+            got: env.version,
+            expected_version: cur.version + 1,
+            expected_prev: hex::encode(cur_hash),
+        });
+    }
+    let signers = env.signers(&cur.authority)?;
+    if signers.is_empty() {
+        return Err(EnvelopeError::Quorum {
+            have: 0,
+            need: 1,
+            why: "a policy change needs at least one owner signature".into(),
+        });
+    }
+    if env.not_before_ms > now_ms {
+        return Err(EnvelopeError::NotYetValid {
+            not_before_ms: env.not_before_ms,
+            now_ms,
+        });
+    }
+    let verdict = Verdict::of(cur, env);
+    if signers.len() < verdict.needs {
+        let why = if verdict.loosens.is_empty() {
+            "it changes the owner keys, quorum or delay".to_owned()
+        } else {
+            format!("it loosens {}", verdict.loosens.join("; "))
+        };
+        return Err(EnvelopeError::Quorum {
+            have: signers.len(),
+            need: verdict.needs,
+            why,
+        });
+    }
+    Ok(verdict)
+}
+
 /// The book.
 pub struct PolicyBook {
     dir: Option<PathBuf>,
@@ -218,10 +313,15 @@ impl PolicyBook {
     }
 
     /// [`PolicyBook::envelopes`] as the custody interface carries them.
-    pub fn held(&self, wallet: AgentId) -> Result<Option<HeldPolicy>, EnvelopeError> {
+    pub fn held(&self, wallet: AgentId, now_ms: i64) -> Result<Option<HeldPolicy>, EnvelopeError> {
         let json = |e: &PolicyEnvelope| {
             PolicyJson::new(e).map_err(|e| EnvelopeError::Storage(e.to_string()))
         };
+        // A loosening whose delay has passed is in force: say so, as signing would.
+        match self.effective(wallet, now_ms) {
+            Ok(_) | Err(EnvelopeError::NoPolicy { .. }) => {}
+            Err(e) => return Err(e),
+        }
         let Some((current, pending)) = self.envelopes(wallet)? else {
             return Ok(None);
         };
@@ -295,54 +395,10 @@ impl PolicyBook {
                 });
             }
         }
-        if env.version <= cur.version {
-            return Err(EnvelopeError::Stale {
-                got: env.version,
-                current: cur.version,
-            });
-        }
-        if env.version != cur.version + 1 || env.prev_hash != cur_hash {
-            return Err(EnvelopeError::BrokenChain {
-                got: env.version,
-                expected_version: cur.version + 1,
-                expected_prev: hex::encode(cur_hash),
-            });
-        }
-        let signers = env.signers(&cur.authority)?;
-        if signers.is_empty() {
-            return Err(EnvelopeError::Quorum {
-                have: 0,
-                need: 1,
-                why: "a policy change needs at least one owner signature".into(),
-            });
-        }
-        if env.not_before_ms > now_ms {
-            return Err(EnvelopeError::NotYetValid {
-                not_before_ms: env.not_before_ms,
-                now_ms,
-            });
-        }
-        let mut loosens = custos_policy::loosenings(&cur.document, &env.document);
-        loosens.extend(cur.authority.loosenings(&env.authority));
-        let authority_changed = env.authority != cur.authority;
-        let need = cur.authority.quorum as usize;
-        if (authority_changed || !loosens.is_empty()) && signers.len() < need {
-            let why = if loosens.is_empty() {
-                "it changes the owner keys, quorum or delay".to_owned()
-            } else {
-                format!("it loosens {}", loosens.join("; "))
-            };
-            return Err(EnvelopeError::Quorum {
-                have: signers.len(),
-                need,
-                why,
-            });
-        }
-        let delay_ms = i64::try_from(cur.authority.loosen_delay_seconds.saturating_mul(1000))
-            .unwrap_or(i64::MAX);
-        if !loosens.is_empty() && delay_ms > 0 {
-            let effective_from_ms = now_ms.saturating_add(delay_ms);
+        let verdict = judge(cur, cur_hash, &env, now_ms)?;
+        if let Some(effective_from_ms) = verdict.effective_from_ms(now_ms) {
             let version = env.version;
+            let loosens = verdict.loosens;
             tracing::info!(wallet = %wallet, version, effective_from_ms,
                 "policy loosening verified; pending until its delay has passed");
             self.save(

@@ -26,6 +26,19 @@ use std::sync::Mutex;
 /// Records between two signed ones (at most).
 pub const SIGN_EVERY: u64 = 64;
 
+/// What signs the log: the signer's Ed25519 identity key, wherever it lives (in memory in the
+/// enclave, on the token behind the PKCS#11 boundary).
+pub trait IdentitySigner: Send + Sync {
+    /// The Ed25519 signature over `message`.
+    fn sign_identity(&self, message: &[u8]) -> std::io::Result<[u8; 64]>;
+}
+
+impl IdentitySigner for ed25519_dalek::SigningKey {
+    fn sign_identity(&self, message: &[u8]) -> std::io::Result<[u8; 64]> {
+        Ok(self.sign(message).to_bytes())
+    }
+}
+
 /// What was decided about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,7 +148,7 @@ struct Tail {
 /// The log, appended to by one signer process.
 pub struct DecisionLog {
     path: PathBuf,
-    identity: ed25519_dalek::SigningKey,
+    identity: Box<dyn IdentitySigner>,
     tail: Mutex<Tail>,
 }
 
@@ -149,7 +162,7 @@ impl std::fmt::Debug for DecisionLog {
 
 impl DecisionLog {
     /// Opens (or creates, 0600) the log at `path`, continuing its chain.
-    pub fn open(path: &Path, identity: ed25519_dalek::SigningKey) -> std::io::Result<Self> {
+    pub fn open(path: &Path, identity: impl IdentitySigner + 'static) -> std::io::Result<Self> {
         use std::os::unix::fs::OpenOptionsExt as _;
         let (mut seq, mut prev, mut good_len) = (0u64, hex::encode([0u8; 32]), 0u64);
         if let Ok(f) = std::fs::File::open(path) {
@@ -180,7 +193,7 @@ impl DecisionLog {
         }
         Ok(Self {
             path: path.to_path_buf(),
-            identity,
+            identity: Box::new(identity),
             tail: Mutex::new(Tail { file, seq, prev }),
         })
     }
@@ -219,7 +232,7 @@ impl DecisionLog {
         line.push(b'"');
         if body.seq.is_multiple_of(SIGN_EVERY) || event != Event::Sign {
             line.extend_from_slice(b",\"signature\":\"");
-            line.extend_from_slice(hex::encode(self.identity.sign(&hash).to_bytes()).as_bytes());
+            line.extend_from_slice(hex::encode(self.identity.sign_identity(&hash)?).as_bytes());
             line.push(b'"');
         }
         line.extend_from_slice(b"}\n");

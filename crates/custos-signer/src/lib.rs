@@ -21,7 +21,7 @@ pub mod envelope;
 pub mod files;
 pub mod owner;
 
-pub use book::{Effective, PolicyBook};
+pub use book::{judge, Effective, PolicyBook, Verdict};
 pub use envelope::{
     enrolment, Authority, EnvelopeError, OwnerSignature, PolicyEnvelope, ENVELOPE_FORMAT,
 };

@@ -1,7 +1,8 @@
 //! The PKCS#11 token behind the boundary protocol: `custos enclave --pkcs11-module …` serves the
 //! same socket protocol as the sealed-keystore enclave, with the token as its key store and its
-//! own owner-signed policy book. The API server then talks to it like to any enclave: it never
-//! loads the module, never opens a session and never sees the PIN.
+//! own owner-signed policy book and decision log (signed by the identity key on the token). The
+//! API server then talks to it like to any enclave: it never loads the module, never opens a
+//! session and never sees the PIN.
 use super::{Inner, Pkcs11Config, Pkcs11Custody};
 use crate::protocol::{Op, Outcome, Reply};
 use crate::serve::Boundary;
@@ -21,17 +22,13 @@ impl Boundary for TokenBoundary {
             Op::PublicKey { agent, scheme } => {
                 i.public_key(agent, scheme).map(Reply::MaybePublicKey)
             }
-            Op::Sign(req) => i.sign(&req).map(Reply::Signature),
-            Op::SubmitPolicy { envelope } => i
-                .book
-                .submit_json(&envelope, i.now())
-                .map(Reply::PolicyApplied)
-                .map_err(crate::enclave::envelope_error),
+            Op::Sign(req) => i.sign_recorded(&req).map(Reply::Signature),
+            Op::SubmitPolicy { envelope } => i.submit_recorded(&envelope).map(Reply::PolicyApplied),
             Op::HeldPolicy { agent } => i
                 .book
-                .held(agent)
+                .held(agent, i.now())
                 .map(Reply::HeldPolicy)
-                .map_err(crate::enclave::envelope_error),
+                .map_err(crate::recorded::envelope_error),
             Op::Attestation { nonce } => i.attestation(&nonce).map(Reply::Attestation),
             Op::Rotate { agent, scheme } => i.rotate(agent, scheme).map(Reply::PublicKey),
             Op::SignCheckpoint { seq, head_hash } => <[u8; 32]>::try_from(head_hash.as_slice())

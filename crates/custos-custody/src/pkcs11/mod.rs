@@ -32,6 +32,7 @@
 //!   would not invalidate this instance's handle cache.
 //! - It never calls `C_Finalize` (see [`token::module`]).
 mod boundary;
+mod identity;
 mod naming;
 mod statement;
 mod token;
@@ -74,6 +75,9 @@ pub struct Pkcs11Config {
     pub rotation_grace: Duration,
     /// Where the owner-signed policy book is kept; `None` keeps it in memory only.
     pub policy_dir: Option<PathBuf>,
+    /// The boundary's decision log (signed by the identity key on the token); `None` keeps
+    /// none (an in-process backend in tests).
+    pub decision_log: Option<PathBuf>,
     /// Owner keys that may enrol a wallet's first policy (see `EnclaveConfig`).
     pub enrolment_keys: Vec<custos_signer::OwnerKey>,
 }
@@ -92,6 +96,7 @@ impl Pkcs11Config {
             sessions: 4,
             rotation_grace: Duration::from_secs(30 * 24 * 3600),
             policy_dir: None,
+            decision_log: None,
             enrolment_keys: Vec::new(),
         }
     }
@@ -152,7 +157,7 @@ impl std::fmt::Debug for Pkcs11Custody {
 }
 
 struct Inner {
-    pool: SessionPool,
+    pool: Arc<SessionPool>,
     /// Active keys by (agent, scheme): a signature is one pooled session and one cached handle.
     keys: Mutex<HashMap<(AgentId, KeyScheme), Arc<KeyEntry>>>,
     /// Serialises key creation, rotation and cache fills, so two requests never both create a
@@ -165,6 +170,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// The owner-signed policies signed under.
     book: custos_signer::PolicyBook,
+    /// Every signature and envelope decided, when configured.
+    decisions: Option<custos_signer::decisions::DecisionLog>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -189,7 +196,7 @@ impl Pkcs11Custody {
             .map(|b| hex::encode(custos_core::sha256(&b)))
             .map_err(|e| CustodyError::Unavailable(format!("read PKCS#11 module: {e}")))?;
         let pin = cryptoki::types::AuthPin::from(cfg.pin.expose());
-        let pool = SessionPool::new(ctx, slot, pin, cfg.sessions)?;
+        let pool = Arc::new(SessionPool::new(ctx, slot, pin, cfg.sessions)?);
         let token = retry_token_info(|| describe(&pool))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let identity = {
@@ -202,12 +209,32 @@ impl Pkcs11Custody {
         };
         let book = match &cfg.policy_dir {
             Some(dir) => custos_signer::PolicyBook::open(dir, cfg.enrolment_keys.clone())
-                .map_err(crate::enclave::envelope_error)?,
+                .map_err(crate::recorded::envelope_error)?,
             None => custos_signer::PolicyBook::in_memory(cfg.enrolment_keys.clone()),
+        };
+        let decisions = match (&cfg.decision_log, &identity.verifier) {
+            (None, _) => None,
+            (Some(path), Verifier::Ed25519(vk)) => Some(
+                custos_signer::decisions::DecisionLog::open(
+                    path,
+                    identity::TokenIdentity {
+                        pool: pool.clone(),
+                        private: identity.private,
+                        vk: *vk,
+                    },
+                )
+                .map_err(|e| CustodyError::Internal(format!("decision log: {e}")))?,
+            ),
+            (Some(_), Verifier::Ecdsa(_)) => {
+                return Err(CustodyError::Internal(
+                    "the token's identity key is not Ed25519".into(),
+                ))
+            }
         };
         Ok(Self {
             inner: Arc::new(Inner {
                 book,
+                decisions,
                 pool,
                 keys: Mutex::new(HashMap::new()),
                 write_lock: Mutex::new(()),
@@ -557,16 +584,7 @@ impl Inner {
     fn sign_with(&self, key: &KeyEntry, message: &[u8]) -> Result<Vec<u8>, CustodyError> {
         match &key.verifier {
             Verifier::Ed25519(vk) => {
-                let raw = self
-                    .pool
-                    .with(|s| token::sign_raw(s, KeyScheme::Ed25519, key.private, message))?;
-                let sig = ed25519_dalek::Signature::from_slice(&raw).map_err(|_| {
-                    CustodyError::Internal("token returned a malformed Ed25519 signature".into())
-                })?;
-                vk.verify_strict(message, &sig).map_err(|_| {
-                    CustodyError::Internal("token's Ed25519 signature does not verify".into())
-                })?;
-                Ok(raw)
+                identity::sign_ed25519(&self.pool, key.private, vk, message).map(Vec::from)
             }
             Verifier::Ecdsa(vk) => {
                 let digest = eip191_digest(message);
@@ -578,14 +596,34 @@ impl Inner {
         }
     }
 
-    fn sign(&self, req: &SignRequest) -> Result<Signature, CustodyError> {
+    /// [`Inner::sign`], recorded in the decision log (when there is one) before it is answered.
+    fn sign_recorded(&self, req: &SignRequest) -> Result<Signature, CustodyError> {
+        crate::recorded::sign(self.decisions.as_ref(), self.now(), req, |v| {
+            self.sign(req, v)
+        })
+    }
+
+    /// Verifies and keeps an envelope, recorded like a signature.
+    fn submit_recorded(
+        &self,
+        envelope: &custos_core::PolicyJson,
+    ) -> Result<custos_core::PolicyApplied, CustodyError> {
+        crate::recorded::submit(self.decisions.as_ref(), &self.book, self.now(), envelope)
+    }
+
+    fn sign(
+        &self,
+        req: &SignRequest,
+        version: &mut Option<u64>,
+    ) -> Result<Signature, CustodyError> {
         if req.scheme == KeyScheme::Secp256k1Schnorr {
             return Err(unsupported_schnorr());
         }
         let policy = self
             .book
             .effective(req.agent_id, self.clock.now_ms())
-            .map_err(crate::enclave::envelope_error)?;
+            .map_err(crate::recorded::envelope_error)?;
+        *version = Some(policy.version);
         boundary_check::check_request(&policy.document, req)?;
         let key = self
             .active(req.agent_id, req.scheme)?
@@ -710,27 +748,26 @@ impl Custody for Pkcs11Custody {
     }
 
     async fn sign(&self, req: SignRequest) -> Result<Signature, CustodyError> {
-        self.blocking(move |i| i.sign(&req)).await
+        self.blocking(move |i| i.sign_recorded(&req)).await
     }
 
     async fn submit_policy(
         &self,
         envelope: custos_core::PolicyJson,
     ) -> Result<custos_core::PolicyApplied, CustodyError> {
-        self.blocking(move |i| {
-            i.book
-                .submit_json(&envelope, i.now())
-                .map_err(crate::enclave::envelope_error)
-        })
-        .await
+        self.blocking(move |i| i.submit_recorded(&envelope)).await
     }
 
     async fn held_policy(
         &self,
         agent: AgentId,
     ) -> Result<Option<custos_core::HeldPolicy>, CustodyError> {
-        self.blocking(move |i| i.book.held(agent).map_err(crate::enclave::envelope_error))
-            .await
+        self.blocking(move |i| {
+            i.book
+                .held(agent, i.now())
+                .map_err(crate::recorded::envelope_error)
+        })
+        .await
     }
 
     async fn attestation(&self, nonce: &[u8]) -> Result<AttestationDocument, CustodyError> {

@@ -282,6 +282,12 @@ fn a_loosening_waits_out_the_delay_and_a_tightening_cancels_it() {
         Ok(PolicyApplied::Pending { effective_from_ms: f, .. }) if f == NOW + 3_600_000
     ));
     assert_eq!(book.effective(w, NOW + 3_599_999).unwrap().version, 1);
+    // What the book says it holds follows the clock too: pending before, in force after.
+    let held = book.held(w, NOW + 3_599_999).unwrap().unwrap();
+    assert!(held.pending.is_some());
+    let held = book.held(w, NOW + 3_600_000).unwrap().unwrap();
+    assert!(held.pending.is_none());
+    assert_eq!(PolicyEnvelope::from_json(&held.current).unwrap().version, 2);
     assert_eq!(book.effective(w, NOW + 3_600_000).unwrap().version, 2);
 
     // A tightening chained on the held version cancels a pending loosening.
