@@ -152,12 +152,126 @@ async fn a_database_edit_does_not_move_the_boundary() {
     );
     let out = verify_signer(log_arg, &stranger);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
+
+    // On restart the server follows the owner-signed policy the boundary holds: the edited row
+    // is replaced, and the replacement audited.
     let mut srv = srv;
+    srv.restart(None).await;
+    let policy_path = format!("/v1/admin/agents/{}/policy", s.agent_id);
+    let mut healed = Value::Null;
+    for _ in 0..100 {
+        healed = srv.get(&policy_path, Some(&op)).await.json();
+        if healed["recipients"]["mode"] == "allowlist" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(healed["recipients"]["allow"], json!([BOB]), "{healed}");
+    assert_eq!(healed["limits"]["per_tx_usd"], "20", "{healed}");
+    assert_eq!(adoptions(&srv, &op, &s.agent_id).await, 1);
+    let r = transfer(&srv, &s.token, EVE).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(
+        !r.text.contains("custody_boundary"),
+        "the server's own check refuses again: {}",
+        r.text
+    );
     srv.stop();
     std::fs::write(&log, text.replacen("\"refused\"", "\"signed\"", 1)).unwrap();
     let out = verify_signer(log_arg, &identity);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("does not match its hash"));
+}
+
+/// `POST …/policy/dry-run` with `body`: its answer (200 expected).
+async fn dry_run(srv: &Server, op: &str, agent: &str, body: &Value) -> Value {
+    let r = srv
+        .post(
+            &format!("/v1/admin/agents/{agent}/policy/dry-run"),
+            Some(op),
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()
+}
+
+/// How many `policy.adopted` records the audit log holds for `agent`.
+async fn adoptions(srv: &Server, op: &str, agent: &str) -> usize {
+    let r = srv
+        .get(
+            &format!("/v1/admin/audit?agent_id={agent}&limit=1000"),
+            Some(op),
+        )
+        .await;
+    r.json()["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "policy.adopted")
+        .count()
+}
+
+/// A loosening under a delay is held back by the boundary and answered `202`; once the delay
+/// has passed the boundary puts it in force and the server adopts it by itself (audited) — no
+/// second PUT. Until then the server still enforces the old policy.
+#[tokio::test]
+async fn a_delayed_loosening_is_adopted_once_in_force() {
+    let srv = Server::builder()
+        .env("CUSTOS_OWNERS_LOOSEN_DELAY_SECONDS", "3")
+        .start()
+        .await;
+    // Funded by hand: the usual helper's policy loosens the default, which would wait here.
+    let s = srv.login("delayed@example.com").await;
+    srv.post(
+        "/v1/dev/airdrop",
+        Some(&s.token),
+        &json!({"chain": "solana", "asset": "SOL", "amount": "1"}),
+    )
+    .await
+    .expect_status(200);
+    let op = srv.operator_token("admin");
+    let strict = json!({
+        "actions": {"transfer": true},
+        "chains": ["solana"],
+        "limits": {"per_tx_usd": "20", "daily_usd": "100", "max_tx_per_hour": 20},
+        "recipients": {"mode": "allowlist", "allow": [BOB], "deny": []}
+    });
+    // A tightening is in force at once.
+    put_policy(&srv, &op, &s.agent_id, &strict)
+        .await
+        .expect_status(200);
+    let mut loose = strict.clone();
+    loose["recipients"] = json!({"mode": "any", "allow": [], "deny": []});
+    let r = put_policy(&srv, &op, &s.agent_id, &loose).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let from = r.json()["effective_from_ms"].as_i64().unwrap();
+    let r = transfer(&srv, &s.token, EVE).await;
+    assert_eq!(r.status, 403, "not yet in force: {}", r.text);
+    assert!(r.text.contains("recipients.allow"), "{}", r.text);
+    let policy_path = format!("/v1/admin/agents/{}/policy", s.agent_id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let p = srv.get(&policy_path, Some(&op)).await.json();
+        if p["recipients"]["mode"] == "any" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never adopted: {p}");
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(now >= from, "adopted before its time ({now} < {from})");
+    assert_eq!(adoptions(&srv, &op, &s.agent_id).await, 1);
+    transfer(&srv, &s.token, EVE).await.expect_status(200);
+    let held = srv
+        .get(&format!("{policy_path}/envelope"), Some(&op))
+        .await
+        .json();
+    assert!(held["pending"].is_null(), "{held}");
+    assert_eq!(held["current"]["document"]["recipients"]["mode"], "any");
 }
 
 /// `custos audit verify-signer --log LOG --trust-key KEY`.
@@ -291,6 +405,42 @@ async fn owners_change_policies_and_the_boundary_refuses_everything_else() {
     );
     // A loosening with one of the two signatures it needs.
     let half = sign(&k1, &["--current", v2_path.to_str().unwrap()], &loosen);
+    // The dry run says so before anyone submits it: what changes, what loosens, 1 of 2.
+    let dry = dry_run(&srv, &op, &agent, &half).await;
+    assert_eq!(dry["would"], "refused", "{dry}");
+    assert_eq!(dry["signatures"], 1, "{dry}");
+    assert_eq!(dry["needs_signatures"], 2, "{dry}");
+    assert_eq!(dry["next_version"], 3, "{dry}");
+    assert_eq!(
+        dry["changes"],
+        json!(["actions.sign_message: false → true"]),
+        "{dry}"
+    );
+    assert_eq!(dry["loosens"].as_array().unwrap().len(), 1, "{dry}");
+    assert!(
+        dry["reason"].as_str().unwrap().contains("2 needed"),
+        "{dry}"
+    );
+    // A plain document: the server holds no owner key here, so the owners must sign it.
+    let fewer = json!({
+        "actions": {"sign_message": false},
+        "limits": {"per_tx_usd": "25", "daily_usd": "100", "max_tx_per_hour": 5}
+    });
+    let dry = dry_run(&srv, &op, &agent, &fewer).await;
+    assert_eq!(
+        dry["changes"],
+        json!(["limits.max_tx_per_hour: 20 → 5"]),
+        "{dry}"
+    );
+    assert_eq!(dry["would"], "refused", "{dry}");
+    assert_eq!(dry["needs_signatures"], 1, "a tightening: {dry}");
+    assert!(
+        dry["reason"]
+            .as_str()
+            .unwrap()
+            .contains("custos policy sign"),
+        "{dry}"
+    );
     refused(&put_policy(&srv, &op, &agent, &half).await, "2 needed");
     // Not valid yet.
     let later = (common::now_secs() + 3600) * 1000;
@@ -329,6 +479,14 @@ async fn owners_change_policies_and_the_boundary_refuses_everything_else() {
     let half_path = write(keys.path(), "half.json", &half);
     let both = sign(&k2, &[], &half_path);
     assert_eq!(both["signatures"].as_array().unwrap().len(), 2);
+    let dry = dry_run(&srv, &op, &agent, &both).await;
+    assert_eq!(dry["would"], "in_force", "{dry}");
+    assert_eq!(dry["signatures"], 2, "{dry}");
+    // A dry run keeps nothing.
+    assert_eq!(
+        srv.get(&envelope_path, Some(&op)).await.json()["current"]["version"],
+        2
+    );
     let r = put_policy(&srv, &op, &agent, &both).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(srv.sign(&s.token, "hello").await.status, 200);
@@ -364,6 +522,10 @@ async fn owners_change_policies_and_the_boundary_refuses_everything_else() {
     );
     let raised = sign(&k1, &["--current", v4_path.to_str().unwrap()], &raise);
     let raised = sign(&k2, &[], &write(keys.path(), "raised.json", &raised));
+    let dry = dry_run(&srv, &op, &agent, &raised).await;
+    assert_eq!(dry["would"], "pending", "{dry}");
+    let from = dry["effective_from_ms"].as_i64().unwrap();
+    assert!(from >= (common::now_secs() + 3500) * 1000, "{dry}");
     let r = put_policy(&srv, &op, &agent, &raised).await;
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(r.json()["status"], "pending");

@@ -6,7 +6,7 @@ use crate::mailer::Mailer;
 use crate::metrics::Metrics;
 use crate::pipeline;
 use crate::ratelimit::Limits;
-use crate::routes::{admin, auth, dev, keys, system, wallet};
+use crate::routes::{admin, auth, dev, keys, policy, system, wallet};
 use crate::state::{AppState, Inner};
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -33,11 +33,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/agents/{id}", get(admin::get_agent))
         .route(
             "/v1/admin/agents/{id}/policy",
-            get(admin::get_policy).put(admin::put_policy),
+            get(policy::get_policy).put(policy::put_policy),
         )
         .route(
             "/v1/admin/agents/{id}/policy/envelope",
-            get(admin::get_policy_envelope),
+            get(policy::get_policy_envelope),
+        )
+        .route(
+            "/v1/admin/agents/{id}/policy/dry-run",
+            post(policy::dry_run),
         )
         .route("/v1/admin/agents/{id}/keys", get(keys::list))
         .route(
@@ -176,12 +180,26 @@ pub struct Background {
 }
 
 /// Purges expired codes and answered idempotency entries and prunes idle rate-limit keys every
-/// minute; runs the crash-recovery pass every `server.recovery_interval_seconds`.
+/// minute; runs the crash-recovery pass every `server.recovery_interval_seconds`; follows every
+/// agent's owner-signed policy once at start and adopts due loosenings every second
+/// ([`crate::policy_sync`]).
 async fn housekeeping(state: AppState) {
+    match crate::policy_sync::follow_all(&state).await {
+        Ok((seen, adopted)) if adopted > 0 => {
+            tracing::warn!(
+                seen,
+                adopted,
+                "stored policies differed from the owner-signed ones in force and were replaced"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not follow the owner-signed policies at start"),
+    }
     let every = std::time::Duration::from_secs(state.cfg.server.recovery_interval_seconds.max(1));
     let mut recover = tokio::time::interval(every);
     // The first tick is immediate; the start-up pass already ran.
     recover.tick().await;
+    let mut adopt = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tokio::select! {
@@ -189,6 +207,10 @@ async fn housekeeping(state: AppState) {
                 if let Err(e) = crate::recovery::pass(&state).await {
                     tracing::warn!(error = %e, "recovery pass failed");
                 }
+                continue;
+            }
+            _ = adopt.tick() => {
+                crate::policy_sync::pass(&state).await;
                 continue;
             }
             _ = tick.tick() => {}

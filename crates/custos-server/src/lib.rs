@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod owners;
 pub mod pipeline;
+pub mod policy_sync;
 pub mod ratelimit;
 pub mod recovery;
 pub mod routes;

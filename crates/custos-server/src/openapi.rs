@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 use crate::actions::{evm_message, sign, trade, transfer};
-use crate::routes::{admin, auth, dev, keys, system, wallet};
+use crate::routes::{admin, auth, dev, keys, policy, system, wallet};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
         wallet::me, wallet::my_policy, wallet::my_audit, wallet::balances, wallet::action,
         dev::airdrop, dev::create_mint,
         admin::list_approvals, admin::approve, admin::reject, keys::list, keys::rotate,
-        admin::list_agents, admin::get_agent, admin::get_policy, admin::put_policy, admin::get_policy_envelope, admin::freeze, admin::unfreeze,
+        admin::list_agents, admin::get_agent, policy::get_policy, policy::put_policy, policy::get_policy_envelope, policy::dry_run, admin::freeze, admin::unfreeze,
         admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify,
         system::healthz, system::metrics, system::attestation,
     ),

@@ -36,6 +36,8 @@ pub fn bootstrap_key(data_dir: &Path) -> Result<OwnerSigningKey, String> {
 pub struct Owners {
     bootstrap: OwnerSigningKey,
     authority: Authority,
+    /// Loosenings the boundary holds back until their delay has passed.
+    pub pending: crate::policy_sync::PendingLoosenings,
 }
 
 impl Owners {
@@ -55,6 +57,7 @@ impl Owners {
                 quorum: cfg.owners.quorum,
                 loosen_delay_seconds: cfg.owners.loosen_delay_seconds,
             },
+            pending: Default::default(),
         })
     }
 
@@ -67,7 +70,7 @@ impl Owners {
         doc: &PolicyDocument,
         now_ms: i64,
     ) -> Result<PolicyApplied, ApiError> {
-        let env = PolicyEnvelope::new(
+        let mut env = PolicyEnvelope::new(
             agent,
             1,
             [0; 32],
@@ -75,14 +78,6 @@ impl Owners {
             self.authority.clone(),
             doc.clone(),
         );
-        self.sign_and_submit(custody, env).await
-    }
-
-    async fn sign_and_submit(
-        &self,
-        custody: &Boundary,
-        mut env: PolicyEnvelope,
-    ) -> Result<PolicyApplied, ApiError> {
         env.sign(&self.bootstrap);
         submit(custody, &env).await
     }
@@ -100,22 +95,38 @@ impl Owners {
         let Some(held) = held(custody, agent).await? else {
             return self.enrol(custody, agent, doc, now_ms).await;
         };
-        if !held.authority.owners.contains(&self.bootstrap.public()) {
-            return Err(ApiError::invalid(
+        let env = self.draft(&held, doc, now_ms).ok_or_else(|| {
+            ApiError::invalid(
                 "policy",
                 "this agent's policy is changed only by its owners: sign the document with \
                  `custos policy sign` and PUT the envelope",
-            ));
+            )
+        })?;
+        submit(custody, &env).await
+    }
+
+    /// The envelope the server would put in force for an operator's plain `doc`: chained on
+    /// `held` and signed with the bootstrap key — `None` when that key is not one of the
+    /// agent's owners.
+    pub fn draft(
+        &self,
+        held: &PolicyEnvelope,
+        doc: &PolicyDocument,
+        now_ms: i64,
+    ) -> Option<PolicyEnvelope> {
+        if !held.authority.owners.contains(&self.bootstrap.public()) {
+            return None;
         }
-        let env = PolicyEnvelope::new(
-            agent,
+        let mut env = PolicyEnvelope::new(
+            held.wallet,
             held.version + 1,
             held.hash(),
             now_ms,
             held.authority.clone(),
             doc.clone(),
         );
-        self.sign_and_submit(custody, env).await
+        env.sign(&self.bootstrap);
+        Some(env)
     }
 }
 

@@ -1,9 +1,10 @@
-//! HTTP handlers, one module per audience: agent login, the agent's wallet, operators, and the
-//! unauthenticated system endpoints.
+//! HTTP handlers, one module per audience: agent login, the agent's wallet, operators (agents
+//! and approvals, policies, keys), and the unauthenticated system endpoints.
 pub mod admin;
 pub mod auth;
 pub mod dev;
 pub mod keys;
+pub mod policy;
 pub mod system;
 pub mod wallet;
 
