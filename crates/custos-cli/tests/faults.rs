@@ -1,12 +1,14 @@
-//! Fail closed under faults: the database goes away under a running server. Nothing may be
-//! signed while it is gone (the audit record cannot be written, and the signature never leaves
-//! without it), every request is answered `503` rather than hanging or crashing, and the
-//! server recovers by itself once the database is back; the audit chain then verifies.
+//! Fail closed under faults: the database, or the shared rate limiter (Redis), goes away under
+//! a running server. Nothing may be signed while the database is gone (the audit record cannot
+//! be written, and the signature never leaves without it); with Redis gone requests are refused
+//! unless the operator chose to fail open. Every request is answered `503` rather than hanging
+//! or crashing, and the server recovers by itself once the dependency is back.
 //!
-//! The test runs its own PostgreSQL (`initdb` / `pg_ctl` of the installed PostgreSQL, as the
-//! `postgres` user, on a Unix socket in a temporary directory — no TCP port), so it can stop it
-//! without touching the shared one. It needs root (to run `initdb` as `postgres`) and says it
-//! skipped otherwise.
+//! The tests run their own PostgreSQL (`initdb` / `pg_ctl` of the installed PostgreSQL, as the
+//! `postgres` user, on a Unix socket in a temporary directory — no TCP port) and their own
+//! `redis-server` on a free loopback port, so they can stop them without touching the shared
+//! ones. The PostgreSQL one needs root (to run `initdb` as `postgres`) and says it skipped
+//! otherwise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -188,4 +190,118 @@ async fn the_database_going_away_signs_nothing_and_the_server_recovers() {
         })
         .count();
     assert_eq!(signed, 2, "{mine:#?}");
+}
+
+/// A private `redis-server` on a free loopback port, keeping nothing on disk; killed when
+/// dropped.
+struct Redis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl Redis {
+    fn start(port: Option<u16>) -> Option<Self> {
+        let port = port.unwrap_or_else(|| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        });
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Self {
+            port,
+            child: Some(child),
+        })
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// With `rate_limit.backend = "redis"` and Redis gone, the limiter fails closed: requests are
+/// answered `503` (nothing signed) and `/healthz` says why; it recovers by itself when Redis is
+/// back. With `rate_limit.redis_fail_open = true` requests are admitted and `/healthz` says the
+/// service is degraded.
+#[tokio::test]
+async fn redis_going_away_fails_closed_unless_told_otherwise_and_recovers() {
+    let Some(mut redis) = Redis::start(None) else {
+        panic!("redis-server must be installed (the machine runs Redis)");
+    };
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let srv = Server::builder()
+        .env("CUSTOS_RATE_LIMIT_BACKEND", "redis")
+        .env("CUSTOS_RATE_LIMIT_REDIS_URL", &url)
+        .start()
+        .await;
+    let s = srv.login("redis-gone@example.com").await;
+    srv.sign(&s.token, "before").await.expect_status(200);
+    srv.get("/healthz", None).await.expect_status(200);
+
+    redis.kill();
+    for i in 0..3 {
+        let started = Instant::now();
+        let r = srv.sign(&s.token, &format!("while gone {i}")).await;
+        assert_eq!(r.status, 503, "with Redis gone: {}", r.text);
+        assert!(r.text.contains("rate limiter"), "{}", r.text);
+        assert!(started.elapsed() < Duration::from_secs(5), "hung");
+    }
+    let h = srv.get("/healthz", None).await;
+    assert_eq!(h.status, 503, "{}", h.text);
+    assert!(h.text.contains("redis"), "{}", h.text);
+
+    let port = redis.port;
+    drop(redis);
+    let _redis = Redis::start(Some(port)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = srv.sign(&s.token, "after").await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: {} {}",
+            r.status,
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    srv.get("/healthz", None).await.expect_status(200);
+    let mut srv = srv;
+    srv.stop();
+
+    // Told to fail open: admitted without limits, and /healthz says so.
+    let srv = Server::builder()
+        .env("CUSTOS_RATE_LIMIT_BACKEND", "redis")
+        .env("CUSTOS_RATE_LIMIT_REDIS_URL", "redis://127.0.0.1:1")
+        .env("CUSTOS_RATE_LIMIT_REDIS_FAIL_OPEN", "true")
+        .start()
+        .await;
+    let s = srv.login("redis-open@example.com").await;
+    srv.sign(&s.token, "unlimited").await.expect_status(200);
+    let h = srv.get("/healthz", None).await;
+    assert_eq!(h.status, 200, "{}", h.text);
+    assert_eq!(h.json()["status"], "degraded", "{}", h.text);
 }

@@ -125,7 +125,7 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         cfg.audit.clone(),
         metrics.clone(),
     );
-    let limits = Limits::new(&cfg.rate_limit);
+    let limits = Limits::new(&cfg.rate_limit).map_err(anyhow_like::err)?;
     let default_policy = std::sync::Arc::new(crate::state::EffectivePolicy::new(
         custos_policy::PolicyDocument {
             session_expiration_hours: cfg.auth.session_expiration_hours,

@@ -256,6 +256,31 @@ pub struct RateLimitConfig {
     pub otp_per_email: u32,
     /// That window in minutes.
     pub otp_window_minutes: u32,
+    /// Where the counts live: `local` (this process; one server) or `redis` (shared by every
+    /// replica, so a limit holds across them).
+    pub backend: RateLimitBackend,
+    /// `redis://host:port[/db]` (or `rediss://`), without a password.
+    pub redis_url: String,
+    /// The environment variable holding the Redis password, if it has one (never a `CUSTOS_`
+    /// name, never in the URL).
+    pub redis_password_env: String,
+    /// Prefix of every key Custos writes in Redis.
+    pub redis_key_prefix: String,
+    /// How long one Redis round trip may take before it counts as down, milliseconds.
+    pub redis_timeout_ms: u64,
+    /// With Redis down: `false` (default) refuses requests with `503` (no limit is better than
+    /// an unenforced one only if you say so); `true` admits them unlimited, logged and counted.
+    pub redis_fail_open: bool,
+}
+
+/// `rate_limit.backend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitBackend {
+    /// In this process.
+    Local,
+    /// In Redis, shared by replicas.
+    Redis,
 }
 
 impl Default for RateLimitConfig {
@@ -266,6 +291,12 @@ impl Default for RateLimitConfig {
             per_agent_per_minute: 60,
             otp_per_email: 5,
             otp_window_minutes: 15,
+            backend: RateLimitBackend::Local,
+            redis_url: String::new(),
+            redis_password_env: String::new(),
+            redis_key_prefix: "custos:rl:".into(),
+            redis_timeout_ms: 250,
+            redis_fail_open: false,
         }
     }
 }
@@ -516,6 +547,43 @@ impl Config {
         ] {
             if v == 0 {
                 return Err(cerr(k, "must be at least 1"));
+            }
+        }
+        if r.backend == RateLimitBackend::Redis {
+            let u = &r.redis_url;
+            if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+                return Err(cerr(
+                    "rate_limit.redis_url",
+                    "required with backend = \"redis\": redis://host:port[/db] or rediss://…",
+                ));
+            }
+            let authority = u
+                .split("://")
+                .nth(1)
+                .unwrap_or("")
+                .split('/')
+                .next()
+                .unwrap_or("");
+            if authority.contains('@') {
+                return Err(cerr(
+                    "rate_limit.redis_url",
+                    "must not carry credentials: name an environment variable in rate_limit.redis_password_env",
+                ));
+            }
+            if r.redis_password_env.starts_with("CUSTOS_") {
+                return Err(cerr(
+                    "rate_limit.redis_password_env",
+                    "must not start with CUSTOS_ (those are configuration keys)",
+                ));
+            }
+            if !(1..=60_000).contains(&r.redis_timeout_ms) {
+                return Err(cerr(
+                    "rate_limit.redis_timeout_ms",
+                    "must be between 1 and 60000",
+                ));
+            }
+            if r.redis_key_prefix.is_empty() {
+                return Err(cerr("rate_limit.redis_key_prefix", "must not be empty"));
             }
         }
         if !(1..=8760).contains(&self.auth.session_expiration_hours) {

@@ -110,11 +110,16 @@ pub async fn front_door(
     match state
         .limits
         .admit_front_door(&ip.to_string(), state.clock.now_ms())
+        .await
     {
         Ok(()) => next.run(req).await,
-        Err((scope, l)) => {
-            state.metrics.rate_limited.with_label_values(&[scope]).inc();
-            ApiError::rate_limited(scope, l.retry_after_secs()).into_response()
+        Err(refusal) => {
+            state
+                .metrics
+                .rate_limited
+                .with_label_values(&[refusal.metric_label()])
+                .inc();
+            refusal.into_error().into_response()
         }
     }
 }

@@ -45,18 +45,17 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     match resolve(&state, req.headers()).await {
         Ok(p) => {
             if let Principal::Agent { agent, .. } = &p {
-                if let Err(l) = state
+                if let Err(refusal) = state
                     .limits
-                    .per_agent
-                    .try_acquire(&agent.id.to_string(), state.clock.now_ms())
+                    .admit_agent(&agent.id.to_string(), state.clock.now_ms())
+                    .await
                 {
                     state
                         .metrics
                         .rate_limited
-                        .with_label_values(&["agent"])
+                        .with_label_values(&[refusal.metric_label()])
                         .inc();
-                    return ApiError::rate_limited("per-agent", l.retry_after_secs())
-                        .into_response();
+                    return refusal.into_error().into_response();
                 }
             }
             req.extensions_mut().insert(p);

@@ -91,9 +91,13 @@ pub async fn request_otp(
 ) -> Result<Response, ApiError> {
     let email = normalize_email(&body.email)?;
     let now = state.clock.now_ms();
-    if let Err(l) = state.limits.otp.try_acquire(&email, now) {
-        state.metrics.rate_limited.with_label_values(&["otp"]).inc();
-        return Err(ApiError::rate_limited("login-code", l.retry_after_secs()));
+    if let Err(refusal) = state.limits.admit_otp(&email, now).await {
+        state
+            .metrics
+            .rate_limited
+            .with_label_values(&[refusal.metric_label()])
+            .inc();
+        return Err(refusal.into_error());
     }
     let code = otp::generate();
     let ttl = state.cfg.auth.otp_ttl_seconds;

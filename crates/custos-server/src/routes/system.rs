@@ -9,11 +9,21 @@ use axum::Json;
 use serde::Deserialize;
 
 /// Liveness: the store and the custody boundary answer.
-#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "`{\"status\":\"ok\"}`"), (status = 503, description = "A dependency is down")))]
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "`{\"status\":\"ok\"}`, or `degraded` with `rate_limit` saying the shared limiter is down and requests are admitted unlimited (`rate_limit.redis_fail_open`)"), (status = 503, description = "A dependency is down (the message names it)")))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     state.store.health().await?;
     state.custody.health().await?;
-    Ok(Json(serde_json::json!({"status": "ok"})))
+    match state.limits.health().await {
+        None | Some(Ok(())) => Ok(Json(serde_json::json!({"status": "ok"}))),
+        Some(Err(down)) if state.limits.fails_open() => Ok(Json(serde_json::json!({
+            "status": "degraded",
+            "rate_limit": format!("redis unreachable ({}): requests are admitted without rate limits", down.0),
+        }))),
+        Some(Err(down)) => Err(ApiError::unavailable(format!(
+            "rate limiter (redis) unreachable ({}): requests are refused until it is back",
+            down.0
+        ))),
+    }
 }
 
 /// Prometheus metrics.

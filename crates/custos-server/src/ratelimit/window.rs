@@ -1,4 +1,4 @@
-//! Sliding-window rate limiting: a log of admitted request times per key, so a limit of N per
+//! The in-process sliding window: a log of admitted request times per key, so a limit of N per
 //! window admits exactly N in any window-long interval — no fixed-window burst at the edges.
 //! Time comes from an injected clock, so tests move the window without sleeping.
 use std::collections::{HashMap, VecDeque};
@@ -73,53 +73,6 @@ impl SlidingWindow {
     }
 }
 
-/// The server's limits (SPEC defaults: global 1,000/min, per IP 100/min, per agent 60/min,
-/// OTP 5 per 15 min per email).
-#[derive(Debug)]
-pub struct Limits {
-    /// Every `/v1` request.
-    pub global: SlidingWindow,
-    /// Per client IP.
-    pub per_ip: SlidingWindow,
-    /// Per authenticated agent.
-    pub per_agent: SlidingWindow,
-    /// Login-code requests per email.
-    pub otp: SlidingWindow,
-}
-
-impl Limits {
-    /// From configuration.
-    pub fn new(c: &crate::config::RateLimitConfig) -> Self {
-        const MIN: i64 = 60_000;
-        Self {
-            global: SlidingWindow::new(c.global_per_minute, MIN),
-            per_ip: SlidingWindow::new(c.per_ip_per_minute, MIN),
-            per_agent: SlidingWindow::new(c.per_agent_per_minute, MIN),
-            otp: SlidingWindow::new(c.otp_per_email, i64::from(c.otp_window_minutes) * MIN),
-        }
-    }
-
-    /// Global then per-IP, atomically in effect: a request refused per IP does not use up
-    /// global capacity.
-    pub fn admit_front_door(&self, ip: &str, now_ms: i64) -> Result<(), (&'static str, Limited)> {
-        self.global
-            .try_acquire("global", now_ms)
-            .map_err(|l| ("global", l))?;
-        if let Err(l) = self.per_ip.try_acquire(ip, now_ms) {
-            self.global.release("global", now_ms);
-            return Err(("per-IP", l));
-        }
-        Ok(())
-    }
-
-    /// Prunes idle keys from every limiter.
-    pub fn prune(&self, now_ms: i64) {
-        for w in [&self.global, &self.per_ip, &self.per_agent, &self.otp] {
-            w.prune(now_ms);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,26 +113,6 @@ mod tests {
         // A fixed-window limiter would admit another 100 at t = 60 000.
         assert!(w.try_acquire("k", 60_000).is_err());
         assert!(w.try_acquire("k", 119_000).is_ok());
-    }
-
-    #[test]
-    fn per_ip_refusal_gives_back_global_capacity() {
-        let c = crate::config::RateLimitConfig {
-            global_per_minute: 2,
-            per_ip_per_minute: 1,
-            ..Default::default()
-        };
-        let l = Limits::new(&c);
-        assert!(l.admit_front_door("1.1.1.1", 0).is_ok());
-        assert_eq!(
-            l.admit_front_door("1.1.1.1", 1).map_err(|e| e.0),
-            Err("per-IP")
-        );
-        assert!(l.admit_front_door("2.2.2.2", 2).is_ok());
-        assert_eq!(
-            l.admit_front_door("3.3.3.3", 3).map_err(|e| e.0),
-            Err("global")
-        );
     }
 
     #[test]
