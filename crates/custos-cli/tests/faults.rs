@@ -305,3 +305,127 @@ async fn redis_going_away_fails_closed_unless_told_otherwise_and_recovers() {
     assert_eq!(h.status, 200, "{}", h.text);
     assert_eq!(h.json()["status"], "degraded", "{}", h.text);
 }
+
+/// A tmpfs of `size` mounted on a directory, unmounted when dropped (lazily: the server may
+/// still be stopping).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> bool {
+        Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The data directory — database, enclave, decision log, devnet — on a small file system that
+/// fills up: requests are answered, never with a signature that has no audit record; once the
+/// disk is full they are refused with `503` (not `500`, not a hang); freeing space recovers by
+/// itself, and every signature that left is on record in a chain that verifies.
+#[tokio::test]
+async fn a_full_disk_signs_nothing_unrecorded_and_recovers() {
+    let mounted = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = mounted.clone();
+    let srv = Server::builder()
+        .prepare(move |dir| flag.set(Tmpfs::mount(dir, "64m")))
+        .start()
+        .await;
+    if !mounted.get() {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    let _mount = Tmpfs(srv.data_dir.clone());
+    let s = srv.login("disk-full@example.com").await;
+    srv.sign(&s.token, "before").await.expect_status(200);
+    let mut signed = 1;
+
+    // Fill the file system to the last byte.
+    let filler = srv.data_dir.join("filler");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let one = [0u8; 1];
+        while f.write_all(&one).is_ok() {}
+        let _ = f.sync_all();
+    }
+    // Pages the database already holds may still take a few records; then every request is
+    // refused. Never a 500, never a hang, never a signature without its record.
+    let mut refused = 0;
+    for i in 0..300 {
+        let started = Instant::now();
+        let r = srv.sign(&s.token, &format!("while full {i}")).await;
+        assert!(started.elapsed() < Duration::from_secs(30), "hung");
+        match r.status {
+            200 => signed += 1,
+            503 => {
+                assert!(r.json().get("signature").is_none(), "{}", r.text);
+                refused += 1;
+                if refused >= 5 {
+                    break;
+                }
+            }
+            other => panic!("with the disk full: {other} {}", r.text),
+        }
+    }
+    assert!(
+        refused >= 5,
+        "the full disk was never noticed ({signed} signed)"
+    );
+    let h = srv.get("/healthz", None).await;
+    assert!(h.status == 200 || h.status == 503, "{}", h.text);
+
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = srv.sign(&s.token, "after").await;
+        if r.status == 200 {
+            signed += 1;
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after space was freed: {} {}",
+            r.status,
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let token = String::from_utf8(
+        custos_command()
+            .args(["admin", "token", "--role", "viewer", "--data-dir"])
+            .arg(&srv.data_dir)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let r = srv.get("/v1/admin/audit/verify", Some(token.trim())).await;
+    r.expect_status(200);
+    assert_eq!(r.json()["ok"], true, "{}", r.text);
+    let on_record = srv
+        .my_audit(&s.token)
+        .await
+        .iter()
+        .filter(|x| {
+            x["outcome"] == "success" && x["endpoint"].as_str().unwrap_or("").contains("actions")
+        })
+        .count();
+    assert_eq!(on_record, signed, "every signature that left is on record");
+}

@@ -15,8 +15,10 @@ pub(crate) fn envelope_error(e: EnvelopeError) -> CustodyError {
     }
 }
 
+/// The log cannot be written (a full or read-only disk): nothing is released, and the caller
+/// is told the boundary is unavailable — a storage fault, not a bug.
 fn log_error(e: std::io::Error) -> CustodyError {
-    CustodyError::Internal(format!("decision log: {e}"))
+    CustodyError::Unavailable(format!("decision log: {e}"))
 }
 
 /// Runs `sign` (which reports the policy version it judged under) and records its outcome; a

@@ -45,11 +45,15 @@ pub fn custos_command() -> Command {
     cmd
 }
 
+/// What runs on the data directory before the server starts.
+type Prepare = Box<dyn FnOnce(&Path)>;
+
 /// Builds a server: optional config file text and environment overrides.
 #[derive(Default)]
 pub struct ServerBuilder {
     config: Option<String>,
     env: Vec<(String, String)>,
+    prepare: Option<Prepare>,
 }
 
 impl ServerBuilder {
@@ -65,6 +69,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Runs `f` on the (empty) data directory before the server starts, e.g. to mount a
+    /// file system there.
+    pub fn prepare(mut self, f: impl FnOnce(&Path) + 'static) -> Self {
+        self.prepare = Some(Box::new(f));
+        self
+    }
+
     /// Spawns `custos serve` without waiting for it; for tests that expect it to fail.
     pub fn spawn(self) -> Server {
         let tmp = tempfile::Builder::new()
@@ -74,6 +85,9 @@ impl ServerBuilder {
         let root = tmp.path().to_path_buf();
         let data_dir = root.join("data");
         fs::create_dir_all(&data_dir).unwrap();
+        if let Some(f) = self.prepare {
+            f(&data_dir);
+        }
         let child = serve_command(&root, &data_dir, self.config.as_deref(), &self.env)
             .spawn()
             .expect("spawn custos serve");
