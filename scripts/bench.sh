@@ -33,3 +33,11 @@ mkdir -p "$ROOT/bench-results"
     --anvil "$ROOT/.tools/node_modules/.bin/anvil" \
     --out "$ROOT/bench-results" \
     "$@"
+
+# Replicas on PostgreSQL + Redis (two ÷ one replica, PostgreSQL ÷ SQLite), same binaries.
+if command -v psql >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+    CARGO_TARGET_DIR="$TARGET" "$ROOT/scripts/bench-replicas.sh" \
+        --out "$ROOT/bench-results/$(date +%s)-replicas.txt"
+else
+    echo "bench: no PostgreSQL / Redis client here; the replica figures are not measured" >&2
+fi
