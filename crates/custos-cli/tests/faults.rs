@@ -1,8 +1,9 @@
-//! Fail closed under faults: the database, or the shared rate limiter (Redis), goes away under
-//! a running server. Nothing may be signed while the database is gone (the audit record cannot
-//! be written, and the signature never leaves without it); with Redis gone requests are refused
-//! unless the operator chose to fail open. Every request is answered `503` rather than hanging
-//! or crashing, and the server recovers by itself once the dependency is back.
+//! Fail closed under faults: the database goes away or turns read-only, the disk fills up, or
+//! the shared rate limiter (Redis) goes away under a running server. Nothing may be signed that
+//! is not on record (the audit record cannot be written, and the signature never leaves without
+//! it); with Redis gone requests are refused unless the operator chose to fail open. Every
+//! refused request is answered `503` rather than hanging or crashing, and the server recovers by
+//! itself once the dependency is back.
 //!
 //! The tests run their own PostgreSQL (`initdb` / `pg_ctl` of the installed PostgreSQL, as the
 //! `postgres` user, on a Unix socket in a temporary directory — no TCP port) and their own
@@ -104,6 +105,36 @@ impl Postgres {
         assert!(st.success(), "pg_ctl stop");
     }
 
+    /// Makes every new transaction read-only (as a standby or a full-disk guard would), or
+    /// writable again, and reloads the configuration.
+    fn read_only(&self, on: bool) {
+        // Two commands, not one string: ALTER SYSTEM cannot run inside the implicit
+        // transaction psql wraps a multi-statement -c in.
+        let sql = format!(
+            "ALTER SYSTEM SET default_transaction_read_only = {}",
+            if on { "on" } else { "off" }
+        );
+        let st = self
+            .as_postgres("psql")
+            .args(["-h"])
+            .arg(self.socket_dir())
+            .args([
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                &sql,
+                "-c",
+                "SELECT pg_reload_conf()",
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success(), "psql ALTER SYSTEM");
+    }
+
     fn url(&self) -> String {
         format!(
             "postgres://postgres@localhost/postgres?host={}",
@@ -124,7 +155,7 @@ impl Drop for Postgres {
 }
 
 #[tokio::test]
-async fn the_database_going_away_signs_nothing_and_the_server_recovers() {
+async fn the_database_going_away_or_read_only_signs_nothing_and_recovers() {
     let Some(pg) = Postgres::init() else {
         eprintln!("skipped: cannot run a private PostgreSQL here (needs root and PostgreSQL)");
         return;
@@ -175,8 +206,45 @@ async fn the_database_going_away_signs_nothing_and_the_server_recovers() {
     }
     srv.get("/healthz", None).await.expect_status(200);
 
+    // A database that turns read-only (a failed-over standby, an operator's guard): the same —
+    // nothing signed, 503 — and back to work once it is writable again.
+    pg.read_only(true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut refused, mut extra) = (0, 0);
+    while refused < 3 {
+        let r = srv.sign(&s.token, &format!("read-only {refused}")).await;
+        match r.status {
+            503 => {
+                assert!(r.json().get("signature").is_none(), "{}", r.text);
+                refused += 1;
+            }
+            // The reload reaches every backend at its next statement; until then a write may
+            // still succeed — and then it is on record like any other.
+            200 => {
+                assert!(Instant::now() < deadline, "never read-only: {}", r.text);
+                extra += 1;
+            }
+            other => panic!("with the database read-only: {other} {}", r.text),
+        }
+    }
+    pg.read_only(false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = srv.sign(&s.token, "writable again").await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: {} {}",
+            r.status,
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
     // The chain holds every record that was written, and nothing signed is missing from it:
-    // the two successful signatures are on record, the refused ones are not.
+    // every successful signature is on record, the refused ones are not.
     let token = String::from_utf8(cli(&["admin", "token", "--role", "viewer"]).stdout).unwrap();
     let token = token.trim().lines().last().unwrap().to_owned();
     let r = srv.get("/v1/admin/audit/verify", Some(&token)).await;
@@ -189,7 +257,7 @@ async fn the_database_going_away_signs_nothing_and_the_server_recovers() {
             x["outcome"] == "success" && x["endpoint"].as_str().unwrap_or("").contains("actions")
         })
         .count();
-    assert_eq!(signed, 2, "{mine:#?}");
+    assert_eq!(signed, 3 + extra, "{mine:#?}");
 }
 
 /// A private `redis-server` on a free loopback port, keeping nothing on disk; killed when
