@@ -154,6 +154,25 @@ impl Drop for Postgres {
     }
 }
 
+/// Signs `message` as soon as the server works again (retrying for up to `secs` seconds): the
+/// recovery every fault test ends with.
+async fn signed_once_back(srv: &Server, token: &str, message: &str, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let r = srv.sign(token, message).await;
+        if r.status == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after the fault cleared: {} {}",
+            r.status,
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_database_going_away_or_read_only_signs_nothing_and_recovers() {
     let Some(pg) = Postgres::init() else {
@@ -190,20 +209,7 @@ async fn the_database_going_away_or_read_only_signs_nothing_and_recovers() {
     assert_eq!(h.status, 503, "healthz with the database gone: {}", h.text);
 
     pg.start();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = srv.sign(&s.token, "after").await;
-        if r.status == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no recovery after the database came back: {} {}",
-            r.status,
-            r.text
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    signed_once_back(&srv, &s.token, "after", 30).await;
     srv.get("/healthz", None).await.expect_status(200);
 
     // A database that turns read-only (a failed-over standby, an operator's guard): the same —
@@ -228,20 +234,7 @@ async fn the_database_going_away_or_read_only_signs_nothing_and_recovers() {
         }
     }
     pg.read_only(false);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = srv.sign(&s.token, "writable again").await;
-        if r.status == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no recovery: {} {}",
-            r.status,
-            r.text
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    signed_once_back(&srv, &s.token, "writable again", 30).await;
 
     // The chain holds every record that was written, and nothing signed is missing from it:
     // every successful signature is on record, the refused ones are not.
@@ -342,20 +335,7 @@ async fn redis_going_away_fails_closed_unless_told_otherwise_and_recovers() {
     let port = redis.port;
     drop(redis);
     let _redis = Redis::start(Some(port)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = srv.sign(&s.token, "after").await;
-        if r.status == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no recovery: {} {}",
-            r.status,
-            r.text
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    signed_once_back(&srv, &s.token, "after", 20).await;
     srv.get("/healthz", None).await.expect_status(200);
     let mut srv = srv;
     srv.stop();
@@ -459,21 +439,8 @@ async fn a_full_disk_signs_nothing_unrecorded_and_recovers() {
     assert!(h.status == 200 || h.status == 503, "{}", h.text);
 
     std::fs::remove_file(&filler).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = srv.sign(&s.token, "after").await;
-        if r.status == 200 {
-            signed += 1;
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no recovery after space was freed: {} {}",
-            r.status,
-            r.text
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    signed_once_back(&srv, &s.token, "after", 30).await;
+    signed += 1;
 
     let token = String::from_utf8(
         custos_command()

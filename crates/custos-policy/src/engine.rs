@@ -36,15 +36,7 @@ pub fn evaluate_with_approvals(
     usage: &Usage,
     human_approvals: u32,
 ) -> Decision {
-    let run = run(
-        policy,
-        intent,
-        effects,
-        Some(usage),
-        human_approvals,
-        Scope::Full,
-    );
-    decide(run, intent, effects, human_approvals, None)
+    evaluate_full(policy, intent, effects, usage, human_approvals, None)
 }
 
 /// [`evaluate_with_approvals`] for the bytes `payload` names, from which `intent` and `effects`
@@ -58,6 +50,24 @@ pub fn evaluate_payload(
     human_approvals: u32,
     payload: PayloadDigest,
 ) -> Decision {
+    evaluate_full(
+        policy,
+        intent,
+        effects,
+        usage,
+        human_approvals,
+        Some(payload),
+    )
+}
+
+fn evaluate_full(
+    policy: &PolicyDocument,
+    intent: &Intent,
+    effects: &Effects,
+    usage: &Usage,
+    human_approvals: u32,
+    payload: Option<PayloadDigest>,
+) -> Decision {
     let run = run(
         policy,
         intent,
@@ -66,7 +76,7 @@ pub fn evaluate_payload(
         human_approvals,
         Scope::Full,
     );
-    decide(run, intent, effects, human_approvals, Some(payload))
+    decide(run, intent, effects, human_approvals, payload)
 }
 
 /// A dry run: which rules were evaluated and how each came out, plus the resulting decision.

@@ -14,6 +14,36 @@ use custos_core::OperatorRole;
 use custos_policy::PolicyDocument;
 use serde_json::json;
 
+/// What `PUT …/policy` and its dry run take: an owner-signed envelope for this agent, or a
+/// plain document over the server default.
+enum Proposal {
+    Envelope(custos_signer::PolicyEnvelope),
+    Document(PolicyDocument),
+}
+
+impl Proposal {
+    fn parse(
+        state: &AppState,
+        id: custos_core::AgentId,
+        body: serde_json::Value,
+    ) -> Result<Self, ApiError> {
+        if body.get("format").and_then(|f| f.as_str()) != Some(custos_signer::ENVELOPE_FORMAT) {
+            return PolicyDocument::from_json_over(&body, &state.default_policy)
+                .map(Self::Document)
+                .map_err(|e| ApiError::invalid(e.field, e.message));
+        }
+        let env = custos_signer::PolicyEnvelope::from_json(&custos_core::PolicyJson::from(body))
+            .map_err(|e| ApiError::invalid("envelope", e.to_string()))?;
+        if env.wallet != id {
+            return Err(ApiError::invalid(
+                "envelope.wallet",
+                format!("the envelope is for agent {}, not {id}", env.wallet),
+            ));
+        }
+        Ok(Self::Envelope(env))
+    }
+}
+
 /// An agent's effective policy.
 #[utoipa::path(get, path = "/v1/admin/agents/{id}/policy", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "Policy document")))]
 pub async fn get_policy(
@@ -49,28 +79,18 @@ pub async fn put_policy(
     let id = agent_id(&id)?;
     load(&state, id).await?;
     let now = state.clock.now_ms();
-    let is_envelope =
-        doc.get("format").and_then(|f| f.as_str()) == Some(custos_signer::ENVELOPE_FORMAT);
-    let (policy, applied) = if is_envelope {
-        let json = custos_core::PolicyJson::from(doc);
-        let env = custos_signer::PolicyEnvelope::from_json(&json)
-            .map_err(|e| ApiError::invalid("envelope", e.to_string()))?;
-        if env.wallet != id {
-            return Err(ApiError::invalid(
-                "envelope.wallet",
-                format!("the envelope is for agent {}, not {id}", env.wallet),
-            ));
+    let (policy, applied) = match Proposal::parse(&state, id, doc)? {
+        Proposal::Envelope(env) => {
+            let applied = crate::owners::submit(&state.custody, &env).await?;
+            (env.document, applied)
         }
-        let applied = crate::owners::submit(&state.custody, &env).await?;
-        (env.document, applied)
-    } else {
-        let policy = PolicyDocument::from_json_over(&doc, &state.default_policy)
-            .map_err(|e| ApiError::invalid(e.field, e.message))?;
-        let applied = state
-            .owners
-            .change(&state.custody, id, &policy, now)
-            .await?;
-        (policy, applied)
+        Proposal::Document(policy) => {
+            let applied = state
+                .owners
+                .change(&state.custody, id, &policy, now)
+                .await?;
+            (policy, applied)
+        }
     };
     let stored = serde_json::to_value(&policy).map_err(ApiError::internal)?;
     if let custos_core::PolicyApplied::Pending {
@@ -167,24 +187,13 @@ pub async fn dry_run(
     let held = crate::owners::held(&state.custody, id)
         .await?
         .ok_or_else(|| ApiError::not_found("no owner-signed policy is enrolled for this agent"))?;
-    let is_envelope =
-        body.get("format").and_then(|f| f.as_str()) == Some(custos_signer::ENVELOPE_FORMAT);
     // The envelope as it would reach the boundary; `None`: a document the server cannot sign.
-    let (proposed, document) = if is_envelope {
-        let env = custos_signer::PolicyEnvelope::from_json(&custos_core::PolicyJson::from(body))
-            .map_err(|e| ApiError::invalid("envelope", e.to_string()))?;
-        if env.wallet != id {
-            return Err(ApiError::invalid(
-                "envelope.wallet",
-                format!("the envelope is for agent {}, not {id}", env.wallet),
-            ));
+    let (proposed, document) = match Proposal::parse(&state, id, body)? {
+        Proposal::Envelope(env) => {
+            let doc = env.document.clone();
+            (Some(env), doc)
         }
-        let doc = env.document.clone();
-        (Some(env), doc)
-    } else {
-        let doc = PolicyDocument::from_json_over(&body, &state.default_policy)
-            .map_err(|e| ApiError::invalid(e.field, e.message))?;
-        (state.owners.draft(&held, &doc, now), doc)
+        Proposal::Document(doc) => (state.owners.draft(&held, &doc, now), doc),
     };
     let changes = custos_policy::changes(&held.document, &document);
     let held_hash = held.hash();
