@@ -231,6 +231,9 @@ async fn two_replicas_keep_caps_idempotency_rate_limits_and_one_audit_chain() {
         ("CUSTOS_RATE_LIMIT_GLOBAL_PER_MINUTE", "100000"),
         ("CUSTOS_RATE_LIMIT_PER_IP_PER_MINUTE", "100000"),
         ("CUSTOS_RATE_LIMIT_PER_AGENT_PER_MINUTE", "150"),
+        // Every request below opens its own connection, and the server reaps closed ones
+        // lazily: the per-address connection cap is not what this test is about.
+        ("CUSTOS_SERVER_MAX_CONNECTIONS_PER_IP", "100000"),
     ])
     .await;
     let op = set.operator_token();
