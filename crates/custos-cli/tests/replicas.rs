@@ -366,13 +366,18 @@ async fn two_replicas_keep_caps_idempotency_rate_limits_and_one_audit_chain() {
     );
 
     // ---- the per-agent limit (150 a minute) is counted across both ----
+    // 200 requests, alternating replicas, 20 in flight at a time on one pooled client.
     let (token, _) = set.login("limit@example.com").await;
+    let pooled = client();
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(20));
     let mut tasks = vec![];
     for i in 0..200 {
         let url = format!("{}/v1/wallets/me", set.url(i));
-        let token = token.clone();
+        let (token, pooled, in_flight) = (token.clone(), pooled.clone(), in_flight.clone());
         tasks.push(tokio::spawn(async move {
-            call(reqwest::Method::GET, url, &token, None).await.0
+            let _permit = in_flight.acquire_owned().await.unwrap();
+            let r = pooled.get(url).bearer_auth(token).send().await.unwrap();
+            r.status().as_u16()
         }));
     }
     let (mut admitted, mut limited) = (0, 0);
