@@ -90,13 +90,20 @@ impl RpcBackend {
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, ChainError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let resp = self
-            .http
-            .post(&self.url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| ChainError::Unavailable(format!("{method}: {e}")))?;
+        let send = || self.http.post(&self.url).json(&body).send();
+        let resp = match send().await {
+            Ok(r) => Ok(r),
+            // Nothing was answered (a pooled connection the node closed as it was reused, a
+            // connection refused under a burst): once more. Every call Custos makes is safe to
+            // repeat — reads, and signed transactions the node deduplicates by signature — except
+            // a faucet request, which is not repeated.
+            Err(e) if (e.is_request() || e.is_connect()) && method != "requestAirdrop" => {
+                tracing::debug!(method, error = %e, "RPC request unanswered; retrying once");
+                send().await
+            }
+            Err(e) => Err(e),
+        }
+        .map_err(|e| ChainError::Unavailable(format!("{method}: {e}")))?;
         let status = resp.status();
         let v: Value = resp
             .json()
