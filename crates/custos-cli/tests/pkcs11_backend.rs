@@ -142,14 +142,7 @@ async fn serve_on_a_pkcs11_token_provisions_signs_and_transfers() {
     // Stopping writes a final checkpoint signed by the token's identity key; the chain verifies.
     let mut srv = srv;
     srv.stop();
-    let out = srv.cli(&["audit", "verify"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.starts_with("ok: "), "{stdout}");
+    let stdout = verified(srv.cli(&["audit", "verify"]));
     assert!(!stdout.contains(" 0 signed checkpoints"), "{stdout}");
 
     // The token-backed boundary keeps its own decision log too, signed by the identity key on
@@ -172,17 +165,24 @@ async fn serve_on_a_pkcs11_token_provisions_signs_and_transfers() {
         "{text}"
     );
     assert_eq!(records.last().unwrap()["event"], "checkpoint", "{text}");
-    let out = common::custos_command()
-        .args(["audit", "verify-signer", "--log"])
-        .arg(&log)
-        .args(["--trust-key", &identity])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    verified(
+        common::custos_command()
+            .args(["audit", "verify-signer", "--log"])
+            .arg(&log)
+            .args(["--trust-key", &identity])
+            .output()
+            .unwrap(),
+    );
+}
+
+/// The stdout of a `custos audit verify…` run that succeeded and says `ok: `.
+fn verified(out: std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.starts_with("ok: "), "{stdout}");
+    stdout
 }

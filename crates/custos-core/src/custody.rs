@@ -151,13 +151,6 @@ impl SignPayload {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PayloadDigest([u8; 32]);
 
-impl PayloadDigest {
-    /// The digest's bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
 impl std::fmt::Debug for PayloadDigest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PayloadDigest({})", hex::encode(self.0))

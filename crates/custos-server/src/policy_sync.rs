@@ -45,16 +45,6 @@ impl PendingLoosenings {
     fn forget(&self, agent: AgentId) {
         self.map().remove(&agent);
     }
-
-    /// How many are noted.
-    pub fn len(&self) -> usize {
-        self.map().len()
-    }
-
-    /// Whether none is noted.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// What following one agent did.
