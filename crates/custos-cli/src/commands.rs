@@ -402,13 +402,12 @@ pub fn audit_verify_signer(
 
 /// `custos audit verify [--trust-key HEX | --trust-attestation FILE]`: exit 0 with an `ok` line,
 /// 2 naming the first broken record, 1 if the flags or the database are unusable.
-pub async fn audit_verify_trusted(
-    common: Common,
+/// The trusted boundary key from `--trust-key` or `--trust-attestation` (at most one).
+pub fn trusted_key(
     trust_key: Option<String>,
     trust_attestation: Option<PathBuf>,
-) -> Result<ExitCode> {
-    // The flags first: a bad one is refused before the database is opened.
-    let trusted = match (trust_key, trust_attestation) {
+) -> Result<Option<String>> {
+    Ok(match (trust_key, trust_attestation) {
         (Some(_), Some(_)) => {
             bail!("--trust-key and --trust-attestation: give one of them, not both")
         }
@@ -418,7 +417,16 @@ pub async fn audit_verify_trusted(
         ),
         (None, Some(path)) => Some(key_from_attestation(&path)?),
         (None, None) => None,
-    };
+    })
+}
+
+pub async fn audit_verify_trusted(
+    common: Common,
+    trust_key: Option<String>,
+    trust_attestation: Option<PathBuf>,
+) -> Result<ExitCode> {
+    // The flags first: a bad one is refused before the database is opened.
+    let trusted = trusted_key(trust_key, trust_attestation)?;
     let cfg = load_config(&common)?;
     let store = open_store(&cfg).await?;
     let trust = match &trusted {
@@ -466,6 +474,27 @@ pub async fn audit_verify_trusted(
 /// The identity key of an attestation document saved from `GET /v1/attestation`, once the
 /// document verifies. A `dev` (or `pkcs11`) document is self-signed: it proves only that the
 /// holder of the key signed it, so it is as trustworthy as the way the file was obtained.
+/// Checks an attestation document's signature and that it carries `nonce`, for every format
+/// this build can check (`dev`, and `pkcs11` with that feature); a `nitro` document needs a
+/// measurement policy and is refused here.
+pub fn verify_attestation(doc: &custos_core::AttestationDocument, nonce: &[u8]) -> Result<()> {
+    let verified = match doc.format.as_str() {
+        "dev" => custos_custody::verify_dev_attestation(doc, nonce),
+        #[cfg(feature = "pkcs11")]
+        "pkcs11" => custos_custody::pkcs11::verify_pkcs11_attestation(doc, nonce).map(|_| ()),
+        #[cfg(not(feature = "pkcs11"))]
+        "pkcs11" => bail!("a pkcs11 document needs a build with `--features pkcs11`"),
+        "nitro" => bail!(
+            "nitro documents are not checked here (they need a measurement policy); \
+             verify it with your policy and pass its public_key with --trust-key"
+        ),
+        _ => Err(custos_custody::VerifyError::UnsupportedFormat(
+            doc.format.clone(),
+        )),
+    };
+    verified.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 fn key_from_attestation(path: &std::path::Path) -> Result<String> {
     let flag = format!("--trust-attestation {}", path.display());
     let text =
@@ -479,21 +508,8 @@ fn key_from_attestation(path: &std::path::Path) -> Result<String> {
     // of whoever fetched it.
     let nonce = decode_hex(&doc.nonce)
         .ok_or_else(|| anyhow::anyhow!("{flag}: the document's nonce is not hex"))?;
-    let verified = match doc.format.as_str() {
-        "dev" => custos_custody::verify_dev_attestation(&doc, &nonce),
-        #[cfg(feature = "pkcs11")]
-        "pkcs11" => custos_custody::pkcs11::verify_pkcs11_attestation(&doc, &nonce).map(|_| ()),
-        #[cfg(not(feature = "pkcs11"))]
-        "pkcs11" => bail!("{flag}: a pkcs11 document needs a build with `--features pkcs11`"),
-        "nitro" => bail!(
-            "{flag}: nitro documents are not checked here (they need a measurement policy); \
-             verify it with your policy and pass its public_key with --trust-key"
-        ),
-        _ => Err(custos_custody::VerifyError::UnsupportedFormat(
-            doc.format.clone(),
-        )),
-    };
-    verified.map_err(|e| anyhow::anyhow!("{flag}: the document does not verify: {e}"))?;
+    verify_attestation(&doc, &nonce)
+        .map_err(|e| anyhow::anyhow!("{flag}: the document does not verify: {e}"))?;
     custos_server::audit::parse_trusted_key(&doc.public_key)
         .map_err(|why| anyhow::anyhow!("{flag}: its public_key: {why}"))
 }
@@ -535,4 +551,29 @@ pub async fn audit_export(common: Common, out: Option<PathBuf>) -> Result<ExitCo
     }
     w.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `custos audit tail` on the local data dir: the last `lines` records (only `agent`'s, if
+/// given), then, with `follow`, new ones as they are written.
+pub async fn audit_tail(
+    common: Common,
+    agent: Option<&str>,
+    lines: usize,
+    follow: bool,
+    output: crate::client::render::Output,
+) -> Result<ExitCode> {
+    let agent = agent
+        .map(|a| a.parse::<custos_core::AgentId>())
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("--agent: not an agent id (UUID)"))?;
+    let cfg = load_config(&common)?;
+    let store = open_store(&cfg).await?;
+    crate::client::operator::tail(output, lines, follow, async |after| {
+        let page = store.audit_page(agent, after, 1000).await?;
+        Ok(page
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()?)
+    })
+    .await
 }

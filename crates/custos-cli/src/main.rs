@@ -1,13 +1,17 @@
 //! The `custos` binary: `serve` (the API server, supervising its enclave), `enclave` (the
-//! custody boundary process), `admin token`, `audit verify|export`.
+//! custody boundary process), `devnet`, `demo`, the local data-dir tools (`admin token`, `audit
+//! verify|export`, owner keys and `policy sign`), and the client of a running server
+//! ([`client`]: `login`, operator and agent commands, completions and man pages).
 #![forbid(unsafe_code)]
 
+mod client;
 mod commands;
 mod demo;
+mod docs;
 mod owner_cmds;
 mod supervise;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// mimalloc instead of glibc's malloc for both processes (server and enclave): every request
@@ -100,11 +104,15 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
-    /// Owner-signed policies.
+    /// Policies: read, change, compare and dry-run them on a server; sign them with an owner key.
     Policy {
+        #[command(flatten)]
+        target: client::Target,
         #[command(subcommand)]
         cmd: PolicyCmd,
     },
+    #[command(flatten)]
+    Client(client::args::ClientCmd),
 }
 
 #[derive(Subcommand)]
@@ -132,6 +140,8 @@ enum PolicyCmd {
         /// A policy document, or an envelope to add a signature to.
         input: PathBuf,
     },
+    #[command(flatten)]
+    Remote(client::args::PolicyRemoteCmd),
 }
 
 /// A PKCS#11 token as the enclave's key store (needs the `pkcs11` build feature): keys are
@@ -209,6 +219,8 @@ enum AuditCmd {
     Verify {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        source: client::args::AuditSource,
         /// The enclave identity key (hex Ed25519, 64 characters): every checkpoint must be
         /// signed by it.
         #[arg(long, value_name = "HEX")]
@@ -236,9 +248,27 @@ enum AuditCmd {
     Export {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        source: client::args::AuditSource,
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// The last records, then (with --follow) new ones as they are written.
+    Tail {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        source: client::args::AuditSource,
+        /// Only this agent's records.
+        #[arg(long, value_name = "AGENT_ID")]
+        agent: Option<String>,
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+        /// Keep printing new records.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
 }
 
@@ -301,6 +331,16 @@ fn main() -> std::process::ExitCode {
                     },
             } => owner_cmds::key_generate(&out),
             Cmd::Policy {
+                target,
+                cmd: PolicyCmd::Remote(cmd),
+            } => {
+                client::operator::policy(
+                    &client::Remote::connect_as(&target, client::profile::Kind::Operator)?,
+                    cmd,
+                )
+                .await
+            }
+            Cmd::Policy {
                 cmd:
                     PolicyCmd::Sign {
                         key,
@@ -310,6 +350,7 @@ fn main() -> std::process::ExitCode {
                         out,
                         input,
                     },
+                ..
             } => owner_cmds::policy_sign(owner_cmds::SignArgs {
                 key,
                 input,
@@ -330,20 +371,82 @@ fn main() -> std::process::ExitCode {
                 cmd:
                     AuditCmd::Verify {
                         common,
+                        source,
                         trust_key,
                         trust_attestation,
                     },
-            } => commands::audit_verify_trusted(common, trust_key, trust_attestation).await,
+            } => {
+                if source.remote {
+                    let trusted = commands::trusted_key(trust_key, trust_attestation)?;
+                    let r = client::Remote::connect_as(
+                        &source.target,
+                        client::profile::Kind::Operator,
+                    )?;
+                    client::operator::audit_verify(&r, trusted).await
+                } else {
+                    commands::audit_verify_trusted(common, trust_key, trust_attestation).await
+                }
+            }
             Cmd::Audit {
-                cmd: AuditCmd::Export { common, out },
-            } => commands::audit_export(common, out).await,
+                cmd:
+                    AuditCmd::Export {
+                        common,
+                        source,
+                        out,
+                    },
+            } => {
+                if source.remote {
+                    client::operator::audit_export(
+                        &client::Remote::connect_as(
+                            &source.target,
+                            client::profile::Kind::Operator,
+                        )?,
+                        out,
+                    )
+                    .await
+                } else {
+                    commands::audit_export(common, out).await
+                }
+            }
+            Cmd::Audit {
+                cmd:
+                    AuditCmd::Tail {
+                        common,
+                        source,
+                        agent,
+                        lines,
+                        follow,
+                    },
+            } => {
+                if source.remote {
+                    let r = client::Remote::connect_as(
+                        &source.target,
+                        client::profile::Kind::Operator,
+                    )?;
+                    client::operator::audit_tail(&r, agent.as_deref(), lines, follow).await
+                } else {
+                    commands::audit_tail(
+                        common,
+                        agent.as_deref(),
+                        lines,
+                        follow,
+                        source.target.output,
+                    )
+                    .await
+                }
+            }
+            Cmd::Client(client::args::ClientCmd::Completions { shell }) => {
+                docs::completions(shell, Cli::command())
+            }
+            Cmd::Client(client::args::ClientCmd::Man { out }) => docs::man(&out, Cli::command()),
+            Cmd::Client(cmd) => client::run(cmd).await,
         }
     });
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(client::exit_code_of(&e))
         }
     }
 }

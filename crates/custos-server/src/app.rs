@@ -6,7 +6,7 @@ use crate::mailer::Mailer;
 use crate::metrics::Metrics;
 use crate::pipeline;
 use crate::ratelimit::Limits;
-use crate::routes::{admin, auth, dev, keys, policy, system, wallet};
+use crate::routes::{admin, auth, dev, keys, policy, system, transactions, wallet};
 use crate::state::{AppState, Inner};
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -24,9 +24,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wallets/me/audit", get(wallet::my_audit))
         .route("/v1/wallets/me/actions/{action}", post(wallet::action))
         .route("/v1/wallets/me/balances", get(wallet::balances))
+        .route("/v1/wallets/me/transactions", get(transactions::list))
+        .route(
+            "/v1/wallets/me/transactions/{tx}",
+            get(transactions::status),
+        )
         .route("/v1/dev/airdrop", post(dev::airdrop))
         .route("/v1/dev/mints", post(dev::create_mint))
         .route("/v1/admin/approvals", get(admin::list_approvals))
+        .route("/v1/admin/approvals/{id}", get(admin::get_approval))
         .route("/v1/admin/approvals/{id}/approve", post(admin::approve))
         .route("/v1/admin/approvals/{id}/reject", post(admin::reject))
         .route("/v1/admin/agents", get(admin::list_agents))
@@ -52,7 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/agents/{id}/unfreeze", post(admin::unfreeze))
         .route(
             "/v1/admin/agents/{id}/api-keys",
-            post(admin::create_api_key),
+            get(admin::list_api_keys).post(admin::create_api_key),
         )
         .route(
             "/v1/admin/agents/{id}/api-keys/{key_id}",
@@ -60,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/admin/audit", get(admin::audit))
         .route("/v1/admin/audit/verify", get(admin::audit_verify))
+        .route("/v1/admin/audit/checkpoints", get(admin::audit_checkpoints))
         // route_layer: the last added runs first, so authentication precedes the audit layer.
         .route_layer(from_fn_with_state(state.clone(), pipeline::audit_layer))
         .route_layer(from_fn_with_state(

@@ -275,16 +275,37 @@ pub async fn verify_with_trust(
     trust: Trust<'_>,
     verify_checkpoint: impl Fn(&AuditCheckpoint) -> bool,
 ) -> Result<Result<VerifyReport, Broken>, custos_core::StoreError> {
+    let checkpoints = store.audit_checkpoints().await?;
+    verify_pages(
+        |after| store.audit_page(None, after, 1000),
+        &checkpoints,
+        trust,
+        verify_checkpoint,
+    )
+    .await
+}
+
+/// [`verify_with_trust`] over any source of the log: `next_page(after)` returns the records
+/// after id `after` in order (empty at the end), `checkpoints` the stored checkpoints. A client
+/// verifies a log it fetched over the API with it, independently of the server's own verdict.
+pub async fn verify_pages<E, F>(
+    mut next_page: impl FnMut(u64) -> F,
+    checkpoints: &[serde_json::Value],
+    trust: Trust<'_>,
+    verify_checkpoint: impl Fn(&AuditCheckpoint) -> bool,
+) -> Result<Result<VerifyReport, Broken>, E>
+where
+    F: std::future::Future<Output = Result<Vec<StoredAudit>, E>>,
+{
     let mut v = ChainVerifier::default();
     let mut hashes = std::collections::HashMap::new();
-    let checkpoints = store.audit_checkpoints().await?;
     let wanted: std::collections::HashSet<u64> = checkpoints
         .iter()
         .filter_map(|c| c.get("seq").and_then(|s| s.as_u64()))
         .collect();
     let mut after = 0;
     loop {
-        let page = store.audit_page(None, after, 1000).await?;
+        let page = next_page(after).await?;
         if page.is_empty() {
             break;
         }
@@ -306,7 +327,7 @@ pub async fn verify_with_trust(
         Trust::Key(k) => Some(k.to_ascii_lowercase()),
     };
     let mut covered = 0;
-    for c in &checkpoints {
+    for c in checkpoints {
         let Ok(cp) = serde_json::from_value::<AuditCheckpoint>(c.clone()) else {
             return Ok(Err(Broken {
                 id: v.count() + 1,

@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 use crate::actions::{evm_message, sign, trade, transfer};
-use crate::routes::{admin, auth, dev, keys, policy, system, wallet};
+use crate::routes::{admin, auth, dev, keys, policy, system, transactions, wallet};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -9,11 +9,11 @@ use utoipa::{Modify, OpenApi};
     info(title = "Custos", description = "Wallet and signing service for autonomous agents. Errors: `{\"error\":{\"code\",\"message\",\"field\"?,\"details\"?}}`."),
     paths(
         auth::request_otp, auth::verify_otp, auth::jwks,
-        wallet::me, wallet::my_policy, wallet::my_audit, wallet::balances, wallet::action,
+        wallet::me, wallet::my_policy, wallet::my_audit, wallet::balances, wallet::action, transactions::list, transactions::status,
         dev::airdrop, dev::create_mint,
-        admin::list_approvals, admin::approve, admin::reject, keys::list, keys::rotate,
+        admin::list_approvals, admin::get_approval, admin::approve, admin::reject, keys::list, keys::rotate,
         admin::list_agents, admin::get_agent, policy::get_policy, policy::put_policy, policy::get_policy_envelope, policy::dry_run, admin::freeze, admin::unfreeze,
-        admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify,
+        admin::list_api_keys, admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify, admin::audit_checkpoints,
         system::healthz, system::metrics, system::attestation,
     ),
     components(schemas(ErrorBody, ErrorDetail, Confirmed, SignedTransaction, EvmSignature, DryRun, PendingApproval, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody)),

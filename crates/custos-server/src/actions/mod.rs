@@ -165,6 +165,42 @@ pub fn denied(reasons: &[custos_policy::Reason]) -> ApiError {
     )
 }
 
+/// What a parked transaction does, for the approver: amounts in whole units, as strings (an
+/// EVM amount in wei does not fit a JSON number).
+fn effects_view(e: &custos_core::Effects) -> serde_json::Value {
+    let whole = |atoms: i128, decimals: u8| match custos_core::from_base_units(
+        atoms.unsigned_abs(),
+        decimals,
+    ) {
+        Ok(d) if atoms < 0 => format!("-{d}"),
+        Ok(d) => d.to_string(),
+        Err(_) => format!("{atoms} base units"),
+    };
+    let changes: Vec<_> = e
+        .changes
+        .iter()
+        .map(|c| json!({"asset": c.asset.to_string(), "delta": whole(c.delta_atoms, c.decimals), "usd_price": e.price_of(&c.asset).known().map(|p| p.to_string())}))
+        .collect();
+    let delegations: Vec<_> = e
+        .delegations
+        .iter()
+        .map(|d| serde_json::to_value(d).unwrap_or_else(|_| json!(format!("{d:?}"))))
+        .collect();
+    let methods: Vec<_> = e
+        .methods
+        .iter()
+        .map(|m| json!({"contract": m.contract, "selector": m.selector}))
+        .collect();
+    json!({
+        "changes": changes,
+        "recipients": e.recipients,
+        "programs": e.programs,
+        "methods": methods,
+        "delegations": delegations,
+        "network_cost": e.network_cost.as_ref().map(|n| json!({"asset": n.asset.to_string(), "base_units": n.atoms.to_string()})),
+    })
+}
+
 /// Parks a plan for human approval: bound to the exact transaction bytes, the policy version
 /// and an expiry.
 pub async fn park(
@@ -180,6 +216,8 @@ pub async fn park(
     let usd = plan.intent.declared_usd.known();
     let mut req = request;
     req["tx"] = json!(base64::engine::general_purpose::STANDARD.encode(&plan.tx.tx_bytes));
+    // What the approver is agreeing to, as simulated now (shown by `GET …/approvals/{id}`).
+    req["effects"] = effects_view(&plan.effects);
     state
         .store
         .create_approval(custos_core::ApprovalRecord {
@@ -690,6 +728,7 @@ pub async fn execute_approved(
             };
             if let Some(o) = req.as_object_mut() {
                 o.remove("tx");
+                o.remove("effects");
                 o.insert("transaction".into(), json!(encoded));
             }
             let body: sign::SignTxBody = serde_json::from_value(req)

@@ -97,7 +97,7 @@ pub async fn get_agent(
     let a = load(&state, agent_id(&id)?).await?;
     let keys = state.store.list_api_keys(a.id).await?;
     let mut v = view(&a);
-    v["api_keys"] = json!(keys.iter().map(|k| json!({"key_id": k.key_id, "created_at_ms": k.created_at_ms, "revoked_at_ms": k.revoked_at_ms})).collect::<Vec<_>>());
+    v["api_keys"] = api_keys_view(&keys);
     Ok(audited(
         Json(v).into_response(),
         "admin.agents.get",
@@ -182,6 +182,31 @@ pub async fn create_api_key(
         Some(a.id),
         json!({"key_id": minted.id}),
     ))
+}
+
+/// An agent's API keys (ids and dates; the keys themselves are never shown again).
+#[utoipa::path(get, path = "/v1/admin/agents/{id}/api-keys", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "`{api_keys: [{key_id, created_at_ms, revoked_at_ms}]}`"), (status = 404, description = "No such agent")))]
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    op: OperatorCtx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    op.require(OperatorRole::Viewer)?;
+    let a = load(&state, agent_id(&id)?).await?;
+    let keys = state.store.list_api_keys(a.id).await?;
+    Ok(audited(
+        Json(json!({"api_keys": api_keys_view(&keys)})).into_response(),
+        "admin.api_key.list",
+        Some(a.id),
+        json!({}),
+    ))
+}
+
+fn api_keys_view(keys: &[ApiKeyRecord]) -> serde_json::Value {
+    json!(keys
+        .iter()
+        .map(|k| json!({"key_id": k.key_id, "created_at_ms": k.created_at_ms, "revoked_at_ms": k.revoked_at_ms}))
+        .collect::<Vec<_>>())
 }
 
 /// Revokes an API key.
@@ -283,6 +308,23 @@ pub async fn audit_verify(
     ))
 }
 
+/// The signed audit checkpoints (the boundary's signatures over chain heads), so a client can
+/// verify an exported log on its own.
+#[utoipa::path(get, path = "/v1/admin/audit/checkpoints", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "`{checkpoints: [{seq, head_hash, public_key, signature, ...}]}`")))]
+pub async fn audit_checkpoints(
+    State(state): State<AppState>,
+    op: OperatorCtx,
+) -> Result<Response, ApiError> {
+    op.require(OperatorRole::Viewer)?;
+    let checkpoints = state.store.audit_checkpoints().await?;
+    Ok(audited(
+        Json(json!({"checkpoints": checkpoints})).into_response(),
+        "admin.audit.checkpoints",
+        None,
+        json!({}),
+    ))
+}
+
 /// `GET /v1/admin/approvals` query.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -334,6 +376,29 @@ pub async fn list_approvals(
         "admin.approvals.list",
         None,
         json!({}),
+    ))
+}
+
+/// One approval, with what the parked transaction does as simulated when it was parked
+/// (`request.effects`: balance changes, programs and methods, approvals granted, recipients).
+#[utoipa::path(get, path = "/v1/admin/approvals/{id}", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "The approval"), (status = 404, description = "No such approval")))]
+pub async fn get_approval(
+    State(state): State<AppState>,
+    op: OperatorCtx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    op.require(OperatorRole::Viewer)?;
+    let id = approval_id(&id)?;
+    let rec = state
+        .store
+        .approval(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such approval"))?;
+    Ok(audited(
+        Json(approval_view(&rec)).into_response(),
+        "admin.approval.get",
+        Some(rec.agent),
+        json!({"approval_id": id}),
     ))
 }
 

@@ -1,11 +1,13 @@
 //! HTTP handlers, one module per audience: agent login, the agent's wallet, operators (agents
-//! and approvals, policies, keys), and the unauthenticated system endpoints.
+//! and approvals, policies, keys), the agent's transactions, and the unauthenticated system
+//! endpoints.
 pub mod admin;
 pub mod auth;
 pub mod dev;
 pub mod keys;
 pub mod policy;
 pub mod system;
+pub mod transactions;
 pub mod wallet;
 
 use crate::error::ApiError;

@@ -1,0 +1,398 @@
+//! The client commands' command-line shape (clap definitions), apart from what they do.
+use super::Target;
+use std::path::PathBuf;
+
+/// Client commands, flattened into `custos`'s top level.
+#[derive(clap::Subcommand)]
+pub enum ClientCmd {
+    /// Log in to a server and save the token as a profile (made current).
+    Login {
+        #[command(flatten)]
+        target: Target,
+        /// The profile's name.
+        #[arg(long = "name", default_value = "default", value_name = "NAME")]
+        name: String,
+        #[command(subcommand)]
+        who: LoginCmd,
+    },
+    /// Agents (operator).
+    Agents {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: AgentsCmd,
+    },
+    /// Freeze an agent, or every agent: all their actions are refused (operator).
+    Freeze {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        which: Which,
+    },
+    /// Unfreeze an agent, or every agent (operator).
+    Unfreeze {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        which: Which,
+    },
+    /// Actions parked for human approval (operator).
+    Approvals {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: ApprovalsCmd,
+    },
+    /// An agent's API keys (operator).
+    ApiKeys {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: ApiKeysCmd,
+    },
+    /// An agent's signing keys (operator).
+    Keys {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+    /// The custody boundary's attestation.
+    Attestation {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: AttestationCmd,
+    },
+    /// The agent's own wallet (agent).
+    Wallet {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: WalletCmd,
+    },
+    /// Transfer funds (agent).
+    Transfer {
+        #[command(flatten)]
+        target: Target,
+        /// `solana` or `evm:<chain id>`.
+        #[arg(long, default_value = "solana")]
+        chain: String,
+        /// Recipient address.
+        #[arg(long)]
+        to: String,
+        /// Decimal amount in whole units, e.g. `1.25`.
+        #[arg(long)]
+        amount: String,
+        /// `SOL`, a mint, the native symbol (`ETH`) or an ERC-20 address.
+        #[arg(long, default_value = "SOL")]
+        asset: String,
+        #[command(flatten)]
+        opts: ActionOpts,
+    },
+    /// Sign (and optionally broadcast) a chain transaction (agent).
+    Sign {
+        #[command(flatten)]
+        target: Target,
+        /// `solana` or `evm:<chain id>`.
+        #[arg(long, default_value = "solana")]
+        chain: String,
+        /// The transaction: Solana base64, EVM `0x…` hex; `@FILE` reads it from a file.
+        #[arg(long)]
+        transaction: String,
+        /// Broadcast and confirm it instead of returning it signed.
+        #[arg(long)]
+        broadcast: bool,
+        /// Declared recipient.
+        #[arg(long)]
+        to: Option<String>,
+        /// Declared asset (with --amount).
+        #[arg(long, requires = "amount")]
+        asset: Option<String>,
+        /// Declared amount, whole units (with --asset).
+        #[arg(long, requires = "asset")]
+        amount: Option<String>,
+        #[command(flatten)]
+        opts: ActionOpts,
+    },
+    /// Sign an off-chain message, EIP-191 text, EIP-712 typed data or a raw hash (agent).
+    SignMessage {
+        #[command(flatten)]
+        target: Target,
+        /// `message` (Solana off-chain envelope, Ed25519) or `evm:<chain id>`.
+        #[arg(long, default_value = "message")]
+        chain: String,
+        /// The text.
+        #[arg(long, conflicts_with_all = ["typed_data", "hash"])]
+        message: Option<String>,
+        /// A JSON file of EIP-712 typed data (EVM).
+        #[arg(long, value_name = "FILE", conflicts_with = "hash")]
+        typed_data: Option<PathBuf>,
+        /// A 32-byte hash, hex (EVM).
+        #[arg(long)]
+        hash: Option<String>,
+        #[command(flatten)]
+        opts: ActionOpts,
+    },
+    /// Swap one asset for another (agent).
+    Trade {
+        #[command(flatten)]
+        target: Target,
+        /// `evm:<chain id>` with a configured router.
+        #[arg(long)]
+        chain: String,
+        /// What is sold: the native symbol or a token address.
+        #[arg(long = "from")]
+        from_asset: String,
+        /// What is bought.
+        #[arg(long = "to")]
+        to_asset: String,
+        /// How much is sold, whole units.
+        #[arg(long)]
+        amount: String,
+        /// Largest shortfall below the quote, basis points.
+        #[arg(long)]
+        slippage_bps: Option<u32>,
+        #[command(flatten)]
+        opts: ActionOpts,
+    },
+    /// Fund the wallet on the embedded devnet (development servers only).
+    Airdrop {
+        #[command(flatten)]
+        target: Target,
+        /// `solana`.
+        #[arg(long, default_value = "solana")]
+        chain: String,
+        /// `SOL` or a mint the devnet created (`POST /v1/dev/mints`).
+        #[arg(long, default_value = "SOL")]
+        asset: String,
+        /// Whole units.
+        #[arg(long)]
+        amount: String,
+    },
+    /// The agent's transactions (agent).
+    Tx {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: TxCmd,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (one per command) into a directory.
+    Man {
+        /// The directory (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// `--idempotency-key` and `--dry-run` of every agent action.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ActionOpts {
+    /// Makes a retry safe: the same key returns the same result. Generated and printed (to
+    /// stderr) when not given.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    /// Ask what the policy would say; nothing is signed.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// One agent or all of them.
+#[derive(clap::Args, Clone, Debug)]
+#[group(required = true, multiple = false)]
+pub struct Which {
+    /// The agent's id.
+    pub agent: Option<String>,
+    /// Every agent.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `custos login …`.
+#[derive(clap::Subcommand)]
+pub enum LoginCmd {
+    /// As an operator: paste a token from `custos admin token` on stdin.
+    Operator,
+    /// As an agent: an email code (sent now, read from --code or stdin), or an API key on stdin.
+    Agent {
+        /// The agent's email.
+        #[arg(long, required_unless_present = "api_key_stdin")]
+        email: Option<String>,
+        /// The code from the email (asked for on stdin when not given).
+        #[arg(long, requires = "email")]
+        code: Option<String>,
+        /// Read an API key from stdin instead.
+        #[arg(long, conflicts_with_all = ["email", "code"])]
+        api_key_stdin: bool,
+    },
+}
+
+/// `custos agents …`.
+#[derive(clap::Subcommand)]
+pub enum AgentsCmd {
+    /// Every agent.
+    List,
+    /// One agent, with its API keys and signing keys.
+    Show {
+        /// The agent's id.
+        agent: String,
+    },
+}
+
+/// `custos approvals …`.
+#[derive(clap::Subcommand)]
+pub enum ApprovalsCmd {
+    /// Approvals (pending by default).
+    List {
+        /// `pending`, `approved`, `rejected`, `expired`, `executed` or `all`.
+        #[arg(long, default_value = "pending")]
+        status: String,
+    },
+    /// One approval and what its transaction does.
+    Show {
+        /// The approval's id.
+        id: String,
+    },
+    /// Approve; at the quorum the action executes now.
+    Approve {
+        /// The approval's id.
+        id: String,
+    },
+    /// Reject; the action never executes.
+    Reject {
+        /// The approval's id.
+        id: String,
+    },
+}
+
+/// `custos api-keys …`.
+#[derive(clap::Subcommand)]
+pub enum ApiKeysCmd {
+    /// Create a key for an agent (shown once).
+    Create {
+        /// The agent's id.
+        agent: String,
+    },
+    /// An agent's keys.
+    List {
+        /// The agent's id.
+        agent: String,
+    },
+    /// Revoke a key.
+    Revoke {
+        /// The agent's id.
+        agent: String,
+        /// The key's id.
+        key_id: String,
+    },
+}
+
+/// `custos keys …`.
+#[derive(clap::Subcommand)]
+pub enum KeysCmd {
+    /// An agent's active signing keys, their age and whether rotation is due.
+    List {
+        /// The agent's id.
+        agent: String,
+    },
+    /// Rotate one of an agent's keys (admin).
+    Rotate {
+        /// The agent's id.
+        agent: String,
+        /// Which key.
+        #[arg(value_parser = ["ed25519", "secp256k1_ecdsa"])]
+        scheme: String,
+    },
+}
+
+/// `custos attestation …`.
+#[derive(clap::Subcommand)]
+pub enum AttestationCmd {
+    /// Fetch the boundary's attestation with a fresh nonce and verify it; exit 2 if it does not
+    /// verify or its measurement is not the expected one.
+    Verify {
+        /// The measurement it must carry (hex).
+        #[arg(long, value_name = "HEX")]
+        expect_measurement: Option<String>,
+        /// Also save the verified document here (for `audit verify --trust-attestation`).
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+    },
+}
+
+/// `custos wallet …`.
+#[derive(clap::Subcommand)]
+pub enum WalletCmd {
+    /// Id, email, addresses, frozen.
+    Show,
+    /// Balances on every enabled chain.
+    Balances,
+}
+
+/// `custos tx …`.
+#[derive(clap::Subcommand)]
+pub enum TxCmd {
+    /// Transactions, oldest first.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Continue after this audit record id (the previous page's `next_after`).
+        #[arg(long)]
+        after: Option<u64>,
+    },
+    /// One transaction: its records and what the chain says now.
+    Status {
+        /// Solana signature or EVM transaction hash.
+        tx: String,
+    },
+}
+
+/// `custos policy …` subcommands that talk to a server.
+#[derive(clap::Subcommand)]
+pub enum PolicyRemoteCmd {
+    /// An agent's policy document (or, with --envelope, the signed envelope in force).
+    Get {
+        /// The agent's id.
+        agent: String,
+        /// The owner-signed envelope in force and any pending one.
+        #[arg(long)]
+        envelope: bool,
+    },
+    /// Submit a policy (a document in JSON or TOML, or a signed envelope) and show the outcome.
+    Set {
+        /// The agent's id.
+        agent: String,
+        /// The file (`-` for stdin).
+        file: PathBuf,
+    },
+    /// What a proposed policy changes against the one in force.
+    Diff {
+        /// The agent's id.
+        agent: String,
+        /// The file (`-` for stdin).
+        file: PathBuf,
+    },
+    /// What submitting a proposed policy would do: changes, loosenings, signatures needed.
+    DryRun {
+        /// The agent's id.
+        agent: String,
+        /// The file (`-` for stdin).
+        file: PathBuf,
+    },
+}
+
+/// Where `audit tail|export|verify` read the log: the local data dir, or a server.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct AuditSource {
+    /// Read the log from a server (operator token) instead of the local data dir.
+    #[arg(long)]
+    pub remote: bool,
+    #[command(flatten)]
+    pub target: Target,
+}

@@ -1,0 +1,39 @@
+//! Shell completions and man pages, generated from the command-line definitions themselves
+//! (`clap_complete`, `clap_mangen`), so they can never describe flags that do not exist.
+use anyhow::{Context as _, Result};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// `custos completions bash|zsh|fish|…`: the script on stdout.
+pub fn completions(shell: clap_complete::Shell, mut cmd: clap::Command) -> Result<ExitCode> {
+    clap_complete::generate(shell, &mut cmd, "custos", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `custos man --out DIR`: `custos.1`, and `custos-<sub>[-<sub>…].1` for every subcommand.
+pub fn man(out: &Path, cmd: clap::Command) -> Result<ExitCode> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut written = 0usize;
+    let mut cmd = cmd.name("custos");
+    // Built, so every subcommand carries the global flags it inherits.
+    cmd.build();
+    write_pages(out, cmd, "custos", &mut written)?;
+    eprintln!("{written} man pages written to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_pages(dir: &Path, cmd: clap::Command, name: &str, written: &mut usize) -> Result<()> {
+    let cmd = cmd.name(name.to_owned());
+    let mut buf = vec![];
+    clap_mangen::Man::new(cmd.clone())
+        .render(&mut buf)
+        .with_context(|| format!("rendering the man page of {name}"))?;
+    let path = dir.join(format!("{name}.1"));
+    std::fs::write(&path, buf).with_context(|| format!("cannot write {}", path.display()))?;
+    *written += 1;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let sub_name = format!("{name}-{}", sub.get_name());
+        write_pages(dir, sub.clone(), &sub_name, written)?;
+    }
+    Ok(())
+}

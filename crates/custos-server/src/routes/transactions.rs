@@ -1,0 +1,205 @@
+//! The agent's transactions, read back from its own audit trail: a list (one row per transaction,
+//! its latest recorded outcome) and one transaction's full story — every audit record naming it
+//! and what the chain says about it now.
+use crate::audit_info::AuditInfo;
+use crate::auth::AgentCtx;
+use crate::error::ApiError;
+use crate::routes::{Page, StrictQuery};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use custos_core::{AuditOutcome, Chain, ChainError, Commitment, StoredAudit};
+use serde_json::json;
+use std::time::Duration;
+
+/// Audit records scanned for one page of the list, at most (most of an agent's records are
+/// reads, not transactions).
+const SCAN_LIMIT: u32 = 10_000;
+/// Longest transaction id accepted (an EVM hash is 66 characters, a Solana signature 88).
+const MAX_TX_ID: usize = 128;
+
+/// What a transaction's latest record says about it.
+fn status_of(r: &StoredAudit) -> &'static str {
+    match (r.entry.outcome, r.entry.action.ends_with(".signed")) {
+        (AuditOutcome::Pending, true) => "broadcast",
+        (AuditOutcome::Pending, false) => "pending",
+        (AuditOutcome::Success, _) if r.entry.status == 200 && is_unbroadcast(r) => "signed",
+        (AuditOutcome::Success, _) => "confirmed",
+        (AuditOutcome::Error, _) => "failed",
+        (AuditOutcome::Denied, _) => "denied",
+        (AuditOutcome::Invalid, _) => "invalid",
+    }
+}
+
+/// A `sign` whose signed transaction went back to the agent instead of to the chain.
+fn is_unbroadcast(r: &StoredAudit) -> bool {
+    r.entry.params.get("broadcast") == Some(&serde_json::Value::Bool(false))
+}
+
+/// The record's action without the `.signed` suffix of its broadcast step.
+fn base_action(r: &StoredAudit) -> &str {
+    r.entry
+        .action
+        .strip_suffix(".signed")
+        .unwrap_or(&r.entry.action)
+}
+
+/// One list row from a transaction's records (ascending).
+fn row(tx: &str, records: &[&StoredAudit]) -> serde_json::Value {
+    let (first, last) = match (records.first(), records.last()) {
+        (Some(f), Some(l)) => (f, l),
+        _ => return json!({"tx": tx}),
+    };
+    json!({
+        "tx": tx,
+        "action": base_action(first),
+        "chain": first.entry.params.get("chain"),
+        "status": status_of(last),
+        "usd_value": last.entry.usd_amount,
+        "time_ms": first.entry.time_ms,
+        "audit_ids": records.iter().map(|r| r.id).collect::<Vec<_>>(),
+    })
+}
+
+/// The records that concern a chain transaction (a signed message also carries its signature
+/// in `tx`, but is not one).
+fn is_transaction(r: &StoredAudit) -> bool {
+    r.entry.tx.is_some() && r.entry.params.get("chain").and_then(|c| c.as_str()) != Some("message")
+}
+
+/// The caller's transactions, oldest first, from `after` (an audit record id): each with the
+/// outcome of its latest record in the window. `next_after` continues the list.
+#[utoipa::path(get, path = "/v1/wallets/me/transactions", tag = "wallet", security(("bearer" = [])),
+    params(("limit" = Option<u32>, Query, description = "transactions, 1-1000 (default 100)"), ("after" = Option<u64>, Query, description = "audit record id to continue after")),
+    responses((status = 200, description = "`{transactions: [{tx, action, chain, status, usd_value, time_ms, audit_ids}], next_after}`")))]
+pub async fn list(
+    State(state): State<AppState>,
+    ctx: AgentCtx,
+    StrictQuery(page): StrictQuery<Page>,
+) -> Result<Response, ApiError> {
+    let want = page.limit()? as usize;
+    let mut cursor = page.after()?;
+    let mut order: Vec<String> = vec![];
+    let mut by_tx: std::collections::HashMap<String, Vec<StoredAudit>> = Default::default();
+    let mut scanned = 0u32;
+    let mut exhausted = false;
+    'scan: loop {
+        let recs = state
+            .store
+            .audit_page(Some(ctx.agent.id), cursor, 1000)
+            .await?;
+        let full = recs.len() == 1000;
+        for r in recs {
+            let id = r.id;
+            if let Some(tx) = r.entry.tx.clone().filter(|_| is_transaction(&r)) {
+                if !by_tx.contains_key(&tx) {
+                    if order.len() == want {
+                        // This transaction begins the next page: the cursor stays before it.
+                        break 'scan;
+                    }
+                    order.push(tx.clone());
+                }
+                by_tx.entry(tx).or_default().push(r);
+            }
+            cursor = id;
+            scanned += 1;
+        }
+        if !full {
+            exhausted = true;
+            break;
+        }
+        if scanned >= SCAN_LIMIT {
+            break;
+        }
+    }
+    let rows: Vec<_> = order
+        .iter()
+        .map(|tx| {
+            let recs: Vec<&StoredAudit> = by_tx
+                .get(tx)
+                .map(|v| v.iter().collect())
+                .unwrap_or_default();
+            row(tx, &recs)
+        })
+        .collect();
+    let mut r = Json(json!({
+        "transactions": rows,
+        "next_after": if exhausted { None } else { Some(cursor) },
+    }))
+    .into_response();
+    r.extensions_mut()
+        .insert(AuditInfo::action("transactions.list"));
+    Ok(r)
+}
+
+/// Checks a transaction id's shape: hex (`0x…`) or base58, not too long.
+fn tx_param(raw: &str) -> Result<&str, ApiError> {
+    let ok = !raw.is_empty()
+        && raw.len() <= MAX_TX_ID
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'x');
+    if ok {
+        Ok(raw)
+    } else {
+        Err(ApiError::invalid(
+            "tx",
+            "not a transaction id (a Solana signature or an 0x-prefixed EVM hash)",
+        ))
+    }
+}
+
+/// One of the caller's transactions: its audit records and what the chain says now
+/// (`chain_status`: `confirmed`, `failed` (landed with an error), `not_found` (not on chain, or
+/// not yet), or `unknown` when the chain cannot be asked).
+#[utoipa::path(get, path = "/v1/wallets/me/transactions/{tx}", tag = "wallet", security(("bearer" = [])),
+    params(("tx" = String, Path, pattern = "^[0-9A-Za-z]{1,128}$", description = "Solana signature or EVM transaction hash")),
+    responses((status = 200, description = "`{tx, action, chain, status, chain_status, slot, chain_error, records}`"), (status = 404, description = "Not one of the caller's transactions")))]
+pub async fn status(
+    State(state): State<AppState>,
+    ctx: AgentCtx,
+    Path(tx): Path<String>,
+) -> Result<Response, ApiError> {
+    let tx = tx_param(&tx)?;
+    let records: Vec<StoredAudit> = state
+        .store
+        .audit_by_tx(tx)
+        .await?
+        .into_iter()
+        .filter(|r| r.entry.agent_id == Some(ctx.agent.id) && is_transaction(r))
+        .collect();
+    let refs: Vec<&StoredAudit> = records.iter().collect();
+    let Some(first) = refs.first() else {
+        return Err(ApiError::not_found("no such transaction of this wallet"));
+    };
+    let chain: Option<Chain> = first
+        .entry
+        .params
+        .get("chain")
+        .and_then(|c| c.as_str())
+        .and_then(|c| c.parse().ok());
+    let mut body = row(tx, &refs);
+    let (chain_status, slot, chain_error) = match chain.and_then(|c| state.chains.adapter(c)) {
+        None => ("unknown", None, None),
+        Some(adapter) => match adapter
+            .confirm(tx, Commitment::Confirmed, Duration::ZERO)
+            .await
+        {
+            Ok(c) if c.error.is_none() => ("confirmed", c.slot, None),
+            Ok(c) => ("failed", c.slot, c.error),
+            Err(ChainError::Timeout(_)) => ("not_found", None, None),
+            Err(ChainError::InvalidInput(_)) => ("not_found", None, None),
+            Err(e) => {
+                tracing::warn!(error = %e, "transaction status: chain not answering");
+                ("unknown", None, None)
+            }
+        },
+    };
+    body["chain_status"] = json!(chain_status);
+    body["slot"] = json!(slot);
+    body["chain_error"] = json!(chain_error);
+    body["records"] = json!(records);
+    let mut r = Json(body).into_response();
+    r.extensions_mut()
+        .insert(AuditInfo::action("transactions.get"));
+    Ok(r)
+}
