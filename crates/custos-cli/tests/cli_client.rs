@@ -671,6 +671,21 @@ async fn agent_commands_end_to_end() {
     t.run(&["wallet", "show", "--url", "http://127.0.0.1:1"])
         .fails(UNAVAILABLE);
 
+    // A dry run of a message signature explains and signs nothing.
+    let dry = t
+        .run(&[
+            "sign-message",
+            "--message",
+            "not signed",
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert_eq!(dry["explanation"]["decision"], "allow", "{dry}");
+    assert!(dry.get("signature").is_none(), "{dry}");
     // A message signature that verifies under the wallet's key.
     let sig = t
         .run(&[

@@ -688,6 +688,18 @@ async fn sign_requests_and_messages_are_judged_by_what_they_do() {
     assert_eq!(r.status, 200, "{}", r.text);
     let personal = r.json()["signature"].as_str().unwrap().to_owned();
     let small = permit(&spender, &(10 * E18).to_string());
+    // A dry run explains the decision (the permit valued as a spend) and signs nothing.
+    let r = srv
+        .post(
+            "/v1/wallets/me/actions/sign-message?dry_run=true",
+            Some(&s.token),
+            &json!({"chain": "evm:31337", "typed_data": small}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["dry_run"], true, "{}", r.text);
+    assert_eq!(r.json()["explanation"]["decision"], "allow", "{}", r.text);
+    assert!(r.json().get("signature").is_none(), "{}", r.text);
     let r = action(
         &srv,
         &s,

@@ -102,12 +102,14 @@ fn validate(body: &EvmMessageBody) -> Result<(u64, Job), ApiError> {
     Ok((id, job))
 }
 
-/// Signs for the agent, or refuses naming the rule.
+/// Signs for the agent, or refuses naming the rule; with `dry_run`, explains the policy's
+/// decision (the same intent and effects, permits valued) and signs nothing.
 pub async fn run(
     state: &AppState,
     actor: &Actor<'_>,
     agent: Agent,
     body: EvmMessageBody,
+    dry_run: bool,
 ) -> Result<Response, ApiError> {
     let (id, job) = validate(&body)?;
     let chain = Chain::Evm(id);
@@ -202,6 +204,10 @@ pub async fn run(
         amount: Decimal::ZERO,
         declared_usd: UsdValue::Known(Decimal::ZERO),
     };
+    if dry_run {
+        let e = custos_policy::explain(&policy, &intent, &effects, &use_);
+        return Ok(Json(serde_json::json!({"dry_run": true, "explanation": e})).into_response());
+    }
     let approved = match custos_policy::evaluate_payload(
         &policy,
         &intent,

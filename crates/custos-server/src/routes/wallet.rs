@@ -271,7 +271,7 @@ pub async fn action(
                     crate::actions::trade::run(&st, &actor, agent, req, dry_run).await
                 }
                 ChainJob::EvmMessage(req) => {
-                    crate::actions::evm_message::run(&st, &actor, agent, req).await
+                    crate::actions::evm_message::run(&st, &actor, agent, req, dry_run).await
                 }
             };
             let mut r = result.unwrap_or_else(|e| e.into_response());
@@ -325,6 +325,9 @@ pub async fn action(
             "must not contain control characters other than newline",
         ));
     }
+    if dry_run {
+        return explain_message(&state, &ctx);
+    }
     let path = format!("/v1/wallets/me/actions/{name}");
     let hash = idempotency::request_hash(method.as_str(), &path, &body);
     let scope = format!("agent:{}", ctx.agent.id);
@@ -347,18 +350,23 @@ pub async fn action(
     )
 }
 
-async fn sign_message(
-    state: &AppState,
-    ctx: &AgentCtx,
-    rid: &RequestId,
-    endpoint: &str,
-    message: &str,
-) -> Result<Response, ApiError> {
-    // Loaded by authentication for this very request: as fresh as a second read.
-    let agent = ctx.agent.clone();
-    let policy = state.policy_of(&agent)?;
-    // The same decision as every other signature: a message moves nothing and is not a
-    // transaction, so the freeze is the only usage it depends on.
+/// `?dry_run=true` of an off-chain message: the policy's decision on signing one, nothing
+/// signed.
+fn explain_message(state: &AppState, ctx: &AgentCtx) -> Result<Response, ApiError> {
+    let policy = state.policy_of(&ctx.agent)?;
+    let (intent, usage) = message_intent(&ctx.agent);
+    let e = custos_policy::explain(&policy, &intent, &custos_core::Effects::default(), &usage);
+    let mut r = Json(json!({"dry_run": true, "explanation": e})).into_response();
+    r.extensions_mut().insert(AuditInfo::with(
+        "sign",
+        json!({"chain": "message", "dry_run": true}),
+    ));
+    Ok(r)
+}
+
+/// What signing an off-chain message is, for the policy: it moves nothing and is not a
+/// transaction, so the freeze is the only usage it depends on.
+fn message_intent(agent: &Agent) -> (custos_core::Intent, custos_core::Usage) {
     let intent = custos_core::Intent {
         action: custos_core::Action::SignMessage,
         chain: custos_core::Chain::Solana,
@@ -371,6 +379,21 @@ async fn sign_message(
         frozen: agent.frozen,
         ..Default::default()
     };
+    (intent, usage)
+}
+
+async fn sign_message(
+    state: &AppState,
+    ctx: &AgentCtx,
+    rid: &RequestId,
+    endpoint: &str,
+    message: &str,
+) -> Result<Response, ApiError> {
+    // Loaded by authentication for this very request: as fresh as a second read.
+    let agent = ctx.agent.clone();
+    let policy = state.policy_of(&agent)?;
+    // The same decision as every other signature.
+    let (intent, usage) = message_intent(&agent);
     let envelope = offchain_envelope(message);
     let payload = SignPayload::Message {
         bytes: envelope.clone(),
