@@ -6,8 +6,14 @@ use std::process::ExitCode;
 
 /// `custos completions bash|zsh|fish|…`: the script on stdout.
 pub fn completions(shell: clap_complete::Shell, mut cmd: clap::Command) -> Result<ExitCode> {
-    clap_complete::generate(shell, &mut cmd, "custos", &mut std::io::stdout());
-    Ok(ExitCode::SUCCESS)
+    // Into a buffer first: the generator panics on a write error (`| head` closing the pipe).
+    let mut buf = vec![];
+    clap_complete::generate(shell, &mut cmd, "custos", &mut buf);
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), &buf) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e).context("writing the completion script"),
+    }
 }
 
 /// `custos man --out DIR`: `custos.1`, and `custos-<sub>[-<sub>…].1` for every subcommand.
