@@ -6,7 +6,7 @@
 //! servers it needs (Custos in several configurations, OpenBao for the peer comparison), runs the
 //! scenarios of issue 6 and reports each as a ratio of two figures measured in the same run, the
 //! two sides in alternating rounds ([`rounds`]); [`report`] writes the JSON file, the table and
-//! an SVG plot. [`cpu`] reads a process's CPU time, for `custos-bench drive --cpu-of`.
+//! an SVG plot. [`disk`] measures the disk's floor for one synced commit. [`cpu`] reads a process's CPU time, for `custos-bench drive --cpu-of`.
 //!
 //! What it deliberately does not do: it never talks to anything but 127.0.0.1, it never runs
 //! unbounded, and it does not judge the figures — the report states targets and measured ratios
@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cpu;
+pub mod disk;
 pub mod error;
 pub mod http;
 pub mod load;

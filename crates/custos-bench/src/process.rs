@@ -48,6 +48,11 @@ pub struct CustosServer {
 }
 
 impl CustosServer {
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Starts `binary serve` on a fresh data directory and waits until it listens.
     pub fn start(binary: &Path, spec: &ServerSpec) -> Result<Self, BenchError> {
         let tmp = tempfile::Builder::new()

@@ -622,6 +622,9 @@ async fn core_scaling(
     Ok(series)
 }
 
+/// Idle `fdatasync` samples per round (one page each).
+const FDATASYNC_SAMPLES: usize = 400;
+
 /// Runs every scenario and returns the report. `progress` receives one line per step.
 pub async fn run(p: &SuiteParams, progress: &dyn Fn(&str)) -> Result<Report, BenchError> {
     if p.concurrencies.is_empty() || p.seconds <= 0.0 || p.raw_seconds <= 0.0 || p.rounds == 0 {
@@ -661,6 +664,7 @@ pub async fn run(p: &SuiteParams, progress: &dyn Fn(&str)) -> Result<Report, Ben
     let (mut store, mut memory, mut openbao) =
         (Slices::default(), Slices::default(), Slices::default());
     let mut raws: BTreeMap<usize, Vec<RawSigning>> = BTreeMap::new();
+    let mut fdatasyncs: Vec<f64> = vec![];
     for &c in &p.concurrencies {
         for round in 1..=p.rounds {
             progress(&format!("  concurrency {c}, round {round}/{}", p.rounds));
@@ -680,6 +684,19 @@ pub async fn run(p: &SuiteParams, progress: &dyn Fn(&str)) -> Result<Report, Ben
             raws.entry(c)
                 .or_default()
                 .push(raw_ed25519(p, progress, c).await?);
+            if c == 1 {
+                settle_disk().await;
+                let dir = server.data_dir().to_path_buf();
+                let p50 = tokio::task::spawn_blocking(move || {
+                    crate::disk::idle_fdatasync_p50_us(&dir, FDATASYNC_SAMPLES)
+                })
+                .await
+                .map_err(|e| BenchError::Invalid(format!("fdatasync probe: {e}")))??;
+                progress(&format!(
+                    "    idle fdatasync (4 KiB, data dir's disk): p50 {p50:.0} µs"
+                ));
+                fdatasyncs.push(p50);
+            }
         }
         let raw = &raws[&c];
         let per_sec: Vec<f64> = raw.iter().map(|r| r.per_second).collect();
@@ -691,6 +708,20 @@ pub async fn run(p: &SuiteParams, progress: &dyn Fn(&str)) -> Result<Report, Ben
             Goal::AtLeast(0.25),
         ));
         if c == 1 {
+            // What durability adds to one request's latency, against the disk's floor for the
+            // one synced commit it needs (issue 21: at most 1.5 of it).
+            let gaps: Vec<f64> = figure(store.at(c), |m| m.latency.p50_us)
+                .iter()
+                .zip(figure(memory.at(c), |m| m.latency.p50_us))
+                .map(|(durable, mem)| durable - mem)
+                .collect();
+            report.ratios.push(Ratio::from_rounds(
+                2,
+                "durable_p50_gap_c1_vs_idle_fdatasync",
+                ("store p50 − memory p50, µs", &gaps),
+                ("idle 4 KiB write + fdatasync p50, µs", &fdatasyncs),
+                Goal::AtMost(1.5),
+            ));
             report.ratios.push(Ratio::from_rounds(
                 1,
                 "pipeline_p50_c1_vs_one_signature",
