@@ -19,6 +19,11 @@ if ! command -v cargo-deny >/dev/null 2>&1; then
   cargo install --quiet --locked --root "$tools" cargo-deny
 fi
 
+# cargo-deny reads the metadata of every platform's dependencies (wasm, Android, Windows crates
+# included), which a Linux build never downloads: fetch them all from the registry first, so
+# the checks below run offline on a fresh machine too.
+cargo fetch --locked --quiet
+
 # cargo-deny keeps each advisory database in <db-path>/<name>-<hash of its URL>; it is a git
 # repository there, so the snapshot is unpacked and committed once per snapshot version.
 version="$(cut -d' ' -f1 supply-chain/advisory-db.version)"

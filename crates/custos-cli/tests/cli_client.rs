@@ -596,34 +596,19 @@ async fn agent_commands_end_to_end() {
     );
     assert_eq!(first.json()["status"], "confirmed");
     let key = uuid::Uuid::new_v4().to_string();
-    let a = t
-        .run(&[
-            "transfer",
-            "--to",
-            &to,
-            "--amount",
-            "0.02",
-            "--idempotency-key",
-            &key,
-            "-o",
-            "json",
-        ])
-        .ok()
-        .json();
-    let b = t
-        .run(&[
-            "transfer",
-            "--to",
-            &to,
-            "--amount",
-            "0.02",
-            "--idempotency-key",
-            &key,
-            "-o",
-            "json",
-        ])
-        .ok()
-        .json();
+    let retry = [
+        "transfer",
+        "--to",
+        &to,
+        "--amount",
+        "0.02",
+        "--idempotency-key",
+        &key,
+        "-o",
+        "json",
+    ];
+    let a = t.run(&retry).ok().json();
+    let b = t.run(&retry).ok().json();
     assert_eq!(a["tx"], b["tx"]);
 
     // Dry run: the explanation, nothing signed; for real: exit 3, the rule, the JSON error body.

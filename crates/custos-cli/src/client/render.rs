@@ -130,27 +130,13 @@ pub fn show(output: Output, v: &Value, table: impl FnOnce(&Value) -> Table) {
 
 /// `ms` since the epoch as UTC `YYYY-MM-DD HH:MM:SS`.
 pub fn time(ms: &Value) -> String {
-    let Some(ms) = ms.as_i64() else {
-        return cell(ms);
-    };
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    match ms.as_i64() {
+        Some(ms) => custos_core::clock::rfc3339(ms.div_euclid(1000))
+            .replacen('T', " ", 1)
+            .trim_end_matches('Z')
+            .to_owned(),
+        None => cell(ms),
+    }
 }
 
 #[cfg(test)]
