@@ -2,18 +2,11 @@
 //! (transfer, sign, sign-message, trade), each with an idempotency key (generated and printed
 //! when not given, so a retry after a lost answer cannot pay twice) and `--dry-run`.
 use super::args::{ActionOpts, TxCmd, WalletCmd};
-use super::render::{cell, show, time, Output, Table};
+use super::render::{cell, list, show, time, Output, Table};
 use super::{enc, Remote};
 use anyhow::{Context as _, Result};
 use serde_json::{json, Value};
 use std::process::ExitCode;
-
-fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key)
-        .and_then(|a| a.as_array())
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
 
 /// `custos wallet show|balances`.
 pub async fn wallet(r: &Remote, cmd: WalletCmd) -> Result<ExitCode> {

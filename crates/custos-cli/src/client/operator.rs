@@ -3,7 +3,7 @@
 use super::args::{
     AgentsCmd, ApiKeysCmd, ApprovalsCmd, AttestationCmd, KeysCmd, PolicyRemoteCmd, Which,
 };
-use super::render::{cell, show, time, Output, Table};
+use super::render::{cell, list, show, time, Output, Table};
 use super::{enc, read_document, Remote};
 use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
@@ -12,13 +12,6 @@ use std::process::ExitCode;
 
 /// Exit code of a verification that failed (a broken log, a document that does not verify).
 const BROKEN: u8 = 2;
-
-fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key)
-        .and_then(|a| a.as_array())
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
 
 fn agents_table(agents: &[Value]) -> Table {
     let mut t = Table::new(&["agent_id", "email", "frozen", "policy", "solana", "evm"]);

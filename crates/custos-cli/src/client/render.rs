@@ -79,6 +79,14 @@ impl fmt::Display for Table {
     }
 }
 
+/// The array at `v[key]`, or nothing.
+pub fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key)
+        .and_then(|a| a.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
 /// A JSON value as a table cell: strings bare, `null` as `-`, the rest as compact JSON.
 pub fn cell(v: &Value) -> String {
     match v {
