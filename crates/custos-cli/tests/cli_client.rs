@@ -505,6 +505,32 @@ quorum = 1
         "{seen:?}"
     );
 
+    // A reader that goes away (`| head`) ends --follow quietly at its next line: no panic.
+    let mut gone = ops
+        .command(&["audit", "tail", "--remote", "--follow", "-n", "1"], &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(gone.stdout.take());
+    me_term.run(&["wallet", "show"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = gone.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tail --follow kept running with no reader"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut gone.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
     // Attestation: verified with a fresh nonce; a different expected measurement fails (exit 2).
     let doc = srv.get("/v1/attestation?nonce=00", None).await.json();
     let m = doc["measurement"].as_str().unwrap();

@@ -15,7 +15,7 @@ pub mod render;
 
 use anyhow::{Context as _, Result};
 use custos_core::SecretString;
-use render::Output;
+use render::{outln, Output};
 use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
@@ -304,7 +304,7 @@ impl Remote {
         }
         if self.output == Output::Json {
             // A script reading stdout gets the error as JSON too; people read stderr.
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&body).unwrap_or_default()
             );

@@ -3,7 +3,7 @@
 use super::args::{
     AgentsCmd, ApiKeysCmd, ApprovalsCmd, AttestationCmd, KeysCmd, PolicyRemoteCmd, Which,
 };
-use super::render::{cell, list, show, time, Output, Table};
+use super::render::{cell, list, out, outln, show, time, Output, Table};
 use super::{enc, read_document, Remote};
 use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
@@ -372,7 +372,7 @@ pub async fn policy(r: &Remote, cmd: PolicyRemoteCmd) -> Result<ExitCode> {
                 .get(&format!("/v1/admin/agents/{}/{path}", enc(&agent)))
                 .await?;
             // A policy reads best as the JSON it is, tables or not.
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            outln!("{}", serde_json::to_string_pretty(&v)?);
         }
         PolicyRemoteCmd::Set { agent, file } => {
             let body = read_document(&file)?;
@@ -392,7 +392,7 @@ pub async fn policy(r: &Remote, cmd: PolicyRemoteCmd) -> Result<ExitCode> {
         PolicyRemoteCmd::Diff { agent, file } => {
             let v = dry_run(r, &agent, &file).await?;
             match r.output {
-                Output::Json => println!(
+                Output::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(
                         &json!({"changes": v["changes"], "loosens": v["loosens"]})
@@ -402,7 +402,7 @@ pub async fn policy(r: &Remote, cmd: PolicyRemoteCmd) -> Result<ExitCode> {
                     let loosens: Vec<String> = list(&v, "loosens").iter().map(cell).collect();
                     let changes = list(&v, "changes");
                     if changes.is_empty() {
-                        println!("no change");
+                        outln!("no change");
                     }
                     for c in changes {
                         let c = cell(c);
@@ -415,10 +415,10 @@ pub async fn policy(r: &Remote, cmd: PolicyRemoteCmd) -> Result<ExitCode> {
                         } else {
                             "~"
                         };
-                        println!("{mark} {c}");
+                        outln!("{mark} {c}");
                     }
                     if !loosens.is_empty() {
-                        println!("(+ loosens: needs the owners' quorum and waits out their delay)");
+                        outln!("(+ loosens: needs the owners' quorum and waits out their delay)");
                     }
                 }
             }
@@ -543,28 +543,25 @@ pub async fn tail(
     let headers = [
         "id", "time", "action", "outcome", "status", "agent_id", "usd", "tx",
     ];
-    let print = |recs: &[Value], with_header: bool| {
-        match output {
-            Output::Json => {
-                for rec in recs {
-                    println!("{rec}");
-                }
-            }
-            Output::Table => {
-                let mut t = Table::new(&headers);
-                for rec in recs {
-                    t.text_row(audit_line(rec));
-                }
-                let s = t.to_string();
-                let body = if with_header {
-                    s.as_str()
-                } else {
-                    s.split_once('\n').map(|x| x.1).unwrap_or("")
-                };
-                print!("{body}");
+    let print = |recs: &[Value], with_header: bool| match output {
+        Output::Json => {
+            for rec in recs {
+                outln!("{rec}");
             }
         }
-        let _ = std::io::stdout().flush();
+        Output::Table => {
+            let mut t = Table::new(&headers);
+            for rec in recs {
+                t.text_row(audit_line(rec));
+            }
+            let s = t.to_string();
+            let body = if with_header {
+                s.as_str()
+            } else {
+                s.split_once('\n').map(|x| x.1).unwrap_or("")
+            };
+            out(body);
+        }
     };
     let mut after = 0;
     let mut last: std::collections::VecDeque<Value> = Default::default();
@@ -656,7 +653,7 @@ pub async fn audit_verify(r: &Remote, trusted: Option<String>) -> Result<ExitCod
         ),
     };
     match r.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
         Output::Table => match &out {
             Ok(rep) => {
                 let mut line = format!(
@@ -670,8 +667,8 @@ pub async fn audit_verify(r: &Remote, trusted: Option<String>) -> Result<ExitCod
                         rep.records
                     ));
                 }
-                println!("{line}");
-                println!("server's own verdict: {}", server);
+                outln!("{line}");
+                outln!("server's own verdict: {}", server);
             }
             Err(b) => eprintln!("BROKEN at record {}: {}", b.id, b.reason),
         },

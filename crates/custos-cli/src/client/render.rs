@@ -2,6 +2,7 @@
 //! server's JSON unchanged (`--output json`) for scripts.
 use serde_json::Value;
 use std::fmt;
+use std::io::Write as _;
 
 /// `--output`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -125,14 +126,35 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// Writes `text` to stdout. A reader that went away (`custos … | head`) ends the command
+/// quietly, as it would a C program, instead of a panic from `println!`.
+pub fn out(text: &str) {
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` through [`out`].
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::client::render::out(&format!("{}\n", format_args!($($t)*)))
+    };
+}
+pub(crate) use outln;
+
 /// Prints `v` as JSON or, for people, as the table `table` makes of it.
 pub fn show(output: Output, v: &Value, table: impl FnOnce(&Value) -> Table) {
     match output {
-        Output::Json => println!(
+        Output::Json => outln!(
             "{}",
             serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
         ),
-        Output::Table => print!("{}", table(v)),
+        Output::Table => out(&table(v).to_string()),
     }
 }
 
