@@ -2,6 +2,11 @@
 //! whatever has queued up as one transaction (group commit) and only then releases the callers.
 //! A caller that gets an error must not complete its action: the log fails closed.
 //!
+//! On the embedded SQLite store the commit runs on the writer task's own thread (custos-store's
+//! `audit_writer`), so a lone request's record costs its `fdatasync` and no thread hand-offs;
+//! the worker it blocks is the one that would otherwise sit waiting, and only this one task
+//! commits, so at most one worker is ever blocked.
+//!
 //! Every `checkpoint_every` records the writer asks the custody boundary to sign the chain
 //! head, so truncating or rewriting the log is detectable by anyone who knows the boundary's
 //! identity key ([`verify_with_trust`] with [`Trust::Key`]); the key found in the database

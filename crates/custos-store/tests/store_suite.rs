@@ -168,6 +168,7 @@ suite!(
     audit_concurrent_appends_form_one_chain,
     audit_append_after_another_writer,
     audit_rows_cannot_be_changed_or_removed,
+    audit_appends_interleave_with_other_writes,
     audit_page_filters_by_agent,
     audit_checkpoints,
     health,
@@ -886,6 +887,44 @@ async fn audit_append_after_another_writer(fx: &Fixture) {
     let all = all_audit(&*fx.store, None).await;
     assert_eq!(all.len(), 6);
     verify(&all);
+}
+
+/// Audit appends (on SQLite, a connection of their own committing on the caller's thread) and
+/// the store's other writes, from many tasks and from a second handle on the same database at
+/// once: every write lands, none fails for a lock the other holds, and the chain stays one.
+async fn audit_appends_interleave_with_other_writes(fx: &Fixture) {
+    let agent = new_agent(&*fx.store, "mixed@example.com", 1).await;
+    let other = fx.reopen().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40u64 {
+        let s = if i % 4 == 3 {
+            other.clone()
+        } else {
+            fx.store.clone()
+        };
+        tasks.spawn(async move {
+            let r = reservation(&format!("mix-{i}"), agent, "1", T0 + i as i64, "1000", 1000);
+            assert_eq!(s.budget_reserve(r).await.unwrap(), ReserveOutcome::Reserved);
+            s.audit_append(&[entry(i, Some(agent))]).await.unwrap();
+            s.set_frozen(agent, i % 2 == 0).await.unwrap();
+            s.audit_append(&[entry(100 + i, None), entry(200 + i, Some(agent))])
+                .await
+                .unwrap();
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let all = all_audit(&*fx.store, None).await;
+    assert_eq!(all.len(), 40 * 3);
+    verify(&all);
+    assert_eq!(
+        fx.store.budget_usage(agent, T0 + 100).await.unwrap(),
+        Usage24h {
+            spent_usd: usd("40"),
+            tx_last_hour: 40
+        }
+    );
 }
 
 async fn audit_rows_cannot_be_changed_or_removed(fx: &Fixture) {

@@ -90,8 +90,8 @@ impl DirectReads {
     }
 }
 
-/// SQLite's own message for a failed read; never a bound value.
-fn message(e: &rusqlite::Error) -> String {
+/// SQLite's own message for a failed statement; never a bound value.
+pub(super) fn message(e: &rusqlite::Error) -> String {
     match e {
         rusqlite::Error::SqliteFailure(code, Some(msg)) => format!("{msg} ({:?})", code.code),
         rusqlite::Error::SqliteFailure(code, None) => format!("{:?}", code.code),

@@ -13,7 +13,7 @@ impl SqliteStore {
         )
         .bind(scope)
         .bind(key)
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -81,7 +81,7 @@ impl SqliteStore {
         .bind(idem.map(|i| i.key.as_str()))
         .bind(record)
         .bind(tx.created_at_ms)
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -108,11 +108,8 @@ impl SqliteStore {
         landed: bool,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
+        let gate = self.write().await;
+        let mut tx = gate.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let reservation: Option<(String,)> =
             sqlx::query_as("SELECT reservation FROM in_flight_tx WHERE tx_id = ?1")
                 .bind(tx_id)

@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: sqlx connections for writes and most reads, and
 //! [`direct::DirectReads`] for the lookups on every authenticated request.
+mod audit_writer;
 mod direct;
 mod in_flight;
 mod wal;
@@ -9,10 +10,10 @@ use crate::ledger::{
     APPROVAL_COLUMNS, COMMITTED, RELEASED, RESERVED,
 };
 use crate::rows::{
-    db_err, json_text, parse_head, prepare_chain, to_i64, to_u32, AgentRow, ApiKeyRow, AuditRow,
-    IdempotencyRow, OperatorTokenRow, OtpRow, PreparedAudit, SessionAgentRow, SessionRow,
-    AUDIT_COLUMNS, AUDIT_INSERT_CHUNK,
+    db_err, json_text, parse_head, to_i64, to_u32, AgentRow, ApiKeyRow, AuditRow, IdempotencyRow,
+    OperatorTokenRow, OtpRow, SessionAgentRow, SessionRow,
 };
+use audit_writer::AuditWriter;
 use custos_core::ledger::DAY_MS;
 use custos_core::{
     Agent, AgentId, ApiKeyRecord, ApprovalRecord, ApprovalStatus, AuditEntry, IdempotencyBegin,
@@ -23,22 +24,14 @@ use direct::DirectReads;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// What the schema's `audit_extends_chain` trigger raises for a record that does not continue
-/// the chain (`migrations/sqlite/0001_init.sql`).
-const CHAIN_TRIGGER_MESSAGE: &str = "audit records must extend the chain";
-/// Largest audit batch whose multi-row `INSERT` is kept prepared on the writer connection.
-const PREPARED_AUDIT_ROWS: usize = 32;
-/// The audit chain's last record: id and hash.
-type AuditHead = (i64, Vec<u8>);
 /// Concurrent readers; WAL lets them run alongside the single writer.
 const READ_CONNECTIONS: u32 = 4;
 
@@ -48,23 +41,27 @@ const READ_CONNECTIONS: u32 = 4;
 /// same durability on Linux (a size change is still flushed), without writing the inode's
 /// modification time on every commit.
 ///
-/// All writes go through one connection, so writers queue inside the process instead of racing
-/// for SQLite's lock; reads use a small pool of their own, and the per-request lookups (session
-/// and agent, API key, operator token, agent by id) run on the calling thread
-/// ([`direct::DirectReads`]). Transactions that read before they
-/// write start with `BEGIN IMMEDIATE`, so even a second process writing the same file cannot
-/// interleave with them. The audit append first tries one `INSERT` chained onto the head this
-/// process last wrote, which the primary key refuses if anyone appended since (then it takes
-/// the locked read-then-write path).
+/// Writes go through two connections — sqlx's writer for everything but the audit log, and
+/// [`audit_writer::AuditWriter`] for audit appends, committed on the calling thread — and one
+/// in-process write gate, so writers queue inside the process instead of racing for SQLite's
+/// lock. Reads use a small pool of their own, and the per-request lookups (session and agent,
+/// API key, operator token, agent by id) run on the calling thread ([`direct::DirectReads`]).
+/// Transactions that read before they write start with `BEGIN IMMEDIATE`, so even a second
+/// process writing the same file cannot interleave with them. The audit append first tries one
+/// `INSERT` chained onto the head this process last wrote, which the schema refuses if anyone
+/// appended since (then it takes the locked read-then-write path).
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     /// Session, agent, API-key and operator-token lookups, on the calling thread.
     direct: Arc<DirectReads>,
-    /// The audit chain's head `(id, hash)` as of this process's last append; `None` until
-    /// known. Only a hint: see [`SqliteStore::audit_append_at`].
-    audit_head: Arc<Mutex<Option<AuditHead>>>,
+    /// Audit appends, committed on the calling thread ([`audit_writer`]).
+    audit: Arc<AuditWriter>,
+    /// Held around every write in this process, so the sqlx writer and [`Self::audit`] never
+    /// contend for SQLite's write lock (where SQLite's own busy handler would sleep a whole
+    /// millisecond). See [`SqliteStore::write`].
+    write_gate: Arc<tokio::sync::Mutex<()>>,
     /// The connection that checkpoints the WAL in the background ([`checkpoint_wal`]).
     checkpointer: SqlitePool,
     /// Dropped with the last handle to the store; the checkpoint task then stops.
@@ -132,6 +129,7 @@ impl SqliteStore {
             .await
             .map_err(db_err)?;
         let direct = Arc::new(DirectReads::open(path)?);
+        let audit = Arc::new(AuditWriter::open(path)?);
         let alive = Arc::new(());
         tokio::spawn(wal::checkpoint_in_background(
             checkpointer.clone(),
@@ -142,7 +140,8 @@ impl SqliteStore {
             reader,
             direct,
             checkpointer,
-            audit_head: Arc::default(),
+            audit,
+            write_gate: Arc::default(),
             _alive: alive,
         })
     }
@@ -150,6 +149,7 @@ impl SqliteStore {
     /// Closes every connection (checkpointing the WAL); later calls fail.
     pub async fn close(&self) {
         self.direct.close();
+        self.audit.close();
         self.checkpointer.close().await;
         self.reader.close().await;
         self.writer.close().await;
@@ -157,79 +157,30 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    fn known_audit_head(&self) -> Option<AuditHead> {
-        self.audit_head
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn remember_audit_head(&self, prepared: &[PreparedAudit]) {
-        let Some(last) = prepared.last() else { return };
-        let mut head = self.audit_head.lock().unwrap_or_else(|e| e.into_inner());
-        if head.as_ref().is_none_or(|(id, _)| *id < last.id) {
-            *head = Some((last.id, last.hash.to_vec()));
-        }
-    }
-
-    /// The one-statement append: chains `entries` onto `head` as this process last saw it
-    /// and inserts them with a single multi-row `INSERT` (its own transaction: one round trip
-    /// to the connection's thread and one WAL sync). If anyone appended since — another process
-    /// on the same file, or a concurrent call — the schema's `audit_extends_chain` trigger (or
-    /// the primary key on the id) refuses the first row, the statement fails as a whole, and
-    /// `None` tells the caller to take the locked path that reads the head again. A record can
-    /// never be chained onto a stale head.
-    async fn audit_append_at(
-        &self,
-        entries: &[AuditEntry],
-        head: AuditHead,
-    ) -> Result<Option<Vec<StoredAudit>>, StoreError> {
-        let prepared = prepare_chain(entries, Some(head))?;
-        // Group commits are mostly small, so their few statement shapes (one per row count)
-        // stay prepared on the connection; larger batches are parsed afresh.
-        let result = audit_insert(&prepared)
-            .build()
-            .persistent(prepared.len() <= PREPARED_AUDIT_ROWS)
-            .execute(&self.writer)
-            .await;
-        match result {
-            Ok(_) => {
-                self.remember_audit_head(&prepared);
-                Ok(Some(prepared.into_iter().map(|p| p.stored).collect()))
-            }
-            Err(sqlx::Error::Database(e))
-                if e.is_unique_violation() || e.message().contains(CHAIN_TRIGGER_MESSAGE) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(db_err(e)),
+    /// The sqlx writer, once this process's write gate is held: no other write of this
+    /// process runs until the returned value is dropped. A transaction keeps it for its whole
+    /// life (`let gate = self.write().await; let tx = gate.begin_with(…)`); a single statement
+    /// borrows it for that statement (`.execute(&*self.write().await)`).
+    async fn write(&self) -> Gated<'_> {
+        Gated {
+            _gate: self.write_gate.lock().await,
+            pool: &self.writer,
         }
     }
 }
 
-/// `INSERT INTO audit … VALUES (…), (…)` for `rows` (at most [`AUDIT_INSERT_CHUNK`]).
-fn audit_insert(rows: &[PreparedAudit]) -> QueryBuilder<'_, Sqlite> {
-    let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
-    insert.push_values(rows, |mut row, p| {
-        let e = &p.stored.entry;
-        row.push_bind(p.id)
-            .push_bind(e.time_ms)
-            .push_bind(p.agent_id.as_deref())
-            .push_bind(e.operator.as_deref())
-            .push_bind(e.endpoint.as_str())
-            .push_bind(e.action.as_str())
-            .push_bind(p.params.as_str())
-            .push_bind(e.usd_amount.as_deref())
-            .push_bind(p.token_amounts.as_str())
-            .push_bind(e.tx.as_deref())
-            .push_bind(e.outcome.as_str())
-            .push_bind(p.status)
-            .push_bind(e.reason.as_deref())
-            .push_bind(e.request_id.as_str())
-            .push_bind(&p.prev[..])
-            .push_bind(&p.hash[..]);
-    });
-    insert
+/// The sqlx writer pool, borrowed under the write gate ([`SqliteStore::write`]).
+struct Gated<'a> {
+    _gate: tokio::sync::MutexGuard<'a, ()>,
+    pool: &'a SqlitePool,
+}
+
+impl std::ops::Deref for Gated<'_> {
+    type Target = SqlitePool;
+
+    fn deref(&self) -> &SqlitePool {
+        self.pool
+    }
 }
 
 /// Creates an empty file at `path` with mode 0600 unless something already exists there.
@@ -259,7 +210,7 @@ impl Store for SqliteStore {
         .bind(&new.email)
         .bind(new.created_at_ms)
         .bind(addresses)
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         Ok(Agent {
@@ -329,7 +280,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("UPDATE agents SET frozen = ?1 WHERE id = ?2")
             .bind(frozen)
             .bind(id.to_string())
-            .execute(&self.writer)
+            .execute(&*self.write().await)
             .await
             .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
@@ -344,7 +295,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("UPDATE agents SET addresses = ?1 WHERE id = ?2")
             .bind(text)
             .bind(id.to_string())
-            .execute(&self.writer)
+            .execute(&*self.write().await)
             .await
             .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
@@ -361,7 +312,7 @@ impl Store for SqliteStore {
         )
         .bind(json_text(&policy)?)
         .bind(id.to_string())
-        .fetch_optional(&self.writer)
+        .fetch_optional(&*self.write().await)
         .await
         .map_err(db_err)?;
         version
@@ -380,7 +331,7 @@ impl Store for SqliteStore {
         .bind(&rec.code_hash[..])
         .bind(rec.expires_at_ms)
         .bind(i64::from(rec.attempts))
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -401,7 +352,7 @@ impl Store for SqliteStore {
             "UPDATE otps SET attempts = attempts + 1 WHERE email = ?1 RETURNING attempts",
         )
         .bind(email)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&*self.write().await)
         .await
         .map_err(db_err)?;
         attempts.map_or(Ok(0), to_u32)
@@ -411,7 +362,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("DELETE FROM otps WHERE email = ?1 AND code_hash = ?2")
             .bind(email)
             .bind(&code_hash[..])
-            .execute(&self.writer)
+            .execute(&*self.write().await)
             .await
             .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
@@ -420,7 +371,7 @@ impl Store for SqliteStore {
     async fn delete_otp(&self, email: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM otps WHERE email = ?1")
             .bind(email)
-            .execute(&self.writer)
+            .execute(&*self.write().await)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -429,7 +380,7 @@ impl Store for SqliteStore {
     async fn purge_expired_otps(&self, now_ms: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM otps WHERE expires_at_ms < ?1")
             .bind(now_ms)
-            .execute(&self.writer)
+            .execute(&*self.write().await)
             .await
             .map_err(db_err)?;
         Ok(done.rows_affected())
@@ -444,7 +395,7 @@ impl Store for SqliteStore {
         .bind(rec.agent_id.to_string())
         .bind(&rec.session_id)
         .bind(rec.expires_at_ms)
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -486,7 +437,7 @@ impl Store for SqliteStore {
         .bind(&rec.key_hash[..])
         .bind(rec.created_at_ms)
         .bind(rec.revoked_at_ms)
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -516,7 +467,7 @@ impl Store for SqliteStore {
         .bind(now_ms)
         .bind(agent.to_string())
         .bind(key_id)
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
@@ -546,7 +497,7 @@ impl Store for SqliteStore {
         .bind(rec.role.as_str())
         .bind(rec.created_at_ms)
         .bind(rec.revoked_at_ms)
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -587,7 +538,7 @@ impl Store for SqliteStore {
             .bind(&request_hash[..])
             .bind(now_ms)
             .bind(owner)
-            .execute(&self.writer)
+            .execute(&*self.write().await)
             .await
             .map_err(db_err)?;
             if claimed.rows_affected() == 1 {
@@ -624,7 +575,7 @@ impl Store for SqliteStore {
         .bind(body)
         .bind(scope)
         .bind(key)
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         if done.rows_affected() != 1 {
@@ -642,7 +593,7 @@ impl Store for SqliteStore {
         )
         .bind(scope)
         .bind(key)
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -652,7 +603,7 @@ impl Store for SqliteStore {
         let done =
             sqlx::query("DELETE FROM idempotency WHERE created_at_ms < ?1 AND status IS NOT NULL")
                 .bind(before_ms)
-                .execute(&self.writer)
+                .execute(&*self.write().await)
                 .await
                 .map_err(db_err)?;
         Ok(done.rows_affected())
@@ -705,34 +656,10 @@ impl Store for SqliteStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let known = self.known_audit_head();
-        if let (Some(head), true) = (known, entries.len() <= AUDIT_INSERT_CHUNK) {
-            if let Some(stored) = self.audit_append_at(entries, head).await? {
-                return Ok(stored);
-            }
-        }
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
-        let head: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        let prepared = prepare_chain(entries, head)?;
-        for chunk in prepared.chunks(AUDIT_INSERT_CHUNK) {
-            audit_insert(chunk)
-                .build()
-                .persistent(false)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        self.remember_audit_head(&prepared);
-        Ok(prepared.into_iter().map(|p| p.stored).collect())
+        // The commit runs here, on this thread (see `audit_writer`), while no other write of
+        // this process holds SQLite's write lock.
+        let _gate = self.write_gate.lock().await;
+        self.audit.append(entries)
     }
 
     async fn audit_page(
@@ -784,7 +711,7 @@ impl Store for SqliteStore {
         sqlx::query("INSERT INTO audit_checkpoints (seq, checkpoint) VALUES (?1, ?2)")
             .bind(to_i64(seq, "checkpoint seq")?)
             .bind(json_text(&checkpoint)?)
-            .execute(&self.writer)
+            .execute(&*self.write().await)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -804,11 +731,8 @@ impl Store for SqliteStore {
     async fn budget_reserve(&self, r: Reservation) -> Result<ReserveOutcome, StoreError> {
         // The one writer connection plus BEGIN IMMEDIATE: the read and the insert below see
         // and exclude every other writer, in this process or another.
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
+        let gate = self.write().await;
+        let mut tx = gate.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT usd, created_at_ms FROM budget_reservations \
              WHERE agent_id = ?1 AND status IN (?2, ?3) AND created_at_ms > ?4",
@@ -851,7 +775,7 @@ impl Store for SqliteStore {
         .bind(now_ms)
         .bind(id)
         .bind(RESERVED)
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
@@ -863,7 +787,7 @@ impl Store for SqliteStore {
                 .bind(RELEASED)
                 .bind(id)
                 .bind(RESERVED)
-                .execute(&self.writer)
+                .execute(&*self.write().await)
                 .await
                 .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
@@ -907,7 +831,7 @@ impl Store for SqliteStore {
         .bind(rec.status.as_str())
         .bind(&c.approvers)
         .bind(rec.rejected_by.as_deref())
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -951,11 +875,8 @@ impl Store for SqliteStore {
         approve: bool,
         now_ms: i64,
     ) -> Result<VoteOutcome, StoreError> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
+        let gate = self.write().await;
+        let mut tx = gate.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let row = sqlx::query_as::<_, ApprovalRow>(&format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"
         ))
@@ -997,7 +918,7 @@ impl Store for SqliteStore {
         ))
         .bind(id)
         .bind(now_ms)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&*self.write().await)
         .await
         .map_err(db_err)?
         .map(ApprovalRow::into_record)
@@ -1010,7 +931,7 @@ impl Store for SqliteStore {
              WHERE status IN ('pending', 'approved') AND expires_at_ms <= ?1",
         )
         .bind(now_ms)
-        .execute(&self.writer)
+        .execute(&*self.write().await)
         .await
         .map_err(db_err)?;
         Ok(done.rows_affected())
