@@ -24,7 +24,9 @@ pub enum OracleSource {
 pub struct OracleConfig {
     /// `static` or `pyth_hermes`.
     pub source: OracleSource,
-    /// Asset id → USD per whole unit, for the static source.
+    /// Asset id → USD per whole unit, for the static source, laid over the defaults
+    /// ([`crate::static_table::default_table`]): a configured entry replaces a default one of
+    /// the same id, and every other default stays. See [`OracleConfig::static_table`].
     pub static_prices: BTreeMap<String, Decimal>,
     /// Base URL of the Hermes instance.
     pub hermes_url: Option<String>,
@@ -48,6 +50,41 @@ impl Default for OracleConfig {
             max_age_secs: 60,
             cache_ttl_ms: 5_000,
             timeout_ms: 5_000,
+        }
+    }
+}
+
+impl OracleConfig {
+    /// The table the static source answers from: the defaults with `static_prices` laid over
+    /// them. (A `[oracle.static_prices]` section in a file replaces the field as a whole when it
+    /// is read, so adding one asset must not silently unprice the others.)
+    pub fn static_table(&self) -> BTreeMap<String, Decimal> {
+        let mut table = crate::static_table::default_table();
+        table.extend(self.static_prices.iter().map(|(k, v)| (k.clone(), *v)));
+        table
+    }
+
+    /// One line for the start-up log: where prices come from and every asset priced.
+    pub fn describe(&self) -> String {
+        match self.source {
+            OracleSource::Static => {
+                let table = self.static_table();
+                let assets: Vec<String> = table.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                format!(
+                    "static table (development only), {} assets: {}",
+                    assets.len(),
+                    assets.join(", ")
+                )
+            }
+            OracleSource::PythHermes => {
+                let assets: Vec<&str> = self.feeds.keys().map(String::as_str).collect();
+                format!(
+                    "Pyth Hermes at {}, {} assets: {}",
+                    self.hermes_url.as_deref().unwrap_or("(none)"),
+                    assets.len(),
+                    assets.join(", ")
+                )
+            }
         }
     }
 }
@@ -88,10 +125,7 @@ pub fn build(
             {
                 return Err(bad("static_prices", format!("`{k}` has a zero price")));
             }
-            Ok(Arc::new(StaticOracle::new(
-                config.static_prices.clone(),
-                clock,
-            )))
+            Ok(Arc::new(StaticOracle::new(config.static_table(), clock)))
         }
         OracleSource::PythHermes => {
             let url = config

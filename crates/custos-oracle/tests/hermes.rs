@@ -277,7 +277,20 @@ async fn static_table_and_config() {
     .unwrap();
     let o = build(&cfg, clock.clone()).unwrap();
     assert_eq!(o.price("JUP").await.unwrap().usd.to_string(), "0.8");
-    assert!(o.price("USDC").await.is_err());
+    // A configured table is laid over the defaults: SOL is replaced, the others stay priced.
+    assert_eq!(o.price("SOL").await.unwrap().usd.to_string(), "99.5");
+    assert_eq!(o.price("USDC").await.unwrap().usd.to_string(), "1");
+    assert_eq!(o.price("ETH").await.unwrap().usd.to_string(), "3000");
+    assert!(o.price("BONK").await.is_err());
+    assert_eq!(
+        cfg.describe(),
+        "static table (development only), 4 assets: ETH = 3000, JUP = 0.8, SOL = 99.5, USDC = 1"
+    );
+    // The same from a file's TOML section, which replaces the field as a whole when read.
+    let from_file: OracleConfig = toml::from_str("[static_prices]\nUSDC = \"1.01\"\n").unwrap();
+    let o = build(&from_file, clock.clone()).unwrap();
+    assert_eq!(o.price("USDC").await.unwrap().usd.to_string(), "1.01");
+    assert_eq!(o.price("ETH").await.unwrap().usd.to_string(), "3000");
 
     for (v, key) in [
         (json!({"static_prices": {"SOL": "0"}}), "static_prices"),

@@ -148,6 +148,7 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
             e.key, e.message
         ))
     })?;
+    tracing::info!("prices: {}", cfg.oracle.describe());
     let owners = crate::owners::Owners::load(&cfg)
         .map_err(|e| anyhow_like::err(format!("owner keys: {e}")))?;
     let state = AppState::new(Inner {
