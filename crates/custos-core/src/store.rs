@@ -291,7 +291,9 @@ pub trait Store: Send + Sync + 'static {
         landed: bool,
         now_ms: i64,
     ) -> Result<(), StoreError>;
-    /// Audit records naming transaction `tx`, ascending.
+    /// Audit records naming chain transaction `tx`, ascending. A signed message's record names
+    /// its signature in `tx` too, but a message is not a transaction: such records (params
+    /// `chain` = `"message"`) are not returned.
     async fn audit_by_tx(&self, tx: &str) -> Result<Vec<StoredAudit>, StoreError>;
 
     // ---- audit ----

@@ -152,11 +152,14 @@ impl PostgresStore {
         &self,
         tx: &str,
     ) -> Result<Vec<custos_core::StoredAudit>, StoreError> {
-        let rows = sqlx::query_as::<_, AuditRow>("SELECT * FROM audit WHERE tx = $1 ORDER BY id")
-            .bind(tx)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query_as::<_, AuditRow>(
+            "SELECT * FROM audit WHERE tx = $1 \
+             AND (params::jsonb ->> 'chain') IS DISTINCT FROM 'message' ORDER BY id",
+        )
+        .bind(tx)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
         rows.into_iter().map(AuditRow::into_stored).collect()
     }
 }

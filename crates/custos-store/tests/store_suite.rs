@@ -776,6 +776,16 @@ async fn crash_recovery_bookkeeping(fx: &Fixture) {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].entry.tx.as_deref(), Some("sig2"));
     assert!(s.audit_by_tx("nothing").await.unwrap().is_empty());
+    // A signed message's record names its signature in `tx`, but it is not a transaction.
+    let mut message = entry(3, Some(agent));
+    message.params = serde_json::json!({"chain": "message", "message_len": 5});
+    message.tx = Some("sig-of-a-message".into());
+    let mut other_chain = entry(4, Some(agent));
+    other_chain.tx = Some("sig-of-a-message".into());
+    s.audit_append(&[message, other_chain]).await.unwrap();
+    let found = s.audit_by_tx("sig-of-a-message").await.unwrap();
+    assert_eq!(found.len(), 1, "only the transaction's record");
+    assert_eq!(found[0].entry.request_id, "req-4");
 }
 
 async fn idempotency_concurrent_begin_has_one_winner(fx: &Fixture) {

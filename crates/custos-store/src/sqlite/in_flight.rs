@@ -153,11 +153,15 @@ impl SqliteStore {
         &self,
         tx: &str,
     ) -> Result<Vec<custos_core::StoredAudit>, StoreError> {
-        let rows = sqlx::query_as::<_, AuditRow>("SELECT * FROM audit WHERE tx = ?1 ORDER BY id")
-            .bind(tx)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db_err)?;
+        // The filter repeats the partial index's own (migration 0004), so SQLite uses it.
+        let rows = sqlx::query_as::<_, AuditRow>(
+            "SELECT * FROM audit WHERE tx = ?1 \
+             AND json_extract(params, '$.chain') IS NOT 'message' ORDER BY id",
+        )
+        .bind(tx)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
         rows.into_iter().map(AuditRow::into_stored).collect()
     }
 }
