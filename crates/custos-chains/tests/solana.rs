@@ -471,6 +471,78 @@ async fn drain_shows_real_outflow(kind: Kind) {
     assert_eq!(env.devnet.balance(&thief), 0);
 }
 
+/// A SOL transfer that would create its recipient below rent exemption is the caller's mistake,
+/// refused before simulation and naming the minimum; the runtime really does refuse such a
+/// transaction, and the same amount to an existing account (or the minimum to a new one) goes.
+async fn new_account_below_rent_exemption(kind: Kind) {
+    let env = env(kind, 0).await;
+    let agent = Agent::new();
+    env.devnet.airdrop(&agent.address(), SOL).unwrap();
+    let minimum = env.devnet.minimum_balance_for_rent_exemption(0);
+    assert_eq!(
+        minimum, 890_880,
+        "the runtime's rent-exempt minimum for an empty account"
+    );
+
+    let fresh = Address::new_unique();
+    let err = env
+        .adapter
+        .build_transfer(&TransferIntent {
+            from: agent.address().to_string(),
+            to: fresh.to_string(),
+            asset: AssetRef::Native,
+            amount: dec("0.000001"),
+        })
+        .await
+        .unwrap_err();
+    let ChainError::InvalidInput(m) = err else {
+        panic!("expected invalid input, got {err:?}")
+    };
+    assert!(m.contains("0.000001 SOL"), "{m}");
+    assert!(m.contains("rent-exempt minimum of 0.00089088 SOL"), "{m}");
+    // What the check spares the caller: the runtime refuses the same transfer built by hand.
+    let ixs = [solana_system_interface::instruction::transfer(
+        &agent.address(),
+        &fresh,
+        1_000,
+    )];
+    let tx = custom_tx(&env, &agent, &ixs).await;
+    let fx = env
+        .adapter
+        .simulate(&tx, &agent.address().to_string())
+        .await
+        .unwrap();
+    assert!(
+        !fx.success,
+        "a transfer creating an account below rent exemption must fail"
+    );
+    // One lamport short is still refused; the minimum itself goes through.
+    let short = format!("0.{:09}", minimum - 1);
+    assert!(matches!(
+        transfer(&env, &agent, &fresh, AssetRef::Native, &short).await,
+        Err(ChainError::InvalidInput(_))
+    ));
+    let exact = format!("0.{minimum:09}");
+    transfer(&env, &agent, &fresh, AssetRef::Native, &exact)
+        .await
+        .unwrap();
+    // Now the account exists: a tiny top-up is fine.
+    transfer(&env, &agent, &fresh, AssetRef::Native, "0.000001")
+        .await
+        .unwrap();
+    assert_eq!(env.devnet.balance(&fresh), minimum + 1_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_account_below_rent_exemption_embedded() {
+    new_account_below_rent_exemption(Kind::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_account_below_rent_exemption_over_rpc() {
+    new_account_below_rent_exemption(Kind::Rpc).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_beyond_declared_amount_shows_real_outflow_embedded() {
     drain_shows_real_outflow(Kind::Embedded).await;

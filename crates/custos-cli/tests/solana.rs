@@ -165,6 +165,22 @@ async fn sol_transfer_confirms_and_moves_both_balances() {
         .find(|r| r["action"] == "transfer" && r["outcome"] == "success")
         .expect("a successful transfer record");
     assert_eq!(done["tx"], v["tx"]);
+
+    // A tiny amount to an account that does not exist yet would leave it below rent exemption:
+    // the caller's mistake, a 422 naming `amount`, before anything is simulated or signed.
+    let fresh = bs58::encode([7u8; 32]).into_string();
+    let r = transfer(&srv, &a, &fresh, "SOL", "0.0001").await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let e = r.json();
+    assert_eq!(e["error"]["field"], "amount", "{e}");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("rent-exempt minimum of 0.00089088 SOL"),
+        "{message}"
+    );
+    // The same amount to an account that exists goes through.
+    let r = transfer(&srv, &a, &b_addr, "SOL", "0.0001").await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 #[tokio::test]

@@ -88,6 +88,26 @@ impl SolanaAdapter {
             .flatten())
     }
 
+    /// Refuses, before anything is simulated, a SOL transfer that would create the account
+    /// `to` with fewer lamports than rent exemption requires: the runtime would reject the
+    /// transaction (`InsufficientFundsForRent`), and the caller's mistake is the amount.
+    async fn check_rent_exemption(&self, to: &Address, lamports: u64) -> Result<(), ChainError> {
+        if self.account(to).await?.is_some() {
+            return Ok(());
+        }
+        let minimum = self.backend.minimum_balance_for_rent_exemption(0).await?;
+        if lamports >= minimum {
+            return Ok(());
+        }
+        let sol = |l: u64| custos_core::chain_adapter::from_base_units(u128::from(l), SOL_DECIMALS);
+        Err(ChainError::InvalidInput(format!(
+            "{} SOL would create the account `to` below the rent-exempt minimum of {} SOL; \
+             send at least that much to a new account",
+            sol(lamports)?,
+            sol(minimum)?,
+        )))
+    }
+
     fn budget_instructions(&self) -> Vec<Instruction> {
         let mut out = Vec::new();
         if self.config.priority_fee_micro_lamports > 0 {
@@ -285,6 +305,7 @@ impl ChainAdapter for SolanaAdapter {
                 if lamports == 0 {
                     return Err(ChainError::InvalidInput("amount must be positive".into()));
                 }
+                self.check_rent_exemption(&to, lamports).await?;
                 ixs.push(solana_system_interface::instruction::transfer(
                     &from, &to, lamports,
                 ));

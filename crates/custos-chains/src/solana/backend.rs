@@ -68,6 +68,9 @@ pub trait SolanaBackend: Send + Sync {
         owner: &Address,
         token_program: &Address,
     ) -> Result<Vec<(Address, Account)>, ChainError>;
+    /// The fewest lamports an account holding `data_len` bytes may have: below it (and above
+    /// zero) the runtime refuses the transaction that leaves it there.
+    async fn minimum_balance_for_rent_exemption(&self, data_len: usize) -> Result<u64, ChainError>;
 }
 
 /// The embedded devnet as a backend: every call runs on the blocking pool, because LiteSVM's
@@ -149,5 +152,9 @@ impl SolanaBackend for EmbeddedBackend {
         let (o, p) = (*owner, *token_program);
         self.run(move |d| Ok(d.token_accounts_by_owner(&o, &p)))
             .await
+    }
+
+    async fn minimum_balance_for_rent_exemption(&self, data_len: usize) -> Result<u64, ChainError> {
+        Ok(self.devnet.minimum_balance_for_rent_exemption(data_len))
     }
 }

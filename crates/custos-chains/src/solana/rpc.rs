@@ -332,4 +332,14 @@ impl SolanaBackend for RpcBackend {
         }
         Ok(out)
     }
+
+    async fn minimum_balance_for_rent_exemption(&self, data_len: usize) -> Result<u64, ChainError> {
+        let r = self
+            .call(
+                "getMinimumBalanceForRentExemption",
+                json!([data_len, self.commitment()]),
+            )
+            .await?;
+        r.as_u64().ok_or_else(|| bad("rent-exempt minimum"))
+    }
 }
