@@ -534,6 +534,74 @@ async fn concurrent_transfers_take_consecutive_nonces_and_a_crash_leaves_no_gap(
     assert!(latest > 50, "{latest}");
 }
 
+/// A transaction the node accepted and then dropped from its pool (`anvil_dropTransaction`):
+/// the next transfer notices, takes the dropped transaction's nonce again and is mined — where
+/// a nonce counter that only ever moves forward would queue it behind the gap for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_transaction_is_noticed_and_its_nonce_reused() {
+    let a = Anvil::start(31337).await;
+    // A short confirmation wait: the transfer sent while mining is off must give up quickly.
+    let cfg = config(&[(&a, 31337, None)]).replace(
+        "confirm_timeout_seconds = 30",
+        "confirm_timeout_seconds = 2",
+    );
+    assert!(cfg.contains("confirm_timeout_seconds = 2"));
+    let srv = Server::builder().config(&cfg).start().await;
+    let s = srv.login("evm-dropped@example.com").await;
+    set_policy(&srv, &s.agent_id, policy(&["evm:31337"], json!({}))).await;
+    let me = evm_address(&srv, &s).await;
+    a.set_balance(&me, 10 * E18).await;
+    let to = random_evm();
+    let body = json!({"chain": "evm:31337", "to": to, "asset": "ETH", "amount": "0.01"});
+    let count = |tag: &'static str| {
+        let a = &a;
+        let me = me.clone();
+        async move { hex_u128(&a.rpc("eth_getTransactionCount", json!([me, tag])).await) }
+    };
+
+    let first = action(&srv, &s, "transfer", body.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(count("latest").await, 1);
+
+    // Mining off: the node takes the next transfer into its pool and the request gives up
+    // waiting for it; then the node drops it.
+    a.rpc("evm_setAutomine", json!([false])).await;
+    let stuck = action(&srv, &s, "transfer", body.clone()).await;
+    assert_eq!(stuck.status, 503, "{}", stuck.text);
+    let message = stuck.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hash = message
+        .split_whitespace()
+        .find(|w| w.starts_with("0x") && w.len() == 66)
+        .unwrap_or_else(|| panic!("no transaction hash in {message:?}"))
+        .to_owned();
+    let pooled = a.rpc("eth_getTransactionByHash", json!([hash])).await;
+    assert_eq!(hex_u128(&pooled["nonce"]), 1);
+    assert_eq!(count("pending").await, 2);
+    a.rpc("anvil_dropTransaction", json!([hash])).await;
+    assert!(a
+        .rpc("eth_getTransactionByHash", json!([hash]))
+        .await
+        .is_null());
+    assert_eq!(count("pending").await, 1, "the node no longer counts it");
+    a.rpc("evm_setAutomine", json!([true])).await;
+
+    // The next transfer reuses nonce 1 and is mined; nothing waits behind a gap.
+    let next = action(&srv, &s, "transfer", body.clone()).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    let mined = a
+        .rpc("eth_getTransactionByHash", json!([next.json()["tx"]]))
+        .await;
+    assert_eq!(hex_u128(&mined["nonce"]), 1);
+    let after = action(&srv, &s, "transfer", body).await;
+    assert_eq!(after.status, 200, "{}", after.text);
+    assert_eq!(count("latest").await, 3);
+    assert_eq!(count("pending").await, 3);
+    assert_eq!(a.balance(&to).await, 3 * E18 / 100);
+}
+
 /// An unsigned EIP-1559 transaction (hex) from the agent's point of view, built with
 /// eth-account's own encoder would need a key; the fields are RLP-encoded here by hand.
 fn unsigned_tx(chain_id: u64, to: &str, data: &str, value: u128) -> String {

@@ -539,12 +539,17 @@ impl ChainAdapter for EvmAdapter {
 
     async fn submit(&self, signed_tx: &[u8]) -> Result<String, ChainError> {
         let hash = signed_tx_hash(signed_tx)?;
-        match self.rpc.send_raw(signed_tx).await {
-            Ok(h) => Ok(h.to_string()),
+        let hash = match self.rpc.send_raw(signed_tx).await {
+            Ok(h) => h,
             // Sent before (a retry): the node has it.
-            Err(ChainError::Rejected(m)) if m.contains("already known") => Ok(hash.to_string()),
-            Err(e) => Err(e),
-        }
+            Err(ChainError::Rejected(m)) if m.contains("already known") => hash,
+            Err(e) => return Err(e),
+        };
+        // Remembered so that a transaction the node later drops is noticed (see `nonce.rs`).
+        let sender = super::wire::recover_sender(signed_tx)?;
+        let nonce = super::wire::signed_tx_nonce(signed_tx)?;
+        self.nonces.sent(sender, nonce, hash);
+        Ok(hash.to_string())
     }
 
     async fn confirm(

@@ -194,6 +194,15 @@ impl EvmRpc {
             .ok_or_else(|| ChainError::Unavailable("malformed transaction hash".into()))
     }
 
+    /// `eth_getTransactionByHash`: whether the node knows the transaction at all (mined, or
+    /// waiting in its pool). A transaction it dropped from the pool is unknown again.
+    pub async fn transaction_known(&self, hash: B256) -> Result<bool, ChainError> {
+        Ok(!self
+            .call("eth_getTransactionByHash", json!([hash]))
+            .await?
+            .is_null())
+    }
+
     /// `eth_getTransactionReceipt`; `None` while not mined.
     pub async fn receipt(&self, hash: B256) -> Result<Option<Receipt>, ChainError> {
         let v = self

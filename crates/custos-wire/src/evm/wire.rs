@@ -218,6 +218,15 @@ pub fn recover_sender(signed: &[u8]) -> Result<Address, ChainError> {
         .map_err(|e| ChainError::InvalidInput(format!("signature does not recover: {e}")))
 }
 
+/// The nonce a signed transaction uses.
+pub fn signed_tx_nonce(signed: &[u8]) -> Result<u64, ChainError> {
+    let mut buf = signed;
+    let env = TxEnvelope::decode_2718(&mut buf)
+        .map_err(|e| ChainError::InvalidInput(format!("not a signed EVM transaction: {e}")))?;
+    use alloy_consensus::Transaction as _;
+    Ok(env.nonce())
+}
+
 /// keccak-256.
 pub fn keccak(data: &[u8]) -> [u8; 32] {
     keccak256(data).0
