@@ -41,6 +41,8 @@ async fn env(kind: Kind, priority_fee: u64) -> Env {
     let devnet = Arc::new(EmbeddedDevnet::open(dir.path()).unwrap());
     let config = SolanaConfig {
         priority_fee_micro_lamports: priority_fee,
+        priority_fee_percentile: None,
+        max_priority_fee_micro_lamports: 1_000_000,
         compute_unit_limit: if priority_fee > 0 {
             Some(200_000)
         } else {
@@ -541,6 +543,106 @@ async fn new_account_below_rent_exemption_embedded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_account_below_rent_exemption_over_rpc() {
     new_account_below_rent_exemption(Kind::Rpc).await;
+}
+
+/// With a percentile configured, the compute-unit price Custos sets comes from what recently
+/// landed (`getRecentPrioritizationFees`, served by the devnet itself over RPC), between the
+/// configured floor and cap; the price is what the transaction really pays.
+async fn priority_fee_follows_recent_fees(kind: Kind) {
+    let env = env(kind, 0).await;
+    let agent = Agent::new();
+    env.devnet.airdrop(&agent.address(), 10 * SOL).unwrap();
+    // Nothing landed with a price yet: the floor.
+    let quiet = SolanaAdapter::new(
+        env.adapter.backend().clone(),
+        SolanaConfig {
+            priority_fee_micro_lamports: 100,
+            priority_fee_percentile: Some(75),
+            max_priority_fee_micro_lamports: 1_000_000,
+            compute_unit_limit: Some(200_000),
+            poll_interval: Duration::from_millis(20),
+        },
+    );
+    let bob = Address::new_unique();
+    let build = |adapter: &SolanaAdapter| {
+        let intent = TransferIntent {
+            from: agent.address().to_string(),
+            to: bob.to_string(),
+            asset: AssetRef::Native,
+            amount: dec("0.01"),
+        };
+        let adapter = adapter.clone();
+        async move { adapter.build_transfer(&intent).await.unwrap() }
+    };
+    let price_of = |tx: &[u8]| {
+        let tx: VersionedTransaction = bincode::deserialize(tx).unwrap();
+        custos_chains::solana::fees::compute_unit_price(&tx.message)
+    };
+    // The devnet's own airdrop landed at price 0: the 75th percentile of [0] is 0, the floor wins.
+    assert_eq!(price_of(&build(&quiet).await.tx_bytes), 100);
+
+    // Transactions land paying 1000, 2000, 3000 and 4000 µlamports per compute unit.
+    for price in [1000u64, 2000, 3000, 4000] {
+        let ixs = [
+            solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_price(
+                price,
+            ),
+            solana_system_interface::instruction::transfer(&agent.address(), &bob, SOL / 100),
+        ];
+        let tx = custom_tx(&env, &agent, &ixs).await;
+        let signed = agent.sign(&env.adapter, &tx);
+        env.adapter.submit(&signed).await.unwrap();
+    }
+    let fees = env
+        .adapter
+        .backend()
+        .recent_prioritization_fees(&[agent.address()])
+        .await
+        .unwrap();
+    assert!(fees.ends_with(&[1000, 2000, 3000, 4000]), "{fees:?}");
+
+    // 75th percentile (nearest rank) of [0, 0, 1000, 2000, 3000, 4000] (the airdrops and the
+    // first transfer's account creation landed at 0).
+    let recent_sorted = {
+        let mut f = fees.clone();
+        f.sort_unstable();
+        f
+    };
+    let rank = (75 * recent_sorted.len()).div_ceil(100);
+    let expected = recent_sorted[rank - 1].max(100);
+    let unsigned = build(&quiet).await;
+    assert_eq!(price_of(&unsigned.tx_bytes), expected);
+    assert!(expected >= 2000, "{expected} from {fees:?}");
+    // What it pays: the simulated fee includes price × limit.
+    let fx = env
+        .adapter
+        .simulate(&unsigned.tx_bytes, &agent.address().to_string())
+        .await
+        .unwrap();
+    assert_eq!(fx.fee, 5_000 + expected * 200_000 / 1_000_000);
+
+    // A cap below the market wins.
+    let capped = SolanaAdapter::new(
+        env.adapter.backend().clone(),
+        SolanaConfig {
+            priority_fee_micro_lamports: 0,
+            priority_fee_percentile: Some(100),
+            max_priority_fee_micro_lamports: 2500,
+            compute_unit_limit: None,
+            poll_interval: Duration::from_millis(20),
+        },
+    );
+    assert_eq!(price_of(&build(&capped).await.tx_bytes), 2500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_fee_follows_recent_fees_embedded() {
+    priority_fee_follows_recent_fees(Kind::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_fee_follows_recent_fees_over_rpc() {
+    priority_fee_follows_recent_fees(Kind::Rpc).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,8 +28,14 @@ pub struct SolanaSettings {
     pub backend: SolanaBackendKind,
     /// Cluster URL for `backend = "rpc"`.
     pub rpc_url: String,
-    /// Compute-unit price in micro-lamports (0 = none).
+    /// Compute-unit price in micro-lamports (0 = none); with `priority_fee_percentile`, the
+    /// least paid.
     pub priority_fee_micro_lamports: u64,
+    /// Pay this percentile (1–100) of the cluster's recent priority fees for the accounts a
+    /// transaction writes (`getRecentPrioritizationFees`); unset: the fixed price above.
+    pub priority_fee_percentile: Option<u8>,
+    /// Never pay more than this per compute unit, whatever the cluster reports.
+    pub max_priority_fee_micro_lamports: u64,
     /// Confirmation level: `processed`, `confirmed`, `finalized`.
     pub commitment: String,
     /// How long to wait for confirmation.
@@ -42,6 +48,8 @@ impl Default for SolanaSettings {
             backend: SolanaBackendKind::Embedded,
             rpc_url: String::new(),
             priority_fee_micro_lamports: 0,
+            priority_fee_percentile: None,
+            max_priority_fee_micro_lamports: 1_000_000,
             commitment: "confirmed".into(),
             confirm_timeout_seconds: 30,
         }
@@ -244,6 +252,8 @@ pub fn open(s: &SolanaSettings, data_dir: &std::path::Path) -> Result<Chains, St
     let commitment = parse_commitment(&s.commitment)?;
     let config = SolanaConfig {
         priority_fee_micro_lamports: s.priority_fee_micro_lamports,
+        priority_fee_percentile: s.priority_fee_percentile,
+        max_priority_fee_micro_lamports: s.max_priority_fee_micro_lamports,
         ..SolanaConfig::default()
     };
     match s.backend {

@@ -736,6 +736,22 @@ impl Config {
                 "required when solana.backend = \"rpc\"",
             ));
         }
+        if self
+            .solana
+            .priority_fee_percentile
+            .is_some_and(|p| !(1..=100).contains(&p))
+        {
+            return Err(cerr(
+                "solana.priority_fee_percentile",
+                "must be between 1 and 100",
+            ));
+        }
+        if self.solana.max_priority_fee_micro_lamports < self.solana.priority_fee_micro_lamports {
+            return Err(cerr(
+                "solana.max_priority_fee_micro_lamports",
+                "must be at least solana.priority_fee_micro_lamports",
+            ));
+        }
         if !(1..=600).contains(&self.solana.confirm_timeout_seconds) {
             return Err(cerr(
                 "solana.confirm_timeout_seconds",
@@ -794,6 +810,10 @@ fn split_env_key(rest: &str, defaults: &toml::Table) -> Option<(String, String)>
     None
 }
 
+/// Optional keys whose value is an integer (absent from the serialized defaults, so their type
+/// cannot be read off them).
+const OPTIONAL_INTEGER_KEYS: &[(&str, &str)] = &[("solana", "priority_fee_percentile")];
+
 fn known_key(section: &str, key: &str, defaults: &toml::Table) -> bool {
     let in_defaults =
         matches!(defaults.get(section), Some(toml::Value::Table(t)) if t.contains_key(key));
@@ -803,6 +823,7 @@ fn known_key(section: &str, key: &str, defaults: &toml::Table) -> bool {
             (section, key),
             ("mailer", "smtp_username" | "smtp_password")
         )
+        || OPTIONAL_INTEGER_KEYS.contains(&(section, key))
 }
 
 /// Interprets an environment string with the type the key's default has.
@@ -816,7 +837,13 @@ fn typed_env_value(
         Some(toml::Value::Table(t)) => t.get(key),
         _ => None,
     };
+    let optional_integer = OPTIONAL_INTEGER_KEYS.contains(&(section, key));
     Ok(match default {
+        _ if optional_integer => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("`{raw}` is not an integer"))?,
+        ),
         Some(toml::Value::Integer(_)) => toml::Value::Integer(
             raw.trim()
                 .parse()
@@ -861,10 +888,12 @@ mod tests {
                 ("CUSTOS_RATE_LIMIT_PER_IP_PER_MINUTE", "7"),
                 ("CUSTOS_SERVER_TRUSTED_PROXIES", "127.0.0.1, ::1"),
                 ("CUSTOS_LOG", "trace"),
+                ("CUSTOS_SOLANA_PRIORITY_FEE_PERCENTILE", "75"),
                 ("PATH", "/bin"),
             ]),
         )
         .unwrap();
+        assert_eq!(c.solana.priority_fee_percentile, Some(75));
         assert_eq!(c.mailer.kind, MailerKind::Smtp);
         assert_eq!(c.mailer.smtp_port, 2525);
         assert_eq!(
@@ -909,6 +938,17 @@ mod tests {
             (
                 &[("CUSTOS_SERVER_ORPHAN_AFTER_SECONDS", "soon")],
                 "server.orphan_after_seconds",
+            ),
+            (
+                &[("CUSTOS_SOLANA_PRIORITY_FEE_PERCENTILE", "101")],
+                "solana.priority_fee_percentile",
+            ),
+            (
+                &[
+                    ("CUSTOS_SOLANA_PRIORITY_FEE_MICRO_LAMPORTS", "5000"),
+                    ("CUSTOS_SOLANA_MAX_PRIORITY_FEE_MICRO_LAMPORTS", "4000"),
+                ],
+                "solana.max_priority_fee_micro_lamports",
             ),
         ];
         for (pairs, key) in cases {

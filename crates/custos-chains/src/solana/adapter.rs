@@ -3,7 +3,8 @@
 //! Transfers: SOL with a System transfer; SPL Token and Token-2022 with `TransferChecked` from
 //! the agent's associated token account, preceded by an idempotent creation of the recipient's
 //! associated token account when it does not exist yet. A compute-unit price (priority fee) is
-//! set when configured. Simulation reads the state of every account the transaction references
+//! set when configured: fixed, or a percentile of the recent fees for the accounts the
+//! transaction writes, between a floor and a cap ([`super::fees`]). Simulation reads the state of every account the transaction references
 //! before and after, and derives the effects from the difference.
 use super::backend::SolanaBackend;
 use super::effects::{self, EffectsInput};
@@ -28,8 +29,13 @@ use std::time::Duration;
 /// Adapter settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SolanaConfig {
-    /// Compute-unit price in micro-lamports; 0 sets none.
+    /// Compute-unit price in micro-lamports; 0 sets none. With `priority_fee_percentile`, the
+    /// least paid.
     pub priority_fee_micro_lamports: u64,
+    /// Pay this percentile (1–100) of the recent fees for the accounts written, when set.
+    pub priority_fee_percentile: Option<u8>,
+    /// Never pay more than this per compute unit (micro-lamports).
+    pub max_priority_fee_micro_lamports: u64,
     /// Compute-unit limit to request with a priority fee; `None` leaves the default.
     pub compute_unit_limit: Option<u32>,
     /// How often to poll for confirmation.
@@ -40,6 +46,8 @@ impl Default for SolanaConfig {
     fn default() -> Self {
         Self {
             priority_fee_micro_lamports: 0,
+            priority_fee_percentile: None,
+            max_priority_fee_micro_lamports: super::fees::FeePolicy::default().cap,
             compute_unit_limit: None,
             poll_interval: Duration::from_millis(200),
         }
@@ -108,21 +116,45 @@ impl SolanaAdapter {
         )))
     }
 
-    fn budget_instructions(&self) -> Vec<Instruction> {
-        let mut out = Vec::new();
-        if self.config.priority_fee_micro_lamports > 0 {
-            if let Some(limit) = self.config.compute_unit_limit {
-                out.push(
-                    solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(limit),
-                );
+    /// The compute-unit price for a transaction made of `ixs` (see [`super::fees`]).
+    pub async fn priority_fee(&self, ixs: &[Instruction]) -> Result<u64, ChainError> {
+        let policy = super::fees::FeePolicy {
+            floor: self.config.priority_fee_micro_lamports,
+            percentile: self.config.priority_fee_percentile,
+            cap: self.config.max_priority_fee_micro_lamports,
+        };
+        let recent = match policy.percentile {
+            None => Vec::new(),
+            Some(_) => {
+                let mut writable: Vec<Address> = ixs
+                    .iter()
+                    .flat_map(|ix| ix.accounts.iter())
+                    .filter(|m| m.is_writable)
+                    .map(|m| m.pubkey)
+                    .collect();
+                writable.sort_unstable();
+                writable.dedup();
+                self.backend.recent_prioritization_fees(&writable).await?
             }
-            out.push(
-                solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_price(
-                    self.config.priority_fee_micro_lamports,
-                ),
-            );
+        };
+        Ok(super::fees::choose(&policy, &recent))
+    }
+
+    /// `ixs` preceded by the compute budget instructions its priority fee needs (none when the
+    /// price is 0).
+    async fn with_budget(&self, ixs: Vec<Instruction>) -> Result<Vec<Instruction>, ChainError> {
+        use solana_compute_budget_interface::ComputeBudgetInstruction;
+        let price = self.priority_fee(&ixs).await?;
+        if price == 0 {
+            return Ok(ixs);
         }
-        out
+        let mut out = Vec::with_capacity(ixs.len() + 2);
+        if let Some(limit) = self.config.compute_unit_limit {
+            out.push(ComputeBudgetInstruction::set_compute_unit_limit(limit));
+        }
+        out.push(ComputeBudgetInstruction::set_compute_unit_price(price));
+        out.extend(ixs);
+        Ok(out)
     }
 
     /// Every address the transaction references: static keys, then keys loaded from lookup
@@ -296,7 +328,7 @@ impl ChainAdapter for SolanaAdapter {
     async fn build_transfer(&self, intent: &TransferIntent) -> Result<UnsignedTx, ChainError> {
         let from = parse_address(&intent.from, "from")?;
         let to = parse_address(&intent.to, "to")?;
-        let mut ixs = self.budget_instructions();
+        let mut ixs = Vec::new();
         let (amount, decimals) = match &intent.asset {
             AssetRef::Native => {
                 let lamports = to_base_units(intent.amount, SOL_DECIMALS)?;
@@ -356,6 +388,7 @@ impl ChainAdapter for SolanaAdapter {
                 (u128::from(amount), decimals)
             }
         };
+        let ixs = self.with_budget(ixs).await?;
         let (blockhash, last_valid) = self.backend.latest_blockhash().await?;
         let message = Message::new_with_blockhash(&ixs, Some(&from), &blockhash);
         let n = usize::from(message.header.num_required_signatures);

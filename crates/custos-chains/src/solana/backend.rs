@@ -71,6 +71,13 @@ pub trait SolanaBackend: Send + Sync {
     /// The fewest lamports an account holding `data_len` bytes may have: below it (and above
     /// zero) the runtime refuses the transaction that leaves it there.
     async fn minimum_balance_for_rent_exemption(&self, data_len: usize) -> Result<u64, ChainError>;
+    /// The lowest compute-unit price (micro-lamports) that landed in each recent slot, for
+    /// transactions write-locking `accounts` (`getRecentPrioritizationFees`; see
+    /// [`super::fees`]).
+    async fn recent_prioritization_fees(
+        &self,
+        accounts: &[Address],
+    ) -> Result<Vec<u64>, ChainError>;
 }
 
 /// The embedded devnet as a backend: every call runs on the blocking pool, because LiteSVM's
@@ -156,5 +163,13 @@ impl SolanaBackend for EmbeddedBackend {
 
     async fn minimum_balance_for_rent_exemption(&self, data_len: usize) -> Result<u64, ChainError> {
         Ok(self.devnet.minimum_balance_for_rent_exemption(data_len))
+    }
+
+    async fn recent_prioritization_fees(
+        &self,
+        accounts: &[Address],
+    ) -> Result<Vec<u64>, ChainError> {
+        let recent = self.devnet.recent_prioritization_fees(accounts);
+        Ok(recent.into_iter().map(|(_, fee)| fee).collect())
     }
 }

@@ -121,6 +121,8 @@ struct Inner {
     /// Valid blockhashes, oldest first, with the slot each was produced in.
     recent: VecDeque<(Hash, u64)>,
     statuses: HashMap<Signature, TxStatus>,
+    /// What recently landed transactions paid per compute unit (not kept across restarts).
+    fee_log: super::fees::FeeLog,
     status_order: VecDeque<Signature>,
     faucet: Keypair,
 }
@@ -171,6 +173,7 @@ impl EmbeddedDevnet {
             slot: 1,
             recent: VecDeque::new(),
             statuses: HashMap::new(),
+            fee_log: super::fees::FeeLog::default(),
             status_order: VecDeque::new(),
             faucet,
         };
@@ -426,7 +429,13 @@ impl EmbeddedDevnet {
         }
     }
 
-    /// Status of a transaction this devnet executed.
+    /// `(slot, lowest compute-unit price)` of the recent slots, as `getRecentPrioritizationFees`
+    /// reports them (see [`super::fees`]).
+    pub fn recent_prioritization_fees(&self, accounts: &[Address]) -> Vec<(u64, u64)> {
+        self.lock().fee_log.recent(accounts)
+    }
+
+    /// Status of a transaction this devnet executed, if it still remembers it.
     pub fn signature_status(&self, signature: &Signature) -> Option<TxStatus> {
         self.lock().statuses.get(signature).cloned()
     }
@@ -543,8 +552,10 @@ impl Inner {
                 "This transaction has already been processed".into(),
             ));
         }
+        let price = super::fees::compute_unit_price(&tx.message);
         match self.svm.send_transaction(tx) {
             Ok(_) => {
+                self.fee_log.record(self.slot, price);
                 let status = TxStatus {
                     slot: self.slot,
                     commitment: Commitment::Finalized,

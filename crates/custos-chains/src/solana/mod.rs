@@ -6,6 +6,7 @@ pub mod adapter;
 pub mod backend;
 pub mod devnet;
 pub mod effects;
+pub mod fees;
 pub mod rpc;
 pub mod rpc_server;
 pub mod token;

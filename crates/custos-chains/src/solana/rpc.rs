@@ -342,4 +342,27 @@ impl SolanaBackend for RpcBackend {
             .await?;
         r.as_u64().ok_or_else(|| bad("rent-exempt minimum"))
     }
+
+    async fn recent_prioritization_fees(
+        &self,
+        accounts: &[Address],
+    ) -> Result<Vec<u64>, ChainError> {
+        let keys: Vec<String> = accounts
+            .iter()
+            .take(super::fees::MAX_ACCOUNTS)
+            .map(ToString::to_string)
+            .collect();
+        let r = self
+            .call("getRecentPrioritizationFees", json!([keys]))
+            .await?;
+        r.as_array()
+            .ok_or_else(|| bad("recent prioritization fees"))?
+            .iter()
+            .map(|e| {
+                e["prioritizationFee"]
+                    .as_u64()
+                    .ok_or_else(|| bad("prioritizationFee"))
+            })
+            .collect()
+    }
 }

@@ -4,7 +4,8 @@
 //! Methods: `getLatestBlockhash`, `isBlockhashValid`, `getBalance`, `getAccountInfo`,
 //! `getMultipleAccounts` (base64 encoding), `simulateTransaction`, `sendTransaction` (base64 or
 //! base58), `getSignatureStatuses`, `requestAirdrop`, `getTokenAccountsByOwner`,
-//! `getMinimumBalanceForRentExemption`, `getFeeForMessage`, `getHealth`, `getVersion`,
+//! `getMinimumBalanceForRentExemption`, `getFeeForMessage`, `getRecentPrioritizationFees`,
+//! `getHealth`, `getVersion`,
 //! `getSlot`, `getBlockHeight`, `getGenesisHash`. Everything is final as soon as it lands, so
 //! commitment options are accepted and ignored. No websocket subscriptions.
 //!
@@ -323,6 +324,33 @@ fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
                 );
             }
             Ok(with_context(d, Value::Array(out)))
+        }
+        "getRecentPrioritizationFees" => {
+            let accounts: Vec<Address> = match p.first() {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(list)) => {
+                    if list.len() > super::fees::MAX_ACCOUNTS {
+                        return Err(RpcError::params(format!(
+                            "too many accounts: at most {} may be named",
+                            super::fees::MAX_ACCOUNTS
+                        )));
+                    }
+                    list.iter()
+                        .map(|v| {
+                            v.as_str()
+                                .and_then(|s| Address::from_str(s).ok())
+                                .ok_or_else(|| RpcError::params("invalid account address"))
+                        })
+                        .collect::<Result<_, _>>()?
+                }
+                Some(_) => return Err(RpcError::params("expected an array of addresses")),
+            };
+            let fees: Vec<Value> = d
+                .recent_prioritization_fees(&accounts)
+                .into_iter()
+                .map(|(slot, fee)| json!({"slot": slot, "prioritizationFee": fee}))
+                .collect();
+            Ok(Value::Array(fees))
         }
         "getMinimumBalanceForRentExemption" => {
             let len = p
