@@ -192,6 +192,152 @@ async fn roles_are_enforced() {
     assert!(!out.status.success(), "role superuser must be refused");
 }
 
+/// An API key limited to some scopes may ask only for what they cover — whatever the agent's
+/// policy would allow — and says which scope is missing; a key without a list, and a session,
+/// may ask for everything. Bad lists are refused naming `scopes`, and no key is created.
+#[tokio::test]
+async fn api_key_scopes_limit_what_a_key_may_ask_for() {
+    let srv = Server::start().await;
+    let s = srv.login("scoped@example.com").await;
+    let op = srv.operator_token("operator");
+    let keys_path = format!("/v1/admin/agents/{}/api-keys", s.agent_id);
+    let created = srv
+        .post(
+            &keys_path,
+            Some(&op),
+            &json!({"scopes": ["wallet:read", "sign:message", "wallet:read"]}),
+        )
+        .await;
+    created.expect_status(201);
+    let v = created.json();
+    assert_eq!(v["scopes"], json!(["wallet:read", "sign:message"]));
+    let reader = v["api_key"].as_str().unwrap().to_owned();
+
+    // Within its scopes.
+    srv.get("/v1/wallets/me", Some(&reader))
+        .await
+        .expect_status(200);
+    srv.get("/v1/wallets/me/balances", Some(&reader))
+        .await
+        .expect_status(200);
+    srv.sign(&reader, "a message is sign:message")
+        .await
+        .expect_status(200);
+    // Outside them: refused before anything is parsed, naming the scope.
+    for (path, scope) in [
+        ("/v1/wallets/me/policy", "policy:read"),
+        ("/v1/wallets/me/audit", "audit:read"),
+    ] {
+        let e = assert_error(&srv.get(path, Some(&reader)).await, &[403], "scope_missing");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{scope}`")),
+            "{e}"
+        );
+    }
+    let transfer = srv
+        .post(
+            "/v1/wallets/me/actions/transfer",
+            Some(&reader),
+            &json!({"chain": "solana", "to": "11111111111111111111111111111111", "asset": "SOL", "amount": "0.1"}),
+        )
+        .await;
+    let e = assert_error(&transfer, &[403], "scope_missing");
+    assert!(e["message"].as_str().unwrap().contains("`transfer`"), "{e}");
+    // A chain transaction's `sign` needs `sign`, not `sign:message`.
+    let tx = srv
+        .post(
+            "/v1/wallets/me/actions/sign",
+            Some(&reader),
+            &json!({"chain": "solana", "transaction": "AQ=="}),
+        )
+        .await;
+    assert_error(&tx, &[403], "scope_missing");
+
+    // A key without a list, and the session, may ask for everything.
+    let (all, _) = create_api_key(&srv, &op, &s.agent_id).await;
+    for token in [all.as_str(), s.token.as_str()] {
+        srv.get("/v1/wallets/me/policy", Some(token))
+            .await
+            .expect_status(200);
+        srv.get("/v1/wallets/me/audit", Some(token))
+            .await
+            .expect_status(200);
+    }
+
+    // The list shows each key's scopes (null: every scope).
+    let listed = srv.get(&keys_path, Some(&op)).await;
+    listed.expect_status(200);
+    let scopes: Vec<Value> = listed.json()["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["scopes"].clone())
+        .collect();
+    assert_eq!(
+        scopes,
+        vec![json!(["wallet:read", "sign:message"]), Value::Null]
+    );
+
+    // Bad lists: named, and nothing created.
+    for body in [
+        json!({"scopes": []}),
+        json!({"scopes": ["transfer", "root"]}),
+        json!({"scopes": "transfer"}),
+        json!({"scope": ["transfer"]}),
+    ] {
+        let r = srv.post(&keys_path, Some(&op), &body).await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+    }
+    let e = assert_error(
+        &srv.post(&keys_path, Some(&op), &json!({"scopes": ["root"]}))
+            .await,
+        &[422],
+        "invalid_request",
+    );
+    assert_eq!(e["field"], "scopes");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("`root` is not a scope"),
+        "{e}"
+    );
+    let after = srv.get(&keys_path, Some(&op)).await;
+    assert_eq!(after.json()["api_keys"].as_array().unwrap().len(), 2);
+
+    // The CLI passes --scope through.
+    let home = tempfile::tempdir().unwrap();
+    let out = common::custos_command()
+        .args([
+            "api-keys",
+            "create",
+            &s.agent_id,
+            "--scope",
+            "transfer,wallet:read",
+            "-o",
+            "json",
+        ])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("CUSTOSCLI_URL", srv.base())
+        .env("CUSTOSCLI_TOKEN", &op)
+        .env_remove("CUSTOSCLI_PROFILE")
+        .env_remove("CUSTOSCLI_PROFILES")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["scopes"], json!(["wallet:read", "transfer"]));
+}
+
 #[tokio::test]
 async fn api_key_create_use_revoke() {
     let srv = Server::start().await;

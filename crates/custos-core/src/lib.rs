@@ -18,6 +18,7 @@ pub mod custody;
 pub mod ids;
 pub mod in_flight;
 pub mod ledger;
+pub mod scope;
 pub mod secret;
 pub mod store;
 
@@ -47,6 +48,7 @@ pub use in_flight::{IdempotencyRef, InFlightTx};
 pub use ledger::{
     ApprovalRecord, ApprovalStatus, Reservation, ReserveOutcome, Usage24h, VoteOutcome,
 };
+pub use scope::{ApiScope, Scopes, ScopesError};
 pub use secret::{SecretBytes, SecretString};
 pub use store::{
     Agent, ApiKeyRecord, IdempotencyBegin, NewAgent, OperatorRole, OperatorTokenRecord, OtpRecord,

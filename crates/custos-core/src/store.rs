@@ -76,6 +76,8 @@ pub struct ApiKeyRecord {
     pub created_at_ms: i64,
     /// Revocation time, if revoked.
     pub revoked_at_ms: Option<i64>,
+    /// What the key may do; `None`: every scope ([`crate::scope`]).
+    pub scopes: Option<crate::Scopes>,
 }
 
 /// An operator's role.

@@ -62,6 +62,15 @@ impl ApiError {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
+    /// 403 `scope_missing`: the API key may not ask for this at all (its scopes), whatever the
+    /// policy would say.
+    pub fn scope_missing(scope: custos_core::ApiScope) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "scope_missing",
+            format!("this API key does not have the `{scope}` scope"),
+        )
+    }
     /// 403 `policy_denied` with `{rule, message}` reasons.
     pub fn policy_denied(reasons: Vec<(String, String)>) -> Self {
         let list: Vec<_> = reasons

@@ -291,14 +291,16 @@ impl Store for PostgresStore {
 
     async fn create_api_key(&self, rec: ApiKeyRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_keys (key_id, agent_id, key_hash, created_at_ms, revoked_at_ms) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO api_keys \
+             (key_id, agent_id, key_hash, created_at_ms, revoked_at_ms, scopes) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&rec.key_id)
         .bind(rec.agent_id.to_string())
         .bind(&rec.key_hash[..])
         .bind(rec.created_at_ms)
         .bind(rec.revoked_at_ms)
+        .bind(rec.scopes.as_ref().map(custos_core::Scopes::to_text))
         .execute(&self.pool)
         .await
         .map_err(db_err)?;

@@ -181,6 +181,7 @@ pub(crate) struct ApiKeyRow {
     key_hash: Vec<u8>,
     created_at_ms: i64,
     revoked_at_ms: Option<i64>,
+    scopes: Option<String>,
 }
 
 impl ApiKeyRow {
@@ -192,6 +193,7 @@ impl ApiKeyRow {
             key_hash: row.get("key_hash")?,
             created_at_ms: row.get("created_at_ms")?,
             revoked_at_ms: row.get("revoked_at_ms")?,
+            scopes: row.get("scopes")?,
         })
     }
 
@@ -202,6 +204,12 @@ impl ApiKeyRow {
             key_hash: hash32(&self.key_hash, "api key hash")?,
             created_at_ms: self.created_at_ms,
             revoked_at_ms: self.revoked_at_ms,
+            scopes: self
+                .scopes
+                .as_deref()
+                .map(custos_core::Scopes::from_text)
+                .transpose()
+                .map_err(|_| corrupt("api key scopes"))?,
         })
     }
 }

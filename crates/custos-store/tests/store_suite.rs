@@ -505,6 +505,7 @@ async fn api_keys(fx: &Fixture) {
         key_hash: hash,
         created_at_ms: t,
         revoked_at_ms: None,
+        scopes: None,
     };
     s.create_api_key(key("k1", a, h(1), 10)).await.unwrap();
     s.create_api_key(key("k2", a, h(2), 20)).await.unwrap();
@@ -530,6 +531,16 @@ async fn api_keys(fx: &Fixture) {
     revoked.revoked_at_ms = Some(50);
     assert_eq!(listed, vec![revoked, key("k2", a, h(2), 20)]);
     assert!(s.list_api_keys(b).await.unwrap().is_empty());
+
+    // A key's scopes come back as they went in, through both lookups.
+    let mut scoped = key("k4", b, h(4), 70);
+    scoped.scopes = Some(custos_core::Scopes::parse(&["wallet:read", "sign:message"]).unwrap());
+    s.create_api_key(scoped.clone()).await.unwrap();
+    assert_eq!(
+        s.api_key_by_hash(&h(4)).await.unwrap(),
+        Some(scoped.clone())
+    );
+    assert_eq!(s.list_api_keys(b).await.unwrap(), vec![scoped]);
 }
 
 async fn operator_tokens(fx: &Fixture) {

@@ -277,6 +277,11 @@ pub enum ApiKeysCmd {
     Create {
         /// The agent's id.
         agent: String,
+        /// Limit the key to these scopes (repeat, or separate with commas): wallet:read,
+        /// policy:read, audit:read, transfer, trade, sign, sign:message, liquidity, prediction.
+        /// Without any, the key has every scope.
+        #[arg(long = "scope", value_delimiter = ',')]
+        scopes: Vec<String>,
     },
     /// An agent's keys.
     List {

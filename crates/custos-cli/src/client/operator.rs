@@ -266,12 +266,14 @@ pub async fn approvals(r: &Remote, cmd: ApprovalsCmd) -> Result<ExitCode> {
 /// `custos api-keys create|list|revoke`.
 pub async fn api_keys(r: &Remote, cmd: ApiKeysCmd) -> Result<ExitCode> {
     match cmd {
-        ApiKeysCmd::Create { agent } => {
+        ApiKeysCmd::Create { agent, scopes } => {
+            let body = if scopes.is_empty() {
+                json!({})
+            } else {
+                json!({ "scopes": scopes })
+            };
             let rep = r
-                .post(
-                    &format!("/v1/admin/agents/{}/api-keys", enc(&agent)),
-                    &json!({}),
-                )
+                .post(&format!("/v1/admin/agents/{}/api-keys", enc(&agent)), &body)
                 .await?;
             if r.output == Output::Table {
                 eprintln!("the API key is shown once: store it now");
@@ -283,7 +285,7 @@ pub async fn api_keys(r: &Remote, cmd: ApiKeysCmd) -> Result<ExitCode> {
                 .get(&format!("/v1/admin/agents/{}/api-keys", enc(&agent)))
                 .await?;
             show(r.output, &v, |v| {
-                let mut t = Table::new(&["key_id", "created", "revoked"]);
+                let mut t = Table::new(&["key_id", "created", "revoked", "scopes"]);
                 for k in list(v, "api_keys") {
                     t.text_row(vec![
                         cell(&k["key_id"]),
@@ -292,6 +294,10 @@ pub async fn api_keys(r: &Remote, cmd: ApiKeysCmd) -> Result<ExitCode> {
                             "-".into()
                         } else {
                             time(&k["revoked_at_ms"])
+                        },
+                        match k["scopes"].as_array() {
+                            None => "all".into(),
+                            Some(s) => s.iter().map(cell).collect::<Vec<_>>().join(","),
                         },
                     ]);
                 }

@@ -9,15 +9,33 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use custos_core::{Agent, OperatorRole};
+use custos_core::{Agent, ApiScope, OperatorRole, Scopes};
 
 /// How an agent authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
     /// A session JWT.
     Session,
-    /// An API key, by id.
-    ApiKey(String),
+    /// An API key: its id and what it may do (`None`: every scope).
+    ApiKey {
+        /// The key's public id.
+        key_id: String,
+        /// Its scopes.
+        scopes: Option<Scopes>,
+    },
+}
+
+impl Credential {
+    /// Whether this credential may ask for what `scope` covers: a session may ask for anything
+    /// (the policy decides), an API key only within its scopes.
+    pub fn allows(&self, scope: ApiScope) -> bool {
+        match self {
+            Credential::Session | Credential::ApiKey { scopes: None, .. } => true,
+            Credential::ApiKey {
+                scopes: Some(s), ..
+            } => s.allows(scope),
+        }
+    }
 }
 
 /// The authenticated caller.
@@ -98,7 +116,10 @@ async fn resolve(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Pr
         let agent = state.store.agent(rec.agent_id).await?.ok_or_else(invalid)?;
         return Ok(Principal::Agent {
             agent: Box::new(agent),
-            via: Credential::ApiKey(rec.key_id),
+            via: Credential::ApiKey {
+                key_id: rec.key_id,
+                scopes: rec.scopes,
+            },
         });
     }
     if token.starts_with(tokens::OPERATOR_TOKEN_PREFIX) {
@@ -145,6 +166,17 @@ pub struct AgentCtx {
     pub agent: Agent,
     /// How it authenticated.
     pub via: Credential,
+}
+
+impl AgentCtx {
+    /// `403 scope_missing` unless the credential may ask for what `scope` covers.
+    pub fn require(&self, scope: ApiScope) -> Result<(), ApiError> {
+        if self.via.allows(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::scope_missing(scope))
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AgentCtx {

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use custos_core::{Agent, AgentId, ApiKeyRecord, OperatorRole};
+use custos_core::{Agent, AgentId, ApiKeyRecord, OperatorRole, Scopes};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -151,14 +151,38 @@ pub async fn unfreeze(
     set_frozen(state, op, id, false).await
 }
 
-/// Creates an API key for an agent; the key is shown once.
-#[utoipa::path(post, path = "/v1/admin/agents/{id}/api-keys", tag = "admin", security(("bearer" = [])), responses((status = 201, description = "`{api_key, key_id}`")))]
+/// Body of `POST /v1/admin/agents/{id}/api-keys` (optional: no body, a key with every scope).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    /// What the key may do (`wallet:read`, `policy:read`, `audit:read`, `transfer`, `trade`,
+    /// `sign`, `sign:message`, `liquidity`, `prediction`); absent: every scope.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// Creates an API key for an agent, optionally limited to some scopes; the key is shown once.
+#[utoipa::path(post, path = "/v1/admin/agents/{id}/api-keys", tag = "admin", security(("bearer" = [])), request_body(content = Option<NewApiKey>, description = "Optional: `{scopes: [...]}`"), responses((status = 201, description = "`{api_key, key_id, scopes}` (`scopes` null: every scope)"), (status = 422, description = "An unknown or empty scope list")))]
 pub async fn create_api_key(
     State(state): State<AppState>,
     op: OperatorCtx,
     Path(id): Path<String>,
+    req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     op.require(OperatorRole::Operator)?;
+    let body = crate::extract::read_body(req).await?;
+    let new: NewApiKey = if body.iter().all(u8::is_ascii_whitespace) {
+        NewApiKey::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let scopes = new
+        .scopes
+        .as_deref()
+        .map(Scopes::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("scopes", e.to_string()))?;
     let a = load(&state, agent_id(&id)?).await?;
     let minted = tokens::mint(tokens::API_KEY_PREFIX);
     state
@@ -169,23 +193,25 @@ pub async fn create_api_key(
             key_hash: minted.hash,
             created_at_ms: state.clock.now_ms(),
             revoked_at_ms: None,
+            scopes: scopes.clone(),
         })
         .await?;
+    let names = scopes.as_ref().map(Scopes::names);
     let r = (
         StatusCode::CREATED,
-        Json(json!({"api_key": minted.secret.expose(), "key_id": minted.id})),
+        Json(json!({"api_key": minted.secret.expose(), "key_id": minted.id, "scopes": names})),
     )
         .into_response();
     Ok(audited(
         r,
         "admin.api_key.create",
         Some(a.id),
-        json!({"key_id": minted.id}),
+        json!({"key_id": minted.id, "scopes": names}),
     ))
 }
 
 /// An agent's API keys (ids and dates; the keys themselves are never shown again).
-#[utoipa::path(get, path = "/v1/admin/agents/{id}/api-keys", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "`{api_keys: [{key_id, created_at_ms, revoked_at_ms}]}`"), (status = 404, description = "No such agent")))]
+#[utoipa::path(get, path = "/v1/admin/agents/{id}/api-keys", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "`{api_keys: [{key_id, created_at_ms, revoked_at_ms, scopes}]}`"), (status = 404, description = "No such agent")))]
 pub async fn list_api_keys(
     State(state): State<AppState>,
     op: OperatorCtx,
@@ -205,7 +231,7 @@ pub async fn list_api_keys(
 fn api_keys_view(keys: &[ApiKeyRecord]) -> serde_json::Value {
     json!(keys
         .iter()
-        .map(|k| json!({"key_id": k.key_id, "created_at_ms": k.created_at_ms, "revoked_at_ms": k.revoked_at_ms}))
+        .map(|k| json!({"key_id": k.key_id, "created_at_ms": k.created_at_ms, "revoked_at_ms": k.revoked_at_ms, "scopes": k.scopes.as_ref().map(Scopes::names)}))
         .collect::<Vec<_>>())
 }
 

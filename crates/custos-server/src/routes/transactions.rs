@@ -78,6 +78,7 @@ pub async fn list(
     ctx: AgentCtx,
     StrictQuery(page): StrictQuery<Page>,
 ) -> Result<Response, ApiError> {
+    ctx.require(custos_core::ApiScope::WalletRead)?;
     let want = page.limit()? as usize;
     let mut cursor = page.after()?;
     let mut order: Vec<String> = vec![];
@@ -159,6 +160,7 @@ pub async fn status(
     ctx: AgentCtx,
     Path(tx): Path<String>,
 ) -> Result<Response, ApiError> {
+    ctx.require(custos_core::ApiScope::WalletRead)?;
     let tx = tx_param(&tx)?;
     let records: Vec<StoredAudit> = state
         .store

@@ -23,7 +23,7 @@ use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use custos_core::{Agent, AuditOutcome, KeyScheme, SignPayload};
+use custos_core::{Agent, ApiScope, AuditOutcome, KeyScheme, SignPayload};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -58,15 +58,17 @@ impl From<&Agent> for WalletView {
 
 /// The caller's wallet.
 #[utoipa::path(get, path = "/v1/wallets/me", tag = "wallet", security(("bearer" = [])), responses((status = 200, body = WalletView)))]
-pub async fn me(ctx: AgentCtx) -> Response {
+pub async fn me(ctx: AgentCtx) -> Result<Response, ApiError> {
+    ctx.require(ApiScope::WalletRead)?;
     let mut r = Json(WalletView::from(&ctx.agent)).into_response();
     r.extensions_mut().insert(AuditInfo::action("wallet.get"));
-    r
+    Ok(r)
 }
 
 /// The caller's effective policy document.
 #[utoipa::path(get, path = "/v1/wallets/me/policy", tag = "wallet", security(("bearer" = [])), responses((status = 200, description = "Policy document")))]
 pub async fn my_policy(State(state): State<AppState>, ctx: AgentCtx) -> Result<Response, ApiError> {
+    ctx.require(ApiScope::PolicyRead)?;
     let p = state.policy_of(&ctx.agent)?;
     let mut r = Json(&**p).into_response();
     r.extensions_mut().insert(AuditInfo::action("policy.get"));
@@ -80,6 +82,7 @@ pub async fn my_audit(
     ctx: AgentCtx,
     StrictQuery(page): StrictQuery<Page>,
 ) -> Result<Response, ApiError> {
+    ctx.require(ApiScope::AuditRead)?;
     let recs = state
         .store
         .audit_page(Some(ctx.agent.id), page.after()?, page.limit()?)
@@ -101,6 +104,7 @@ pub struct ActionQuery {
 /// The caller's balances on every enabled chain, valued in USD where a price is known.
 #[utoipa::path(get, path = "/v1/wallets/me/balances", tag = "wallet", security(("bearer" = [])), responses((status = 200, description = "`{balances: [{chain, asset, amount, usd_value}]}`")))]
 pub async fn balances(State(state): State<AppState>, ctx: AgentCtx) -> Result<Response, ApiError> {
+    ctx.require(ApiScope::WalletRead)?;
     let mut out = vec![];
     for adapter in state.chains.all() {
         let Some(addr) = ctx
@@ -225,6 +229,15 @@ pub async fn action(
         "sign-message" => matches!(chain_named, Some(custos_core::Chain::Evm(_))),
         _ => false,
     };
+    // What the credential may ask for, before anything is parsed further: a `sign` of a message
+    // needs `sign:message`, not `sign`.
+    let scope = match action.as_str() {
+        "sign" if !chain_action => Some(ApiScope::SignMessage),
+        other => ApiScope::for_action(other),
+    };
+    if let Some(scope) = scope {
+        ctx.require(scope)?;
+    }
     if chain_action {
         let principal = crate::auth::Principal::Agent {
             agent: Box::new(ctx.agent.clone()),
