@@ -645,6 +645,129 @@ async fn priority_fee_follows_recent_fees_over_rpc() {
     priority_fee_follows_recent_fees(Kind::Rpc).await;
 }
 
+/// One JSON-RPC call to the devnet's server, the whole response object back.
+async fn rpc_raw(url: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(url)
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The devnet over JSON-RPC answers a failed transaction the way a node does — the runtime's
+/// `TransactionError` as JSON, the program logs — and serves the token and epoch queries
+/// clients use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devnet_rpc_reports_structured_errors_and_token_amounts() {
+    use base64::Engine as _;
+    let env = env(Kind::Rpc, 0).await;
+    let url = env._server.as_ref().unwrap().url();
+    let agent = Agent::new();
+    env.devnet.airdrop(&agent.address(), SOL).unwrap();
+    // More than the agent has: the System program fails with ResultWithNegativeLamports (1).
+    let ixs = [solana_system_interface::instruction::transfer(
+        &agent.address(),
+        &Address::new_unique(),
+        5 * SOL,
+    )];
+    let tx = custom_tx(&env, &agent, &ixs).await;
+    let signed = agent.sign(&env.adapter, &tx);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&signed);
+    let expected_err = serde_json::json!({"InstructionError": [0, {"Custom": 1}]});
+
+    let sim = rpc_raw(
+        &url,
+        "simulateTransaction",
+        serde_json::json!([b64, {"encoding": "base64"}]),
+    )
+    .await;
+    assert_eq!(sim["result"]["value"]["err"], expected_err, "{sim}");
+    let logs = sim["result"]["value"]["logs"].as_array().unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l.as_str().unwrap().contains("insufficient lamports")),
+        "{logs:?}"
+    );
+
+    let sent = rpc_raw(
+        &url,
+        "sendTransaction",
+        serde_json::json!([b64, {"encoding": "base64"}]),
+    )
+    .await;
+    let err = &sent["error"];
+    assert_eq!(err["code"], -32002, "{sent}");
+    assert_eq!(err["data"]["err"], expected_err, "{sent}");
+    assert!(
+        !err["data"]["logs"].as_array().unwrap().is_empty(),
+        "{sent}"
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Transaction simulation failed: Error processing Instruction 0"),
+        "{sent}"
+    );
+    // A stale blockhash is the runtime's BlockhashNotFound.
+    env.devnet.expire_blockhashes();
+    let stale = rpc_raw(
+        &url,
+        "sendTransaction",
+        serde_json::json!([b64, {"encoding": "base64"}]),
+    )
+    .await;
+    assert_eq!(
+        stale["error"]["data"]["err"], "BlockhashNotFound",
+        "{stale}"
+    );
+
+    // Token queries: 1234.5 tokens of a 6-decimal mint.
+    let mint = env.devnet.create_mint(6, &token_program()).unwrap();
+    let ata = env
+        .devnet
+        .mint_to(&mint, &agent.address(), 1_234_500_000, &token_program())
+        .unwrap();
+    let bal = rpc_raw(
+        &url,
+        "getTokenAccountBalance",
+        serde_json::json!([ata.to_string()]),
+    )
+    .await;
+    assert_eq!(
+        bal["result"]["value"],
+        serde_json::json!({"amount": "1234500000", "decimals": 6, "uiAmount": 1234.5, "uiAmountString": "1234.5"}),
+        "{bal}"
+    );
+    let supply = rpc_raw(
+        &url,
+        "getTokenSupply",
+        serde_json::json!([mint.to_string()]),
+    )
+    .await;
+    assert_eq!(
+        supply["result"]["value"]["amount"], "1234500000",
+        "{supply}"
+    );
+    let not_token = rpc_raw(
+        &url,
+        "getTokenAccountBalance",
+        serde_json::json!([agent.address().to_string()]),
+    )
+    .await;
+    assert_eq!(not_token["error"]["code"], -32602, "{not_token}");
+    let epoch = rpc_raw(&url, "getEpochInfo", serde_json::json!([])).await;
+    assert_eq!(
+        epoch["result"]["absoluteSlot"],
+        serde_json::json!(env.devnet.slot()),
+        "{epoch}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_beyond_declared_amount_shows_real_outflow_embedded() {
     drain_shows_real_outflow(Kind::Embedded).await;

@@ -14,6 +14,9 @@ use std::sync::Arc;
 pub struct SimulationOutcome {
     /// The chain's error, `None` on success.
     pub error: Option<String>,
+    /// The same error as the JSON-RPC API reports it (`"BlockhashNotFound"`,
+    /// `{"InstructionError":[0,{"Custom":1}]}`), when the backend has it.
+    pub error_detail: Option<serde_json::Value>,
     /// Program logs.
     pub logs: Vec<String>,
     /// Compute units consumed.

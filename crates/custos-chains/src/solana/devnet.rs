@@ -51,6 +51,18 @@ pub enum DevnetError {
     /// The transaction was refused (bad signature, unknown blockhash, duplicate, program error).
     #[error("transaction rejected: {0}")]
     Rejected(String),
+    /// The transaction ran and failed: the runtime's error, its logs and compute units.
+    #[error("transaction rejected: {message}")]
+    Failed {
+        /// The error as a sentence, with the logs.
+        message: String,
+        /// The runtime's `TransactionError`, as the JSON-RPC API spells it.
+        err: serde_json::Value,
+        /// Program logs.
+        logs: Vec<String>,
+        /// Compute units consumed.
+        units: u64,
+    },
     /// Bad input from the caller.
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -70,7 +82,9 @@ pub enum DevnetError {
 impl From<DevnetError> for ChainError {
     fn from(e: DevnetError) -> Self {
         match e {
-            DevnetError::Rejected(m) => ChainError::Rejected(m),
+            DevnetError::Rejected(m) | DevnetError::Failed { message: m, .. } => {
+                ChainError::Rejected(m)
+            }
             DevnetError::InvalidInput(m) => ChainError::InvalidInput(m),
             other => ChainError::Unavailable(other.to_string()),
         }
@@ -364,6 +378,7 @@ impl EmbeddedDevnet {
         } else if let Err(e) = g.check_blockhash(&tx) {
             return Ok(SimulationOutcome {
                 error: Some(e.to_string()),
+                error_detail: Some(serde_json::json!("BlockhashNotFound")),
                 post_accounts: vec![None; addresses.len()],
                 ..Default::default()
             });
@@ -372,6 +387,7 @@ impl EmbeddedDevnet {
             if let Err(e) = verify_signatures(&tx) {
                 return Ok(SimulationOutcome {
                     error: Some(e.to_string()),
+                    error_detail: Some(serde_json::json!("SignatureFailure")),
                     post_accounts: vec![None; addresses.len()],
                     ..Default::default()
                 });
@@ -409,6 +425,7 @@ impl EmbeddedDevnet {
                     .collect();
                 Ok(SimulationOutcome {
                     error: None,
+                    error_detail: None,
                     logs: info.meta.logs,
                     units_consumed: info.meta.compute_units_consumed,
                     fee: Some(info.meta.fee),
@@ -419,6 +436,7 @@ impl EmbeddedDevnet {
             }
             Err(failed) => Ok(SimulationOutcome {
                 error: Some(failed.err.to_string()),
+                error_detail: serde_json::to_value(&failed.err).ok(),
                 logs: failed.meta.logs,
                 units_consumed: failed.meta.compute_units_consumed,
                 fee: Some(failed.meta.fee),
@@ -574,10 +592,12 @@ impl Inner {
             }
             Err(failed) => {
                 let logs = failed.meta.logs.join("\n");
-                Err(DevnetError::Rejected(format!(
-                    "{}; logs:\n{logs}",
-                    failed.err
-                )))
+                Err(DevnetError::Failed {
+                    message: format!("{}; logs:\n{logs}", failed.err),
+                    err: serde_json::to_value(&failed.err).unwrap_or(serde_json::Value::Null),
+                    logs: failed.meta.logs,
+                    units: failed.meta.compute_units_consumed,
+                })
             }
         }
     }

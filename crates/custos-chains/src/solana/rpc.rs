@@ -253,6 +253,7 @@ impl SolanaBackend for RpcBackend {
             }
         }
         Ok(SimulationOutcome {
+            error_detail: (!v["err"].is_null()).then(|| v["err"].clone()),
             error,
             logs: v["logs"]
                 .as_array()

@@ -5,9 +5,11 @@
 //! `getMultipleAccounts` (base64 encoding), `simulateTransaction`, `sendTransaction` (base64 or
 //! base58), `getSignatureStatuses`, `requestAirdrop`, `getTokenAccountsByOwner`,
 //! `getMinimumBalanceForRentExemption`, `getFeeForMessage`, `getRecentPrioritizationFees`,
-//! `getHealth`, `getVersion`,
+//! `getTokenAccountBalance`, `getTokenSupply`, `getEpochInfo`, `getHealth`, `getVersion`,
 //! `getSlot`, `getBlockHeight`, `getGenesisHash`. Everything is final as soon as it lands, so
-//! commitment options are accepted and ignored. No websocket subscriptions.
+//! commitment options are accepted and ignored. No websocket subscriptions. A failed
+//! preflight or simulation reports the runtime's `TransactionError` in its JSON form
+//! (`{"InstructionError":[0,{"Custom":1}]}`) with the program logs, as a node does.
 //!
 //! Development only: anyone who can reach it can airdrop. Bind it to loopback.
 use super::devnet::{DevnetError, EmbeddedDevnet};
@@ -455,21 +457,72 @@ fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
             }
             Ok(with_context(d, Value::Array(out)))
         }
+        "getTokenAccountBalance" => {
+            let a = address_param(p, 0)?;
+            let not_token = || RpcError::params("Invalid param: not a Token account");
+            let acc = d.get_account(&a).ok_or_else(not_token)?;
+            let t = token::parse_token_account(&acc.owner, &acc.data).ok_or_else(not_token)?;
+            let mint = d.get_account(&t.mint).ok_or_else(not_token)?;
+            let (_, decimals) =
+                token::parse_mint_supply(&mint.owner, &mint.data).ok_or_else(not_token)?;
+            Ok(with_context(d, ui_token_amount(t.amount, decimals)))
+        }
+        "getTokenSupply" => {
+            let m = address_param(p, 0)?;
+            let not_mint = || RpcError::params("Invalid param: not a Token mint");
+            let acc = d.get_account(&m).ok_or_else(not_mint)?;
+            let (supply, decimals) =
+                token::parse_mint_supply(&acc.owner, &acc.data).ok_or_else(not_mint)?;
+            Ok(with_context(d, ui_token_amount(supply, decimals)))
+        }
+        "getEpochInfo" => {
+            let slot = d.slot();
+            Ok(json!({
+                "absoluteSlot": slot, "blockHeight": slot, "epoch": slot / SLOTS_PER_EPOCH,
+                "slotIndex": slot % SLOTS_PER_EPOCH, "slotsInEpoch": SLOTS_PER_EPOCH,
+                "transactionCount": null,
+            }))
+        }
         "simulateTransaction" => simulate(d, p),
         "sendTransaction" => {
             let tx = decode_tx(p)?;
             match d.send_transaction(tx) {
                 Ok(sig) => Ok(json!(sig.to_string())),
+                // As a node answers a failed preflight: the runtime's error in its JSON form
+                // (clients parse it), the logs and the compute units.
+                Err(DevnetError::Failed {
+                    message,
+                    err,
+                    logs,
+                    units,
+                }) => Err(RpcError {
+                    code: PREFLIGHT_FAILURE,
+                    message: format!(
+                        "Transaction simulation failed: {}",
+                        message.split("; logs:").next().unwrap_or_default()
+                    ),
+                    data: Some(json!({
+                        "err": err, "logs": logs, "accounts": null,
+                        "unitsConsumed": units, "returnData": null,
+                    })),
+                }),
                 Err(DevnetError::Rejected(m)) => {
-                    let code = if m.contains("signature verification") {
-                        SIGVERIFY_FAILURE
+                    let (code, err) = if m.contains("signature verification") {
+                        (SIGVERIFY_FAILURE, json!("SignatureFailure"))
+                    } else if m.contains("Blockhash not found") {
+                        (PREFLIGHT_FAILURE, json!("BlockhashNotFound"))
+                    } else if m.contains("already been processed") {
+                        (PREFLIGHT_FAILURE, json!("AlreadyProcessed"))
                     } else {
-                        PREFLIGHT_FAILURE
+                        (PREFLIGHT_FAILURE, json!(m))
                     };
                     Err(RpcError {
                         code,
                         message: format!("Transaction simulation failed: {m}"),
-                        data: Some(json!({"err": m, "logs": []})),
+                        data: Some(json!({
+                            "err": err, "logs": [], "accounts": null,
+                            "unitsConsumed": 0, "returnData": null,
+                        })),
                     })
                 }
                 Err(DevnetError::InvalidInput(m)) => Err(RpcError::params(m)),
@@ -548,7 +601,7 @@ fn simulate(d: &EmbeddedDevnet, p: &[Value]) -> RpcResult {
         Value::Null
     };
     let mut value = json!({
-        "err": out.error,
+        "err": out.error_detail.clone().or_else(|| out.error.clone().map(Value::String)),
         "logs": out.logs,
         "accounts": accounts,
         "unitsConsumed": out.units_consumed,
@@ -562,4 +615,22 @@ fn simulate(d: &EmbeddedDevnet, p: &[Value]) -> RpcResult {
             json!({"blockhash": h.to_string(), "lastValidBlockHeight": last});
     }
     Ok(with_context(d, value))
+}
+
+/// Slots per epoch, as on mainnet (the devnet has no epochs of its own; `getEpochInfo` counts
+/// them this way).
+const SLOTS_PER_EPOCH: u64 = 432_000;
+
+/// A token amount as the API reports it: base units as a string, decimals, and the whole-unit
+/// value as a number and as an exact string.
+fn ui_token_amount(amount: u64, decimals: u8) -> Value {
+    let exact = custos_core::from_base_units(u128::from(amount), decimals)
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    json!({
+        "amount": amount.to_string(),
+        "decimals": decimals,
+        "uiAmount": exact.parse::<f64>().ok(),
+        "uiAmountString": exact,
+    })
 }

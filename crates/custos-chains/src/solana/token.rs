@@ -82,6 +82,12 @@ pub fn parse_token_account(program_owner: &Address, data: &[u8]) -> Option<Token
     })
 }
 
+/// Reads a mint's supply and decimals; `None` if the data is not an initialised mint.
+pub fn parse_mint_supply(program_owner: &Address, data: &[u8]) -> Option<(u64, u8)> {
+    let decimals = parse_mint_decimals(program_owner, data)?;
+    Some((u64_at(data, 36)?, decimals))
+}
+
 /// Reads a mint's decimals; `None` if the data is not an initialised mint.
 pub fn parse_mint_decimals(program_owner: &Address, data: &[u8]) -> Option<u8> {
     if !is_token_program(program_owner) || data.len() < MINT_LEN || data.len() == ACCOUNT_LEN {
