@@ -44,6 +44,8 @@ type AuditHead = (i64, Vec<u8>);
 /// The connection and what this process last appended.
 struct Inner {
     conn: Connection,
+    /// Commits since the background WAL checkpoint was last kicked.
+    commits: u32,
     /// The chain's head `(id, hash)` as of this connection's last append; `None` until known.
     /// Only a hint: see [`AuditWriter::append`].
     head: Option<AuditHead>,
@@ -52,6 +54,8 @@ struct Inner {
 /// One read-write connection for audit appends; `None` once closed.
 pub(crate) struct AuditWriter {
     inner: Mutex<Option<Inner>>,
+    /// Wakes the background WAL checkpoint every [`super::wal::KICK_EVERY_COMMITS`] commits.
+    kick: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for AuditWriter {
@@ -63,7 +67,10 @@ impl std::fmt::Debug for AuditWriter {
 impl AuditWriter {
     /// Opens a connection to the database at `path`, which must exist with its schema (the sqlx
     /// writer creates and migrates it).
-    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(
+        path: &Path,
+        kick: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Result<Self, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| {
             StoreError::Database(format!("opening {}: {}", path.display(), message(&e)))
@@ -76,7 +83,12 @@ impl AuditWriter {
             .map_err(write_err)?;
         conn.set_prepared_statement_cache_capacity(PREPARED_AUDIT_ROWS + 4);
         Ok(Self {
-            inner: Mutex::new(Some(Inner { conn, head: None })),
+            inner: Mutex::new(Some(Inner {
+                conn,
+                commits: 0,
+                head: None,
+            })),
+            kick,
         })
     }
 
@@ -95,7 +107,7 @@ impl AuditWriter {
         if let (Some(head), true) = (inner.head.clone(), entries.len() <= AUDIT_INSERT_CHUNK) {
             let prepared = prepare_chain(entries, Some(head))?;
             match insert(&inner.conn, &prepared) {
-                Ok(()) => return Ok(inner.appended(prepared)),
+                Ok(()) => return Ok(self.appended(inner, prepared)),
                 Err(e) if is_chain_conflict(&e) => {}
                 Err(e) => return Err(write_err(e)),
             }
@@ -117,7 +129,7 @@ impl AuditWriter {
             insert(&tx, chunk).map_err(write_err)?;
         }
         tx.commit().map_err(write_err)?;
-        Ok(inner.appended(prepared))
+        Ok(self.appended(inner, prepared))
     }
 
     /// Closes the connection; later appends fail.
@@ -126,11 +138,17 @@ impl AuditWriter {
     }
 }
 
-impl Inner {
-    /// Remembers the new head and returns the stored records.
-    fn appended(&mut self, prepared: Vec<PreparedAudit>) -> Vec<StoredAudit> {
+impl AuditWriter {
+    /// After a commit: remembers the new head, kicks the WAL checkpoint when it is due, and
+    /// returns the stored records.
+    fn appended(&self, inner: &mut Inner, prepared: Vec<PreparedAudit>) -> Vec<StoredAudit> {
         if let Some(last) = prepared.last() {
-            self.head = Some((last.id, last.hash.to_vec()));
+            inner.head = Some((last.id, last.hash.to_vec()));
+        }
+        inner.commits += 1;
+        if inner.commits >= super::wal::KICK_EVERY_COMMITS {
+            inner.commits = 0;
+            self.kick.notify_one();
         }
         prepared.into_iter().map(|p| p.stored).collect()
     }
@@ -255,7 +273,7 @@ mod tests {
     #[test]
     fn commits_synchronously_and_never_checkpoints_inside_a_commit() {
         let (_dir, path) = database();
-        let writer = AuditWriter::open(&path).unwrap();
+        let writer = AuditWriter::open(&path, Default::default()).unwrap();
         let guard = writer.inner.lock().unwrap();
         let conn = &guard.as_ref().unwrap().conn;
         let pragma =
@@ -269,9 +287,9 @@ mod tests {
     #[test]
     fn waits_for_a_lock_held_elsewhere_then_chains_onto_it() {
         let (_dir, path) = database();
-        let writer = AuditWriter::open(&path).unwrap();
+        let writer = AuditWriter::open(&path, Default::default()).unwrap();
         let first = writer.append(&[entry(1)]).unwrap();
-        let other = AuditWriter::open(&path).unwrap();
+        let other = AuditWriter::open(&path, Default::default()).unwrap();
         let holder = Connection::open(&path).unwrap();
         holder.execute_batch("BEGIN IMMEDIATE").unwrap();
         let started = Instant::now();
@@ -292,7 +310,7 @@ mod tests {
     #[test]
     fn a_closed_writer_refuses_and_says_so() {
         let (_dir, path) = database();
-        let writer = AuditWriter::open(&path).unwrap();
+        let writer = AuditWriter::open(&path, Default::default()).unwrap();
         writer.close();
         let err = writer.append(&[entry(1)]).unwrap_err().to_string();
         assert!(err.contains("closed"), "{err}");
@@ -301,7 +319,7 @@ mod tests {
     #[test]
     fn batches_above_the_prepared_size_use_a_fresh_statement() {
         let (_dir, path) = database();
-        let writer = AuditWriter::open(&path).unwrap();
+        let writer = AuditWriter::open(&path, Default::default()).unwrap();
         let big: Vec<_> = (1..=(PREPARED_AUDIT_ROWS as i64 + 5)).map(entry).collect();
         let stored = writer.append(&big).unwrap();
         assert_eq!(stored.len(), big.len());

@@ -129,11 +129,15 @@ impl SqliteStore {
             .await
             .map_err(db_err)?;
         let direct = Arc::new(DirectReads::open(path)?);
-        let audit = Arc::new(AuditWriter::open(path)?);
+        let kick = Arc::new(tokio::sync::Notify::new());
+        let audit = Arc::new(AuditWriter::open(path, kick.clone())?);
         let alive = Arc::new(());
+        let write_gate = Arc::new(tokio::sync::Mutex::new(()));
         tokio::spawn(wal::checkpoint_in_background(
             checkpointer.clone(),
             Arc::downgrade(&alive),
+            write_gate.clone(),
+            kick,
         ));
         Ok(Self {
             writer,
@@ -141,7 +145,7 @@ impl SqliteStore {
             direct,
             checkpointer,
             audit,
-            write_gate: Arc::default(),
+            write_gate,
             _alive: alive,
         })
     }

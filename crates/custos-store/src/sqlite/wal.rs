@@ -22,6 +22,9 @@ use std::time::Duration;
 
 /// How often the background connection checkpoints the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// Audit commits between two kicks of the background checkpoint (see
+/// [`checkpoint_in_background`]): about 1,000–1,500 WAL frames.
+pub(super) const KICK_EVERY_COMMITS: u32 = 500;
 /// WAL size, in frames (a page each), at which the background checkpoint restarts the WAL.
 pub(super) const RESTART_WAL_AT_FRAMES: i64 = 4000;
 /// Frames of WAL written with zeros at open: the restart size plus what a busy writer adds
@@ -98,17 +101,32 @@ fn extend_with_zeros(path: &Path, target: u64) -> std::io::Result<()> {
 /// passive pass) makes the next commit write from the start of the file again — over the
 /// same, already allocated blocks. Commits stay durable throughout: each is synced in the WAL
 /// before it returns.
-pub(super) async fn checkpoint_in_background(pool: SqlitePool, alive: std::sync::Weak<()>) {
+///
+/// The `RESTART` takes the store's write gate first (`gate`, the in-process lock every write
+/// holds): it needs SQLite's write lock, and a writer committing back to back — the audit writer
+/// under load — would otherwise win every race against SQLite's millisecond busy sleeps, and
+/// the WAL would only grow. Besides the timer, `kick` wakes it: the audit writer kicks every
+/// [`KICK_EVERY_COMMITS`] commits, so a fast run of commits cannot outrun the timer by much.
+pub(super) async fn checkpoint_in_background(
+    pool: SqlitePool,
+    alive: std::sync::Weak<()>,
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    kick: std::sync::Arc<tokio::sync::Notify>,
+) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = kick.notified() => {}
+        }
         if alive.strong_count() == 0 || pool.is_closed() {
             break;
         }
         let mut result = checkpoint(&pool, "PASSIVE").await;
         if let Ok((_, wal_frames, _)) = result {
             if wal_frames >= RESTART_WAL_AT_FRAMES {
+                let _gate = gate.lock().await;
                 result = checkpoint(&pool, "RESTART").await;
             }
         }
