@@ -580,7 +580,20 @@ async fn a_dropped_transaction_is_noticed_and_its_nonce_reused() {
     let pooled = a.rpc("eth_getTransactionByHash", json!([hash])).await;
     assert_eq!(hex_u128(&pooled["nonce"]), 1);
     assert_eq!(count("pending").await, 2);
+    // The agent sees it as pending while the node holds it, and as not found once dropped.
+    let status = |hash: String| {
+        let (srv, token) = (&srv, s.token.clone());
+        async move {
+            let r = srv
+                .get(&format!("/v1/wallets/me/transactions/{hash}"), Some(&token))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.json()["chain_status"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(status(hash.clone()).await, "pending");
     a.rpc("anvil_dropTransaction", json!([hash])).await;
+    assert_eq!(status(hash.clone()).await, "not_found");
     assert!(a
         .rpc("eth_getTransactionByHash", json!([hash]))
         .await

@@ -525,6 +525,13 @@ pub trait ChainAdapter: Send + Sync {
     /// allowance of an asset that the transaction does not move can still be valued.
     async fn asset_decimals(&self, asset: &AssetRef) -> Result<u8, ChainError>;
 
+    /// Whether the chain holds `tx_id` as sent but not yet included (an EVM node's pool). A
+    /// chain without such a state (Solana: a transaction lands or expires) answers `false`.
+    async fn is_pending(&self, tx_id: &str) -> Result<bool, ChainError> {
+        let _ = tx_id;
+        Ok(false)
+    }
+
     /// Finds out what became of `signed_tx` (id `tx_id`) after whoever sent it lost track (a
     /// crash, a confirmation timeout): landed, dropped for good, or still pending — in which
     /// case it is broadcast again, which is always safe, since it is the same transaction and

@@ -552,6 +552,13 @@ impl ChainAdapter for EvmAdapter {
         Ok(hash.to_string())
     }
 
+    async fn is_pending(&self, tx_id: &str) -> Result<bool, ChainError> {
+        let hash = tx_id
+            .parse()
+            .map_err(|_| invalid("tx", "not a transaction hash"))?;
+        Ok(self.rpc.transaction_known(hash).await? && self.rpc.receipt(hash).await?.is_none())
+    }
+
     async fn confirm(
         &self,
         tx_id: &str,

@@ -150,8 +150,9 @@ fn tx_param(raw: &str) -> Result<&str, ApiError> {
 }
 
 /// One of the caller's transactions: its audit records and what the chain says now
-/// (`chain_status`: `confirmed`, `failed` (landed with an error), `not_found` (not on chain, or
-/// not yet), or `unknown` when the chain cannot be asked).
+/// (`chain_status`: `confirmed`, `failed` (landed with an error), `pending` (an EVM transaction
+/// still in the node's pool), `not_found` (not on chain, or not yet), or `unknown` when the chain
+/// cannot be asked).
 #[utoipa::path(get, path = "/v1/wallets/me/transactions/{tx}", tag = "wallet", security(("bearer" = [])),
     params(("tx" = String, Path, pattern = "^[0-9A-Za-z]{1,128}$", description = "Solana signature or EVM transaction hash")),
     responses((status = 200, description = "`{tx, action, chain, status, chain_status, slot, chain_error, records}`"), (status = 404, description = "Not one of the caller's transactions")))]
@@ -188,7 +189,12 @@ pub async fn status(
         {
             Ok(c) if c.error.is_none() => ("confirmed", c.slot, None),
             Ok(c) => ("failed", c.slot, c.error),
-            Err(ChainError::Timeout(_)) => ("not_found", None, None),
+            // Not included: still in the node's pool (EVM), or unknown to the chain (dropped,
+            // replaced, or a Solana transaction whose blockhash expired).
+            Err(ChainError::Timeout(_)) => match adapter.is_pending(tx).await {
+                Ok(true) => ("pending", None, None),
+                _ => ("not_found", None, None),
+            },
             Err(ChainError::InvalidInput(_)) => ("not_found", None, None),
             Err(e) => {
                 tracing::warn!(error = %e, "transaction status: chain not answering");
