@@ -64,6 +64,12 @@ solders() {
     pip_install solders solders
 }
 
+# A real Solana client for the devnet's JSON-RPC test (scripts/solana_client.py): solana-py.
+solana_py() {
+    python3_and_pip
+    pip_install solana.rpc.async_api "solana==0.41.0"
+}
+
 # Property-based API tests against /openapi.json (crates/custos-cli/tests/schemathesis.rs).
 schemathesis_cli() {
     python3_and_pip
@@ -119,6 +125,7 @@ main() {
     fi
     aiosmtpd
     solders
+    solana_py
     schemathesis_cli
     openbao
     softhsm

@@ -768,6 +768,45 @@ async fn devnet_rpc_reports_structured_errors_and_token_amounts() {
     );
 }
 
+/// solana-py, a real client, against the devnet's JSON-RPC: airdrop, a transfer sent with
+/// preflight and confirmed, balances, and a refused transfer whose simulation and preflight
+/// errors the client parses as the runtime's `InstructionError` (an error in a sentence made
+/// it raise a parse error instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solana_py_uses_the_devnet() {
+    let env = env(Kind::Rpc, 0).await;
+    let url = env._server.as_ref().unwrap().url();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/solana_client.py"
+    );
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(&url)
+        .output()
+        .await
+        .expect("python3 with solana-py (scripts/test-deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "solana_client.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["bob"], 500_000_000, "{v}");
+    assert_eq!(
+        v["preflight_error"], "SendTransactionPreflightFailureMessage",
+        "{v}"
+    );
+    for key in ["simulated_error", "preflight_detail"] {
+        let e = v[key].as_str().unwrap();
+        assert!(e.contains("InstructionErrorCustom(1)"), "{key}: {e}");
+    }
+    assert!(v["logs"].as_u64().unwrap() > 0, "{v}");
+    // The transfer it sent is final on the devnet itself.
+    let sig = Signature::from_str(v["sent"].as_str().unwrap()).unwrap();
+    assert_eq!(env.devnet.signature_status(&sig).unwrap().error, None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_beyond_declared_amount_shows_real_outflow_embedded() {
     drain_shows_real_outflow(Kind::Embedded).await;
