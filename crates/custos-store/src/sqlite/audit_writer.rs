@@ -11,7 +11,9 @@
 //!
 //! It blocks that thread for one commit (a few hundred microseconds). The server calls it from
 //! its one audit writer task, which group-commits whatever queued while the previous commit ran,
-//! so at most one runtime worker is ever blocked here.
+//! so at most one runtime worker is ever blocked here — and never the only one:
+//! `SqliteStore::audit_append` hands the commit to the blocking pool when the runtime has a
+//! single worker (`TOKIO_WORKER_THREADS=1`, or a current-thread runtime).
 //!
 //! Within the process, [`super::SqliteStore`] holds its write gate around every call, so this
 //! connection and the sqlx writer never contend for SQLite's write lock. Another process on the

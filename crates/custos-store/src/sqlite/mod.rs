@@ -186,6 +186,15 @@ impl std::ops::Deref for Gated<'_> {
     }
 }
 
+/// Whether the current tokio runtime has another worker to run tasks while this one blocks (a
+/// multi-thread runtime with two or more workers).
+fn other_workers_can_run() -> bool {
+    tokio::runtime::Handle::try_current().is_ok_and(|h| {
+        h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+            && h.metrics().num_workers() > 1
+    })
+}
+
 /// Creates an empty file at `path` with mode 0600 unless something already exists there.
 fn create_owner_only(path: &Path) -> Result<(), StoreError> {
     let mut options = std::fs::OpenOptions::new();
@@ -662,9 +671,17 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         // The commit runs here, on this thread (see `audit_writer`), while no other write of
-        // this process holds SQLite's write lock.
+        // this process holds SQLite's write lock — unless this thread is the runtime's only
+        // worker: blocking it for the sync would stall every other request (and a
+        // current-thread runtime entirely), so the commit goes to the blocking pool instead.
         let _gate = self.write_gate.lock().await;
-        self.audit.append(entries)
+        if other_workers_can_run() {
+            return self.audit.append(entries);
+        }
+        let (audit, entries) = (self.audit.clone(), entries.to_vec());
+        tokio::task::spawn_blocking(move || audit.append(&entries))
+            .await
+            .map_err(|e| StoreError::Database(format!("audit append task: {e}")))?
     }
 
     async fn audit_page(
@@ -793,5 +810,67 @@ impl Store for SqliteStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use custos_core::audit::AuditOutcome;
+
+    fn entry(n: i64) -> AuditEntry {
+        AuditEntry {
+            time_ms: n,
+            agent_id: None,
+            operator: Some("test".into()),
+            endpoint: "TEST".into(),
+            action: "test".into(),
+            params: serde_json::json!({"n": n}),
+            usd_amount: None,
+            token_amounts: serde_json::json!([]),
+            tx: None,
+            outcome: AuditOutcome::Success,
+            status: 200,
+            reason: None,
+            request_id: format!("r{n}"),
+        }
+    }
+
+    /// On a runtime with one worker the commit runs on the blocking pool: a second task keeps
+    /// running while appends are in progress, and the chain is the same.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_single_worker_runtime_commits_on_the_blocking_pool() {
+        assert!(!other_workers_can_run());
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_dir(dir.path()).await.unwrap();
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let ticker = {
+            let ticks = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let mut last = None;
+        for n in 1..=20 {
+            let stored = store.audit_append(&[entry(n)]).await.unwrap();
+            assert_eq!(stored[0].id, n as u64);
+            if let Some(prev) = last {
+                assert_eq!(stored[0].prev_hash, prev);
+            }
+            last = Some(stored[0].hash.clone());
+        }
+        // The other task ran while the commits were on the blocking pool.
+        assert!(ticks.load(std::sync::atomic::Ordering::Relaxed) > 20);
+        ticker.abort();
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_multi_worker_runtime_commits_in_place() {
+        assert!(other_workers_can_run());
     }
 }
