@@ -236,7 +236,7 @@ fn write_err(e: rusqlite::Error) -> StoreError {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use custos_core::audit::AuditOutcome;
+    use crate::sqlite::tests::entry;
     use std::time::Instant;
 
     /// A migrated database in a temporary directory (the sqlx store creates the schema).
@@ -252,24 +252,6 @@ mod tests {
         });
         let path = dir.path().join(crate::SqliteStore::FILE_NAME);
         (dir, path)
-    }
-
-    fn entry(n: i64) -> AuditEntry {
-        AuditEntry {
-            time_ms: n,
-            agent_id: None,
-            operator: Some("test".into()),
-            endpoint: "TEST".into(),
-            action: "test".into(),
-            params: serde_json::json!({"n": n}),
-            usd_amount: None,
-            token_amounts: serde_json::json!([]),
-            tx: None,
-            outcome: AuditOutcome::Success,
-            status: 200,
-            reason: None,
-            request_id: format!("r{n}"),
-        }
     }
 
     #[test]

@@ -814,12 +814,13 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use custos_core::audit::AuditOutcome;
 
-    fn entry(n: i64) -> AuditEntry {
+    /// A small audit record numbered `n`, for this backend's unit tests.
+    pub(in crate::sqlite) fn entry(n: i64) -> AuditEntry {
         AuditEntry {
             time_ms: n,
             agent_id: None,
