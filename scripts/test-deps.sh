@@ -70,6 +70,12 @@ solana_py() {
     pip_install solana.rpc.async_api "solana==0.41.0"
 }
 
+# The official MCP client SDK for the MCP tests (scripts/mcp_client.py).
+mcp_sdk() {
+    python3_and_pip
+    pip_install mcp.client.streamable_http "mcp>=2.3,<3"
+}
+
 # Property-based API tests against /openapi.json (crates/custos-cli/tests/schemathesis.rs).
 schemathesis_cli() {
     python3_and_pip
@@ -126,6 +132,7 @@ main() {
     aiosmtpd
     solders
     solana_py
+    mcp_sdk
     schemathesis_cli
     openbao
     softhsm

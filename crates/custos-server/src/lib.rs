@@ -24,6 +24,7 @@ pub mod files;
 pub mod idempotency;
 pub mod listener;
 pub mod mailer;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod owners;

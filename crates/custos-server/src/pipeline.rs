@@ -96,14 +96,22 @@ pub fn client_ip(state: &AppState, peer: IpAddr, headers: &axum::http::HeaderMap
         .unwrap_or(peer)
 }
 
-/// Global and per-IP limits for `/v1` requests; over the limit nothing else runs.
+/// Global and per-IP limits for `/v1` and `/mcp` requests; over the limit nothing else runs. A
+/// tool call's in-process request was admitted with its `/mcp` request and is not counted again.
 pub async fn front_door(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
     next: Next,
 ) -> Response {
-    if !req.uri().path().starts_with("/v1/") {
+    let path = req.uri().path();
+    let limited = path.starts_with("/v1/") || path == "/mcp";
+    if !limited
+        || req
+            .extensions()
+            .get::<crate::mcp::AdmittedAtFrontDoor>()
+            .is_some()
+    {
         return next.run(req).await;
     }
     let ip = client_ip(&state, peer.ip(), req.headers());

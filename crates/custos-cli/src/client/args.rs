@@ -177,6 +177,13 @@ pub enum ClientCmd {
         #[command(subcommand)]
         cmd: TxCmd,
     },
+    /// Serve MCP (Model Context Protocol) on stdin/stdout for a local agent host (agent): every
+    /// tool call is a request to the server with this agent's token, so its scopes, rate limits,
+    /// policy and audit apply. Logs go to stderr.
+    Mcp {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.

@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod args;
 pub mod login;
+pub mod mcp;
 pub mod operator;
 pub mod profile;
 pub mod render;
@@ -252,8 +253,26 @@ impl Remote {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Result<Reply> {
+        self.send_as(self.token.as_ref(), method, path, body, headers)
+            .await
+    }
+
+    /// The token this connection sends.
+    pub fn token(&self) -> Option<&SecretString> {
+        self.token.as_ref()
+    }
+
+    /// [`Remote::send`] with `token` as the bearer credential.
+    pub async fn send_as(
+        &self,
+        token: Option<&SecretString>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply> {
         let mut rb = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = &self.token {
+        if let Some(t) = token {
             rb = rb.bearer_auth(t.expose());
         }
         for (k, v) in headers {
@@ -378,6 +397,7 @@ pub async fn run(cmd: args::ClientCmd) -> Result<std::process::ExitCode> {
         C::Wallet { target, cmd } => {
             agent::wallet(&Remote::connect_as(&target, profile::Kind::Agent)?, cmd).await
         }
+        C::Mcp { target } => mcp::serve(Remote::connect_as(&target, profile::Kind::Agent)?).await,
         C::Tx { target, cmd } => {
             agent::tx(&Remote::connect_as(&target, profile::Kind::Agent)?, cmd).await
         }

@@ -363,7 +363,7 @@ pub struct ApprovalsQuery {
     pub limit: Option<u64>,
 }
 
-fn approval_view(a: &custos_core::ApprovalRecord) -> serde_json::Value {
+pub(crate) fn approval_view(a: &custos_core::ApprovalRecord) -> serde_json::Value {
     let mut request = a.request.clone();
     if let Some(m) = request.as_object_mut() {
         m.remove("tx");
@@ -428,7 +428,7 @@ pub async fn get_approval(
     ))
 }
 
-fn approval_id(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn approval_id(raw: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.to_string())
         .map_err(|_| ApiError::invalid("approval_id", "not an approval id"))

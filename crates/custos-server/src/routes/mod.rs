@@ -1,7 +1,8 @@
-//! HTTP handlers, one module per audience: agent login, the agent's wallet, operators (agents
+//! HTTP handlers, one module per audience: agent login, the agent's wallet and standing, operators (agents
 //! and approvals, policies, keys), the agent's transactions, and the unauthenticated system
 //! endpoints.
 pub mod admin;
+pub mod agent;
 pub mod auth;
 pub mod dev;
 pub mod keys;

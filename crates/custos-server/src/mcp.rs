@@ -1,0 +1,103 @@
+//! `/mcp`: the MCP server (`custos_mcp`) over streamable HTTP, answering each tool call through
+//! this server's own router, in process. A tool call is an ordinary REST request — same
+//! authentication, per-agent rate limit, scopes, idempotency, policy and audit — that skips only
+//! the front door's global and per-IP limits, which the `/mcp` request carrying it already
+//! passed. The `/mcp` request itself must carry an agent's bearer credential (checked here,
+//! before the MCP layer parses anything); every tool call re-checks it.
+use crate::auth::principal::{resolve, Principal};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use custos_mcp::{Caller, Rest, RestCall, RestReply, Unreachable};
+use std::net::SocketAddr;
+use tower::ServiceExt;
+
+/// Marks a request made in process by a tool call: it already passed the front door as part
+/// of its `/mcp` request. Only code can set an extension; a client cannot.
+#[derive(Clone, Copy, Debug)]
+pub struct AdmittedAtFrontDoor;
+
+/// Answers tool calls with the router.
+pub struct InProcess {
+    router: Router,
+    max_reply_bytes: usize,
+}
+
+impl InProcess {
+    /// Tool calls answered by `router` (the API without `/mcp`).
+    pub fn new(router: Router, max_reply_bytes: usize) -> Self {
+        Self {
+            router,
+            max_reply_bytes,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Rest for InProcess {
+    async fn send(&self, call: RestCall, caller: &Caller<'_>) -> Result<RestReply, Unreachable> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", caller.bearer.expose()))
+            .map_err(|_| Unreachable("the bearer credential is not a valid header value".into()))?;
+        auth.set_sensitive(true);
+        let mut b = axum::http::Request::builder()
+            .method(call.method.as_str())
+            .uri(&call.path_and_query)
+            .header(header::AUTHORIZATION, auth);
+        if let Some(k) = &call.idempotency_key {
+            b = b.header("idempotency-key", k);
+        }
+        let body = match &call.body {
+            Some(v) => {
+                b = b.header(header::CONTENT_TYPE, "application/json");
+                Body::from(serde_json::to_vec(v).unwrap_or_default())
+            }
+            None => Body::empty(),
+        };
+        let mut req = b
+            .body(body)
+            .map_err(|e| Unreachable(format!("the request could not be built: {e}")))?;
+        let peer = caller
+            .origin
+            .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>().cloned())
+            .unwrap_or(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 0))));
+        req.extensions_mut().insert(peer);
+        req.extensions_mut().insert(AdmittedAtFrontDoor);
+        let resp = match self.router.clone().oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let status = resp.status().as_u16();
+        let bytes = axum::body::to_bytes(resp.into_body(), self.max_reply_bytes)
+            .await
+            .map_err(|e| Unreachable(format!("the answer could not be read: {e}")))?;
+        Ok(RestReply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        })
+    }
+}
+
+/// In front of `/mcp`: an agent's valid bearer credential, or `401` / `403` before the MCP
+/// layer reads the body. (The per-agent rate limit is counted per tool call, not here.)
+pub async fn agent_bearer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match resolve(&state, req.headers()).await {
+        Ok(Principal::Agent { .. }) => next.run(req).await,
+        Ok(Principal::Operator { .. }) => {
+            ApiError::forbidden("/mcp is for agent credentials (a session token or an API key)")
+                .into_response()
+        }
+        Err(e) => {
+            state
+                .metrics
+                .auth_failures
+                .with_label_values(&["bearer"])
+                .inc();
+            e.into_response()
+        }
+    }
+}
