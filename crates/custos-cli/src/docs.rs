@@ -1,5 +1,6 @@
 //! Shell completions and man pages, generated from the command-line definitions themselves
-//! (`clap_complete`, `clap_mangen`), so they can never describe flags that do not exist.
+//! (`clap_complete`, `clap_mangen`), so they can never describe flags that do not exist; and
+//! the OpenAPI document (`custos openapi`), which the client libraries are generated from.
 use anyhow::{Context as _, Result};
 use std::path::Path;
 use std::process::ExitCode;
@@ -42,4 +43,12 @@ fn write_pages(dir: &Path, cmd: clap::Command, name: &str, written: &mut usize) 
         write_pages(dir, sub.clone(), &sub_name, written)?;
     }
     Ok(())
+}
+
+/// Prints the OpenAPI document, pretty, with a final newline (the client generators read it).
+pub fn openapi() -> Result<ExitCode> {
+    let doc = custos_server::openapi::document();
+    let text = serde_json::to_string_pretty(&doc).context("cannot serialize the document")?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -439,6 +439,7 @@ fn main() -> std::process::ExitCode {
                 docs::completions(shell, Cli::command())
             }
             Cmd::Client(client::args::ClientCmd::Man { out }) => docs::man(&out, Cli::command()),
+            Cmd::Client(client::args::ClientCmd::Openapi) => docs::openapi(),
             Cmd::Client(cmd) => client::run(cmd).await,
         }
     });

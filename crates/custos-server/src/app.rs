@@ -94,6 +94,7 @@ fn api_router(state: AppState) -> Router {
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(system::openapi))
+        .route("/skill.md", get(system::skill))
         .route("/v1/attestation", get(system::attestation))
         .route("/v1/auth/otp", post(auth::request_otp))
         .route("/v1/auth/verify", post(auth::verify_otp))

@@ -34,6 +34,7 @@ pub mod ratelimit;
 pub mod recovery;
 pub mod routes;
 pub mod signing;
+pub mod skill;
 pub mod state;
 
 pub use app::{router, run, Parts};

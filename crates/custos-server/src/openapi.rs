@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
         admin::list_approvals, admin::get_approval, admin::approve, admin::reject, keys::list, keys::rotate,
         admin::list_agents, admin::get_agent, policy::get_policy, policy::put_policy, policy::get_policy_envelope, policy::dry_run, admin::freeze, admin::unfreeze,
         admin::list_api_keys, admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify, admin::audit_checkpoints,
-        system::healthz, system::metrics, system::attestation,
+        system::healthz, system::metrics, system::attestation, system::skill,
     ),
     components(schemas(ErrorBody, ErrorDetail, Confirmed, SignedTransaction, EvmSignature, DryRun, PendingApproval, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody, admin::NewApiKey)),
     modifiers(&Bearer, &StandardErrors),
@@ -109,9 +109,9 @@ struct DryRun {
     /// Every rule evaluated and the decision.
     #[schema(value_type = Object)]
     explanation: serde_json::Value,
-    /// What simulation says the transaction does.
-    #[schema(value_type = Object)]
-    simulated: serde_json::Value,
+    /// What simulation says the transaction does (chain transactions; absent for messages).
+    #[schema(value_type = Option<Object>)]
+    simulated: Option<serde_json::Value>,
 }
 
 /// `202`: parked for human approval.
@@ -134,7 +134,7 @@ const ANSWERS: [(&str, &[&str]); 4] = [
         "sign",
         &["Confirmed", "SignedTransaction", "SignedMessage", "DryRun"],
     ),
-    ("sign-message", &["SignedMessage", "EvmSignature"]),
+    ("sign-message", &["SignedMessage", "EvmSignature", "DryRun"]),
 ];
 
 /// The actions `POST /v1/wallets/me/actions/{action}` serves, each documented as its own

@@ -189,6 +189,8 @@ pub enum ClientCmd {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the OpenAPI document (what `GET /openapi.json` serves), for client generators.
+    Openapi,
     /// Write man pages (one per command) into a directory.
     Man {
         /// The directory (created if missing).

@@ -497,8 +497,8 @@ pub async fn run(cmd: args::ClientCmd) -> Result<std::process::ExitCode> {
             )
             .await
         }
-        C::Completions { .. } | C::Man { .. } => {
-            anyhow::bail!("completions and man pages are written by `main`")
+        C::Completions { .. } | C::Man { .. } | C::Openapi => {
+            anyhow::bail!("completions, man pages and the OpenAPI document are written by `main`")
         }
     }
 }

@@ -26,9 +26,11 @@ use serde_json::json;
 #[serde(deny_unknown_fields)]
 pub struct EvmMessageBody {
     /// `evm:<chain id>`.
+    #[schema(example = "evm:1")]
     pub chain: String,
     /// UTF-8 text, signed as an EIP-191 personal message.
     #[serde(default)]
+    #[schema(example = "Sign in to example.com")]
     pub message: Option<String>,
     /// An EIP-712 document (`types`, `primaryType`, `domain`, `message`).
     #[serde(default)]

@@ -24,14 +24,17 @@ pub const MAX_EVM_TX_BYTES: usize = 128 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct SignTxBody {
     /// `solana` or `evm:<chain id>`.
+    #[schema(example = "solana")]
     pub chain: String,
     /// Solana: the serialized transaction (legacy or v0), base64, with the agent's address among
     /// its required signers; signature slots may be zero. EVM: the unsigned EIP-1559 transaction
     /// `0x02 || rlp(fields)` as hex, with the request's chain id. With `broadcast: true` Custos
     /// sets the nonce; otherwise the nonce is signed as given.
+    #[schema(example = "<the serialized transaction, base64>")]
     pub transaction: String,
     /// Broadcast and confirm it (`true`), or return it signed (`false`, the default).
     #[serde(default)]
+    #[schema(example = true)]
     pub broadcast: bool,
     /// Optional declared recipient.
     #[serde(default)]

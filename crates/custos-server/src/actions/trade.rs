@@ -17,15 +17,20 @@ use serde_json::json;
 #[serde(deny_unknown_fields)]
 pub struct TradeBody {
     /// `evm:<chain id>` with a configured `uniswap_v2_router`.
+    #[schema(example = "evm:8453")]
     pub chain: String,
     /// What is sold: the native symbol (`ETH`) or an ERC-20 address.
+    #[schema(example = "ETH")]
     pub from_asset: String,
     /// What is bought: the native symbol or an ERC-20 address.
+    #[schema(example = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")]
     pub to_asset: String,
     /// How much is sold, whole units.
+    #[schema(example = "0.01")]
     pub amount: String,
     /// Largest acceptable shortfall below the quote, basis points (default 50 = 0.5 %).
     #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
+    #[schema(example = 50)]
     pub slippage_bps: Option<u32>,
 }
 

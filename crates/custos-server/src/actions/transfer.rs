@@ -13,12 +13,16 @@ use serde_json::json;
 #[serde(deny_unknown_fields)]
 pub struct TransferBody {
     /// `solana` or `evm:<chain id>`.
+    #[schema(example = "solana")]
     pub chain: String,
     /// Recipient address.
+    #[schema(example = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM")]
     pub to: String,
     /// `SOL` or a token mint on Solana; the native symbol (`ETH`) or an ERC-20 contract on EVM.
+    #[schema(example = "SOL")]
     pub asset: String,
     /// Decimal string in whole units, e.g. `"1.25"`.
+    #[schema(example = "0.1")]
     pub amount: String,
 }
 

@@ -23,6 +23,7 @@ pub struct OtpRequest {
     #[schema(
         min_length = 3,
         max_length = 254,
+        example = "agent@example.com",
         pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
     )]
     pub email: String,
@@ -36,11 +37,12 @@ pub struct VerifyRequest {
     #[schema(
         min_length = 3,
         max_length = 254,
+        example = "agent@example.com",
         pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
     )]
     pub email: String,
     /// The 6-digit code.
-    #[schema(pattern = "^[0-9]{6}$")]
+    #[schema(pattern = "^[0-9]{6}$", example = "123456")]
     pub code: String,
 }
 

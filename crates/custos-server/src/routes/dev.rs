@@ -27,13 +27,13 @@ fn faucet(state: &AppState) -> Result<&Arc<dyn DevFaucet>, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct AirdropBody {
     /// `solana`.
-    #[schema(pattern = "^solana$")]
+    #[schema(pattern = "^solana$", example = "solana")]
     pub chain: String,
     /// `SOL` or a mint created with `/v1/dev/mints`.
-    #[schema(pattern = "^(SOL|[1-9A-HJ-NP-Za-km-z]{32,44})$")]
+    #[schema(pattern = "^(SOL|[1-9A-HJ-NP-Za-km-z]{32,44})$", example = "SOL")]
     pub asset: String,
     /// Decimal string.
-    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,9})?$")]
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,9})?$", example = "1")]
     pub amount: String,
 }
 

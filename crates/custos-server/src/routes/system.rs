@@ -41,6 +41,17 @@ pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::document())
 }
 
+/// This API described for an agent's model to read (Markdown), generated from the OpenAPI
+/// document and the MCP tool catalogue.
+#[utoipa::path(get, path = "/skill.md", tag = "system", responses((status = 200, description = "Markdown", content_type = "text/markdown")))]
+pub async fn skill(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+        crate::skill::render(&state.cfg),
+    )
+        .into_response()
+}
+
 /// `GET /v1/attestation` query.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

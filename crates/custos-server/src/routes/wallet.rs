@@ -146,8 +146,10 @@ pub async fn balances(State(state): State<AppState>, ctx: AgentCtx) -> Result<Re
 #[serde(deny_unknown_fields)]
 pub struct SignMessageBody {
     /// `message` (chain transactions arrive with the chain adapters).
+    #[schema(example = "message")]
     pub chain: String,
     /// UTF-8 text to sign.
+    #[schema(example = "I control this wallet")]
     pub message: String,
 }
 
