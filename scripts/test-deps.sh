@@ -76,6 +76,15 @@ mcp_sdk() {
     pip_install mcp.client.streamable_http "mcp>=2.3,<3"
 }
 
+# The Python client's generator, pinned so the generated code is reproducible
+# (scripts/gen-clients.sh, crates/custos-cli/tests/clients.rs).
+python_client_generator() {
+    python3_and_pip
+    have openapi-python-client && openapi-python-client --version | grep -q ' 0.29.1$' && return 0
+    log "installing openapi-python-client 0.29.1 from PyPI"
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "openapi-python-client==0.29.1"
+}
+
 # Property-based API tests against /openapi.json (crates/custos-cli/tests/schemathesis.rs).
 schemathesis_cli() {
     python3_and_pip
@@ -133,6 +142,7 @@ main() {
     solders
     solana_py
     mcp_sdk
+    python_client_generator
     schemathesis_cli
     openbao
     softhsm

@@ -1,0 +1,284 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ...client import AuthenticatedClient, Client
+from ...types import Response, UNSET
+from ... import errors
+
+from ...models.error_body import ErrorBody
+from ...models.put_policy_body import PutPolicyBody
+from typing import cast
+from uuid import UUID
+
+
+
+def _get_kwargs(
+    id: UUID,
+    *,
+    body: PutPolicyBody,
+
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+
+    
+
+    
+
+    _kwargs: dict[str, Any] = {
+        "method": "put",
+        "url": "/v1/admin/agents/{id}/policy".format(id=quote(str(id), safe=""),),
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | ErrorBody | None:
+    if response.status_code == 200:
+        response_200 = cast(Any, None)
+        return response_200
+
+    if response.status_code == 202:
+        response_202 = cast(Any, None)
+        return response_202
+
+    if response.status_code == 400:
+        response_400 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_404
+
+    if response.status_code == 408:
+        response_408 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_408
+
+    if response.status_code == 413:
+        response_413 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_413
+
+    if response.status_code == 422:
+        response_422 = cast(Any, None)
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | ErrorBody]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: PutPolicyBody,
+
+) -> Response[Any | ErrorBody]:
+    """ Replaces an agent's policy (admin). The body is either an owner-signed policy envelope
+    (`custos policy sign`), or a plain document whose missing sections take the server default
+    — which the server can put in force only while its bootstrap owner key is one of the
+    agent's owners. Either way the custody boundary verifies the envelope against the owners it
+    enrolled and keeps its own copy; the server stores the document only once the boundary has
+    it in force. A loosening under a delay answers `202` with when it takes force; the server
+    adopts it by itself once the boundary has (see [`crate::policy_sync`]).
+
+    Args:
+        id (UUID):
+        body (PutPolicyBody):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | ErrorBody]
+     """
+
+
+    kwargs = _get_kwargs(
+        id=id,
+body=body,
+
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+def sync(
+    id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: PutPolicyBody,
+
+) -> Any | ErrorBody | None:
+    """ Replaces an agent's policy (admin). The body is either an owner-signed policy envelope
+    (`custos policy sign`), or a plain document whose missing sections take the server default
+    — which the server can put in force only while its bootstrap owner key is one of the
+    agent's owners. Either way the custody boundary verifies the envelope against the owners it
+    enrolled and keeps its own copy; the server stores the document only once the boundary has
+    it in force. A loosening under a delay answers `202` with when it takes force; the server
+    adopts it by itself once the boundary has (see [`crate::policy_sync`]).
+
+    Args:
+        id (UUID):
+        body (PutPolicyBody):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | ErrorBody
+     """
+
+
+    return sync_detailed(
+        id=id,
+client=client,
+body=body,
+
+    ).parsed
+
+async def asyncio_detailed(
+    id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: PutPolicyBody,
+
+) -> Response[Any | ErrorBody]:
+    """ Replaces an agent's policy (admin). The body is either an owner-signed policy envelope
+    (`custos policy sign`), or a plain document whose missing sections take the server default
+    — which the server can put in force only while its bootstrap owner key is one of the
+    agent's owners. Either way the custody boundary verifies the envelope against the owners it
+    enrolled and keeps its own copy; the server stores the document only once the boundary has
+    it in force. A loosening under a delay answers `202` with when it takes force; the server
+    adopts it by itself once the boundary has (see [`crate::policy_sync`]).
+
+    Args:
+        id (UUID):
+        body (PutPolicyBody):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | ErrorBody]
+     """
+
+
+    kwargs = _get_kwargs(
+        id=id,
+body=body,
+
+    )
+
+    response = await client.get_async_httpx_client().request(
+        **kwargs
+    )
+
+    return _build_response(client=client, response=response)
+
+async def asyncio(
+    id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: PutPolicyBody,
+
+) -> Any | ErrorBody | None:
+    """ Replaces an agent's policy (admin). The body is either an owner-signed policy envelope
+    (`custos policy sign`), or a plain document whose missing sections take the server default
+    — which the server can put in force only while its bootstrap owner key is one of the
+    agent's owners. Either way the custody boundary verifies the envelope against the owners it
+    enrolled and keeps its own copy; the server stores the document only once the boundary has
+    it in force. A loosening under a delay answers `202` with when it takes force; the server
+    adopts it by itself once the boundary has (see [`crate::policy_sync`]).
+
+    Args:
+        id (UUID):
+        body (PutPolicyBody):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | ErrorBody
+     """
+
+
+    return (await asyncio_detailed(
+        id=id,
+client=client,
+body=body,
+
+    )).parsed

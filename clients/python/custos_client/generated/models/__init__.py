@@ -1,0 +1,59 @@
+""" Contains all the data models used in inputs/outputs """
+
+from .airdrop_body import AirdropBody
+from .confirmed import Confirmed
+from .dry_run import DryRun
+from .dry_run_body import DryRunBody
+from .dry_run_explanation import DryRunExplanation
+from .dry_run_simulated_type_0 import DryRunSimulatedType0
+from .error_body import ErrorBody
+from .error_detail import ErrorDetail
+from .error_detail_details_type_0 import ErrorDetailDetailsType0
+from .evm_message_body import EvmMessageBody
+from .evm_message_body_typed_data_type_0 import EvmMessageBodyTypedDataType0
+from .evm_signature import EvmSignature
+from .mint_body import MintBody
+from .new_api_key import NewApiKey
+from .otp_request import OtpRequest
+from .pending_approval import PendingApproval
+from .put_policy_body import PutPolicyBody
+from .sign_message_body import SignMessageBody
+from .sign_tx_body import SignTxBody
+from .signed_message import SignedMessage
+from .signed_transaction import SignedTransaction
+from .trade_body import TradeBody
+from .transfer_body import TransferBody
+from .verify_request import VerifyRequest
+from .verify_response import VerifyResponse
+from .wallet_view import WalletView
+from .wallet_view_addresses import WalletViewAddresses
+
+__all__ = (
+    "AirdropBody",
+    "Confirmed",
+    "DryRun",
+    "DryRunBody",
+    "DryRunExplanation",
+    "DryRunSimulatedType0",
+    "ErrorBody",
+    "ErrorDetail",
+    "ErrorDetailDetailsType0",
+    "EvmMessageBody",
+    "EvmMessageBodyTypedDataType0",
+    "EvmSignature",
+    "MintBody",
+    "NewApiKey",
+    "OtpRequest",
+    "PendingApproval",
+    "PutPolicyBody",
+    "SignedMessage",
+    "SignedTransaction",
+    "SignMessageBody",
+    "SignTxBody",
+    "TradeBody",
+    "TransferBody",
+    "VerifyRequest",
+    "VerifyResponse",
+    "WalletView",
+    "WalletViewAddresses",
+)
