@@ -4,7 +4,7 @@
 //! the front door's global and per-IP limits, which the `/mcp` request carrying it already
 //! passed. The `/mcp` request itself must carry an agent's bearer credential (checked here,
 //! before the MCP layer parses anything); every tool call re-checks it.
-use crate::auth::principal::{resolve, Principal};
+use crate::auth::principal::{bearer_refused, resolve, Principal};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Body;
@@ -91,13 +91,6 @@ pub async fn agent_bearer(State(state): State<AppState>, req: Request, next: Nex
             ApiError::forbidden("/mcp is for agent credentials (a session token or an API key)")
                 .into_response()
         }
-        Err(e) => {
-            state
-                .metrics
-                .auth_failures
-                .with_label_values(&["bearer"])
-                .inc();
-            e.into_response()
-        }
+        Err(e) => bearer_refused(&state, e),
     }
 }

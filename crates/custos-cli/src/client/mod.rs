@@ -503,18 +503,8 @@ pub async fn run(cmd: args::ClientCmd) -> Result<std::process::ExitCode> {
     }
 }
 
-/// Percent-encodes one path segment or query value.
-pub fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// Percent-encodes one path segment or query value (the REST helper the MCP tools use too).
+pub use custos_mcp::rest::encode_component as enc;
 
 /// Reads a JSON or TOML file into JSON (by extension; `-` is stdin, tried as JSON then TOML).
 pub fn read_document(path: &std::path::Path) -> Result<Value> {

@@ -79,15 +79,19 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             req.extensions_mut().insert(p);
             next.run(req).await
         }
-        Err(e) => {
-            state
-                .metrics
-                .auth_failures
-                .with_label_values(&["bearer"])
-                .inc();
-            e.into_response()
-        }
+        Err(e) => bearer_refused(&state, e),
     }
+}
+
+/// The answer to a request whose bearer credential was refused, counted in
+/// the bearer failures metric.
+pub(crate) fn bearer_refused(state: &AppState, e: ApiError) -> Response {
+    state
+        .metrics
+        .auth_failures
+        .with_label_values(&["bearer"])
+        .inc();
+    e.into_response()
 }
 
 /// The principal a request's `Authorization` header names, without admitting it to any rate
