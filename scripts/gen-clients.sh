@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates the Python client's typed API (clients/python/custos_client/generated) from the
-# OpenAPI document the server serves (`custos openapi`), with the pinned generator that
-# scripts/test-deps.sh installs. crates/custos-cli/tests/clients.rs fails when the committed
+# Regenerates the clients' typed APIs from the OpenAPI document the server serves (`custos
+# openapi`), with the pinned generators scripts/test-deps.sh installs: the Python client's
+# clients/python/custos_client/generated (openapi-python-client) and the TypeScript client's
+# clients/typescript/src/schema.d.ts (openapi-typescript). crates/custos-cli/tests/clients.rs fails when the committed
 # code differs from what this produces.
 #
 #   scripts/gen-clients.sh [PATH_TO_CUSTOS_BINARY]   (default: cargo run --bin custos)
@@ -19,3 +20,6 @@ rm -rf "$out"
 openapi-python-client generate --path "$tmp/openapi.json" --meta none \
     --config "$root/clients/python/generator.yaml" --output-path "$out" >/dev/null
 echo "generated $out"
+"$root/clients/typescript/node_modules/.bin/openapi-typescript" "$tmp/openapi.json" \
+    -o "$root/clients/typescript/src/schema.d.ts" >/dev/null 2>&1
+echo "generated $root/clients/typescript/src/schema.d.ts"

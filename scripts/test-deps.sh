@@ -130,6 +130,20 @@ anvil() {
     npm install --silent --no-audit --no-fund --prefix "$TOOLS" "${EVM_NPM[@]}" >/dev/null
 }
 
+# The TypeScript client's compiler, generator and openapi-fetch, from its committed lock file
+# (clients/typescript; crates/custos-cli/tests/clients.rs builds and runs it).
+typescript_client() {
+    local dir="$ROOT/clients/typescript"
+    have npm || apt_install npm
+    if [ -x "$dir/node_modules/.bin/tsc" ] && [ -x "$dir/node_modules/.bin/openapi-typescript" ] \
+        && cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed" 2>/dev/null; then
+        return 0
+    fi
+    log "installing the TypeScript client's packages (npm ci)"
+    (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null)
+    cp "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed"
+}
+
 main() {
     # With arguments, install only the named components (e.g. `scripts/test-deps.sh openbao`,
     # as scripts/bench.sh does).
@@ -143,6 +157,7 @@ main() {
     solana_py
     mcp_sdk
     python_client_generator
+    typescript_client
     schemathesis_cli
     openbao
     softhsm
