@@ -245,6 +245,16 @@ async fn mcp_over_http_needs_an_agent_credential() {
     let op = srv.operator_token("admin");
     assert_error(&post(Some(op)).await, &[403], "forbidden");
     let s = srv.login("mcp-http@example.com").await;
+    // Its body is bounded like every other: past server.max_body_bytes, 413 before MCP reads it.
+    let huge = srv
+        .send(
+            srv.request(reqwest::Method::POST, "/mcp")
+                .bearer_auth(&s.token)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 2 * 1024 * 1024]),
+        )
+        .await;
+    assert_eq!(huge.status, 413, "{}", huge.text);
     let r = post(Some(s.token.clone())).await;
     r.expect_status(200);
     assert_eq!(

@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
     let tools = crate::mcp::InProcess::new(api.clone(), 4 * 1024 * 1024);
     let mcp = Router::new()
         .route_service("/mcp", custos_mcp::http_service(Arc::new(tools), max_body))
+        .route_layer(from_fn_with_state(state.clone(), crate::mcp::bounded_body))
         .route_layer(from_fn_with_state(state.clone(), crate::mcp::agent_bearer))
         .route_layer(from_fn(pipeline::tag_route))
         .layer(from_fn_with_state(state.clone(), pipeline::front_door))

@@ -3,7 +3,9 @@
 //! authentication, per-agent rate limit, scopes, idempotency, policy and audit — that skips only
 //! the front door's global and per-IP limits, which the `/mcp` request carrying it already
 //! passed. The `/mcp` request itself must carry an agent's bearer credential (checked here,
-//! before the MCP layer parses anything); every tool call re-checks it.
+//! before the MCP layer parses anything), and its body is read like every other body — at most
+//! `server.max_body_bytes`, within `server.body_read_timeout_seconds` — before the MCP layer
+//! sees it; every tool call re-checks the credential.
 use crate::auth::principal::{bearer_refused, resolve, Principal};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -92,5 +94,30 @@ pub async fn agent_bearer(State(state): State<AppState>, req: Request, next: Nex
                 .into_response()
         }
         Err(e) => bearer_refused(&state, e),
+    }
+}
+
+/// In front of `/mcp`, after [`agent_bearer`]: the body read by `extract::read_body` (`413` past
+/// `server.max_body_bytes`, `408` past `server.body_read_timeout_seconds`), so a slow or huge
+/// body is refused as on every other route instead of being read by the MCP layer unbounded in
+/// time.
+pub async fn bounded_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let mut reading = Request::new(body);
+    *reading.headers_mut() = parts.headers.clone();
+    reading
+        .extensions_mut()
+        .insert(crate::extract::MaxBody(state.cfg.server.max_body_bytes));
+    reading
+        .extensions_mut()
+        .insert(crate::extract::BodyTimeout(std::time::Duration::from_secs(
+            state.cfg.server.body_read_timeout_seconds,
+        )));
+    match crate::extract::read_body(reading).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) => e.into_response(),
     }
 }
