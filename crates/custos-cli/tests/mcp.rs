@@ -287,3 +287,78 @@ async fn mcp_over_http_needs_an_agent_credential() {
         json!({"agent_id": s.agent_id, "credential": "session", "key_id": null, "scopes": null})
     );
 }
+
+#[tokio::test]
+async fn an_action_parked_for_approval_is_followed_through_mcp() {
+    let srv = Server::start().await;
+    let s = srv
+        .funded_solana_agent("mcp-approval@example.com", "100")
+        .await;
+    let admin = srv.operator_token("admin");
+    let policy = json!({
+        "actions": {"transfer": true},
+        "chains": ["solana"],
+        "limits": {"per_tx_usd": "20", "daily_usd": "100", "max_tx_per_hour": 100},
+        "recipients": {"mode": "any", "allow": [], "deny": []},
+        "approvals": {"above_usd": "10", "quorum": 1}
+    });
+    srv.call(
+        reqwest::Method::PUT,
+        &format!("/v1/admin/agents/{}/policy", s.agent_id),
+        Some(&admin),
+        Some(&policy),
+    )
+    .await
+    .expect_status(200);
+
+    // 0.1 SOL is 15 USD, above the approval threshold: parked, which is not an error.
+    let out = mcp(
+        &srv,
+        "http",
+        &s.token,
+        &json!([{"op": "call", "tool": "transfer", "arguments": {
+            "chain": "solana", "to": RECIPIENT, "asset": "SOL", "amount": "0.1",
+            "idempotency_key": "parked-1"}}]),
+    );
+    let parked = &out["steps"][0];
+    assert_eq!(parked["is_error"], false, "{parked}");
+    assert_eq!(
+        parked["structured"]["status"], "pending_approval",
+        "{parked}"
+    );
+    let id = parked["structured"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status = |token: &str| {
+        mcp(
+            &srv,
+            "stdio",
+            token,
+            &json!([{"op": "call", "tool": "approval_status", "arguments": {"approval_id": id}}]),
+        )["steps"][0]
+            .clone()
+    };
+    let before = status(&s.token);
+    assert_eq!(before["structured"]["status"], "pending", "{before}");
+    assert_eq!(before["structured"]["approvers"], 0, "{before}");
+    assert!(before["structured"].get("agent_id").is_none(), "{before}");
+
+    // Another agent cannot read it.
+    let other = srv.login("mcp-approval-other@example.com").await;
+    let e = tool_error(&status(&other.token), "not_found").clone();
+    assert!(e["message"].as_str().unwrap().contains("approval"), "{e}");
+
+    // An operator approves; the agent sees it executed.
+    let op = srv.operator_token("operator");
+    srv.post(
+        &format!("/v1/admin/approvals/{id}/approve"),
+        Some(&op),
+        &json!({}),
+    )
+    .await
+    .expect_status(200);
+    let after = status(&s.token);
+    assert_eq!(after["structured"]["status"], "executed", "{after}");
+    assert_eq!(after["structured"]["approvers"], 1, "{after}");
+}
