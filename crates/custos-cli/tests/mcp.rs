@@ -280,6 +280,20 @@ async fn mcp_over_http_needs_an_agent_credential() {
         "invalid_request",
     );
     assert_eq!(e["field"], "approval_id");
+    // What an agent's model reads: served as Markdown, naming the MCP tools and the endpoint.
+    let skill = srv.get("/skill.md", None).await;
+    skill.expect_status(200);
+    assert!(skill
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/markdown"));
+    assert!(
+        skill.text.contains("| `transfer` | transfer |"),
+        "{}",
+        skill.text
+    );
+    assert!(skill.text.contains("### `GET /v1/wallets/me/credential`"));
+    assert_eq!(srv.get("/skill.md", None).await.text, skill.text);
     let who = srv.get("/v1/wallets/me/credential", Some(&s.token)).await;
     who.expect_status(200);
     assert_eq!(

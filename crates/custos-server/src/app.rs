@@ -187,6 +187,7 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         chains,
         oracle,
         cfg,
+        skill_md: Default::default(),
     });
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     Ok((

@@ -79,6 +79,8 @@ pub struct Inner {
     pub oracle: Arc<dyn custos_core::PriceOracle>,
     /// The bootstrap owner key and the authority new agents are enrolled under.
     pub owners: crate::owners::Owners,
+    /// `/skill.md`, rendered on its first request (it depends only on the build and `cfg`).
+    pub skill_md: std::sync::OnceLock<String>,
 }
 
 impl Deref for AppState {

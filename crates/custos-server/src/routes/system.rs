@@ -47,7 +47,10 @@ pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 pub async fn skill(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-        crate::skill::render(&state.cfg),
+        state
+            .skill_md
+            .get_or_init(|| crate::skill::render(&state.cfg))
+            .clone(),
     )
         .into_response()
 }
