@@ -130,18 +130,30 @@ anvil() {
     npm install --silent --no-audit --no-fund --prefix "$TOOLS" "${EVM_NPM[@]}" >/dev/null
 }
 
-# The TypeScript client's compiler, generator and openapi-fetch, from its committed lock file
-# (clients/typescript; crates/custos-cli/tests/clients.rs builds and runs it).
-typescript_client() {
-    local dir="$ROOT/clients/typescript"
+# npm_ci DIR — installs DIR's packages from its committed lock file, again only when the lock
+# file changed since the last install.
+npm_ci() {
+    local dir="$1"
     have npm || apt_install npm
-    if [ -x "$dir/node_modules/.bin/tsc" ] && [ -x "$dir/node_modules/.bin/openapi-typescript" ] \
+    if [ -d "$dir/node_modules" ] \
         && cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed" 2>/dev/null; then
         return 0
     fi
-    log "installing the TypeScript client's packages (npm ci)"
+    log "installing the packages of ${dir#"$ROOT"/} (npm ci)"
     (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null)
     cp "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed"
+}
+
+# The TypeScript client's compiler, generator and openapi-fetch (clients/typescript;
+# crates/custos-cli/tests/clients.rs builds and runs it).
+typescript_client() {
+    npm_ci "$ROOT/clients/typescript"
+}
+
+# The browser's user share holder: @noble/curves' FROST (clients/browser;
+# crates/custos-threshold/tests/browser_interop.rs runs it against the Rust holders).
+browser_frost() {
+    npm_ci "$ROOT/clients/browser"
 }
 
 main() {
@@ -158,6 +170,7 @@ main() {
     mcp_sdk
     python_client_generator
     typescript_client
+    browser_frost
     schemathesis_cli
     openbao
     softhsm

@@ -25,19 +25,38 @@ pub struct Round1Message {
 }
 
 impl Round1Message {
-    /// Its bytes on the wire (the sender is carried beside them by the transport).
+    /// Its bytes on the wire ([`crate::wire`]: the two commitment points, then the proof of
+    /// knowledge `R ‖ z`; 128 bytes). The sender is carried beside them by the transport.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        self.package.serialize().map_err(Error::frost)
+        let points = self
+            .package
+            .commitment()
+            .serialize()
+            .map_err(Error::frost)?;
+        let proof = self
+            .package
+            .proof_of_knowledge()
+            .serialize()
+            .map_err(Error::frost)?;
+        Ok(points.concat().into_iter().chain(proof).collect())
     }
 
     /// A message from `from`, read from its bytes.
     pub fn from_bytes(from: Holder, bytes: &[u8]) -> Result<Self, Error> {
-        frost::keys::dkg::round1::Package::deserialize(bytes)
-            .map(|package| Self { from, package })
-            .map_err(|e| Error::Malformed {
-                what: "DKG round-1 message",
-                reason: e.to_string(),
-            })
+        let malformed = |reason: String| Error::Malformed {
+            what: "DKG round-1 message",
+            reason,
+        };
+        let fields = crate::wire::split(bytes, &[32, 32, 64]).map_err(malformed)?;
+        let commitment =
+            frost::keys::VerifiableSecretSharingCommitment::deserialize(fields[..2].to_vec())
+                .map_err(|e| malformed(e.to_string()))?;
+        let proof =
+            frost::Signature::deserialize(fields[2]).map_err(|e| malformed(e.to_string()))?;
+        Ok(Self {
+            from,
+            package: frost::keys::dkg::round1::Package::new(commitment, proof),
+        })
     }
 }
 
@@ -51,22 +70,26 @@ pub struct Round2Message {
 }
 
 impl Round2Message {
-    /// Its bytes, to encrypt for [`Round2Message::to`] (zeroized when dropped).
-    pub fn to_bytes(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
-        self.package
-            .serialize()
-            .map(zeroize::Zeroizing::new)
-            .map_err(Error::frost)
+    /// Its bytes, to encrypt for [`Round2Message::to`]: the 32-byte share (zeroized when
+    /// dropped).
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new(self.package.signing_share().serialize())
     }
 
     /// A message from `from` to `to`, read from its (decrypted) bytes.
     pub fn from_bytes(from: Holder, to: Holder, bytes: &[u8]) -> Result<Self, Error> {
-        frost::keys::dkg::round2::Package::deserialize(bytes)
-            .map(|package| Self { from, to, package })
-            .map_err(|e| Error::Malformed {
-                what: "DKG round-2 message",
-                reason: e.to_string(),
-            })
+        let malformed = |reason: String| Error::Malformed {
+            what: "DKG round-2 message",
+            reason,
+        };
+        let fields = crate::wire::split(bytes, &[32]).map_err(malformed)?;
+        let share = frost::keys::SigningShare::deserialize(fields[0])
+            .map_err(|e| malformed(e.to_string()))?;
+        Ok(Self {
+            from,
+            to,
+            package: frost::keys::dkg::round2::Package::new(share),
+        })
     }
 }
 

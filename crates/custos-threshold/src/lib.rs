@@ -18,6 +18,7 @@
 //! when dropped (frost's secret types zeroize themselves).
 pub mod dkg;
 pub mod sign;
+pub mod wire;
 
 use frost_ed25519 as frost;
 use std::fmt;

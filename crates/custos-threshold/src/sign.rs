@@ -36,19 +36,38 @@ pub struct Commitment {
 }
 
 impl Commitment {
-    /// Its bytes on the wire.
+    /// Its bytes on the wire: the hiding then the binding nonce commitment (64 bytes).
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        self.commitments.serialize().map_err(Error::frost)
+        let hiding = self
+            .commitments
+            .hiding()
+            .serialize()
+            .map_err(Error::frost)?;
+        let binding = self
+            .commitments
+            .binding()
+            .serialize()
+            .map_err(Error::frost)?;
+        Ok([hiding, binding].concat())
     }
 
     /// A commitment from `from`, read from its bytes.
     pub fn from_bytes(from: Holder, bytes: &[u8]) -> Result<Self, Error> {
-        frost::round1::SigningCommitments::deserialize(bytes)
-            .map(|commitments| Self { from, commitments })
-            .map_err(|e| Error::Malformed {
-                what: "signing commitment",
-                reason: e.to_string(),
-            })
+        let malformed = |reason: String| Error::Malformed {
+            what: "signing commitment",
+            reason,
+        };
+        let fields = crate::wire::split(bytes, &[32, 32]).map_err(malformed)?;
+        let point = |b: &[u8]| {
+            frost::round1::NonceCommitment::deserialize(b).map_err(|e| malformed(e.to_string()))
+        };
+        Ok(Self {
+            from,
+            commitments: frost::round1::SigningCommitments::new(
+                point(fields[0])?,
+                point(fields[1])?,
+            ),
+        })
     }
 }
 
@@ -61,19 +80,21 @@ pub struct SignatureShare {
 }
 
 impl SignatureShare {
-    /// Its bytes on the wire.
+    /// Its bytes on the wire (the 32-byte scalar).
     pub fn to_bytes(&self) -> Vec<u8> {
         self.share.serialize()
     }
 
     /// A share from `from`, read from its bytes.
     pub fn from_bytes(from: Holder, bytes: &[u8]) -> Result<Self, Error> {
-        frost::round2::SignatureShare::deserialize(bytes)
+        let malformed = |reason: String| Error::Malformed {
+            what: "signature share",
+            reason,
+        };
+        let fields = crate::wire::split(bytes, &[32]).map_err(malformed)?;
+        frost::round2::SignatureShare::deserialize(fields[0])
             .map(|share| Self { from, share })
-            .map_err(|e| Error::Malformed {
-                what: "signature share",
-                reason: e.to_string(),
-            })
+            .map_err(|e| malformed(e.to_string()))
     }
 }
 

@@ -33,7 +33,7 @@ fn run_dkg(
         match state.receive(&received) {
             Ok((next, out)) => {
                 for m in out {
-                    let bytes = m.to_bytes().unwrap();
+                    let bytes = m.to_bytes();
                     secret_mail.push(Round2Message::from_bytes(m.from, m.to, &bytes).unwrap());
                 }
                 waiting.push((me, Ok(next)));
@@ -47,7 +47,7 @@ fn run_dkg(
             let mine: Vec<Round2Message> = secret_mail
                 .iter()
                 .filter(|m| m.to == me)
-                .map(|m| Round2Message::from_bytes(m.from, m.to, &m.to_bytes().unwrap()).unwrap())
+                .map(|m| Round2Message::from_bytes(m.from, m.to, &m.to_bytes()).unwrap())
                 .collect();
             state.and_then(|s| s.finish(&mine))
         })
