@@ -85,8 +85,11 @@ impl Client {
     pub fn new(base_url: &str) -> Result<Self, Error> {
         let base = base_url.trim_end_matches('/').to_owned();
         reqwest::Url::parse(&base).map_err(|e| Error::Usage(format!("base URL: {e}")))?;
+        // Idle connections are dropped before the server's idle limit (10 s by default) can
+        // close one under a request.
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(120))
             .build()
             .map_err(|e| Error::Usage(format!("HTTP client: {e}")))?;

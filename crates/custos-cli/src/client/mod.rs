@@ -226,8 +226,12 @@ impl Remote {
                  a TLS-terminating proxy or an SSH tunnel on localhost)"
             );
         }
+        // Idle connections are dropped before the server's own idle limit
+        // (`server.header_read_timeout_seconds`, 10 s by default) closes them under a request —
+        // which matters to the long-lived `custos mcp`.
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(120))
             .build()
             .context("cannot build the HTTP client")?;

@@ -148,10 +148,13 @@ fn serve_command(
     cmd
 }
 
-/// An HTTP client that never goes through a proxy from the environment.
+/// An HTTP client that never goes through a proxy from the environment. Idle connections are
+/// dropped after 5 s: the server closes one idle for `server.header_read_timeout_seconds` (10 s
+/// by default), and a request sent on it just then fails with `IncompleteMessage`.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
+        .pool_idle_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap()
