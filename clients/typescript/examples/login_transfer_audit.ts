@@ -45,14 +45,13 @@ async function main(): Promise<void> {
   // 3. Read the audit trail and find the transfer in it.
   const page = expectOk(
     await client.GET("/v1/wallets/me/audit", { params: { query: { limit: 1000 } } }),
-  ) as unknown as { records: { entry?: Record<string, unknown> }[] };
-  const entries = page.records.map((r) => (r.entry ?? r) as Record<string, unknown>);
+  );
   console.log(
     JSON.stringify({
       tx: first.tx,
       status: first.status,
       same_tx_on_retry: again.tx === first.tx,
-      audit_actions: entries.filter((e) => e.tx === first.tx).map((e) => e.action),
+      audit_actions: page.records.filter((r) => r.tx === first.tx).map((r) => r.action),
     }),
   );
 }

@@ -734,6 +734,55 @@ export interface components {
              */
             chain: string;
         };
+        /** @description `200` of `GET /v1/wallets/me/audit`. */
+        AuditPage: {
+            /** @description Oldest first. */
+            records: components["schemas"]["AuditRecord"][];
+        };
+        /** @description One record of the agent's audit trail. */
+        AuditRecord: {
+            /** @description What was done (`transfer`, `transfer.signed`, `wallet.get`, …). */
+            action: string;
+            /** @description The agent acted for or by. */
+            agent_id?: string | null;
+            /** @description Method and route template. */
+            endpoint: string;
+            /** @description Hash of this record (the chain `custos audit verify` checks). */
+            hash: string;
+            /**
+             * Format: int64
+             * @description Sequence number in the whole log, from 1, without gaps.
+             */
+            id: number;
+            /** @description The operator token that acted, if an operator did. */
+            operator?: string | null;
+            /** @description `success`, `denied`, `invalid`, `error` or `pending`. */
+            outcome: string;
+            /** @description The request's parameters, secrets removed. */
+            params: unknown;
+            /** @description Hash of the previous record. */
+            prev_hash: string;
+            /** @description Error code or denial reasons. */
+            reason?: string | null;
+            /** @description The request's `x-request-id`. */
+            request_id: string;
+            /**
+             * Format: int32
+             * @description The HTTP status answered.
+             */
+            status: number;
+            /**
+             * Format: int64
+             * @description Milliseconds since the Unix epoch.
+             */
+            time_ms: number;
+            /** @description Token amounts moved. */
+            token_amounts: unknown;
+            /** @description Transaction signature or hash. */
+            tx?: string | null;
+            /** @description Its USD value, when it moved value. */
+            usd_amount?: string | null;
+        };
         /** @description `200` of `transfer`, `trade` and broadcast `sign`: the transaction landed. */
         Confirmed: {
             /**
@@ -3924,12 +3973,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Audit records */
+            /** @description Audit records, oldest first */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
             };
             /** @description Malformed query */
             400: {

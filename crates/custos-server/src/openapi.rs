@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
         admin::list_api_keys, admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify, admin::audit_checkpoints,
         system::healthz, system::metrics, system::attestation, system::skill,
     ),
-    components(schemas(ErrorBody, ErrorDetail, Confirmed, SignedTransaction, EvmSignature, DryRun, PendingApproval, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody, admin::NewApiKey)),
+    components(schemas(ErrorBody, ErrorDetail, AuditRecord, AuditPage, Confirmed, SignedTransaction, EvmSignature, DryRun, PendingApproval, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody, admin::NewApiKey)),
     modifiers(&Bearer, &StandardErrors),
 )]
 struct ApiDoc;
@@ -98,6 +98,52 @@ struct EvmSignature {
     usd_value: String,
     /// Its audit record.
     audit_id: u64,
+}
+
+/// One record of the agent's audit trail.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AuditRecord {
+    /// Sequence number in the whole log, from 1, without gaps.
+    id: u64,
+    /// Milliseconds since the Unix epoch.
+    time_ms: i64,
+    /// The agent acted for or by.
+    agent_id: Option<String>,
+    /// The operator token that acted, if an operator did.
+    operator: Option<String>,
+    /// Method and route template.
+    endpoint: String,
+    /// What was done (`transfer`, `transfer.signed`, `wallet.get`, …).
+    action: String,
+    /// The request's parameters, secrets removed.
+    params: serde_json::Value,
+    /// Its USD value, when it moved value.
+    usd_amount: Option<String>,
+    /// Token amounts moved.
+    token_amounts: serde_json::Value,
+    /// Transaction signature or hash.
+    tx: Option<String>,
+    /// `success`, `denied`, `invalid`, `error` or `pending`.
+    outcome: String,
+    /// The HTTP status answered.
+    status: u16,
+    /// Error code or denial reasons.
+    reason: Option<String>,
+    /// The request's `x-request-id`.
+    request_id: String,
+    /// Hash of the previous record.
+    prev_hash: String,
+    /// Hash of this record (the chain `custos audit verify` checks).
+    hash: String,
+}
+
+/// `200` of `GET /v1/wallets/me/audit`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct AuditPage {
+    /// Oldest first.
+    records: Vec<AuditRecord>,
 }
 
 /// `200` of any action with `?dry_run=true`.

@@ -76,7 +76,7 @@ pub async fn my_policy(State(state): State<AppState>, ctx: AgentCtx) -> Result<R
 }
 
 /// The caller's own audit records.
-#[utoipa::path(get, path = "/v1/wallets/me/audit", tag = "wallet", security(("bearer" = [])), params(("limit" = Option<u32>, Query,), ("after" = Option<u64>, Query,)), responses((status = 200, description = "Audit records")))]
+#[utoipa::path(get, path = "/v1/wallets/me/audit", tag = "wallet", security(("bearer" = [])), params(("limit" = Option<u32>, Query,), ("after" = Option<u64>, Query,)), responses((status = 200, description = "Audit records, oldest first", body = crate::openapi::AuditPage)))]
 pub async fn my_audit(
     State(state): State<AppState>,
     ctx: AgentCtx,

@@ -1,6 +1,8 @@
 """ Contains all the data models used in inputs/outputs """
 
 from .airdrop_body import AirdropBody
+from .audit_page import AuditPage
+from .audit_record import AuditRecord
 from .confirmed import Confirmed
 from .dry_run import DryRun
 from .dry_run_body import DryRunBody
@@ -30,6 +32,8 @@ from .wallet_view_addresses import WalletViewAddresses
 
 __all__ = (
     "AirdropBody",
+    "AuditPage",
+    "AuditRecord",
     "Confirmed",
     "DryRun",
     "DryRunBody",

@@ -8,6 +8,7 @@ from ...client import AuthenticatedClient, Client
 from ...types import Response, UNSET
 from ... import errors
 
+from ...models.audit_page import AuditPage
 from ...models.error_body import ErrorBody
 from ...types import UNSET, Unset
 from typing import cast
@@ -45,9 +46,12 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | ErrorBody | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> AuditPage | ErrorBody | None:
     if response.status_code == 200:
-        response_200 = cast(Any, None)
+        response_200 = AuditPage.from_dict(response.json())
+
+
+
         return response_200
 
     if response.status_code == 400:
@@ -105,7 +109,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | ErrorBody]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[AuditPage | ErrorBody]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -120,7 +124,7 @@ def sync_detailed(
     limit: int | Unset = UNSET,
     after: int | Unset = UNSET,
 
-) -> Response[Any | ErrorBody]:
+) -> Response[AuditPage | ErrorBody]:
     """ The caller's own audit records.
 
     Args:
@@ -132,7 +136,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | ErrorBody]
+        Response[AuditPage | ErrorBody]
      """
 
 
@@ -154,7 +158,7 @@ def sync(
     limit: int | Unset = UNSET,
     after: int | Unset = UNSET,
 
-) -> Any | ErrorBody | None:
+) -> AuditPage | ErrorBody | None:
     """ The caller's own audit records.
 
     Args:
@@ -166,7 +170,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | ErrorBody
+        AuditPage | ErrorBody
      """
 
 
@@ -183,7 +187,7 @@ async def asyncio_detailed(
     limit: int | Unset = UNSET,
     after: int | Unset = UNSET,
 
-) -> Response[Any | ErrorBody]:
+) -> Response[AuditPage | ErrorBody]:
     """ The caller's own audit records.
 
     Args:
@@ -195,7 +199,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | ErrorBody]
+        Response[AuditPage | ErrorBody]
      """
 
 
@@ -217,7 +221,7 @@ async def asyncio(
     limit: int | Unset = UNSET,
     after: int | Unset = UNSET,
 
-) -> Any | ErrorBody | None:
+) -> AuditPage | ErrorBody | None:
     """ The caller's own audit records.
 
     Args:
@@ -229,7 +233,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | ErrorBody
+        AuditPage | ErrorBody
      """
 
 
