@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub fn router(state: AppState) -> Router {
     let api = api_router(state.clone());
     let max_body = state.cfg.server.max_body_bytes;
-    let tools = crate::mcp::InProcess::new(api.clone(), 4 * 1024 * 1024);
+    let tools = crate::mcp::InProcess::new(api.clone(), crate::mcp::MAX_TOOL_REPLY_BYTES);
     let mcp = Router::new()
         .route_service("/mcp", custos_mcp::http_service(Arc::new(tools), max_body))
         .route_layer(from_fn_with_state(state.clone(), crate::mcp::bounded_body))

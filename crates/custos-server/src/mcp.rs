@@ -24,6 +24,9 @@ use tower::ServiceExt;
 #[derive(Clone, Copy, Debug)]
 pub struct AdmittedAtFrontDoor;
 
+/// The largest REST answer a tool call reads (an audit page of 1,000 records is well under).
+pub const MAX_TOOL_REPLY_BYTES: usize = 4 * 1024 * 1024;
+
 /// Answers tool calls with the router.
 pub struct InProcess {
     router: Router,

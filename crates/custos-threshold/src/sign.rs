@@ -114,17 +114,28 @@ pub fn commit(key: &KeyShare) -> (Nonces, Commitment) {
     )
 }
 
-/// The signing package of `message` with exactly two commitments from distinct holders.
-fn package(message: &[u8], commitments: &[Commitment]) -> Result<frost::SigningPackage, Error> {
+/// `items` keyed by their holder's identifier; a holder appearing twice is refused.
+fn by_holder<T>(
+    items: impl Iterator<Item = (Holder, T)>,
+    what: &str,
+) -> Result<BTreeMap<frost::Identifier, T>, Error> {
     let mut map = BTreeMap::new();
-    for c in commitments {
-        if map.insert(c.from.identifier(), c.commitments).is_some() {
+    for (holder, item) in items {
+        if map.insert(holder.identifier(), item).is_some() {
             return Err(Error::Protocol(format!(
-                "two commitments from the {} holder",
-                c.from
+                "two {what} from the {holder} holder"
             )));
         }
     }
+    Ok(map)
+}
+
+/// The signing package of `message` with exactly two commitments from distinct holders.
+fn package(message: &[u8], commitments: &[Commitment]) -> Result<frost::SigningPackage, Error> {
+    let map = by_holder(
+        commitments.iter().map(|c| (c.from, c.commitments)),
+        "commitments",
+    )?;
     if map.len() != usize::from(THRESHOLD) {
         return Err(Error::Protocol(format!(
             "a signature takes {THRESHOLD} holders' commitments, got {}",
@@ -172,15 +183,7 @@ pub fn aggregate(
     shares: &[SignatureShare],
 ) -> Result<[u8; 64], Error> {
     let pkg = package(message, commitments)?;
-    let mut map = BTreeMap::new();
-    for s in shares {
-        if map.insert(s.from.identifier(), s.share).is_some() {
-            return Err(Error::Protocol(format!(
-                "two shares from the {} holder",
-                s.from
-            )));
-        }
-    }
+    let map = by_holder(shares.iter().map(|s| (s.from, s.share)), "shares")?;
     let signature = frost::aggregate(&pkg, &map, &group.0).map_err(Error::frost)?;
     group
         .0
