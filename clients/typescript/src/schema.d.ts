@@ -667,7 +667,8 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** Applies the sections the body names over the policy in force, if that only tightens. */
+        patch: operations["tighten"];
         trace?: never;
     };
     "/v1/wallets/me/transactions": {
@@ -1059,6 +1060,8 @@ export interface components {
             agent_id: string;
             /** @description RFC 3339 expiry. */
             expires_at: string;
+            /** @description Whether this login provisioned the agent (its wallet was created just now). */
+            new_agent: boolean;
             /** @description Bearer token (EdDSA JWT). */
             token: string;
         };
@@ -4236,6 +4239,115 @@ export interface operations {
             };
         };
     };
+    tighten: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Policy sections (API.md) that replace the ones in force; sections left out stay as they are */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "limits": {
+                 *         "daily_usd": "20",
+                 *         "max_tx_per_hour": 10,
+                 *         "per_tx_usd": "5"
+                 *       }
+                 *     }
+                 */
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description The policy now in force (`x-policy-version`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `forbidden`: the change loosens (`details.loosens` names each rule), or only the agent's owners can sign it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body did not arrive in time */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An invalid section, naming the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Rate limited (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal failure (never for bad input) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (store, audit log, boundary, chain) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list: {
         parameters: {
             query?: {
@@ -4250,7 +4362,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `{transactions: [{tx, action, chain, status, usd_value, time_ms, audit_ids}], next_after}` */
+            /** @description `{transactions: [{tx, action, chain, to, asset, amount, status, usd_value, time_ms, audit_ids}], next_after}` (`to`, `asset`, `amount` as the request named them; null where it named none) */
             200: {
                 headers: {
                     [name: string]: unknown;

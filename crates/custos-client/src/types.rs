@@ -36,6 +36,9 @@ pub struct Session {
     pub agent_id: String,
     /// RFC 3339 expiry.
     pub expires_at: String,
+    /// Whether this login provisioned the agent.
+    #[serde(default)]
+    pub new_agent: bool,
 }
 
 /// `TransferBody`.

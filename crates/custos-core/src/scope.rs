@@ -39,11 +39,15 @@ pub enum ApiScope {
     /// The `prediction` action.
     #[serde(rename = "prediction")]
     Prediction,
+    /// Tightening the agent's own policy (`PATCH /v1/wallets/me/policy`); loosening is never
+    /// the agent's, whatever its scopes.
+    #[serde(rename = "policy:tighten")]
+    PolicyTighten,
 }
 
 impl ApiScope {
     /// Every scope, in a stable order.
-    pub const ALL: [ApiScope; 9] = [
+    pub const ALL: [ApiScope; 10] = [
         ApiScope::WalletRead,
         ApiScope::PolicyRead,
         ApiScope::AuditRead,
@@ -53,6 +57,7 @@ impl ApiScope {
         ApiScope::SignMessage,
         ApiScope::Liquidity,
         ApiScope::Prediction,
+        ApiScope::PolicyTighten,
     ];
 
     /// The scope's name, as requests and responses spell it.
@@ -67,6 +72,7 @@ impl ApiScope {
             ApiScope::SignMessage => "sign:message",
             ApiScope::Liquidity => "liquidity",
             ApiScope::Prediction => "prediction",
+            ApiScope::PolicyTighten => "policy:tighten",
         }
     }
 

@@ -1,11 +1,11 @@
 //! `/mcp`: the MCP server (`custos_mcp`) over streamable HTTP, answering each tool call through
-//! this server's own router, in process. A tool call is an ordinary REST request — same
-//! authentication, per-agent rate limit, scopes, idempotency, policy and audit — that skips only
-//! the front door's global and per-IP limits, which the `/mcp` request carrying it already
-//! passed. The `/mcp` request itself must carry an agent's bearer credential (checked here,
-//! before the MCP layer parses anything), and its body is read like every other body — at most
-//! `server.max_body_bytes`, within `server.body_read_timeout_seconds` — before the MCP layer
-//! sees it; every tool call re-checks the credential.
+//! this server's own router, in process ([`crate::inprocess`]). A tool call is an ordinary REST
+//! request — same authentication, per-agent rate limit, scopes, idempotency, policy and audit —
+//! that skips only the front door's global and per-IP limits, which the `/mcp` request carrying
+//! it already passed. The `/mcp` request itself must carry an agent's bearer credential (checked
+//! here, before the MCP layer parses anything), and its body is read like every other body — at
+//! most `server.max_body_bytes`, within `server.body_read_timeout_seconds` — before the MCP
+//! layer sees it; every tool call re-checks the credential.
 use crate::auth::principal::{bearer_refused, resolve, Principal};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -17,15 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use custos_mcp::{Caller, Rest, RestCall, RestReply, Unreachable};
 use std::net::SocketAddr;
-use tower::ServiceExt;
-
-/// Marks a request made in process by a tool call: it already passed the front door as part
-/// of its `/mcp` request. Only code can set an extension; a client cannot.
-#[derive(Clone, Copy, Debug)]
-pub struct AdmittedAtFrontDoor;
-
-/// The largest REST answer a tool call reads (an audit page of 1,000 records is well under).
-pub const MAX_TOOL_REPLY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Answers tool calls with the router.
 pub struct InProcess {
@@ -63,26 +54,18 @@ impl Rest for InProcess {
             }
             None => Body::empty(),
         };
-        let mut req = b
+        let req = b
             .body(body)
             .map_err(|e| Unreachable(format!("the request could not be built: {e}")))?;
         let peer = caller
             .origin
-            .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>().cloned())
-            .unwrap_or(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 0))));
-        req.extensions_mut().insert(peer);
-        req.extensions_mut().insert(AdmittedAtFrontDoor);
-        let resp = match self.router.clone().oneshot(req).await {
-            Ok(r) => r,
-            Err(never) => match never {},
-        };
-        let status = resp.status().as_u16();
-        let bytes = axum::body::to_bytes(resp.into_body(), self.max_reply_bytes)
+            .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>().cloned());
+        let reply = crate::inprocess::dispatch(&self.router, req, peer, self.max_reply_bytes)
             .await
-            .map_err(|e| Unreachable(format!("the answer could not be read: {e}")))?;
+            .map_err(Unreachable)?;
         Ok(RestReply {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+            status: reply.status.as_u16(),
+            body: reply.body,
         })
     }
 }
@@ -100,7 +83,7 @@ pub async fn agent_bearer(State(state): State<AppState>, req: Request, next: Nex
     }
 }
 
-/// In front of `/mcp`, after [`agent_bearer`]: the body read by `extract::read_body` (`413` past
+/// In front of `/mcp` (after [`agent_bearer`]) and of `/knot/…`: the body read by `extract::read_body` (`413` past
 /// `server.max_body_bytes`, `408` past `server.body_read_timeout_seconds`), so a slow or huge
 /// body is refused as on every other route instead of being read by the MCP layer unbounded in
 /// time.

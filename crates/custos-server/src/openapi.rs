@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 use crate::actions::{evm_message, sign, trade, transfer};
-use crate::routes::{admin, agent, auth, dev, keys, policy, system, transactions, wallet};
+use crate::routes::{admin, agent, auth, dev, keys, policy, system, tighten, transactions, wallet};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Custos", description = "Wallet and signing service for autonomous agents. Errors: `{\"error\":{\"code\",\"message\",\"field\"?,\"details\"?}}`."),
     paths(
         auth::request_otp, auth::verify_otp, auth::jwks,
-        wallet::me, agent::credential, agent::approval, wallet::my_policy, wallet::my_audit, wallet::balances, wallet::action, transactions::list, transactions::status,
+        wallet::me, agent::credential, agent::approval, wallet::my_policy, tighten::tighten, wallet::my_audit, wallet::balances, wallet::action, transactions::list, transactions::status,
         dev::airdrop, dev::create_mint,
         admin::list_approvals, admin::get_approval, admin::approve, admin::reject, keys::list, keys::rotate,
         admin::list_agents, admin::get_agent, policy::get_policy, policy::put_policy, policy::get_policy_envelope, policy::dry_run, admin::freeze, admin::unfreeze,
@@ -323,6 +323,7 @@ impl Modify for StandardErrors {
                 item.put.as_mut(),
                 item.post.as_mut(),
                 item.delete.as_mut(),
+                item.patch.as_mut(),
             ];
             for op in ops.into_iter().flatten() {
                 if path.starts_with("/v1/") {

@@ -96,8 +96,9 @@ pub fn client_ip(state: &AppState, peer: IpAddr, headers: &axum::http::HeaderMap
         .unwrap_or(peer)
 }
 
-/// Global and per-IP limits for `/v1` and `/mcp` requests; over the limit nothing else runs. A
-/// tool call's in-process request was admitted with its `/mcp` request and is not counted again.
+/// Global and per-IP limits for `/v1`, `/mcp` and `/knot` requests; over the limit nothing else
+/// runs. An in-process request ([`crate::inprocess`]) was admitted with the outer request that
+/// carries it and is not counted again.
 pub async fn front_door(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -105,11 +106,11 @@ pub async fn front_door(
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    let limited = path.starts_with("/v1/") || path == "/mcp";
+    let limited = path.starts_with("/v1/") || path == "/mcp" || path.starts_with("/knot/");
     if !limited
         || req
             .extensions()
-            .get::<crate::mcp::AdmittedAtFrontDoor>()
+            .get::<crate::inprocess::AdmittedAtFrontDoor>()
             .is_some()
     {
         return next.run(req).await;

@@ -55,6 +55,8 @@ pub struct VerifyResponse {
     pub expires_at: String,
     /// The agent.
     pub agent_id: String,
+    /// Whether this login provisioned the agent (its wallet was created just now).
+    pub new_agent: bool,
 }
 
 /// Lower-cases and checks an email address; refuses anything that is not plainly one.
@@ -174,8 +176,8 @@ pub async fn verify_otp(
     if !state.store.consume_otp(&email, &presented).await? {
         return Err(fail("code already used").await);
     }
-    let agent = match state.store.agent_by_email(&email).await? {
-        Some(a) => a,
+    let (agent, new_agent) = match state.store.agent_by_email(&email).await? {
+        Some(a) => (a, false),
         None => provision(&state, &email).await?,
     };
     let policy = state.policy_of(&agent)?;
@@ -206,6 +208,7 @@ pub async fn verify_otp(
         token,
         expires_at,
         agent_id: agent.id.to_string(),
+        new_agent,
     })
     .into_response())
 }
@@ -234,8 +237,9 @@ async fn refuse(state: &AppState, rid: &RequestId, email: &str, reason: &'static
     ApiError::unauthorized("wrong, used or expired code")
 }
 
-/// Creates the agent: keys first (inside the boundary), then the record.
-async fn provision(state: &AppState, email: &str) -> Result<Agent, ApiError> {
+/// Creates the agent: keys first (inside the boundary), then the record. `true` with it when
+/// this call created it (`false`: a concurrent login for the same email did).
+async fn provision(state: &AppState, email: &str) -> Result<(Agent, bool), ApiError> {
     let id = AgentId::new_random();
     let sol = state.custody.create_key(id, KeyScheme::Ed25519).await?;
     let evm = state
@@ -262,13 +266,14 @@ async fn provision(state: &AppState, email: &str) -> Result<Agent, ApiError> {
     match state.store.create_agent(new).await {
         Ok(a) => {
             tracing::info!(agent = %a.id, "agent provisioned");
-            Ok(a)
+            Ok((a, true))
         }
         // Another login for the same email won the race; use its agent.
         Err(custos_core::StoreError::Conflict(_)) => state
             .store
             .agent_by_email(email)
             .await?
+            .map(|a| (a, false))
             .ok_or_else(|| ApiError::internal("agent vanished after conflict")),
         Err(e) => Err(e.into()),
     }

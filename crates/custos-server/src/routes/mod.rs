@@ -8,6 +8,7 @@ pub mod dev;
 pub mod keys;
 pub mod policy;
 pub mod system;
+pub mod tighten;
 pub mod transactions;
 pub mod wallet;
 
@@ -23,20 +24,25 @@ pub struct StrictQuery<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for StrictQuery<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let q = parts.uri.query().unwrap_or("");
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q)
-            .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
-        let mut map = serde_json::Map::new();
-        for (k, v) in pairs {
-            if map
-                .insert(k.clone(), serde_json::Value::String(v))
-                .is_some()
-            {
-                return Err(ApiError::invalid(k, "given more than once"));
-            }
-        }
-        parse_json(&serde_json::to_vec(&map).unwrap_or_default()).map(StrictQuery)
+        parse_query(parts.uri.query().unwrap_or("")).map(StrictQuery)
     }
+}
+
+/// Parses a query string strictly: each parameter at most once, unknown ones refused, errors
+/// naming the parameter.
+pub fn parse_query<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q)
+        .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
+    let mut map = serde_json::Map::new();
+    for (k, v) in pairs {
+        if map
+            .insert(k.clone(), serde_json::Value::String(v))
+            .is_some()
+        {
+            return Err(ApiError::invalid(k, "given more than once"));
+        }
+    }
+    parse_json(&serde_json::to_vec(&map).unwrap_or_default())
 }
 
 /// Serde helper: a decimal number carried as a query-string string.

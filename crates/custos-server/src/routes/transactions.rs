@@ -55,6 +55,9 @@ fn row(tx: &str, records: &[&StoredAudit]) -> serde_json::Value {
         "tx": tx,
         "action": base_action(first),
         "chain": first.entry.params.get("chain"),
+        "to": first.entry.params.get("to"),
+        "asset": first.entry.params.get("asset"),
+        "amount": first.entry.params.get("amount"),
         "status": status_of(last),
         "usd_value": last.entry.usd_amount,
         "time_ms": first.entry.time_ms,
@@ -72,7 +75,7 @@ fn is_transaction(r: &StoredAudit) -> bool {
 /// outcome of its latest record in the window. `next_after` continues the list.
 #[utoipa::path(get, path = "/v1/wallets/me/transactions", tag = "wallet", security(("bearer" = [])),
     params(("limit" = Option<u32>, Query, description = "transactions, 1-1000 (default 100)"), ("after" = Option<u64>, Query, description = "audit record id to continue after")),
-    responses((status = 200, description = "`{transactions: [{tx, action, chain, status, usd_value, time_ms, audit_ids}], next_after}`")))]
+    responses((status = 200, description = "`{transactions: [{tx, action, chain, to, asset, amount, status, usd_value, time_ms, audit_ids}], next_after}` (`to`, `asset`, `amount` as the request named them; null where it named none)")))]
 pub async fn list(
     State(state): State<AppState>,
     ctx: AgentCtx,

@@ -23,6 +23,7 @@ from .sign_message_body import SignMessageBody
 from .sign_tx_body import SignTxBody
 from .signed_message import SignedMessage
 from .signed_transaction import SignedTransaction
+from .tighten_body import TightenBody
 from .trade_body import TradeBody
 from .transfer_body import TransferBody
 from .verify_request import VerifyRequest
@@ -54,6 +55,7 @@ __all__ = (
     "SignedTransaction",
     "SignMessageBody",
     "SignTxBody",
+    "TightenBody",
     "TradeBody",
     "TransferBody",
     "VerifyRequest",

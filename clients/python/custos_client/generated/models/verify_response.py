@@ -25,11 +25,13 @@ class VerifyResponse:
         Attributes:
             agent_id (str): The agent.
             expires_at (str): RFC 3339 expiry.
+            new_agent (bool): Whether this login provisioned the agent (its wallet was created just now).
             token (str): Bearer token (EdDSA JWT).
      """
 
     agent_id: str
     expires_at: str
+    new_agent: bool
     token: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -42,6 +44,8 @@ class VerifyResponse:
 
         expires_at = self.expires_at
 
+        new_agent = self.new_agent
+
         token = self.token
 
 
@@ -50,6 +54,7 @@ class VerifyResponse:
         field_dict.update({
             "agent_id": agent_id,
             "expires_at": expires_at,
+            "new_agent": new_agent,
             "token": token,
         })
 
@@ -64,11 +69,14 @@ class VerifyResponse:
 
         expires_at = d.pop("expires_at")
 
+        new_agent = d.pop("new_agent")
+
         token = d.pop("token")
 
         verify_response = cls(
             agent_id=agent_id,
             expires_at=expires_at,
+            new_agent=new_agent,
             token=token,
         )
 
