@@ -6,7 +6,7 @@ use crate::mailer::Mailer;
 use crate::metrics::Metrics;
 use crate::pipeline;
 use crate::ratelimit::Limits;
-use crate::routes::{admin, agent, auth, dev, keys, policy, system, transactions, wallet};
+use crate::routes::{admin, agent, auth, dev, keys, policy, system, tighten, transactions, wallet};
 use crate::state::{AppState, Inner};
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -16,11 +16,12 @@ use custos_core::{Clock, Custody, Store};
 use std::future::Future;
 use std::sync::Arc;
 
-/// Builds the router: the REST API, and `/mcp`, whose tool calls the REST API answers.
+/// Builds the router: the REST API; `/mcp`, whose tool calls the REST API answers; and, with
+/// `[compat] knot = true`, the Knot-compatible `/knot/…`, translated onto the REST API.
 pub fn router(state: AppState) -> Router {
     let api = api_router(state.clone());
     let max_body = state.cfg.server.max_body_bytes;
-    let tools = crate::mcp::InProcess::new(api.clone(), crate::mcp::MAX_TOOL_REPLY_BYTES);
+    let tools = crate::mcp::InProcess::new(api.clone(), crate::inprocess::MAX_REPLY_BYTES);
     let mcp = Router::new()
         .route_service("/mcp", custos_mcp::http_service(Arc::new(tools), max_body))
         .route_layer(from_fn_with_state(state.clone(), crate::mcp::bounded_body))
@@ -28,8 +29,12 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn(pipeline::tag_route))
         .layer(from_fn_with_state(state.clone(), pipeline::front_door))
         .layer(from_fn_with_state(state.clone(), pipeline::request_context))
-        .with_state(state);
-    api.merge(mcp)
+        .with_state(state.clone());
+    let mut app = api.clone().merge(mcp);
+    if state.cfg.compat.knot {
+        app = app.merge(crate::knot::router(state, api));
+    }
+    app
 }
 
 /// The REST API.
@@ -38,7 +43,10 @@ fn api_router(state: AppState) -> Router {
         .route("/v1/wallets/me/credential", get(agent::credential))
         .route("/v1/wallets/me/approvals/{id}", get(agent::approval))
         .route("/v1/wallets/me", get(wallet::me))
-        .route("/v1/wallets/me/policy", get(wallet::my_policy))
+        .route(
+            "/v1/wallets/me/policy",
+            get(wallet::my_policy).patch(tighten::tighten),
+        )
         .route("/v1/wallets/me/audit", get(wallet::my_audit))
         .route("/v1/wallets/me/actions/{action}", post(wallet::action))
         .route("/v1/wallets/me/balances", get(wallet::balances))

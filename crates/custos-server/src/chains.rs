@@ -40,6 +40,62 @@ pub struct SolanaSettings {
     pub commitment: String,
     /// How long to wait for confirmation.
     pub confirm_timeout_seconds: u64,
+    /// Token symbols and the SPL mints they name (`USDC = "EPjF…"`): where an interface takes
+    /// a symbol (the Knot-compatible API's `mint`), it resolves through this table. The default
+    /// holds the mainnet mints of USDC, USDT, JUP, BONK, WIF, RAY and ORCA; `SOL` is the
+    /// native coin and is not a table entry.
+    pub tokens: std::collections::BTreeMap<String, String>,
+}
+
+/// Mainnet mints of the tokens agents name most, by symbol.
+pub const MAINNET_MINTS: [(&str, &str); 7] = [
+    ("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"),
+    ("USDT", "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"),
+    ("JUP", "JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN"),
+    ("BONK", "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"),
+    ("WIF", "EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm"),
+    ("RAY", "4k3Dyjzvzp8eMZWUXbBCjEvwSkkk59S5iCNLY3QrkX6R"),
+    ("ORCA", "orcaEKTdK7LKz57vaAYr9QeNsVEPfiu6QeMU1kektZE"),
+];
+
+impl SolanaSettings {
+    /// Checks the token table: symbols are 1–12 letters or digits (not `SOL`), mints are
+    /// 32-byte base58 addresses.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        for (sym, mint) in &self.tokens {
+            let k = format!("solana.tokens.{sym}");
+            if sym.is_empty()
+                || sym.len() > 12
+                || !sym.bytes().all(|b| b.is_ascii_alphanumeric())
+                || sym.eq_ignore_ascii_case("SOL")
+            {
+                return Err((
+                    k,
+                    "a symbol is 1 to 12 letters or digits, and not SOL".into(),
+                ));
+            }
+            if bs58::decode(mint).into_vec().map(|v| v.len()) != Ok(32) {
+                return Err((k, format!("{mint:?} is not a base58 mint address")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The mint `symbol` names (case-insensitive), if the table has it.
+    pub fn mint_of(&self, symbol: &str) -> Option<&str> {
+        self.tokens
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(symbol))
+            .map(|(_, m)| m.as_str())
+    }
+
+    /// The symbol the table gives `mint`, if any.
+    pub fn symbol_of(&self, mint: &str) -> Option<&str> {
+        self.tokens
+            .iter()
+            .find(|(_, m)| m.as_str() == mint)
+            .map(|(s, _)| s.as_str())
+    }
 }
 
 impl Default for SolanaSettings {
@@ -52,6 +108,10 @@ impl Default for SolanaSettings {
             max_priority_fee_micro_lamports: 1_000_000,
             commitment: "confirmed".into(),
             confirm_timeout_seconds: 30,
+            tokens: MAINNET_MINTS
+                .iter()
+                .map(|(s, m)| ((*s).to_owned(), (*m).to_owned()))
+                .collect(),
         }
     }
 }
@@ -368,5 +428,34 @@ mod devnet_faucet {
             .await
             .map_err(|e| e.to_string())?
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_token_table_is_valid_and_resolves_both_ways() {
+        let s = SolanaSettings::default();
+        assert_eq!(s.validate(), Ok(()));
+        assert_eq!(
+            s.mint_of("usdc"),
+            Some("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
+        );
+        assert_eq!(
+            s.symbol_of("orcaEKTdK7LKz57vaAYr9QeNsVEPfiu6QeMU1kektZE"),
+            Some("ORCA")
+        );
+        assert_eq!(s.mint_of("SOL"), None);
+        let mut bad = SolanaSettings::default();
+        bad.tokens.insert("SOL".into(), MAINNET_MINTS[0].1.into());
+        assert!(bad.validate().is_err());
+        let mut short = SolanaSettings::default();
+        short.tokens.insert("X".into(), "abc".into());
+        assert_eq!(
+            short.validate().map_err(|(k, _)| k),
+            Err("solana.tokens.X".to_owned())
+        );
     }
 }

@@ -35,6 +35,16 @@ pub struct Config {
     pub approvals: ApprovalSettings,
     /// Who owns new agents' policies.
     pub owners: OwnersConfig,
+    /// Other wallets' APIs this server also speaks.
+    pub compat: CompatConfig,
+}
+
+/// `[compat]`: APIs of other agent wallets, translated onto this server's own pipeline.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompatConfig {
+    /// Serve the Knot-compatible API under `/knot/…` (see `crate::knot`). Off by default.
+    pub knot: bool,
 }
 
 /// `[owners]`: the authority every new agent's policy is enrolled under. Only envelopes signed
@@ -759,6 +769,7 @@ impl Config {
             ));
         }
         self.evm.validate().map_err(|(k, m)| cerr(&k, m))?;
+        self.solana.validate().map_err(|(k, m)| cerr(&k, m))?;
         if !(1..=7 * 86_400).contains(&self.approvals.ttl_seconds) {
             return Err(cerr(
                 "approvals.ttl_seconds",

@@ -22,6 +22,8 @@ pub mod extract;
 pub mod faults;
 pub mod files;
 pub mod idempotency;
+pub mod inprocess;
+pub mod knot;
 pub mod listener;
 pub mod mailer;
 pub mod mcp;
