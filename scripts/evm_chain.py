@@ -7,6 +7,17 @@
         artifacts published on npm (installed into .tools/ by scripts/test-deps.sh), and adds
         ETH liquidity for both tokens. Prints the addresses as JSON.
 
+    evm_chain.py deploy-usdc RPC_URL
+        Compiles scripts/contracts/TestUSDC.sol (solc from npm, scripts/contracts/compile.cjs)
+        and deploys it from anvil's first account as "USD Coin" / "USDC", EIP-712 version "2".
+        Prints {"token", "owner"}.
+
+    evm_chain.py authorize RPC_URL < authorization.json
+        Submits an EIP-3009 authorization from anvil's second account, as any relayer (an x402
+        facilitator) would: {"token", "authorization": {from, to, value, validAfter,
+        validBefore, nonce}, "signature": "0x…65 bytes"} -> {"status": "0x1" | "0x0", "tx"}
+        via transferWithAuthorization(…, v, r, s). A revert is reported, not raised.
+
     evm_chain.py verify < requests.json
         Recovers signatures with eth-account (PyPI), an implementation independent of Custos:
         {"kind": "tx", "raw": "0x…"}                      -> {"from", "chain_id", "nonce", "type"}
@@ -89,6 +100,41 @@ def deploy(url):
                       "router": router}))
 
 
+def deploy_usdc(url):
+    import subprocess
+    from eth_abi import encode
+    from eth_utils import to_checksum_address as cs
+    art = json.loads(subprocess.run(
+        ["node", os.path.join(ROOT, "scripts", "contracts", "compile.cjs")],
+        check=True, capture_output=True).stdout)
+    me = rpc(url, "eth_accounts", [])[0]
+    args = encode(["string", "string", "string"], ["USD Coin", "USDC", "2"]).hex()
+    r = send(url, me, None, art["bytecode"] + args)
+    print(json.dumps({"token": cs(r["contractAddress"]), "owner": cs(me)}))
+
+
+def authorize(url):
+    from eth_abi import encode
+    from eth_utils import function_signature_to_4byte_selector as sel
+    req = json.load(sys.stdin)
+    a = req["authorization"]
+    sig = bytes.fromhex(req["signature"][2:])
+    r, s_, v = sig[:32], sig[32:64], sig[64]
+    data = "0x" + (sel("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)")
+                   + encode(["address", "address", "uint256", "uint256", "uint256", "bytes32", "uint8", "bytes32", "bytes32"],
+                            [a["from"], a["to"], int(a["value"]), int(a["validAfter"]), int(a["validBefore"]),
+                             bytes.fromhex(a["nonce"][2:]), v, r, s_])).hex()
+    relayer = rpc(url, "eth_accounts", [])[1]
+    h = rpc(url, "eth_sendTransaction", [{"from": relayer, "to": req["token"], "data": data, "gas": hex(300_000)}])
+    for _ in range(600):
+        rec = rpc(url, "eth_getTransactionReceipt", [h])
+        if rec:
+            print(json.dumps({"status": rec["status"], "tx": h}))
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"transaction {h} not mined")
+
+
 def verify():
     from eth_account import Account
     from eth_account.messages import encode_defunct, encode_typed_data
@@ -118,6 +164,10 @@ def verify():
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "deploy":
         deploy(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "deploy-usdc":
+        deploy_usdc(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "authorize":
+        authorize(sys.argv[2])
     elif len(sys.argv) == 2 and sys.argv[1] == "verify":
         verify()
     else:

@@ -107,13 +107,15 @@ openbao() {
 }
 
 # EVM tests (issue 5): a real node (anvil) and the compiled Uniswap V2 / OpenZeppelin artifacts
-# the tests deploy, installed into .tools/ from npm so nothing global changes; eth-account (PyPI)
-# recovers signatures independently of Custos (scripts/evm_chain.py).
+# the tests deploy, installed into .tools/ from npm so nothing global changes; solc (npm)
+# compiles the EIP-3009 token in scripts/contracts; eth-account (PyPI) recovers signatures
+# independently of Custos (scripts/evm_chain.py).
 EVM_NPM=(
     "@foundry-rs/anvil-linux-amd64@1.7.1"
     "@uniswap/v2-core@1.0.1"
     "@uniswap/v2-periphery@1.1.0-beta.0"
     "@openzeppelin/contracts@4.9.6"
+    "solc@0.8.37"
 )
 anvil() {
     python3_and_pip
@@ -121,7 +123,8 @@ anvil() {
     if [ -x "$TOOLS/node_modules/.bin/anvil" ] \
         && [ -f "$TOOLS/node_modules/@uniswap/v2-periphery/build/UniswapV2Router02.json" ] \
         && [ -f "$TOOLS/node_modules/@uniswap/v2-core/build/UniswapV2Factory.json" ] \
-        && [ -f "$TOOLS/node_modules/@openzeppelin/contracts/build/contracts/ERC20PresetMinterPauser.json" ]; then
+        && [ -f "$TOOLS/node_modules/@openzeppelin/contracts/build/contracts/ERC20PresetMinterPauser.json" ] \
+        && [ -f "$TOOLS/node_modules/solc/package.json" ]; then
         return 0
     fi
     have npm || apt_install npm

@@ -73,6 +73,29 @@ pub(super) fn delegations(
         .collect()
 }
 
+/// An EIP-3009 authorization (`TransferWithAuthorization` / `ReceiveWithAuthorization`) on
+/// `chain`, judged as the transfer it is: `value` of the token out, to its payee. A value past
+/// `u128` saturates, so no per-token cap can be slipped under by overflow.
+#[cfg(feature = "evm")]
+pub(super) fn authorized_transfer(
+    t: &custos_wire::evm::typed_data::AuthorizedTransfer,
+    chain: Chain,
+) -> (Intent, Effects) {
+    let mut intent = bare_intent(Action::Transfer, chain);
+    let token = AssetId::new(t.token.clone());
+    intent.asset = Some(token.clone());
+    let effects = Effects {
+        changes: outflows(BTreeMap::from([(
+            token,
+            t.value.to_u128().unwrap_or(u128::MAX),
+        )])),
+        recipients: vec![t.to.clone()],
+        native: Some(AssetId::new(NATIVE)),
+        ..Effects::default()
+    };
+    (intent, effects)
+}
+
 /// A Solana transaction: the programs it invokes, native SOL sent to other wallets, tokens sent
 /// (by mint, where the instruction names it), and delegations or authority changes it grants.
 /// The third value is true when a token transfer does not name its mint (SPL `Transfer` rather

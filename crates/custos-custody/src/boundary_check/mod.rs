@@ -93,7 +93,9 @@ fn judge(policy: &PolicyDocument, intent: &Intent, effects: &Effects) -> Result<
 
 /// EIP-712 typed data: the digest is computed here from the document; a domain without
 /// `chainId` needs `typed_data.allow_missing_chain_id` (such a signature is valid on every chain,
-/// so at least one EVM chain must be allowed); permits are spending allowances to their spender.
+/// so at least one EVM chain must be allowed); permits are spending allowances to their spender;
+/// an EIP-3009 authorization is judged as the token transfer it is (the `transfer` toggle, the
+/// recipient rules, the per-token caps), not as a message.
 #[cfg(feature = "evm")]
 fn check_typed_data(policy: &PolicyDocument, json: &str) -> Result<(), CustodyError> {
     let s = custos_wire::evm::typed_data::summarize(json)
@@ -117,6 +119,10 @@ fn check_typed_data(policy: &PolicyDocument, json: &str) -> Result<(), CustodyEr
             )))
         }
     };
+    if let Some(t) = &s.transfer {
+        let (intent, effects) = effects::authorized_transfer(t, chain);
+        return judge(policy, &intent, &effects);
+    }
     let effects = Effects {
         delegations: effects::delegations(&s.permits, None),
         ..Effects::default()
@@ -482,5 +488,73 @@ mod solana_tests {
             ),
             Err(CustodyError::InvalidPayload(_))
         ));
+    }
+}
+
+#[cfg(all(test, feature = "evm"))]
+mod eip3009_tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::tests::doc;
+    use super::*;
+    use serde_json::json;
+
+    const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    const PAYEE: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+
+    fn authorization(value: &str) -> SignPayload {
+        let doc = json!({
+            "types": {
+                "EIP712Domain": [{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],
+                "TransferWithAuthorization": [{"name":"from","type":"address"},{"name":"to","type":"address"},{"name":"value","type":"uint256"},{"name":"validAfter","type":"uint256"},{"name":"validBefore","type":"uint256"},{"name":"nonce","type":"bytes32"}]
+            },
+            "primaryType": "TransferWithAuthorization",
+            "domain": {"name": "USD Coin", "version": "2", "chainId": 31337, "verifyingContract": TOKEN},
+            "message": {"from": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "to": PAYEE, "value": value, "validAfter": "0", "validBefore": "1796611984", "nonce": format!("0x{}", "cd".repeat(32))}
+        });
+        SignPayload::Eip712 {
+            typed_data: doc.to_string(),
+        }
+    }
+
+    /// Message signing on, transfers on, any recipient, one EVM chain.
+    fn base() -> serde_json::Value {
+        json!({"chains": ["evm:31337"], "actions": {"transfer": true, "sign_message": true}})
+    }
+
+    fn refused(policy: serde_json::Value, value: &str, rule: &str) {
+        // The server's claim about the action is ignored: the document says what it is.
+        for claimed in [None, Some(Action::SignMessage)] {
+            match check(&doc(&policy), claimed, &authorization(value)) {
+                Err(CustodyError::PolicyRefused(m)) => assert!(m.contains(rule), "{m}"),
+                other => panic!("expected {rule}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_eip3009_authorization_is_judged_as_the_transfer_it_is() {
+        assert!(check(&doc(&base()), None, &authorization("1000000")).is_ok());
+        // Message signing alone does not cover moving tokens.
+        let mut p = base();
+        p["actions"]["transfer"] = json!(false);
+        refused(p, "1000000", "actions.transfer");
+        // The payee is held to the recipient rules.
+        let mut p = base();
+        p["recipients"] = json!({"mode": "allowlist", "allow": [TOKEN]});
+        refused(p, "1000000", "recipients.allow");
+        let mut p = base();
+        p["recipients"] = json!({"mode": "any", "deny": [PAYEE]});
+        refused(p, "1000000", "recipients.deny");
+        // And the value to the per-token cap, even past u128.
+        let mut p = base();
+        p["limits"] = json!({"per_tx_usd": "25", "daily_usd": "100", "max_tx_per_hour": 20,
+            "per_tx_atoms": {format!("evm:31337:{TOKEN}"): "1000000"}});
+        assert!(check(&doc(&p), None, &authorization("1000000")).is_ok());
+        refused(p.clone(), "1000001", "limits.per_tx_atoms");
+        refused(p, &alloy_max(), "limits.per_tx_atoms");
+    }
+
+    fn alloy_max() -> String {
+        "115792089237316195423570985008687907853269984665640564039457584007913129639935".into()
     }
 }

@@ -4,7 +4,11 @@
 //! enabled; a typed-data permit (EIP-2612, DAI, Permit2) is an approval of its amount to its
 //! spender, so an unlimited permit needs the spender on `spenders.allow` and a limited one counts
 //! its USD value against the per-transaction cap and the rolling daily budget — reserved before
-//! the signature is made and committed once its audit record is durable.
+//! the signature is made and committed once its audit record is durable. An EIP-3009
+//! authorization (`TransferWithAuthorization`, `ReceiveWithAuthorization`) moves tokens as soon
+//! as anyone submits it, so it is judged as a `transfer` of its value to its payee: the transfer
+//! toggle, the recipient rules, the per-transaction and daily caps and the per-token caps apply,
+//! and its value is reserved and counted like any transfer's.
 use super::{denied, price, usage, Actor};
 use crate::audit_info::{AuditInfo, Audited};
 use crate::error::ApiError;
@@ -49,6 +53,13 @@ struct MessageParams<'a> {
     kind: &'a str,
     digest: Option<String>,
     delegations: &'a [Delegation],
+    /// An EIP-3009 authorization's payee, token and whole-unit amount.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    asset: Option<&'a AssetId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount: Option<String>,
 }
 
 /// What is to be signed, validated.
@@ -117,9 +128,10 @@ pub async fn run(
     let chain = Chain::Evm(id);
     let policy = state.policy_of(&agent)?;
     let use_ = usage(state, &agent).await?;
-    // Permits become spending allowances, which the policy values at their full amount;
-    // everything else moves nothing.
+    // Permits become spending allowances, which the policy values at their full amount; an
+    // EIP-3009 authorization is a transfer; everything else moves nothing.
     let mut effects = Effects::default();
+    let mut authorized: Option<Intent> = None;
     let (payload, kind, digest_hint) = match &job {
         Job::Personal(m) => (
             SignPayload::Message {
@@ -148,6 +160,10 @@ pub async fn run(
                             "the document's domain has no chainId, so its signature would be valid on every chain; the policy does not allow that".into(),
                         )]))
                     }
+                }
+                if let Some(t) = &s.transfer {
+                    authorized =
+                        Some(authorized_transfer(state, &agent, id, t, &mut effects).await?);
                 }
                 for p in &s.permits {
                     let asset = p.asset.as_ref().map(|a| AssetId::new(a.to_string()));
@@ -198,14 +214,14 @@ pub async fn run(
             )
         }
     };
-    let intent = Intent {
+    let intent = authorized.unwrap_or(Intent {
         action: Action::SignMessage,
         chain,
         recipient: None,
         asset: None,
         amount: Decimal::ZERO,
         declared_usd: UsdValue::Known(Decimal::ZERO),
-    };
+    });
     if dry_run {
         let e = custos_policy::explain(&policy, &intent, &effects, &use_);
         return Ok(Json(serde_json::json!({"dry_run": true, "explanation": e})).into_response());
@@ -264,6 +280,9 @@ pub async fn run(
         kind,
         digest: digest_hint,
         delegations: &effects.delegations,
+        to: intent.recipient.as_deref(),
+        asset: intent.asset.as_ref(),
+        amount: (intent.action == Action::Transfer).then(|| intent.amount.to_string()),
     })
     .map_err(ApiError::internal)?;
     let mut entry = entry_for(
@@ -311,6 +330,50 @@ pub async fn run(
     .into_response();
     r.extensions_mut().insert(Audited(stored.id));
     Ok(r)
+}
+
+/// The intent of an EIP-3009 authorization — a `transfer` of its value to its payee — with its
+/// outflow, payee and price added to `effects`. Only the wallet's own authorization can be
+/// signed: one naming another `from` would be void on chain.
+#[cfg(feature = "evm")]
+async fn authorized_transfer(
+    state: &AppState,
+    agent: &Agent,
+    chain_id: u64,
+    t: &custos_chains::evm::typed_data::AuthorizedTransfer,
+    effects: &mut Effects,
+) -> Result<Intent, ApiError> {
+    let mine = agent.addresses.get("evm").and_then(|v| v.as_str());
+    if mine.is_none_or(|m| !m.eq_ignore_ascii_case(&t.from)) {
+        return Err(ApiError::invalid(
+            "typed_data",
+            "message.from is not this wallet's address: only the wallet's own tokens can be authorized",
+        ));
+    }
+    let decimals = token_decimals(state, chain_id, &t.token).await?;
+    let asset = AssetId::new(t.token.clone());
+    let quote = price(state, &asset).await;
+    effects.prices.insert(asset.clone(), quote);
+    effects.changes.push(custos_core::AssetDelta {
+        asset: asset.clone(),
+        decimals,
+        delta_atoms: t
+            .value
+            .to_u128()
+            .and_then(|v| i128::try_from(v).ok())
+            .map_or(i128::MIN, |v| -v),
+    });
+    effects.recipients.push(t.to.clone());
+    // An amount too large for a decimal is declared as the largest one: the caps refuse it.
+    let amount = t.value.to_whole(decimals).unwrap_or(Decimal::MAX);
+    Ok(Intent {
+        action: Action::Transfer,
+        chain: Chain::Evm(chain_id),
+        recipient: Some(t.to.clone()),
+        asset: Some(asset),
+        amount,
+        declared_usd: quote.times(amount),
+    })
 }
 
 #[cfg(feature = "evm")]

@@ -1,7 +1,10 @@
 //! EIP-712 typed data: the digest a signature covers, computed from the document itself, and
-//! the permits it would grant. A Permit (EIP-2612, DAI-style) or Permit2 signature hands the
-//! spender the right to move the agent's tokens without another transaction, so it is judged as
-//! an approval of that amount.
+//! what the signature would let others do with the agent's tokens. A Permit (EIP-2612,
+//! DAI-style) or Permit2 signature hands the spender the right to move them without another
+//! transaction, so it is judged as an approval of that amount. An EIP-3009 authorization
+//! (`TransferWithAuthorization`, `ReceiveWithAuthorization` — USDC's, and what x402 payments
+//! sign) *is* a transfer: whoever holds the signature can submit it and the tokens move, so it is
+//! judged as one — its value against the caps, its payee against the recipient rules.
 //!
 //! A document is first held to [`strict::validate`], so the fields the policy reads are the
 //! fields the signature covers, and the digest is the one eth-account computes.
@@ -30,6 +33,26 @@ pub struct TypedDataSummary {
     pub primary_type: String,
     /// Approvals the signature grants when it is a known permit type.
     pub permits: Vec<ApprovalEffect>,
+    /// The transfer the signature authorizes when it is an EIP-3009 authorization.
+    pub transfer: Option<AuthorizedTransfer>,
+}
+
+/// An EIP-3009 transfer authorization: once signed by `from`, anyone may submit it and `value`
+/// base units of `token` (the domain's `verifyingContract`) move from `from` to `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizedTransfer {
+    /// The token contract (EIP-55).
+    pub token: String,
+    /// Whose tokens move (EIP-55): the signer, or the authorization is void on chain.
+    pub from: String,
+    /// Who receives them (EIP-55).
+    pub to: String,
+    /// Base units.
+    pub value: Atoms,
+    /// Not valid before this Unix time (seconds), as signed.
+    pub valid_after: U256,
+    /// Not valid from this Unix time (seconds), as signed.
+    pub valid_before: U256,
 }
 
 /// Why a document was refused.
@@ -144,12 +167,39 @@ pub fn summarize(json: &str) -> Result<TypedDataSummary, TypedDataError> {
         }
         _ => {}
     }
+    // EIP-3009: TransferWithAuthorization / ReceiveWithAuthorization(address from, address to,
+    // uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce). The receive form
+    // only restricts who may submit it (the payee); the tokens move all the same.
+    let transfer = match primary.as_str() {
+        "TransferWithAuthorization" | "ReceiveWithAuthorization" => {
+            let token = verifying.ok_or_else(|| {
+                TypedDataError(format!("a {primary} needs domain.verifyingContract"))
+            })?;
+            let from = address_of(field(msg, "from")?).ok_or_else(|| bad("from"))?;
+            let to = address_of(field(msg, "to")?).ok_or_else(|| bad("to"))?;
+            let value = u256_of(field(msg, "value")?).ok_or_else(|| bad("value"))?;
+            let valid_after =
+                u256_of(field(msg, "validAfter")?).ok_or_else(|| bad("validAfter"))?;
+            let valid_before =
+                u256_of(field(msg, "validBefore")?).ok_or_else(|| bad("validBefore"))?;
+            Some(AuthorizedTransfer {
+                token: checksum(&token),
+                from: checksum(&from),
+                to: checksum(&to),
+                value: Atoms::from_u256(value),
+                valid_after,
+                valid_before,
+            })
+        }
+        _ => None,
+    };
     Ok(TypedDataSummary {
         digest: digest.0,
         chain_id,
         verifying_contract: verifying.map(|a| checksum(&a)),
         primary_type: primary,
         permits,
+        transfer,
     })
 }
 
@@ -219,5 +269,48 @@ mod tests {
         assert!(summarize(&permit("0")).unwrap().permits.is_empty());
         assert!(summarize("{}").is_err());
         assert!(summarize(&permit("nope")).is_err());
+    }
+
+    fn authorization(primary: &str, domain_contract: &str) -> String {
+        format!(
+            r#"{{"types": {{
+              "EIP712Domain": [{{"name":"name","type":"string"}},{{"name":"version","type":"string"}},{{"name":"chainId","type":"uint256"}}{domain_contract_type}],
+              "{primary}": [{{"name":"from","type":"address"}},{{"name":"to","type":"address"}},{{"name":"value","type":"uint256"}},{{"name":"validAfter","type":"uint256"}},{{"name":"validBefore","type":"uint256"}},{{"name":"nonce","type":"bytes32"}}]
+            }},
+            "primaryType": "{primary}",
+            "domain": {{"name":"USD Coin","version":"2","chainId":31337{domain_contract}}},
+            "message": {{"from":"0x70997970C51812dc3A010C7d01b50e0d17dc79C8","to":"0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC","value":"2500000","validAfter":"0","validBefore":"1796611984","nonce":"0x{nonce}"}}}}"#,
+            domain_contract_type = if domain_contract.is_empty() {
+                String::new()
+            } else {
+                r#",{"name":"verifyingContract","type":"address"}"#.to_owned()
+            },
+            domain_contract = if domain_contract.is_empty() {
+                String::new()
+            } else {
+                format!(r#","verifyingContract":"{domain_contract}""#)
+            },
+            nonce = "ab".repeat(32),
+        )
+    }
+
+    #[test]
+    fn eip3009_authorizations_are_transfers_of_the_domain_token() {
+        let token = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+        for primary in ["TransferWithAuthorization", "ReceiveWithAuthorization"] {
+            let s = summarize(&authorization(primary, token)).unwrap();
+            let t = s.transfer.unwrap();
+            assert_eq!(t.token, token);
+            assert_eq!(t.from, "0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+            assert_eq!(t.to, "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC");
+            assert_eq!(t.value, Atoms::from(2_500_000u64));
+            assert_eq!(t.valid_before, U256::from(1_796_611_984u64));
+            assert!(s.permits.is_empty());
+        }
+        // Without the token contract there is nothing to value: refused, not waved through.
+        let e = summarize(&authorization("TransferWithAuthorization", "")).unwrap_err();
+        assert!(e.0.contains("verifyingContract"), "{e}");
+        // Other documents authorize no transfer.
+        assert!(summarize(&permit("1")).unwrap().transfer.is_none());
     }
 }
