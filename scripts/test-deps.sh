@@ -159,6 +159,12 @@ browser_frost() {
     npm_ci "$ROOT/clients/browser"
 }
 
+# A real x402 seller and facilitator (scripts/x402: @x402/express, @x402/core, @x402/evm;
+# crates/custos-cli/tests/x402.rs runs it against anvil).
+x402_seller() {
+    npm_ci "$ROOT/scripts/x402"
+}
+
 main() {
     # With arguments, install only the named components (e.g. `scripts/test-deps.sh openbao`,
     # as scripts/bench.sh does).
@@ -174,6 +180,7 @@ main() {
     python_client_generator
     typescript_client
     browser_frost
+    x402_seller
     schemathesis_cli
     openbao
     softhsm

@@ -511,6 +511,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/wallets/me/actions/pay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Performs an action for the caller. */
+        post: operations["action_pay"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/wallets/me/actions/sign": {
         parameters: {
             query?: never;
@@ -826,8 +843,9 @@ export interface components {
         /** @description `error` of [`ErrorBody`]. */
         ErrorDetail: {
             /**
-             * @description `invalid_request`, `unauthorized`, `forbidden`, `policy_denied`, `not_found`,
-             *     `idempotency_conflict`, `rate_limited`, `unavailable`, `internal`.
+             * @description `invalid_request`, `unauthorized`, `forbidden`, `scope_missing`, `policy_denied`,
+             *     `not_found`, `idempotency_conflict`, `rate_limited`, `upstream_error` (`pay`: the seller
+             *     failed), `unavailable`, `internal`.
              */
             code: string;
             /** @description `policy_denied`: `{"reasons": [{"rule", "message"}]}`. */
@@ -902,6 +920,44 @@ export interface components {
              * @example agent@example.com
              */
             email: string;
+        };
+        /**
+         * @description `200` of `pay`: the resource, and — when it cost something — the payment and the seller's
+         *     settlement receipt.
+         */
+        Paid: {
+            /** @description The resource: JSON as served, anything else as text. */
+            body: Record<string, never>;
+            /**
+             * Format: int32
+             * @description The seller's HTTP status for the resource.
+             */
+            http_status: number;
+            /** @description What was paid: `{network, asset, amount, pay_to, usd_value, valid_before}`. */
+            payment?: Record<string, never> | null;
+            /** @description The seller's `PAYMENT-RESPONSE` (`{success, transaction, network, payer}`), decoded. */
+            receipt?: Record<string, never> | null;
+            /**
+             * Format: int64
+             * @description The audit record of the authorization's signature.
+             */
+            signature_audit_id?: number | null;
+            /** @description `paid`, or `free` when the resource asked for no payment. */
+            status: string;
+        };
+        /** @description The request body of `pay`. */
+        PayBody: {
+            /**
+             * @description The payment requirements the agent was quoted (one entry of a 402's `accepts`): Custos
+             *     then pays only if the seller still asks exactly that (scheme, network, amount, asset,
+             *     payee).
+             */
+            quote?: Record<string, never> | null;
+            /**
+             * @description The resource (`http://` or `https://`), fetched with `GET`.
+             * @example https://api.example.com/weather
+             */
+            url: string;
         };
         /** @description `202`: parked for human approval. */
         PendingApproval: {
@@ -3378,6 +3434,135 @@ export interface operations {
             };
             /** @description Internal failure (never for bad input) */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (store, audit log, boundary, chain) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    action_pay: {
+        parameters: {
+            query?: {
+                /** @description Explain the policy decision without signing */
+                dry_run?: boolean;
+            };
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PayBody"];
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Paid"] | components["schemas"]["DryRun"];
+                };
+            };
+            /** @description `{status: pending_approval, approval_id, quorum}` */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description policy_denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body did not arrive in time */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Idempotency key in use */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Rate limited (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal failure (never for bad input) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `upstream_error`: the seller could not be reached, answered something unreadable, or refused the payment (`details` says whether it was signed) */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

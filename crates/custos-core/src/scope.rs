@@ -43,11 +43,14 @@ pub enum ApiScope {
     /// the agent's, whatever its scopes.
     #[serde(rename = "policy:tighten")]
     PolicyTighten,
+    /// The `pay` action (x402 payments for HTTP resources).
+    #[serde(rename = "x402:pay")]
+    Pay,
 }
 
 impl ApiScope {
     /// Every scope, in a stable order.
-    pub const ALL: [ApiScope; 10] = [
+    pub const ALL: [ApiScope; 11] = [
         ApiScope::WalletRead,
         ApiScope::PolicyRead,
         ApiScope::AuditRead,
@@ -58,6 +61,7 @@ impl ApiScope {
         ApiScope::Liquidity,
         ApiScope::Prediction,
         ApiScope::PolicyTighten,
+        ApiScope::Pay,
     ];
 
     /// The scope's name, as requests and responses spell it.
@@ -73,6 +77,7 @@ impl ApiScope {
             ApiScope::Liquidity => "liquidity",
             ApiScope::Prediction => "prediction",
             ApiScope::PolicyTighten => "policy:tighten",
+            ApiScope::Pay => "x402:pay",
         }
     }
 
@@ -91,6 +96,7 @@ impl ApiScope {
             "sign-message" => Some(ApiScope::SignMessage),
             "liquidity" => Some(ApiScope::Liquidity),
             "prediction" => Some(ApiScope::Prediction),
+            "pay" => Some(ApiScope::Pay),
             _ => None,
         }
     }

@@ -182,10 +182,25 @@ pub static TOOLS: &[ToolSpec] = &[
         build: |a| action("sign-message", a, false),
     },
     ToolSpec {
+        name: "pay",
+        title: "Pay for an HTTP resource (x402)",
+        description: "Fetch a URL and, if it answers 402 Payment Required (x402 v2), pay it from the wallet within the policy's payments rules and return the resource and the settlement receipt. Pass the quote you were shown to pay only that.",
+        scopes: &[ApiScope::Pay],
+        read_only: false,
+        schema: pay_schema,
+        build: |a| action("pay", a, false),
+    },
+    ToolSpec {
         name: "dry_run",
         title: "What would the policy say",
         description: "Evaluate an action against the policy and explain the decision, signing nothing.",
-        scopes: &[ApiScope::Transfer, ApiScope::Trade, ApiScope::Sign, ApiScope::SignMessage],
+        scopes: &[
+            ApiScope::Transfer,
+            ApiScope::Trade,
+            ApiScope::Sign,
+            ApiScope::SignMessage,
+            ApiScope::Pay,
+        ],
         read_only: true,
         schema: dry_run_schema,
         build: dry_run,
@@ -275,10 +290,21 @@ fn message_schema() -> Value {
     )
 }
 
+fn pay_schema() -> Value {
+    object(
+        json!({
+            "url": {"type": "string", "description": "The resource (http:// or https://), fetched with GET"},
+            "quote": {"type": "object", "description": "The payment requirements you were quoted (one entry of the 402's accepts): pay only if the seller still asks exactly this"},
+            "idempotency_key": idempotency_property()
+        }),
+        &["url"],
+    )
+}
+
 fn dry_run_schema() -> Value {
     object(
         json!({
-            "action": {"type": "string", "enum": ["transfer", "trade", "sign_transaction", "sign_message"]},
+            "action": {"type": "string", "enum": ["transfer", "trade", "sign_transaction", "sign_message", "pay"]},
             "request": {"type": "object", "description": "The arguments that action's tool would take (without idempotency_key)"}
         }),
         &["action", "request"],
@@ -367,10 +393,11 @@ fn dry_run(mut args: Map<String, Value>) -> Result<RestCall, ArgError> {
             "trade" => "trade",
             "sign_transaction" => "sign",
             "sign_message" => "sign-message",
+            "pay" => "pay",
             _ => {
                 return Err(ArgError::new(
                     "action",
-                    "must be transfer, trade, sign_transaction or sign_message",
+                    "must be transfer, trade, sign_transaction, sign_message or pay",
                 ))
             }
         },
@@ -442,7 +469,7 @@ mod tests {
     #[test]
     fn a_dry_run_names_the_action_and_signs_nothing() {
         let t = find("dry_run").map(|t| t.scopes.len());
-        assert_eq!(t, Some(4));
+        assert_eq!(t, Some(5));
         let call = find("dry_run").map(|t| {
             t.request(args(
                 json!({"action": "sign_message", "request": {"chain": "message", "message": "hi"}}),

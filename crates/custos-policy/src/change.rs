@@ -126,6 +126,22 @@ pub fn loosenings(old: &PolicyDocument, new: &PolicyDocument) -> Vec<String> {
     if new.typed_data.allow_missing_chain_id && !old.typed_data.allow_missing_chain_id {
         more("typed_data.allow_missing_chain_id", "turned on".into());
     }
+    let (a, b) = (&old.payments, &new.payments);
+    for d in added(&a.domains, &b.domains) {
+        more("payments.domains", format!("adds {d}"));
+    }
+    if b.max_per_payment_usd > a.max_per_payment_usd {
+        more(
+            "payments.max_per_payment_usd",
+            format!("{} → {}", a.max_per_payment_usd, b.max_per_payment_usd),
+        );
+    }
+    if b.max_validity_seconds > a.max_validity_seconds {
+        more(
+            "payments.max_validity_seconds",
+            format!("{} → {}", a.max_validity_seconds, b.max_validity_seconds),
+        );
+    }
     out
 }
 
@@ -253,6 +269,18 @@ mod tests {
             (
                 "typed_data.allow_missing_chain_id",
                 Box::new(|p| p.typed_data.allow_missing_chain_id = true),
+            ),
+            (
+                "payments.domains",
+                Box::new(|p| p.payments.domains.push("pay.example".into())),
+            ),
+            (
+                "payments.max_per_payment_usd",
+                Box::new(|p| p.payments.max_per_payment_usd = Decimal::from_atoms(1)),
+            ),
+            (
+                "payments.max_validity_seconds",
+                Box::new(|p| p.payments.max_validity_seconds += 1),
             ),
             (
                 "session_expiration_hours",

@@ -37,6 +37,60 @@ pub struct PolicyDocument {
     /// Rules for EIP-712 typed data.
     #[serde(default, skip_serializing_if = "TypedDataRules::is_default")]
     pub typed_data: TypedDataRules,
+    /// x402 payments for HTTP resources (`POST /v1/wallets/me/actions/pay`).
+    #[serde(default, skip_serializing_if = "Payments::is_default")]
+    pub payments: Payments,
+}
+
+/// x402 payments: which sites the agent may pay, how much one payment may cost and how long its
+/// authorization may stay valid. The payment itself is an EIP-3009 transfer and is held to every
+/// transfer rule too (the `transfer` toggle, the payee against `recipients`, the per-transaction
+/// and daily caps). Nothing is allowed by default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payments {
+    /// Hosts the agent may pay (`api.example.com`, or `127.0.0.1:8402` with a port), compared
+    /// case-insensitively with the URL's host (and port, when the entry names one). Empty: none.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// The most one payment may cost, USD.
+    #[serde(default)]
+    pub max_per_payment_usd: Decimal,
+    /// The longest an authorization may stay valid, seconds (1–3600; default 300): a seller
+    /// asking for longer gets this long.
+    #[serde(default = "default_payment_validity")]
+    pub max_validity_seconds: u32,
+}
+
+fn default_payment_validity() -> u32 {
+    300
+}
+
+impl Default for Payments {
+    fn default() -> Self {
+        Self {
+            domains: Vec::new(),
+            max_per_payment_usd: Decimal::ZERO,
+            max_validity_seconds: default_payment_validity(),
+        }
+    }
+}
+
+impl Payments {
+    /// True when nothing is set, so the section is left out of serialized documents.
+    pub fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// Whether `host` (and `port`) is one the agent may pay.
+    pub fn allows_host(&self, host: &str, port: Option<u16>) -> bool {
+        self.domains.iter().any(|d| match d.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() => {
+                h.eq_ignore_ascii_case(host) && port.map(|x| x.to_string()).as_deref() == Some(p)
+            }
+            _ => d.eq_ignore_ascii_case(host),
+        })
+    }
 }
 
 /// Rules for EIP-712 typed-data signatures.
@@ -234,6 +288,7 @@ impl Default for PolicyDocument {
             spenders: Spenders::default(),
             simulation: SimulationRules::default(),
             typed_data: TypedDataRules::default(),
+            payments: Payments::default(),
         }
     }
 }
@@ -359,6 +414,24 @@ impl PolicyDocument {
                 "simulation.outflow_tolerance_bps",
                 "must be between 0 and 10000",
             ));
+        }
+        if !(1..=3600).contains(&self.payments.max_validity_seconds) {
+            return Err(err(
+                "payments.max_validity_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
+        for (i, d) in self.payments.domains.iter().enumerate() {
+            let ok = !d.is_empty()
+                && d.len() <= 253
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+            if !ok {
+                return Err(err(
+                    format!("payments.domains[{i}]"),
+                    "a host name or address, optionally with :port (no scheme, no path)",
+                ));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.chains.iter().enumerate() {

@@ -22,8 +22,8 @@ pub use decision::{
     Allowance, Approved, Decision, DecisionKind, Explanation, Outcome, Reason, RuleOutcome,
 };
 pub use document::{
-    ActionToggles, Approvals, Limits, PolicyDocument, PolicyError, Programs, RecipientMode,
-    Recipients, SimulationRules, Spenders, TypedDataRules,
+    ActionToggles, Approvals, Limits, Payments, PolicyDocument, PolicyError, Programs,
+    RecipientMode, Recipients, SimulationRules, Spenders, TypedDataRules,
 };
 pub use engine::{
     check_stateless, evaluate, evaluate_payload, evaluate_with_approvals, explain, precheck,

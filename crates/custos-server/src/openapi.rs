@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
         admin::list_api_keys, admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify, admin::audit_checkpoints,
         system::healthz, system::metrics, system::attestation, system::skill,
     ),
-    components(schemas(ErrorBody, ErrorDetail, AuditRecord, AuditPage, Confirmed, SignedTransaction, EvmSignature, DryRun, PendingApproval, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody, admin::NewApiKey)),
+    components(schemas(ErrorBody, ErrorDetail, AuditRecord, AuditPage, Confirmed, SignedTransaction, EvmSignature, DryRun, PendingApproval, Paid, crate::actions::pay::PayBody, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody, admin::NewApiKey)),
     modifiers(&Bearer, &StandardErrors),
 )]
 struct ApiDoc;
@@ -32,8 +32,9 @@ struct ErrorBody {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 struct ErrorDetail {
-    /// `invalid_request`, `unauthorized`, `forbidden`, `policy_denied`, `not_found`,
-    /// `idempotency_conflict`, `rate_limited`, `unavailable`, `internal`.
+    /// `invalid_request`, `unauthorized`, `forbidden`, `scope_missing`, `policy_denied`,
+    /// `not_found`, `idempotency_conflict`, `rate_limited`, `upstream_error` (`pay`: the seller
+    /// failed), `unavailable`, `internal`.
     code: String,
     /// What went wrong, for people.
     message: String,
@@ -42,6 +43,28 @@ struct ErrorDetail {
     /// `policy_denied`: `{"reasons": [{"rule", "message"}]}`.
     #[schema(value_type = Option<Object>)]
     details: Option<serde_json::Value>,
+}
+
+/// `200` of `pay`: the resource, and — when it cost something — the payment and the seller's
+/// settlement receipt.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Paid {
+    /// `paid`, or `free` when the resource asked for no payment.
+    status: String,
+    /// The seller's HTTP status for the resource.
+    http_status: u16,
+    /// The resource: JSON as served, anything else as text.
+    #[schema(value_type = Object)]
+    body: serde_json::Value,
+    /// The seller's `PAYMENT-RESPONSE` (`{success, transaction, network, payer}`), decoded.
+    #[schema(value_type = Option<Object>)]
+    receipt: Option<serde_json::Value>,
+    /// What was paid: `{network, asset, amount, pay_to, usd_value, valid_before}`.
+    #[schema(value_type = Option<Object>)]
+    payment: Option<serde_json::Value>,
+    /// The audit record of the authorization's signature.
+    signature_audit_id: Option<u64>,
 }
 
 /// `200` of `transfer`, `trade` and broadcast `sign`: the transaction landed.
@@ -173,7 +196,7 @@ struct PendingApproval {
 }
 
 /// The `200` answers of each action.
-const ANSWERS: [(&str, &[&str]); 4] = [
+const ANSWERS: [(&str, &[&str]); 5] = [
     ("transfer", &["Confirmed", "DryRun"]),
     ("trade", &["Confirmed", "DryRun"]),
     (
@@ -181,16 +204,18 @@ const ANSWERS: [(&str, &[&str]); 4] = [
         &["Confirmed", "SignedTransaction", "SignedMessage", "DryRun"],
     ),
     ("sign-message", &["SignedMessage", "EvmSignature", "DryRun"]),
+    ("pay", &["Paid", "DryRun"]),
 ];
 
 /// The actions `POST /v1/wallets/me/actions/{action}` serves, each documented as its own
 /// path with its own body (an OpenAPI body cannot depend on a path parameter): the request
 /// schemas each accepts. `liquidity` and `prediction` are not served yet (always `422`).
-const ACTIONS: [(&str, &[&str]); 4] = [
+const ACTIONS: [(&str, &[&str]); 5] = [
     ("transfer", &["TransferBody"]),
     ("trade", &["TradeBody"]),
     ("sign", &["SignTxBody", "SignMessageBody"]),
     ("sign-message", &["EvmMessageBody", "SignMessageBody"]),
+    ("pay", &["PayBody"]),
 ];
 
 /// The templated action path, replaced by one path per action.
@@ -243,7 +268,16 @@ fn split_actions(api: &mut utoipa::openapi::OpenApi) {
                     .build()
                     .into(),
             );
-            if action != "sign-message" {
+            if action == "pay" {
+                op.responses.responses.insert(
+                    "502".into(),
+                    ResponseBuilder::new()
+                        .description("`upstream_error`: the seller could not be reached, answered something unreadable, or refused the payment (`details` says whether it was signed)")
+                        .content("application/json", json(one_of(&["ErrorBody"])))
+                        .build()
+                        .into(),
+                );
+            } else if action != "sign-message" {
                 op.responses.responses.insert(
                     "202".into(),
                     ResponseBuilder::new()

@@ -287,7 +287,8 @@ pub enum ApiKeysCmd {
         /// The agent's id.
         agent: String,
         /// Limit the key to these scopes (repeat, or separate with commas): wallet:read,
-        /// policy:read, audit:read, transfer, trade, sign, sign:message, liquidity, prediction, policy:tighten.
+        /// policy:read, audit:read, transfer, trade, sign, sign:message, liquidity, prediction,
+        /// policy:tighten, x402:pay.
         /// Without any, the key has every scope.
         #[arg(long = "scope", value_delimiter = ',')]
         scopes: Vec<String>,

@@ -376,8 +376,13 @@ async fn authorized_transfer(
     })
 }
 
+/// The decimals of ERC-20 `token` on `evm:chain_id`, asked of the chain.
 #[cfg(feature = "evm")]
-async fn token_decimals(state: &AppState, chain_id: u64, token: &str) -> Result<u8, ApiError> {
+pub(crate) async fn token_decimals(
+    state: &AppState,
+    chain_id: u64,
+    token: &str,
+) -> Result<u8, ApiError> {
     let adapter = state.chains.evm_adapters.get(&chain_id).ok_or_else(|| {
         ApiError::invalid(
             "chain",

@@ -7,6 +7,7 @@
 //! without a policy decision.
 pub mod budget;
 pub mod evm_message;
+pub mod pay;
 pub mod sign;
 pub mod trade;
 pub mod transfer;

@@ -189,12 +189,13 @@ enum ChainJob {
     Sign(SignTxBody),
     Trade(crate::actions::trade::TradeBody),
     EvmMessage(crate::actions::evm_message::EvmMessageBody),
+    Pay(crate::actions::pay::PayBody),
 }
 
 /// Performs an action for the caller.
 #[utoipa::path(post, path = "/v1/wallets/me/actions/{action}", tag = "wallet", security(("bearer" = [])),
-    params(("action" = String, Path, description = "`transfer`, `sign` (a Solana or EVM transaction, or `chain: message`), `trade` (EVM, Uniswap V2) or `sign-message` (`chain: message`, or `evm:<id>` with `message`, `typed_data` or `hash`)"), ("Idempotency-Key" = Option<String>, Header,), ("dry_run" = Option<bool>, Query, description = "Explain the policy decision without signing")),
-    request_body(content((TransferBody), (SignTxBody), (crate::actions::trade::TradeBody), (crate::actions::evm_message::EvmMessageBody), (SignMessageBody)), description = "`TransferBody` for `transfer`; `SignTxBody` for `sign` on a chain; `TradeBody` for `trade`; `EvmMessageBody` for `sign-message` on an EVM chain; `SignMessageBody` for off-chain messages"),
+    params(("action" = String, Path, description = "`transfer`, `sign` (a Solana or EVM transaction, or `chain: message`), `trade` (EVM, Uniswap V2), `sign-message` (`chain: message`, or `evm:<id>` with `message`, `typed_data` or `hash`) or `pay` (an x402 payment for a URL)"), ("Idempotency-Key" = Option<String>, Header,), ("dry_run" = Option<bool>, Query, description = "Explain the policy decision without signing")),
+    request_body(content((TransferBody), (SignTxBody), (crate::actions::trade::TradeBody), (crate::actions::evm_message::EvmMessageBody), (SignMessageBody), (crate::actions::pay::PayBody)), description = "`TransferBody` for `transfer`; `SignTxBody` for `sign` on a chain; `TradeBody` for `trade`; `EvmMessageBody` for `sign-message` on an EVM chain; `SignMessageBody` for off-chain messages; `PayBody` for `pay`"),
     responses((status = 200, description = "Confirmed transfer `{status, tx, usd_value, audit_id, slot}`, signed transaction `{status: signed, tx, signed_transaction, usd_value, audit_id}`, or `SignedMessage`"), (status = 202, description = "`{status: pending_approval, approval_id, quorum}`"), (status = 403, description = "policy_denied"), (status = 409, description = "Idempotency key in use"), (status = 422, description = "Invalid request")))]
 #[allow(clippy::too_many_arguments)]
 pub async fn action(
@@ -220,7 +221,7 @@ pub async fn action(
         .and_then(|c| c.as_str())
         .and_then(|c| c.parse::<custos_core::Chain>().ok());
     let chain_action = match action.as_str() {
-        "transfer" | "trade" => true,
+        "transfer" | "trade" | "pay" => true,
         // A chain `sign` names a chain this build knows and carries a transaction; anything else
         // (`message`, or a bad value the message path reports against `chain`) is a message.
         "sign" => {
@@ -258,6 +259,13 @@ pub async fn action(
                 let params = json!({"chain": req.chain, "from_asset": req.from_asset, "to_asset": req.to_asset, "amount": req.amount, "slippage_bps": req.slippage_bps, "dry_run": dry_run});
                 (ChainJob::Trade(req), params)
             }
+            "pay" => {
+                let req: crate::actions::pay::PayBody = parse_json(&body)?;
+                let url = crate::actions::pay::validate(&req)?;
+                let params =
+                    json!({"url": url.as_str(), "quoted": req.quote.is_some(), "dry_run": dry_run});
+                (ChainJob::Pay(req), params)
+            }
             "sign-message" => {
                 let req: crate::actions::evm_message::EvmMessageBody = parse_json(&body)?;
                 let params = json!({"chain": req.chain, "kind": if req.typed_data.is_some() { "eip712" } else if req.hash.is_some() { "raw_hash" } else { "eip191" }});
@@ -287,6 +295,9 @@ pub async fn action(
                 }
                 ChainJob::EvmMessage(req) => {
                     crate::actions::evm_message::run(&st, &actor, agent, req, dry_run).await
+                }
+                ChainJob::Pay(req) => {
+                    crate::actions::pay::run(&st, &actor, agent, req, dry_run).await
                 }
             };
             let mut r = result.unwrap_or_else(|e| e.into_response());

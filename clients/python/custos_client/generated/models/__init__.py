@@ -17,6 +17,12 @@ from .evm_signature import EvmSignature
 from .mint_body import MintBody
 from .new_api_key import NewApiKey
 from .otp_request import OtpRequest
+from .paid import Paid
+from .paid_body import PaidBody
+from .paid_payment_type_0 import PaidPaymentType0
+from .paid_receipt_type_0 import PaidReceiptType0
+from .pay_body import PayBody
+from .pay_body_quote_type_0 import PayBodyQuoteType0
 from .pending_approval import PendingApproval
 from .put_policy_body import PutPolicyBody
 from .sign_message_body import SignMessageBody
@@ -49,6 +55,12 @@ __all__ = (
     "MintBody",
     "NewApiKey",
     "OtpRequest",
+    "Paid",
+    "PaidBody",
+    "PaidPaymentType0",
+    "PaidReceiptType0",
+    "PayBody",
+    "PayBodyQuoteType0",
     "PendingApproval",
     "PutPolicyBody",
     "SignedMessage",

@@ -27,8 +27,9 @@ class ErrorDetail:
     """ `error` of [`ErrorBody`].
 
         Attributes:
-            code (str): `invalid_request`, `unauthorized`, `forbidden`, `policy_denied`, `not_found`,
-                `idempotency_conflict`, `rate_limited`, `unavailable`, `internal`.
+            code (str): `invalid_request`, `unauthorized`, `forbidden`, `scope_missing`, `policy_denied`,
+                `not_found`, `idempotency_conflict`, `rate_limited`, `upstream_error` (`pay`: the seller
+                failed), `unavailable`, `internal`.
             message (str): What went wrong, for people.
             details (ErrorDetailDetailsType0 | None | Unset): `policy_denied`: `{"reasons": [{"rule", "message"}]}`.
             field (None | str | Unset): The request field at fault, when there is one.

@@ -1,0 +1,314 @@
+//! x402 payments (`POST /v1/wallets/me/actions/pay`, x402 v2, `exact` on EVM) against a real
+//! seller and facilitator from the reference npm packages (scripts/x402/seller.mjs:
+//! @x402/express, @x402/core, @x402/evm 2.27) settling on anvil in an EIP-3009 token compiled
+//! from scripts/contracts. What is checked: a paid resource is fetched and the facilitator
+//! settles on chain (the receipt's transaction is mined, the payee holds the price); a payment
+//! above `payments.max_per_payment_usd`, to a site off `payments.domains` (never contacted),
+//! or whose requirements changed since the agent's quote (amount, payee, asset, network) is
+//! refused with nothing signed and nothing moved; the authorization the seller got cannot be
+//! replayed (the token refuses it); 20 concurrent payments against a daily cap settle exactly
+//! the cap's worth.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use base64::Engine as _;
+use common::evm::*;
+use common::{assert_error, repo_root, Server, Session};
+use serde_json::{json, Value};
+use std::io::BufRead as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// anvil's second dev key: the facilitator pays the gas of settlements.
+const FACILITATOR_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+/// 0.01 USDC.
+const PRICE: u128 = 10_000;
+
+/// scripts/x402/seller.mjs, killed on drop; `seen` collects its request log.
+struct Seller {
+    child: Child,
+    url: String,
+    seen: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Seller {
+    fn start(anvil: &Anvil, token: &str, pay_to: &str) -> Seller {
+        let script = repo_root().join("scripts/x402/seller.mjs");
+        assert!(
+            repo_root().join("scripts/x402/node_modules").exists(),
+            "run scripts/test-deps.sh (npm ci of scripts/x402)"
+        );
+        let cfg = json!({"rpc": anvil.url, "chainId": 31337, "token": token, "payTo": pay_to,
+            "amount": PRICE.to_string(), "facilitatorKey": FACILITATOR_KEY});
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(cfg.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node");
+        let out = child.stdout.take().unwrap();
+        let seen = Arc::new(Mutex::new(vec![]));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if v.get("seller").is_some() {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(v["seller"].as_str().unwrap_or_default().to_owned());
+                    }
+                } else {
+                    log.lock().unwrap().push(v);
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the seller did not start");
+        Seller { child, url, seen }
+    }
+
+    async fn variant(&self, name: &str) {
+        let r: Value = reqwest::Client::new()
+            .post(format!("{}/_variant", self.url))
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["variant"], name);
+    }
+
+    fn seen(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Seller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn pay(srv: &Server, s: &Session, body: Value) -> common::Resp {
+    action(srv, s, "pay", body).await
+}
+
+/// The seller's current requirements, as a client is quoted them (one 402).
+async fn quote(url: &str) -> Value {
+    let r = reqwest::Client::new().get(url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 402);
+    let h = r.headers()["payment-required"].to_str().unwrap().to_owned();
+    let v: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(h).unwrap())
+            .unwrap();
+    v["accepts"][0].clone()
+}
+
+/// How many authorizations Custos has signed for the agent (its `sign_message` records).
+async fn signatures(srv: &Server, s: &Session) -> usize {
+    srv.my_audit(&s.token)
+        .await
+        .iter()
+        .map(|r| r.get("entry").unwrap_or(r))
+        .filter(|e| e["action"] == "sign_message" && e["outcome"] == "success")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn x402_payments_settle_under_the_policy_and_nothing_else_does() {
+    let a = Anvil::start(31337).await;
+    let d = deploy(&a);
+    let usdc = evm_chain(&["deploy-usdc", &a.url], None)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let merchant = random_evm();
+    let seller = Seller::start(&a, &usdc, &merchant);
+    let weather = format!("{}/weather", seller.url);
+    let cfg = config(&[(&a, 31337, Some(&d))]).replacen(
+        "ETH = \"3000\"\n",
+        &format!("ETH = \"3000\"\n\"{usdc}\" = \"1\"\n"),
+        1,
+    );
+    let srv = Server::builder().config(&cfg).start().await;
+    let owner = a.rpc("eth_accounts", json!([])).await[0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fund = |who: String| {
+        let a = &a;
+        let owner = owner.clone();
+        let usdc = usdc.clone();
+        async move {
+            a.send_from(
+                &owner,
+                &usdc,
+                &format!(
+                    "0x40c10f19{:0>64}{:064x}",
+                    &who[2..].to_lowercase(),
+                    1_000_000u128
+                ),
+            )
+            .await;
+        }
+    };
+    let s = srv.login("x402@example.com").await;
+    let me = evm_address(&srv, &s).await;
+    fund(me.clone()).await;
+    let payments = |max: &str| json!({"payments": {"domains": ["127.0.0.1"], "max_per_payment_usd": max, "max_validity_seconds": 60}});
+    let mut p = policy(&["evm:31337"], payments("0.05"));
+    p["limits"]["per_tx_usd"] = json!("1");
+    p["limits"]["daily_usd"] = json!("1");
+    set_policy(&srv, &s.agent_id, p.clone()).await;
+
+    // A site off the allowlist is refused before it is contacted.
+    let other_host = weather.replace("127.0.0.1", "localhost");
+    let r = pay(&srv, &s, json!({"url": other_host})).await;
+    assert_denied_by(&r, "payments.domains");
+    assert!(seller.seen().is_empty(), "{:?}", seller.seen());
+
+    // The paid resource: fetched, paid, settled on chain.
+    let r = pay(&srv, &s, json!({"url": weather})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["status"], "paid", "{v}");
+    assert_eq!(v["body"]["report"]["weather"], "sunny", "{v}");
+    assert_eq!(v["receipt"]["success"], true, "{v}");
+    assert_eq!(v["payment"]["usd_value"], "0.01", "{v}");
+    let tx = v["receipt"]["transaction"].as_str().unwrap().to_owned();
+    let mined = a.rpc("eth_getTransactionReceipt", json!([tx])).await;
+    assert_eq!(mined["status"], "0x1", "{mined}");
+    assert_eq!(a.token_balance(&usdc, &merchant).await, PRICE);
+    assert_eq!(a.token_balance(&usdc, &me).await, 1_000_000 - PRICE);
+    // The payment and its receipt are in the audit log.
+    let audit = srv.my_audit(&s.token).await;
+    let rec = audit
+        .iter()
+        .map(|r| r.get("entry").unwrap_or(r))
+        .rfind(|e| e["action"] == "pay")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        rec["params"]["receipt"]["transaction"],
+        tx.as_str(),
+        "{rec}"
+    );
+    // The authorization the seller received cannot be used again: the token refuses it.
+    let header = seller
+        .seen()
+        .iter()
+        .rev()
+        .find_map(|e| e["payment"].as_str().map(str::to_owned))
+        .unwrap();
+    let sent: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sent["x402Version"], 2);
+    let replay = evm_chain(
+        &["authorize", &a.url],
+        Some(
+            &json!({"token": usdc, "authorization": sent["payload"]["authorization"],
+                     "signature": sent["payload"]["signature"]}),
+        ),
+    );
+    assert_eq!(
+        replay["status"], "0x0",
+        "a replayed authorization must revert"
+    );
+    assert_eq!(a.token_balance(&usdc, &merchant).await, PRICE);
+
+    // Above the most one payment may cost: refused, nothing signed.
+    let before = signatures(&srv, &s).await;
+    let mut tight = p.clone();
+    tight["payments"] = payments("0.005")["payments"].clone();
+    set_policy(&srv, &s.agent_id, tight).await;
+    assert_denied_by(
+        &pay(&srv, &s, json!({"url": weather})).await,
+        "payments.max_per_payment_usd",
+    );
+    set_policy(&srv, &s.agent_id, p.clone()).await;
+
+    // Quoted, then the seller changes what it asks: refused, nothing signed, nothing moved.
+    let quoted = quote(&weather).await;
+    for (variant, field) in [
+        ("amount", "amount"),
+        ("payTo", "payTo"),
+        ("asset", "asset"),
+        ("network", "network"),
+    ] {
+        seller.variant(variant).await;
+        let r = pay(&srv, &s, json!({"url": weather, "quote": quoted})).await;
+        let e = assert_error(&r, &[422], "invalid_request");
+        assert_eq!(e["field"], "quote", "{variant}: {}", r.text);
+        assert!(
+            e["message"].as_str().unwrap().contains(field),
+            "{variant}: {}",
+            r.text
+        );
+    }
+    seller.variant("honest").await;
+    assert_eq!(signatures(&srv, &s).await, before);
+    assert_eq!(a.token_balance(&usdc, &merchant).await, PRICE);
+    // The quote still holds once the seller asks it again.
+    let r = pay(&srv, &s, json!({"url": weather, "quote": quoted})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(a.token_balance(&usdc, &merchant).await, 2 * PRICE);
+
+    // 20 concurrent payments against a 0.10 USD daily cap: exactly ten settle.
+    let c = srv.login("x402-burst@example.com").await;
+    let c_addr = evm_address(&srv, &c).await;
+    fund(c_addr.clone()).await;
+    let mut cp = policy(&["evm:31337"], payments("0.05"));
+    cp["limits"]["per_tx_usd"] = json!("0.1");
+    cp["limits"]["daily_usd"] = json!("0.1");
+    set_policy(&srv, &c.agent_id, cp).await;
+    let before = a.token_balance(&usdc, &merchant).await;
+    let mut tasks = vec![];
+    for i in 0..20 {
+        let base = srv.base();
+        let token = c.token.clone();
+        let url = weather.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = common::client()
+                .post(format!("{base}/v1/wallets/me/actions/pay"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", format!("burst-{i}"))
+                .json(&json!({"url": url}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }));
+    }
+    let mut paid = 0;
+    for t in tasks {
+        let (status, text) = t.await.unwrap();
+        match status {
+            200 => paid += 1,
+            403 => assert!(text.contains("limits.daily_usd"), "{text}"),
+            other => panic!("unexpected {other}: {text}"),
+        }
+    }
+    assert_eq!(paid, 10, "exactly the cap's worth is paid");
+    assert_eq!(a.token_balance(&usdc, &merchant).await, before + 10 * PRICE);
+    assert_eq!(
+        a.token_balance(&usdc, &c_addr).await,
+        1_000_000 - 10 * PRICE
+    );
+}
