@@ -6,8 +6,8 @@
 //! above `payments.max_per_payment_usd`, to a site off `payments.domains` (never contacted),
 //! or whose requirements changed since the agent's quote (amount, payee, asset, network) is
 //! refused with nothing signed and nothing moved; the authorization the seller got cannot be
-//! replayed (the token refuses it); 20 concurrent payments against a daily cap settle exactly
-//! the cap's worth.
+//! replayed (the token refuses it); 20 concurrent payments against a site's daily cap settle
+//! exactly the cap's worth.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -269,13 +269,15 @@ async fn x402_payments_settle_under_the_policy_and_nothing_else_does() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(a.token_balance(&usdc, &merchant).await, 2 * PRICE);
 
-    // 20 concurrent payments against a 0.10 USD daily cap: exactly ten settle.
+    // 20 concurrent payments against a 0.10 USD daily cap for this site (the wallet's own daily
+    // budget is 1 USD): exactly ten settle.
     let c = srv.login("x402-burst@example.com").await;
     let c_addr = evm_address(&srv, &c).await;
     fund(c_addr.clone()).await;
     let mut cp = policy(&["evm:31337"], payments("0.05"));
-    cp["limits"]["per_tx_usd"] = json!("0.1");
-    cp["limits"]["daily_usd"] = json!("0.1");
+    cp["payments"]["daily_usd_per_domain"] = json!("0.1");
+    cp["limits"]["per_tx_usd"] = json!("1");
+    cp["limits"]["daily_usd"] = json!("1");
     set_policy(&srv, &c.agent_id, cp).await;
     let before = a.token_balance(&usdc, &merchant).await;
     let mut tasks = vec![];
@@ -301,7 +303,7 @@ async fn x402_payments_settle_under_the_policy_and_nothing_else_does() {
         let (status, text) = t.await.unwrap();
         match status {
             200 => paid += 1,
-            403 => assert!(text.contains("limits.daily_usd"), "{text}"),
+            403 => assert!(text.contains("payments.daily_usd_per_domain"), "{text}"),
             other => panic!("unexpected {other}: {text}"),
         }
     }

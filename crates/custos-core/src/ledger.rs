@@ -37,6 +37,19 @@ pub struct Reservation {
     /// The server instance that holds it; after a crash another instance releases the
     /// reservations of an owner that is gone (see [`crate::Store::budget_orphans`]).
     pub owner: String,
+    /// A sub-budget this reservation also counts against, if any.
+    pub bucket: Option<Bucket>,
+}
+
+/// A sub-budget inside the agent's: the reservations tagged with `key` may not together exceed
+/// `daily_cap` in the rolling 24 hours (x402 payments: one per paid site, `x402:<host>`). It is
+/// checked in the same store transaction as the agent's caps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    /// What the reservations share (at most 300 bytes).
+    pub key: String,
+    /// The most they may add up to in 24 hours, USD.
+    pub daily_cap: Decimal,
 }
 
 /// What [`crate::Store::budget_reserve`] did.
@@ -49,6 +62,12 @@ pub enum ReserveOutcome {
     /// this request.
     OverDaily {
         /// USD reserved or committed in the rolling 24 hours.
+        spent: Decimal,
+    },
+    /// Refused: `spent + usd` would exceed the reservation's [`Bucket`] cap. `spent` is the
+    /// bucket's 24 h sum without this request.
+    OverBucket {
+        /// USD reserved or committed under the bucket's key in the rolling 24 hours.
         spent: Decimal,
     },
     /// Refused: one more transaction would exceed `max_tx_per_hour`.

@@ -46,7 +46,7 @@ pub use custody::{
 pub use ids::AgentId;
 pub use in_flight::{IdempotencyRef, InFlightTx};
 pub use ledger::{
-    ApprovalRecord, ApprovalStatus, Reservation, ReserveOutcome, Usage24h, VoteOutcome,
+    ApprovalRecord, ApprovalStatus, Bucket, Reservation, ReserveOutcome, Usage24h, VoteOutcome,
 };
 pub use scope::{ApiScope, Scopes, ScopesError};
 pub use secret::{SecretBytes, SecretString};

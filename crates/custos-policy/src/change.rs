@@ -136,6 +136,13 @@ pub fn loosenings(old: &PolicyDocument, new: &PolicyDocument) -> Vec<String> {
             format!("{} → {}", a.max_per_payment_usd, b.max_per_payment_usd),
         );
     }
+    match (a.daily_usd_per_domain, b.daily_usd_per_domain) {
+        (Some(was), None) => more("payments.daily_usd_per_domain", format!("{was} → unset")),
+        (Some(was), Some(now)) if now > was => {
+            more("payments.daily_usd_per_domain", format!("{was} → {now}"))
+        }
+        _ => {}
+    }
     if b.max_validity_seconds > a.max_validity_seconds {
         more(
             "payments.max_validity_seconds",
@@ -204,6 +211,7 @@ mod tests {
             above_usd: Decimal::from_atoms(10u128.pow(19)),
             quorum: 2,
         });
+        p.payments.daily_usd_per_domain = Some(Decimal::from_atoms(10u128.pow(18)));
         p
     }
 
@@ -281,6 +289,10 @@ mod tests {
             (
                 "payments.max_validity_seconds",
                 Box::new(|p| p.payments.max_validity_seconds += 1),
+            ),
+            (
+                "payments.daily_usd_per_domain",
+                Box::new(|p| p.payments.daily_usd_per_domain = None),
             ),
             (
                 "session_expiration_hours",

@@ -56,6 +56,11 @@ pub struct Payments {
     /// The most one payment may cost, USD.
     #[serde(default)]
     pub max_per_payment_usd: Decimal,
+    /// The most the agent may pay one site (host, with its port if the URL names one) in a
+    /// rolling 24 hours, USD — counted in the same budget ledger as `limits.daily_usd`, which
+    /// still bounds all payments together. Unset: only that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_usd_per_domain: Option<Decimal>,
     /// The longest an authorization may stay valid, seconds (1–3600; default 300): a seller
     /// asking for longer gets this long.
     #[serde(default = "default_payment_validity")]
@@ -71,6 +76,7 @@ impl Default for Payments {
         Self {
             domains: Vec::new(),
             max_per_payment_usd: Decimal::ZERO,
+            daily_usd_per_domain: None,
             max_validity_seconds: default_payment_validity(),
         }
     }

@@ -53,6 +53,17 @@ pub(crate) fn tally(rows: &[(String, i64)], now_ms: i64) -> Result<(Decimal, u32
     Ok((spent, count))
 }
 
+/// Whether `r` fits beside what its bucket already holds (`spent`, the bucket's 24 h sum);
+/// `Reserved` when it has no bucket.
+pub(crate) fn bucket_decision(spent: Decimal, r: &Reservation) -> ReserveOutcome {
+    match &r.bucket {
+        Some(b) if spent.saturating_add(r.usd) > b.daily_cap => {
+            ReserveOutcome::OverBucket { spent }
+        }
+        _ => ReserveOutcome::Reserved,
+    }
+}
+
 /// Whether `r` fits beside what the window already holds.
 pub(crate) fn reserve_decision(spent: Decimal, count: u32, r: &Reservation) -> ReserveOutcome {
     if spent.saturating_add(r.usd) > r.daily_cap {
@@ -213,6 +224,7 @@ mod tests {
             now_ms: 0,
             daily_cap: d(cap),
             max_tx_per_hour: per_hour,
+            bucket: None,
             owner: "me".into(),
         }
     }

@@ -1,7 +1,7 @@
 //! The PostgreSQL backend, for many stateless API replicas sharing one database.
 use crate::ledger::{
-    apply_vote, parse_sum, reserve_decision, vote_changes, ApprovalColumns, ApprovalRow,
-    APPROVAL_COLUMNS, COMMITTED, PG_BUDGET_LOCK_CLASS, RELEASED, RESERVED,
+    apply_vote, bucket_decision, parse_sum, reserve_decision, vote_changes, ApprovalColumns,
+    ApprovalRow, APPROVAL_COLUMNS, COMMITTED, PG_BUDGET_LOCK_CLASS, RELEASED, RESERVED,
 };
 use crate::rows::{
     db_err, json_text, parse_head, prepare_chain, to_i64, to_u32, AgentRow, ApiKeyRow, AuditRow,
@@ -647,11 +647,26 @@ impl Store for PostgresStore {
             .await
             .map_err(db_err)?;
         let (spent, count) = usage_in(&mut tx, &agent, r.now_ms).await?;
-        let outcome = reserve_decision(spent, count, &r);
+        let mut outcome = reserve_decision(spent, count, &r);
+        if let (ReserveOutcome::Reserved, Some(b)) = (outcome, &r.bucket) {
+            let (sum,): (String,) = sqlx::query_as(
+                "SELECT COALESCE(SUM(usd), 0)::text FROM budget_reservations \
+                 WHERE agent_id = $1 AND bucket = $2 AND status IN ($3, $4) AND created_at_ms > $5",
+            )
+            .bind(&agent)
+            .bind(&b.key)
+            .bind(RESERVED)
+            .bind(COMMITTED)
+            .bind(r.now_ms.saturating_sub(DAY_MS))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            outcome = bucket_decision(parse_sum(&sum)?, &r);
+        }
         if outcome == ReserveOutcome::Reserved {
             sqlx::query(
-                "INSERT INTO budget_reservations (id, agent_id, usd, status, created_at_ms, owner) \
-                 VALUES ($1, $2, $3::numeric, $4, $5, $6)",
+                "INSERT INTO budget_reservations (id, agent_id, usd, status, created_at_ms, owner, bucket) \
+                 VALUES ($1, $2, $3::numeric, $4, $5, $6, $7)",
             )
             .bind(&r.id)
             .bind(&agent)
@@ -659,6 +674,7 @@ impl Store for PostgresStore {
             .bind(RESERVED)
             .bind(r.now_ms)
             .bind(&r.owner)
+            .bind(r.bucket.as_ref().map(|b| b.key.as_str()))
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;

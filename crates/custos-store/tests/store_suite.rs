@@ -7,9 +7,9 @@
 use custos_core::audit::{AuditOutcome, ChainVerifier};
 use custos_core::ledger::{DAY_MS, HOUR_MS};
 use custos_core::{
-    AgentId, ApiKeyRecord, ApprovalRecord, ApprovalStatus, AuditEntry, Decimal, IdempotencyBegin,
-    NewAgent, OperatorRole, OperatorTokenRecord, OtpRecord, Reservation, ReserveOutcome,
-    SessionRecord, Store, StoreError, StoredAudit, Usage24h, VoteOutcome,
+    AgentId, ApiKeyRecord, ApprovalRecord, ApprovalStatus, AuditEntry, Bucket, Decimal,
+    IdempotencyBegin, NewAgent, OperatorRole, OperatorTokenRecord, OtpRecord, Reservation,
+    ReserveOutcome, SessionRecord, Store, StoreError, StoredAudit, Usage24h, VoteOutcome,
 };
 use custos_store::{PostgresStore, SqliteStore};
 use sqlx::Connection;
@@ -176,6 +176,7 @@ suite!(
     budget_release_commit_and_usage,
     budget_rolling_windows,
     budget_amounts_are_exact,
+    budget_buckets_cap_their_share_and_count_in_the_whole,
     approvals_create_read_and_list,
     approvals_quorum_counts_each_operator_once_and_claim_is_single_use,
     approvals_one_rejection_rejects,
@@ -1193,6 +1194,7 @@ fn reservation(
         daily_cap: usd(cap),
         max_tx_per_hour: per_hour,
         owner: "me".into(),
+        bucket: None,
     }
 }
 
@@ -1439,6 +1441,80 @@ async fn budget_rolling_windows(fx: &Fixture) {
             .await
             .unwrap(),
         ReserveOutcome::OverHourly { count: 3 }
+    );
+}
+
+async fn budget_buckets_cap_their_share_and_count_in_the_whole(fx: &Fixture) {
+    let agent = new_agent(&*fx.store, "buckets@example.com", 1).await;
+    let other = fx.reopen().await;
+    let in_bucket = |id: &str, key: &str, amount: &str, at: i64| {
+        let mut r = reservation(id, agent, amount, at, "100", 1000);
+        r.bucket = Some(Bucket {
+            key: key.into(),
+            daily_cap: usd("1"),
+        });
+        r
+    };
+    // 20 concurrent 0.1 USD reservations in one bucket capped at 1 USD, split across two store
+    // handles: exactly ten fit.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let s = if i % 2 == 0 {
+            fx.store.clone()
+        } else {
+            other.clone()
+        };
+        let id = format!("b-{i}");
+        let r = in_bucket(&id, "x402:a.example", "0.1", T0 + i);
+        tasks.spawn(async move { (id, s.budget_reserve(r).await.unwrap()) });
+    }
+    let mut fitted = vec![];
+    while let Some(r) = tasks.join_next().await {
+        match r.unwrap() {
+            (id, ReserveOutcome::Reserved) => fitted.push(id),
+            (_, ReserveOutcome::OverBucket { spent }) => assert_eq!(spent, usd("1")),
+            (_, other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(fitted.len(), 10);
+    let s = &*fx.store;
+    // Another bucket has its own share; a release frees room in its bucket.
+    assert_eq!(
+        s.budget_reserve(in_bucket("c-1", "x402:b.example", "1", T0 + 30))
+            .await
+            .unwrap(),
+        ReserveOutcome::Reserved
+    );
+    assert!(s.budget_release(&fitted[0]).await.unwrap());
+    assert_eq!(
+        s.budget_reserve(in_bucket("b-20", "x402:a.example", "0.1", T0 + 31))
+            .await
+            .unwrap(),
+        ReserveOutcome::Reserved
+    );
+    // Bucketed spend counts against the agent's whole budget too (2 USD of it now)...
+    assert_eq!(
+        s.budget_usage(agent, T0 + 40).await.unwrap().spent_usd,
+        usd("2")
+    );
+    let whole = s
+        .budget_reserve(reservation(
+            "w-1",
+            agent,
+            "98.000000000000000001",
+            T0 + 40,
+            "100",
+            1000,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(whole, ReserveOutcome::OverDaily { spent: usd("2") });
+    // ...and a day later the bucket is empty again.
+    assert_eq!(
+        s.budget_reserve(in_bucket("b-21", "x402:a.example", "1", T0 + DAY_MS + 32))
+            .await
+            .unwrap(),
+        ReserveOutcome::Reserved
     );
 }
 

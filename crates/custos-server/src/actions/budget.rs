@@ -77,6 +77,19 @@ pub async fn reserve(
     policy: &PolicyDocument,
     usd: Decimal,
 ) -> Result<Reserved, ApiError> {
+    reserve_in(state, agent, policy, usd, None).await
+}
+
+/// [`reserve`], also counting against `bucket` (a per-site share for x402 payments), whose
+/// refusal names `payments.daily_usd_per_domain`.
+pub async fn reserve_in(
+    state: &AppState,
+    agent: &Agent,
+    policy: &PolicyDocument,
+    usd: Decimal,
+    bucket: Option<custos_core::Bucket>,
+) -> Result<Reserved, ApiError> {
+    let cap_of_bucket = bucket.as_ref().map(|b| (b.key.clone(), b.daily_cap));
     let id = uuid::Uuid::new_v4().to_string();
     let outcome = state
         .store
@@ -88,6 +101,7 @@ pub async fn reserve(
             daily_cap: policy.limits.daily_usd,
             max_tx_per_hour: policy.limits.max_tx_per_hour,
             owner: state.instance.clone(),
+            bucket,
         })
         .await?;
     match outcome {
@@ -102,6 +116,16 @@ pub async fn reserve(
                 policy.limits.daily_usd
             ),
         )])),
+        ReserveOutcome::OverBucket { spent } => {
+            let (key, cap) = cap_of_bucket.unwrap_or_default();
+            Err(ApiError::policy_denied(vec![(
+                "payments.daily_usd_per_domain".into(),
+                format!(
+                    "{spent} USD already paid or in flight to {} in 24 h; {usd} more exceeds its cap of {cap}",
+                    key.trim_start_matches("x402:")
+                ),
+            )]))
+        }
         ReserveOutcome::OverHourly { count } => Err(ApiError::policy_denied(vec![(
             "limits.max_tx_per_hour".into(),
             format!(

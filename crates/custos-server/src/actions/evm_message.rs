@@ -124,6 +124,19 @@ pub async fn run(
     body: EvmMessageBody,
     dry_run: bool,
 ) -> Result<Response, ApiError> {
+    run_in(state, actor, agent, body, dry_run, None).await
+}
+
+/// [`run`], counting whatever the signature is worth against `bucket` too (an x402 payment's
+/// per-site share, [`super::pay`]).
+pub(crate) async fn run_in(
+    state: &AppState,
+    actor: &Actor<'_>,
+    agent: Agent,
+    body: EvmMessageBody,
+    dry_run: bool,
+    bucket: Option<custos_core::Bucket>,
+) -> Result<Response, ApiError> {
     let (id, job) = validate(&body)?;
     let chain = Chain::Evm(id);
     let policy = state.policy_of(&agent)?;
@@ -247,7 +260,7 @@ pub async fn run(
     let usd = approved.get().usd_value;
     // The permit's value is reserved before anything is signed.
     let reservation = if usd > Decimal::ZERO {
-        Some(super::reserve(state, &agent, &policy, usd).await?)
+        Some(super::budget::reserve_in(state, &agent, &policy, usd, bucket).await?)
     } else {
         None
     };

@@ -426,7 +426,20 @@ async fn pay(
             None,
         ));
     }
-    let signed = super::evm_message::run(
+    // The site's share of the budget, counted in the same reservation as the wallet's.
+    let site = match p.url.port() {
+        Some(port) => format!("{}:{port}", p.url.host_str().unwrap_or_default()),
+        None => p.url.host_str().unwrap_or_default().to_owned(),
+    }
+    .to_ascii_lowercase();
+    let bucket = policy
+        .payments
+        .daily_usd_per_domain
+        .map(|daily_cap| custos_core::Bucket {
+            key: format!("x402:{site}"),
+            daily_cap,
+        });
+    let signed = super::evm_message::run_in(
         state,
         actor,
         agent,
@@ -437,6 +450,7 @@ async fn pay(
             hash: None,
         },
         dry_run,
+        bucket,
     )
     .await?;
     let signed = axum::body::to_bytes(signed.into_body(), 64 * 1024)

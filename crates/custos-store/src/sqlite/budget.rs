@@ -3,8 +3,8 @@
 //! writer, so each starts with `BEGIN IMMEDIATE` under the store's write gate.
 use super::SqliteStore;
 use crate::ledger::{
-    apply_vote, reserve_decision, tally, vote_changes, ApprovalColumns, ApprovalRow,
-    APPROVAL_COLUMNS, COMMITTED, RELEASED, RESERVED,
+    apply_vote, bucket_decision, reserve_decision, tally, vote_changes, ApprovalColumns,
+    ApprovalRow, APPROVAL_COLUMNS, COMMITTED, RELEASED, RESERVED,
 };
 use crate::rows::db_err;
 use custos_core::ledger::DAY_MS;
@@ -34,11 +34,26 @@ impl SqliteStore {
         .await
         .map_err(db_err)?;
         let (spent, count) = tally(&rows, r.now_ms)?;
-        let outcome = reserve_decision(spent, count, &r);
+        let mut outcome = reserve_decision(spent, count, &r);
+        if let (ReserveOutcome::Reserved, Some(b)) = (outcome, &r.bucket) {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT usd, created_at_ms FROM budget_reservations \
+                 WHERE agent_id = ?1 AND bucket = ?2 AND status IN (?3, ?4) AND created_at_ms > ?5",
+            )
+            .bind(r.agent.to_string())
+            .bind(&b.key)
+            .bind(RESERVED)
+            .bind(COMMITTED)
+            .bind(r.now_ms.saturating_sub(DAY_MS))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            outcome = bucket_decision(tally(&rows, r.now_ms)?.0, &r);
+        }
         if outcome == ReserveOutcome::Reserved {
             sqlx::query(
-                "INSERT INTO budget_reservations (id, agent_id, usd, status, created_at_ms, owner) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO budget_reservations (id, agent_id, usd, status, created_at_ms, owner, bucket) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .bind(&r.id)
             .bind(r.agent.to_string())
@@ -46,6 +61,7 @@ impl SqliteStore {
             .bind(RESERVED)
             .bind(r.now_ms)
             .bind(&r.owner)
+            .bind(r.bucket.as_ref().map(|b| b.key.as_str()))
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
