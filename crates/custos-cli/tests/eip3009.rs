@@ -33,36 +33,18 @@ fn authorization(token: &str, from: &str, to: &str, value: u128, nonce: u8) -> V
 async fn eip3009_authorizations_are_judged_and_counted_as_transfers() {
     let a = Anvil::start(31337).await;
     let d = deploy(&a);
-    let usdc = evm_chain(&["deploy-usdc", &a.url], None)["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let usdc = deploy_usdc(&a);
     // USDC at 1 USD.
-    let cfg = config(&[(&a, 31337, Some(&d))]).replacen(
-        "ETH = \"3000\"\n",
-        &format!("ETH = \"3000\"\n\"{usdc}\" = \"1\"\n"),
-        1,
-    );
-    let srv = Server::builder().config(&cfg).start().await;
+    let srv = Server::builder()
+        .config(&config_pricing(&a, &d, &usdc, "1"))
+        .start()
+        .await;
     let s = srv.login("eip3009@example.com").await;
     let me = evm_address(&srv, &s).await;
     let payee = random_evm();
     let stranger = random_evm();
-    // 100 USDC for the agent (mint is the owner's, anvil's first account).
-    let owner = a.rpc("eth_accounts", json!([])).await[0]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    a.send_from(
-        &owner,
-        &usdc,
-        &format!(
-            "0x40c10f19{:0>64}{:064x}",
-            &me[2..].to_lowercase(),
-            100_000_000u128
-        ),
-    )
-    .await;
+    // 100 USDC for the agent.
+    mint_usdc(&a, &usdc, &me, 100_000_000).await;
     // Messages and transfers on; 10 USD per transaction, 12 a day; only `payee`.
     let mut p = policy(
         &["evm:31337"],
@@ -71,19 +53,7 @@ async fn eip3009_authorizations_are_judged_and_counted_as_transfers() {
     p["limits"]["per_tx_usd"] = json!("10");
     p["limits"]["daily_usd"] = json!("12");
     set_policy(&srv, &s.agent_id, p.clone()).await;
-    let sign = |typed: Value| {
-        let srv = &srv;
-        let s = &s;
-        async move {
-            action(
-                srv,
-                s,
-                "sign-message",
-                json!({"chain": "evm:31337", "typed_data": typed}),
-            )
-            .await
-        }
-    };
+    let sign = |typed: Value| sign_typed(&srv, &s, typed);
 
     // 5 USDC to the payee: signed, valued, recovered by eth-account, accepted by the token.
     let five = authorization(&usdc, &me, &payee, 5_000_000, 1);

@@ -659,19 +659,7 @@ async fn probe_permits_are_valued_exactly_and_typed_data_is_strict() {
             "message": {"owner": me, "spender": spender, "value": value, "nonce": 0, "deadline": 99999999999u64}
         })
     };
-    let sign = |typed: Value| {
-        let srv = &srv;
-        let s = &s;
-        async move {
-            action(
-                srv,
-                s,
-                "sign-message",
-                json!({"chain": "evm:31337", "typed_data": typed}),
-            )
-            .await
-        }
-    };
+    let sign = |typed: Value| sign_typed(&srv, &s, typed);
     // 2^128 − 1, 2^128, 2^255 and 2^256 − 1 base units to an allowlisted spender: refused.
     for value in [
         "340282366920938463463374607431768211455",

@@ -130,39 +130,17 @@ async fn signatures(srv: &Server, s: &Session) -> usize {
 async fn x402_payments_settle_under_the_policy_and_nothing_else_does() {
     let a = Anvil::start(31337).await;
     let d = deploy(&a);
-    let usdc = evm_chain(&["deploy-usdc", &a.url], None)["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let usdc = deploy_usdc(&a);
     let merchant = random_evm();
     let seller = Seller::start(&a, &usdc, &merchant);
     let weather = format!("{}/weather", seller.url);
-    let cfg = config(&[(&a, 31337, Some(&d))]).replacen(
-        "ETH = \"3000\"\n",
-        &format!("ETH = \"3000\"\n\"{usdc}\" = \"1\"\n"),
-        1,
-    );
-    let srv = Server::builder().config(&cfg).start().await;
-    let owner = a.rpc("eth_accounts", json!([])).await[0]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let srv = Server::builder()
+        .config(&config_pricing(&a, &d, &usdc, "1"))
+        .start()
+        .await;
     let fund = |who: String| {
-        let a = &a;
-        let owner = owner.clone();
-        let usdc = usdc.clone();
-        async move {
-            a.send_from(
-                &owner,
-                &usdc,
-                &format!(
-                    "0x40c10f19{:0>64}{:064x}",
-                    &who[2..].to_lowercase(),
-                    1_000_000u128
-                ),
-            )
-            .await;
-        }
+        let (a, usdc) = (&a, usdc.clone());
+        async move { mint_usdc(a, &usdc, &who, 1_000_000).await }
     };
     let s = srv.login("x402@example.com").await;
     let me = evm_address(&srv, &s).await;

@@ -5,7 +5,7 @@
 //! it already passed. There is no second path to a signature.
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::Router;
 use std::net::SocketAddr;
 use tower::ServiceExt;
@@ -28,6 +28,34 @@ pub struct Reply {
     pub headers: HeaderMap,
     /// Its body as JSON (`Null` when it is empty or not JSON).
     pub body: serde_json::Value,
+}
+
+/// A request to the API: `method path_and_query` with the caller's bearer credential (marked
+/// sensitive, so it is never logged), its `Idempotency-Key` and a JSON body, each when given.
+pub fn request(
+    method: &str,
+    path_and_query: &str,
+    bearer: Option<HeaderValue>,
+    idempotency_key: Option<HeaderValue>,
+    body: Option<&serde_json::Value>,
+) -> Result<Request<Body>, String> {
+    let mut b = Request::builder().method(method).uri(path_and_query);
+    if let Some(mut v) = bearer {
+        v.set_sensitive(true);
+        b = b.header(header::AUTHORIZATION, v);
+    }
+    if let Some(k) = idempotency_key {
+        b = b.header("idempotency-key", k);
+    }
+    let body = match body {
+        Some(v) => {
+            b = b.header(header::CONTENT_TYPE, "application/json");
+            Body::from(serde_json::to_vec(v).unwrap_or_default())
+        }
+        None => Body::empty(),
+    };
+    b.body(body)
+        .map_err(|e| format!("the request could not be built: {e}"))
 }
 
 /// Sends `req` through `router` as if from `peer` (the outer request's client; loopback when

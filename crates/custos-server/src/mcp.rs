@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -37,26 +37,22 @@ impl InProcess {
 #[async_trait::async_trait]
 impl Rest for InProcess {
     async fn send(&self, call: RestCall, caller: &Caller<'_>) -> Result<RestReply, Unreachable> {
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", caller.bearer.expose()))
+        let auth = HeaderValue::from_str(&format!("Bearer {}", caller.bearer.expose()))
             .map_err(|_| Unreachable("the bearer credential is not a valid header value".into()))?;
-        auth.set_sensitive(true);
-        let mut b = axum::http::Request::builder()
-            .method(call.method.as_str())
-            .uri(&call.path_and_query)
-            .header(header::AUTHORIZATION, auth);
-        if let Some(k) = &call.idempotency_key {
-            b = b.header("idempotency-key", k);
-        }
-        let body = match &call.body {
-            Some(v) => {
-                b = b.header(header::CONTENT_TYPE, "application/json");
-                Body::from(serde_json::to_vec(v).unwrap_or_default())
-            }
-            None => Body::empty(),
+        let key = match &call.idempotency_key {
+            Some(k) => Some(HeaderValue::from_str(k).map_err(|_| {
+                Unreachable("the idempotency key is not a valid header value".into())
+            })?),
+            None => None,
         };
-        let req = b
-            .body(body)
-            .map_err(|e| Unreachable(format!("the request could not be built: {e}")))?;
+        let req = crate::inprocess::request(
+            call.method.as_str(),
+            &call.path_and_query,
+            Some(auth),
+            key,
+            call.body.as_ref(),
+        )
+        .map_err(Unreachable)?;
         let peer = caller
             .origin
             .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>().cloned());

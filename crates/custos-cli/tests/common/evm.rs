@@ -300,3 +300,41 @@ pub fn reasons(r: &super::Resp) -> Vec<String> {
         .map(|x| x["rule"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
+
+/// Deploys scripts/contracts/TestUSDC.sol (EIP-3009, "USD Coin" version "2"); its address.
+pub fn deploy_usdc(anvil: &Anvil) -> String {
+    evm_chain(&["deploy-usdc", &anvil.url], None)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// [`config`] for one chain with `d` deployed, `token` priced at `usd` as well.
+pub fn config_pricing(anvil: &Anvil, d: &Deployed, token: &str, usd: &str) -> String {
+    config(&[(anvil, 31337, Some(d))]).replacen(
+        "ETH = \"3000\"\n",
+        &format!("ETH = \"3000\"\n\"{token}\" = \"{usd}\"\n"),
+        1,
+    )
+}
+
+/// Mints `amount` base units of TestUSDC `token` to `to`, as its owner (anvil's first account).
+pub async fn mint_usdc(anvil: &Anvil, token: &str, to: &str, amount: u128) {
+    let owner = anvil.rpc("eth_accounts", json!([])).await[0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let data = format!("0x40c10f19{:0>64}{amount:064x}", &to[2..].to_lowercase());
+    anvil.send_from(&owner, token, &data).await;
+}
+
+/// `sign-message` of the EIP-712 document `typed` on evm:31337.
+pub async fn sign_typed(srv: &Server, s: &Session, typed: Value) -> super::Resp {
+    action(
+        srv,
+        s,
+        "sign-message",
+        json!({"chain": "evm:31337", "typed_data": typed}),
+    )
+    .await
+}

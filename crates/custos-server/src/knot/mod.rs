@@ -20,7 +20,6 @@ pub mod wallet;
 use crate::error::ApiError;
 use crate::inprocess::{dispatch, Reply, MAX_REPLY_BYTES};
 use crate::state::AppState;
-use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -178,27 +177,14 @@ impl Knot {
         call: Call<'_>,
         bearer: Option<HeaderValue>,
     ) -> Result<Reply, Response> {
-        let mut b = axum::http::Request::builder()
-            .method(call.method)
-            .uri(call.path);
-        if let Some(v) = bearer.as_ref().or(call.bearer) {
-            let mut v = v.clone();
-            v.set_sensitive(true);
-            b = b.header(header::AUTHORIZATION, v);
-        }
-        if let Some(k) = call.idempotency_key {
-            b = b.header("idempotency-key", k);
-        }
-        let body = match &call.body {
-            Some(v) => {
-                b = b.header(header::CONTENT_TYPE, "application/json");
-                Body::from(serde_json::to_vec(v).unwrap_or_default())
-            }
-            None => Body::empty(),
-        };
-        let req = b
-            .body(body)
-            .map_err(|e| Envelope::from_api_error(ApiError::internal(e)))?;
+        let req = crate::inprocess::request(
+            call.method.as_str(),
+            call.path,
+            bearer.or_else(|| call.bearer.cloned()),
+            call.idempotency_key.cloned(),
+            call.body.as_ref(),
+        )
+        .map_err(|e| Envelope::from_api_error(ApiError::internal(e)))?;
         dispatch(&self.api, req, Some(peer), MAX_REPLY_BYTES)
             .await
             .map_err(|e| Envelope::from_api_error(ApiError::internal(e)))
