@@ -68,7 +68,7 @@ async fn openapi_document() {
         transfer["requestBody"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/TransferBody"
     );
-    for action in ["trade", "sign", "sign-message"] {
+    for action in ["trade", "sign", "sign-message", "pay"] {
         assert!(paths.contains_key(&format!("/v1/wallets/me/actions/{action}")));
     }
     // Every status the pipeline can give is documented, with the error body.

@@ -246,6 +246,23 @@ async fn x402_payments_settle_under_the_policy_and_nothing_else_does() {
     let r = pay(&srv, &s, json!({"url": weather, "quote": quoted})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(a.token_balance(&usdc, &merchant).await, 2 * PRICE);
+    // The same from the CLI: `custos pay URL`.
+    let home = tempfile::tempdir().unwrap();
+    let out = common::custos_command()
+        .args(["pay", &weather, "--url", &srv.base(), "-o", "json"])
+        .args(["--idempotency-key", "cli-pay-1"])
+        .env("CUSTOSCLI_TOKEN", &s.token)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "paid", "{v}");
+    assert_eq!(a.token_balance(&usdc, &merchant).await, 3 * PRICE);
 
     // 20 concurrent payments against a 0.10 USD daily cap for this site (the wallet's own daily
     // budget is 1 USD): exactly ten settle.

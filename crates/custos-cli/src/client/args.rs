@@ -156,6 +156,21 @@ pub enum ClientCmd {
         #[command(flatten)]
         opts: ActionOpts,
     },
+    /// Pay for an HTTP resource with x402 (agent): fetch the URL and, on `402 Payment
+    /// Required`, pay it within the policy's `payments` rules; prints the resource and the
+    /// seller's settlement receipt.
+    Pay {
+        #[command(flatten)]
+        target: Target,
+        /// The resource (`http://` or `https://`), fetched with GET.
+        url: String,
+        /// The requirement you were quoted (one entry of a 402's `accepts`, a JSON file or `-`):
+        /// pay only if the seller still asks exactly that.
+        #[arg(long, value_name = "FILE")]
+        quote: Option<PathBuf>,
+        #[command(flatten)]
+        opts: ActionOpts,
+    },
     /// Fund the wallet on the embedded devnet (development servers only).
     Airdrop {
         #[command(flatten)]

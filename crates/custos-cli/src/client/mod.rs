@@ -501,6 +501,24 @@ pub async fn run(cmd: args::ClientCmd) -> Result<std::process::ExitCode> {
             )
             .await
         }
+        C::Pay {
+            target,
+            url,
+            quote,
+            opts,
+        } => {
+            let mut body = serde_json::json!({ "url": url });
+            if let Some(q) = quote {
+                body["quote"] = read_document(&q)?;
+            }
+            agent::action(
+                &Remote::connect_as(&target, profile::Kind::Agent)?,
+                "pay",
+                body,
+                opts,
+            )
+            .await
+        }
         C::Completions { .. } | C::Man { .. } | C::Openapi => {
             anyhow::bail!("completions, man pages and the OpenAPI document are written by `main`")
         }
