@@ -163,7 +163,8 @@ pub enum ClientCmd {
         #[command(flatten)]
         target: Target,
         /// The resource (`http://` or `https://`), fetched with GET.
-        url: String,
+        #[arg(value_name = "URL")]
+        resource: String,
         /// The requirement you were quoted (one entry of a 402's `accepts`, a JSON file or `-`):
         /// pay only if the seller still asks exactly that.
         #[arg(long, value_name = "FILE")]

@@ -503,11 +503,11 @@ pub async fn run(cmd: args::ClientCmd) -> Result<std::process::ExitCode> {
         }
         C::Pay {
             target,
-            url,
+            resource,
             quote,
             opts,
         } => {
-            let mut body = serde_json::json!({ "url": url });
+            let mut body = serde_json::json!({ "url": resource });
             if let Some(q) = quote {
                 body["quote"] = read_document(&q)?;
             }
