@@ -264,6 +264,40 @@ async fn x402_payments_settle_under_the_policy_and_nothing_else_does() {
     assert_eq!(v["status"], "paid", "{v}");
     assert_eq!(a.token_balance(&usdc, &merchant).await, 3 * PRICE);
 
+    // A payment the seller refuses after it was signed (the wallet cannot cover it: the
+    // facilitator's check fails): 502, final — the same key answers the same and signs nothing
+    // more.
+    let poor = srv.login("x402-poor@example.com").await;
+    let poor_addr = evm_address(&srv, &poor).await;
+    mint_usdc(&a, &usdc, &poor_addr, PRICE / 2).await;
+    set_policy(&srv, &poor.agent_id, p.clone()).await;
+    let held = a.token_balance(&usdc, &merchant).await;
+    let mut answers = vec![];
+    for _ in 0..2 {
+        let r = srv
+            .send(
+                srv.request(reqwest::Method::POST, "/v1/wallets/me/actions/pay")
+                    .bearer_auth(&poor.token)
+                    .header("Idempotency-Key", "poor-1")
+                    .json(&json!({"url": weather})),
+            )
+            .await;
+        let e = assert_error(&r, &[502], "upstream_error");
+        assert!(
+            e["message"].as_str().unwrap().contains("refused"),
+            "{}",
+            r.text
+        );
+        answers.push(r.text);
+    }
+    assert_eq!(answers[0], answers[1], "the retry gets the first answer");
+    assert_eq!(
+        signatures(&srv, &poor).await,
+        1,
+        "signed once, not per retry"
+    );
+    assert_eq!(a.token_balance(&usdc, &merchant).await, held);
+
     // 20 concurrent payments against a 0.10 USD daily cap for this site (the wallet's own daily
     // budget is 1 USD): exactly ten settle.
     let c = srv.login("x402-burst@example.com").await;

@@ -28,6 +28,13 @@ pub fn current_claim() -> Option<custos_core::IdempotencyRef> {
 #[derive(Clone, Copy, Debug)]
 pub struct Unresolved;
 
+/// Marks a server-side error answer that is nonetheless final: something irreversible happened
+/// before it (an x402 payment authorization was signed and handed to the seller), so a retry
+/// with the same key must get this answer again, not run the action a second time. Other 5xx
+/// answers release the key.
+#[derive(Clone, Copy, Debug)]
+pub struct Final;
+
 /// Settles a broadcast transaction's journal entry (see `actions::execute`) once the claim it
 /// answers is stored.
 #[derive(Clone, Debug)]
@@ -158,14 +165,15 @@ where
                 }
             };
             // Our own failures may be retried with the same key; everything else is final.
-            let stored = if parts.status.is_server_error() {
-                state.store.idempotency_abandon(scope, key).await
-            } else {
-                state
-                    .store
-                    .idempotency_complete(scope, key, parts.status.as_u16(), &bytes)
-                    .await
-            };
+            let stored =
+                if parts.status.is_server_error() && parts.extensions.get::<Final>().is_none() {
+                    state.store.idempotency_abandon(scope, key).await
+                } else {
+                    state
+                        .store
+                        .idempotency_complete(scope, key, parts.status.as_u16(), &bytes)
+                        .await
+                };
             match stored {
                 Ok(()) => {
                     if let Some(settle) = parts.extensions.get::<Settle>() {

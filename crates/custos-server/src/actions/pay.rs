@@ -42,8 +42,10 @@ pub struct PayBody {
     pub quote: Option<Value>,
 }
 
-/// The largest resource (or 402 answer) read, bytes.
-pub const MAX_RESOURCE_BYTES: usize = 1024 * 1024;
+/// The largest resource (or 402 answer) read, bytes. Well under what an idempotent answer may
+/// hold (`idempotency`), so a paid resource is always stored with its key: a retry gets it
+/// again instead of paying again.
+pub const MAX_RESOURCE_BYTES: usize = 256 * 1024;
 /// How long one request to the seller may take.
 const SELLER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -147,8 +149,19 @@ async fn read(
             None,
         ));
     }
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    // JSON as served; plain text as a string; anything else (or text that would escape to many
+    // times its size) as base64, so the answer stays bounded.
+    let body =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| match std::str::from_utf8(&bytes) {
+            Ok(t)
+                if !t
+                    .chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+            {
+                Value::String(t.to_owned())
+            }
+            _ => json!({"base64": base64::engine::general_purpose::STANDARD.encode(&bytes)}),
+        });
     Ok((status, headers, body))
 }
 
@@ -481,28 +494,59 @@ async fn pay(
                    "signature_audit_id": signed["audit_id"], "receipt": receipt}),
         )
     };
-    let second = p
+    // From here on the authorization is out of Custos' hands: every answer is final, so a retry
+    // with the same Idempotency-Key gets it again instead of paying a second time.
+    let handed_over = |mut e: ApiError, status: u16, receipt: &Value| {
+        e.details = Some(
+            json!({"http_status": status, "payment": payment, "signature_audit_id": signed["audit_id"]}),
+        );
+        let mut r = e.into_response();
+        r.extensions_mut().insert(crate::idempotency::Final);
+        r.extensions_mut().insert(audit(status, receipt));
+        r
+    };
+    let second = match p
         .client
         .get(p.url.clone())
         .header("PAYMENT-SIGNATURE", header)
         .send()
         .await
-        .map_err(|e| {
-            upstream(
-                format!("the seller could not be reached with the payment (it was signed and counted; it may still settle): {e}"),
-                Some(json!({"payment": payment, "signature_audit_id": signed["audit_id"]})),
-            )
-        })?;
-    let (status, headers, content) = read(second).await?;
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(handed_over(
+                upstream(format!("the seller could not be reached with the payment (it was signed and counted; it may still settle): {e}"), None),
+                0,
+                &Value::Null,
+            ))
+        }
+    };
+    let second_status = second.status().as_u16();
+    let (status, headers, content) = match read(second).await {
+        Ok(x) => x,
+        Err(e) => {
+            let message = format!(
+                "{} (the payment was signed and sent, and is counted)",
+                e.message
+            );
+            return Ok(handed_over(
+                upstream(message, None),
+                second_status,
+                &Value::Null,
+            ));
+        }
+    };
     let receipt = b64_json(&headers, "payment-response").unwrap_or(Value::Null);
     if !(200..300).contains(&status) {
         let seller_error = b64_json(&headers, "payment-required").map(|v| v["error"].clone());
-        let mut r = upstream(
-            format!("the seller refused the payment (HTTP {status}); it was signed and counted against the budget"),
-            Some(json!({"http_status": status, "seller_error": seller_error, "payment": payment, "signature_audit_id": signed["audit_id"]})),
-        )
-        .into_response();
-        r.extensions_mut().insert(audit(status, &receipt));
+        let r = handed_over(
+            upstream(
+                format!("the seller refused the payment (HTTP {status}): {}; it was signed and counted against the budget", seller_error.clone().unwrap_or(Value::Null)),
+                None,
+            ),
+            status,
+            &receipt,
+        );
         return Ok(r);
     }
     let mut r = Json(json!({
