@@ -718,12 +718,57 @@ export interface paths {
         /**
          * One of the caller's transactions: its audit records and what the chain says now
          *     (`chain_status`: `confirmed`, `failed` (landed with an error), `pending` (an EVM transaction
-         *     still in the node's pool), `not_found` (not on chain, or not yet), or `unknown` when the chain
-         *     cannot be asked).
+         *     still in the node's pool), `replaced` (a speed-up or cancel of it landed instead),
+         *     `not_found` (not on chain, or not yet), or `unknown` when the chain cannot be asked); a
+         *     pending transaction that will not be mined as it is carries `stuck`, saying why (its fee cap
+         *     is below the base fee, or it waits behind a missing nonce).
          */
         get: operations["status"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/wallets/me/transactions/{tx}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancels the caller's pending EVM transaction: a transfer of nothing to the wallet itself
+         *     under the same nonce with both fees raised; if it lands, the original never does and only
+         *     its fee is spent (the original's reservation is released).
+         */
+        post: operations["cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/wallets/me/transactions/{tx}/speed-up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Speeds up the caller's pending EVM transaction: the same transaction under the same nonce
+         *     with both fees raised by at least `fee_bump_percent` (default 25), judged under the current
+         *     policy, signed in the custody boundary and sent; whichever of the two lands settles the
+         *     original request (its `Idempotency-Key` answers with the one that did).
+         */
+        post: operations["speed_up"];
         delete?: never;
         options?: never;
         head?: never;
@@ -970,6 +1015,16 @@ export interface components {
             quorum: number;
             /** @description `pending_approval`. */
             status: string;
+        };
+        /** @description The body of a speed-up or cancel (optional: `{}` or none at all). */
+        ReplaceBody: {
+            /**
+             * Format: int32
+             * @description How much both fees rise at least, percent of the pending transaction's (10-500, default
+             *     25); never below what a new transaction would pay now, never above the chain's caps.
+             * @example 25
+             */
+            fee_bump_percent?: number | null;
         };
         /** @description `sign` body for off-chain messages. */
         SignMessageBody: {
@@ -4547,7 +4602,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `{transactions: [{tx, action, chain, to, asset, amount, status, usd_value, time_ms, audit_ids}], next_after}` (`to`, `asset`, `amount` as the request named them; null where it named none) */
+            /** @description `{transactions: [{tx, action, chain, to, asset, amount, status, replaces, replaced_by, usd_value, time_ms, audit_ids}], next_after}` (`to`, `asset`, `amount` as the request named them; null where it named none; `status`: broadcast, pending, signed, confirmed, failed, replaced, denied, invalid; `replaces`/`replaced_by` link a speed-up or cancel and the transaction it replaced) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4631,7 +4686,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `{tx, action, chain, status, chain_status, slot, chain_error, records}` */
+            /** @description `{tx, action, chain, status, chain_status, stuck?, slot, chain_error, replaces, replaced_by, records}` */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4671,6 +4726,244 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
+            };
+            /** @description Rate limited (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal failure (never for bad input) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (store, audit log, boundary, chain) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description The pending transaction (or an earlier replacement of it) */
+                tx: string;
+            };
+            cookie?: never;
+        };
+        /** @description Optional; `{}` or no body takes the defaults */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["ReplaceBody"];
+            };
+        };
+        responses: {
+            /** @description Mined: `{status: confirmed, tx, replaces, kind, block, usd_value, audit_id}` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Sent, not mined yet: `{status: pending, tx, replaces, kind, usd_value}` */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description policy_denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not one of the caller's transactions */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body did not arrive in time */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not pending (landed, settled), not an EVM transaction, `fee_bump_percent` out of range or above the chain's fee caps */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Rate limited (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal failure (never for bad input) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (store, audit log, boundary, chain) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    speed_up: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description The pending transaction (or an earlier replacement of it) */
+                tx: string;
+            };
+            cookie?: never;
+        };
+        /** @description Optional; `{}` or no body takes the defaults */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["ReplaceBody"];
+            };
+        };
+        responses: {
+            /** @description Mined: `{status: confirmed, tx, replaces, kind, block, usd_value, audit_id}` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Sent, not mined yet: `{status: pending, tx, replaces, kind, usd_value}` */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description policy_denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not one of the caller's transactions */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body did not arrive in time */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not pending (landed, settled), not an EVM transaction, `fee_bump_percent` out of range or above the chain's fee caps */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Rate limited (`Retry-After` says when to retry) */
             429: {

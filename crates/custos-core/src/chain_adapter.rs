@@ -532,6 +532,33 @@ pub trait ChainAdapter: Send + Sync {
         Ok(false)
     }
 
+    /// Why the pending `tx_id` is not being included, when the chain can tell (EVM: its fee cap
+    /// is below the current base fee, or it waits behind a missing earlier nonce): a sentence
+    /// for the agent, or `None` when nothing holds it back (or the chain cannot say).
+    async fn why_stuck(&self, tx_id: &str) -> Result<Option<String>, ChainError> {
+        let _ = tx_id;
+        Ok(None)
+    }
+
+    /// An unsigned replacement for the pending `signed_tx`, sent by `sender`: the same
+    /// transaction (or, for a cancel, nothing sent to the sender itself) under the same
+    /// sequence number with fees raised by at least `bump_percent` %, so the chain takes it
+    /// instead. Only chains whose pending transactions can be replaced have one (EVM); the
+    /// default refuses, naming `tx`.
+    async fn replacement(
+        &self,
+        signed_tx: &[u8],
+        sender: &str,
+        kind: crate::ReplacementKind,
+        bump_percent: u32,
+    ) -> Result<UnsignedTx, ChainError> {
+        let _ = (signed_tx, sender, kind, bump_percent);
+        Err(ChainError::InvalidInput(format!(
+            "tx: a {} transaction cannot be replaced (it lands or expires on its own)",
+            self.chain()
+        )))
+    }
+
     /// Finds out what became of `signed_tx` (id `tx_id`) after whoever sent it lost track (a
     /// crash, a confirmation timeout): landed, dropped for good, or still pending — in which
     /// case it is broadcast again, which is always safe, since it is the same transaction and

@@ -54,4 +54,95 @@ pub struct InFlightTx {
     /// alone while its request may still be finishing them.
     #[serde(default)]
     pub owner: String,
+    /// Transactions signed later to replace this one (EVM: the same nonce with higher fees — a
+    /// speed-up, or a cancel), oldest first. Exactly one of the original and its replacements
+    /// can land (they share a nonce), so the entry holds one reservation for all of them and is
+    /// settled by whichever lands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replacements: Vec<Replacement>,
+}
+
+/// What a replacement does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplacementKind {
+    /// The same transaction with higher fees.
+    SpeedUp,
+    /// A transfer of nothing to the sender itself with higher fees: if it lands, the original
+    /// never does and nothing but the fee is spent.
+    Cancel,
+}
+
+impl ReplacementKind {
+    /// `speed_up` or `cancel`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SpeedUp => "speed_up",
+            Self::Cancel => "cancel",
+        }
+    }
+}
+
+/// A signed replacement of an in-flight transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replacement {
+    /// Its transaction id.
+    pub tx_id: String,
+    /// What it does.
+    pub kind: ReplacementKind,
+    /// The signed transaction, exactly as broadcast.
+    #[serde(with = "crate::custody::hex_bytes")]
+    pub signed_tx: Vec<u8>,
+    /// The request that signed it.
+    pub request_id: String,
+    /// When it was added.
+    pub created_at_ms: i64,
+}
+
+/// One signed transaction of an entry: the original or a replacement.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate<'a> {
+    /// Its id.
+    pub tx_id: &'a str,
+    /// Its bytes.
+    pub signed_tx: &'a [u8],
+    /// `None` for the original.
+    pub kind: Option<ReplacementKind>,
+}
+
+impl InFlightTx {
+    /// The original and every replacement, newest first (the one most likely to land).
+    pub fn candidates(&self) -> Vec<Candidate<'_>> {
+        let mut out: Vec<Candidate<'_>> = self
+            .replacements
+            .iter()
+            .rev()
+            .map(|r| Candidate {
+                tx_id: &r.tx_id,
+                signed_tx: &r.signed_tx,
+                kind: Some(r.kind),
+            })
+            .collect();
+        out.push(Candidate {
+            tx_id: &self.tx_id,
+            signed_tx: &self.signed_tx,
+            kind: None,
+        });
+        out
+    }
+
+    /// Whether `tx_id` is this entry's transaction or one of its replacements.
+    pub fn names(&self, tx_id: &str) -> bool {
+        self.tx_id == tx_id || self.replacements.iter().any(|r| r.tx_id == tx_id)
+    }
+
+    /// Whether `tx_id` landing spends what the entry reserved: the original or a speed-up does;
+    /// a cancel moves nothing (its fee aside), so its reservation is released.
+    pub fn spends(&self, tx_id: &str) -> bool {
+        !self
+            .replacements
+            .iter()
+            .any(|r| r.tx_id == tx_id && r.kind == ReplacementKind::Cancel)
+    }
 }

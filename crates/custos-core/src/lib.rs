@@ -44,7 +44,7 @@ pub use custody::{
     PayloadDigest, PolicyApplied, PolicyJson, PublicKeyInfo, SignPayload, SignRequest, Signature,
 };
 pub use ids::AgentId;
-pub use in_flight::{IdempotencyRef, InFlightTx};
+pub use in_flight::{Candidate, IdempotencyRef, InFlightTx, Replacement, ReplacementKind};
 pub use ledger::{
     ApprovalRecord, ApprovalStatus, Bucket, Reservation, ReserveOutcome, Usage24h, VoteOutcome,
 };

@@ -283,6 +283,14 @@ pub trait Store: Send + Sync + 'static {
     // ---- in-flight transactions (see `custos_core::in_flight`) ----
     /// Records a signed transaction about to be broadcast; durable when this returns.
     async fn in_flight_put(&self, tx: &crate::InFlightTx) -> Result<(), StoreError>;
+    /// Replaces the entry `current` (as read) by `next` (same `tx_id`) if nothing changed it
+    /// since it was read; `false` if something did (or it was settled). Adds a replacement
+    /// transaction to an entry before it is broadcast.
+    async fn in_flight_swap(
+        &self,
+        current: &crate::InFlightTx,
+        next: &crate::InFlightTx,
+    ) -> Result<bool, StoreError>;
     /// The oldest in-flight transactions, at most `limit`.
     async fn in_flight_list(&self, limit: u32) -> Result<Vec<crate::InFlightTx>, StoreError>;
     /// Settles one in a single transaction: its reservation is committed against the

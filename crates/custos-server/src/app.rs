@@ -52,6 +52,14 @@ fn api_router(state: AppState) -> Router {
         .route("/v1/wallets/me/balances", get(wallet::balances))
         .route("/v1/wallets/me/transactions", get(transactions::list))
         .route(
+            "/v1/wallets/me/transactions/{tx}/speed-up",
+            post(transactions::speed_up),
+        )
+        .route(
+            "/v1/wallets/me/transactions/{tx}/cancel",
+            post(transactions::cancel),
+        )
+        .route(
             "/v1/wallets/me/transactions/{tx}",
             get(transactions::status),
         )

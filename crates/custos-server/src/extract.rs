@@ -32,6 +32,24 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     }
 }
 
+/// A body that may be absent (every field optional): read within the size limit like
+/// [`JsonBytes`]; one with content must be declared JSON. Empty (or only whitespace) when absent.
+pub struct OptionalJsonBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let _ = state;
+        let headers = req.headers().clone();
+        let body = read_body(req).await?;
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            require_json(&headers)?;
+        }
+        Ok(OptionalJsonBytes(body))
+    }
+}
+
 /// `server.max_body_bytes`, put in every request's extensions by the router.
 #[derive(Clone, Copy, Debug)]
 pub struct MaxBody(pub usize);

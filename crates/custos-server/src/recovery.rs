@@ -14,11 +14,19 @@
 //! - **Orphaned reservations**: `reserved`, held by an instance that is gone, not held by an
 //!   in-flight transaction: released.
 //!
+//! - **Replacements** (a speed-up or cancel of an EVM transaction: same nonce, higher fees) live
+//!   in their original's entry; whichever of them lands settles it ([`fate`], [`settle`]), and
+//!   the others are recorded as replaced.
+//!
 //! Every step is idempotent, so a crash during recovery is recovered by the next pass.
 use crate::actions::confirmation_settings;
 use crate::state::AppState;
-use custos_core::{AuditEntry, AuditOutcome, Chain, Confirmation, InFlightTx, StoreError, TxFate};
+use custos_core::{
+    AuditEntry, AuditOutcome, Chain, ChainAdapter, ChainError, Commitment, Confirmation,
+    InFlightTx, StoreError, TxFate,
+};
 use serde_json::json;
+use std::time::Duration;
 
 /// Rows looked at per pass and kind.
 const BATCH: u32 = 200;
@@ -62,7 +70,13 @@ const LIVE_MARGIN_MS: i64 = 30_000;
 /// orphaned (at once with SQLite), one of this instance's own requests once that request can
 /// no longer be running (`own_limit_ms` after it was written).
 fn ripe(tx: &InFlightTx, instance: &str, now_ms: i64, own_limit_ms: i64, orphan_ms: i64) -> bool {
-    let age = now_ms.saturating_sub(tx.created_at_ms);
+    // A replacement's request is live like the original's was.
+    let newest = tx
+        .replacements
+        .iter()
+        .map(|r| r.created_at_ms)
+        .fold(tx.created_at_ms, i64::max);
+    let age = now_ms.saturating_sub(newest);
     if tx.owner == instance {
         age >= own_limit_ms
     } else {
@@ -87,20 +101,17 @@ pub async fn pass(state: &AppState) -> Result<Report, StoreError> {
             report.pending += 1;
             continue;
         }
-        match adapter
-            .reconcile(&tx.signed_tx, &tx.tx_id, commitment)
-            .await
-        {
-            Ok(TxFate::Landed(c)) => {
-                settle(state, &tx, Some(&c)).await?;
+        match fate(adapter.as_ref(), &tx, commitment).await {
+            Ok((TxFate::Landed(c), id)) => {
+                settle(state, &tx, Some((&c, &id)), true).await?;
                 report.landed += 1;
             }
-            Ok(TxFate::Dropped(why)) => {
+            Ok((TxFate::Dropped(why), _)) => {
                 tracing::warn!(tx = %tx.tx_id, reason = %why, "in-flight transaction dropped");
-                settle(state, &tx, None).await?;
+                settle(state, &tx, None, true).await?;
                 report.dropped += 1;
             }
-            Ok(TxFate::Pending) => report.pending += 1,
+            Ok((TxFate::Pending, _)) => report.pending += 1,
             Err(e) => {
                 tracing::warn!(tx = %tx.tx_id, error = %e, "cannot reconcile yet");
                 report.pending += 1;
@@ -134,73 +145,162 @@ pub async fn pass(state: &AppState) -> Result<Report, StoreError> {
     Ok(report)
 }
 
-/// Finishes one in-flight transaction: landed (`Some`, succeeded or failed on chain) or
-/// dropped (`None`).
-async fn settle(
+/// What became of an entry's transaction: the first of its candidates (the original and its
+/// replacements, which share one nonce) found on chain; else the newest one the chain still
+/// takes, re-broadcast; dropped only when the chain refuses every one of them for good and none
+/// landed meanwhile. Also names the candidate concerned.
+pub(crate) async fn fate(
+    adapter: &dyn ChainAdapter,
+    tx: &InFlightTx,
+    commitment: Commitment,
+) -> Result<(TxFate, String), ChainError> {
+    if tx.replacements.is_empty() {
+        let f = adapter
+            .reconcile(&tx.signed_tx, &tx.tx_id, commitment)
+            .await?;
+        return Ok((f, tx.tx_id.clone()));
+    }
+    let landed = |id: String| async move {
+        match adapter.confirm(&id, commitment, Duration::ZERO).await {
+            Ok(c) => Ok(Some((c, id))),
+            Err(ChainError::Timeout(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    for c in tx.candidates() {
+        if let Some((conf, id)) = landed(c.tx_id.to_owned()).await? {
+            return Ok((TxFate::Landed(conf), id));
+        }
+    }
+    let mut why = String::new();
+    for c in tx.candidates() {
+        match adapter.reconcile(c.signed_tx, c.tx_id, commitment).await? {
+            TxFate::Dropped(w) => why = w,
+            other => return Ok((other, c.tx_id.to_owned())),
+        }
+    }
+    for c in tx.candidates() {
+        if let Some((conf, id)) = landed(c.tx_id.to_owned()).await? {
+            return Ok((TxFate::Landed(conf), id));
+        }
+    }
+    Ok((TxFate::Dropped(why), tx.tx_id.clone()))
+}
+
+/// Finishes the books of an in-flight entry: `landed` names the confirmation and the candidate
+/// that landed (`None`: none ever will). Its outcome is audited (unless already), the other
+/// candidates are recorded as replaced, the request's idempotency claim is answered (or
+/// released), and the reservation is committed — unless what landed failed, or is a cancel —
+/// or released, and the entry removed. Returns the outcome record's id. `recovered` marks the
+/// record as written by recovery rather than by a request.
+pub(crate) async fn settle(
     state: &AppState,
     tx: &InFlightTx,
-    landed: Option<&Confirmation>,
-) -> Result<(), StoreError> {
-    let ok = landed.is_some_and(|c| c.error.is_none());
+    landed: Option<(&Confirmation, &str)>,
+    recovered: bool,
+) -> Result<u64, StoreError> {
+    let landed_id = landed.map_or(tx.tx_id.as_str(), |(_, id)| id);
+    let ok = landed.is_some_and(|(c, _)| c.error.is_none());
     let reason = match landed {
-        Some(Confirmation { error: None, .. }) => None,
-        Some(Confirmation { error: Some(e), .. }) => Some(format!(
-            "transaction {} landed but failed on chain: {e}",
-            tx.tx_id
+        Some((Confirmation { error: None, .. }, _)) => None,
+        Some((Confirmation { error: Some(e), .. }, _)) => Some(format!(
+            "transaction {landed_id} landed but failed on chain: {e}"
         )),
         None => Some(format!(
-            "transaction {} can never land; nothing was spent",
-            tx.tx_id
+            "transaction {landed_id} can never land; nothing was spent"
         )),
     };
     let status: u16 = match landed {
-        Some(Confirmation { error: None, .. }) => 200,
+        Some((Confirmation { error: None, .. }, _)) => 200,
         Some(_) => 422,
         None => 503,
     };
     // The request may have written the outcome before it died; never write it twice.
     let existing = state
         .store
-        .audit_by_tx(&tx.tx_id)
+        .audit_by_tx(landed_id)
         .await?
         .into_iter()
         .find(|r| r.entry.action == tx.action);
+    let mut params = json!({"chain": tx.chain, "recovered": recovered});
+    if landed_id != tx.tx_id {
+        params["replaces"] = json!(tx.tx_id);
+    }
+    let entry = |action: String,
+                 tx_id: &str,
+                 outcome: AuditOutcome,
+                 status: u16,
+                 reason: Option<String>,
+                 params: serde_json::Value| AuditEntry {
+        time_ms: state.clock.now_ms(),
+        agent_id: Some(tx.agent),
+        operator: None,
+        endpoint: tx.endpoint.clone(),
+        action,
+        params,
+        usd_amount: Some(tx.usd.to_string()),
+        token_amounts: json!([]),
+        tx: Some(tx_id.to_owned()),
+        outcome,
+        status,
+        reason,
+        request_id: tx.request_id.clone(),
+    };
     let audit_id = match existing {
         Some(r) => r.id,
         None => {
-            let entry = AuditEntry {
-                time_ms: state.clock.now_ms(),
-                agent_id: Some(tx.agent),
-                operator: None,
-                endpoint: tx.endpoint.clone(),
-                action: tx.action.clone(),
-                params: json!({"chain": tx.chain, "recovered": true}),
-                usd_amount: Some(tx.usd.to_string()),
-                token_amounts: json!([]),
-                tx: Some(tx.tx_id.clone()),
-                outcome: if ok {
-                    AuditOutcome::Success
-                } else {
-                    AuditOutcome::Error
-                },
-                status,
-                reason: reason.clone(),
-                request_id: tx.request_id.clone(),
+            let outcome = if ok {
+                AuditOutcome::Success
+            } else {
+                AuditOutcome::Error
             };
-            state
-                .audit
-                .append(entry)
-                .await
-                .map_err(|e| StoreError::Database(format!("audit: {e}")))?
-                .id
+            append(
+                state,
+                entry(
+                    tx.action.clone(),
+                    landed_id,
+                    outcome,
+                    status,
+                    reason.clone(),
+                    params,
+                ),
+            )
+            .await?
         }
     };
+    // The candidates that lost the nonce to the one that landed.
+    let replaced = format!("{}.replaced", tx.action);
+    for c in tx.candidates() {
+        if landed.is_none() || c.tx_id == landed_id {
+            continue;
+        }
+        let done = state
+            .store
+            .audit_by_tx(c.tx_id)
+            .await?
+            .iter()
+            .any(|r| r.entry.action == replaced);
+        if !done {
+            append(
+                state,
+                entry(
+                    replaced.clone(),
+                    c.tx_id,
+                    AuditOutcome::Error,
+                    409,
+                    Some(format!("replaced by {landed_id}; never landed")),
+                    json!({"chain": tx.chain, "replaced_by": landed_id}),
+                ),
+            )
+            .await?;
+        }
+    }
     // The claim is answered before the journal entry goes: once the entry is gone nothing
     // stops the claim from being released as an orphan.
     if let Some(claim) = &tx.idempotency {
         match landed {
-            Some(c) => {
-                let body = answer(tx, c, audit_id, reason.as_deref());
+            Some((c, id)) => {
+                let body = answer(tx, id, c, audit_id, reason.as_deref());
                 state
                     .store
                     .idempotency_complete(&claim.scope, &claim.key, status, body.as_bytes())
@@ -216,13 +316,29 @@ async fn settle(
     }
     state
         .store
-        .in_flight_settle(&tx.tx_id, ok, state.clock.now_ms())
-        .await
+        .in_flight_settle(&tx.tx_id, ok && tx.spends(landed_id), state.clock.now_ms())
+        .await?;
+    Ok(audit_id)
 }
 
 /// The stored answer for a retry of the request, in the shape the request itself would have
-/// given.
-fn answer(tx: &InFlightTx, c: &Confirmation, audit_id: u64, reason: Option<&str>) -> String {
+/// given (naming the replacement when one landed instead).
+async fn append(state: &AppState, e: AuditEntry) -> Result<u64, StoreError> {
+    Ok(state
+        .audit
+        .append(e)
+        .await
+        .map_err(|e| StoreError::Database(format!("audit: {e}")))?
+        .id)
+}
+
+fn answer(
+    tx: &InFlightTx,
+    landed_id: &str,
+    c: &Confirmation,
+    audit_id: u64,
+    reason: Option<&str>,
+) -> String {
     match reason {
         None => {
             let place = if matches!(tx.chain, Chain::Evm(_)) {
@@ -230,7 +346,15 @@ fn answer(tx: &InFlightTx, c: &Confirmation, audit_id: u64, reason: Option<&str>
             } else {
                 "slot"
             };
-            let mut body = json!({"status": "confirmed", "tx": tx.tx_id, "usd_value": tx.usd.to_string(), "audit_id": audit_id, "recovered": true});
+            let mut body = json!({"status": "confirmed", "tx": landed_id, "usd_value": tx.usd.to_string(), "audit_id": audit_id, "recovered": true});
+            if landed_id != tx.tx_id {
+                body["replaces"] = json!(tx.tx_id);
+                body["kind"] = json!(tx
+                    .replacements
+                    .iter()
+                    .find(|r| r.tx_id == landed_id)
+                    .map(|r| r.kind.as_str()));
+            }
             body[place] = json!(c.slot);
             body.to_string()
         }
@@ -260,6 +384,7 @@ mod tests {
             endpoint: "e".into(),
             created_at_ms,
             owner: owner.into(),
+            replacements: Vec::new(),
         }
     }
 

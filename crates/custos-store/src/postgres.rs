@@ -492,6 +492,14 @@ impl Store for PostgresStore {
         self.put_in_flight(tx).await
     }
 
+    async fn in_flight_swap(
+        &self,
+        current: &custos_core::InFlightTx,
+        next: &custos_core::InFlightTx,
+    ) -> Result<bool, StoreError> {
+        self.swap_in_flight(current, next).await
+    }
+
     async fn in_flight_list(&self, limit: u32) -> Result<Vec<custos_core::InFlightTx>, StoreError> {
         self.list_in_flight(limit).await
     }

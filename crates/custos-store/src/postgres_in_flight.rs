@@ -67,6 +67,31 @@ impl PostgresStore {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
+    pub(crate) async fn swap_in_flight(
+        &self,
+        current: &InFlightTx,
+        next: &InFlightTx,
+    ) -> Result<bool, StoreError> {
+        if current.tx_id != next.tx_id {
+            return Err(StoreError::Database(
+                "in-flight swap: an entry keeps its transaction id".into(),
+            ));
+        }
+        let text = |t: &InFlightTx| {
+            serde_json::to_string(t)
+                .map_err(|e| StoreError::Database(format!("in-flight record: {e}")))
+        };
+        let done =
+            sqlx::query("UPDATE in_flight_tx SET record = $1 WHERE tx_id = $2 AND record = $3")
+                .bind(text(next)?)
+                .bind(&next.tx_id)
+                .bind(text(current)?)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub(crate) async fn put_in_flight(&self, tx: &InFlightTx) -> Result<(), StoreError> {
         let record = serde_json::to_string(tx)
             .map_err(|e| StoreError::Database(format!("in-flight record: {e}")))?;

@@ -741,6 +741,7 @@ async fn crash_recovery_bookkeeping(fx: &Fixture) {
         endpoint: "POST /v1/wallets/me/actions/{action}".into(),
         created_at_ms: T0,
         owner: "dead".into(),
+        replacements: Vec::new(),
     };
     s.in_flight_put(&tx).await.unwrap();
     s.in_flight_put(&tx).await.unwrap();
@@ -752,6 +753,41 @@ async fn crash_recovery_bookkeeping(fx: &Fixture) {
     assert_eq!(
         keys(s.idempotency_orphans("me", T0 + 1, 10).await.unwrap()),
         ["mine"]
+    );
+
+    // A replacement joins the entry only if nothing changed the entry since it was read: of two
+    // concurrent swaps from the same reading, one wins.
+    let mut sped = tx.clone();
+    sped.replacements.push(custos_core::Replacement {
+        tx_id: "tx-1b".into(),
+        kind: custos_core::ReplacementKind::SpeedUp,
+        signed_tx: vec![4, 5, 6],
+        request_id: "req-2".into(),
+        created_at_ms: T0 + 1,
+    });
+    let mut cancelled = tx.clone();
+    cancelled.replacements.push(custos_core::Replacement {
+        tx_id: "tx-1c".into(),
+        kind: custos_core::ReplacementKind::Cancel,
+        signed_tx: vec![7],
+        request_id: "req-3".into(),
+        created_at_ms: T0 + 1,
+    });
+    assert!(s.in_flight_swap(&tx, &sped).await.unwrap());
+    assert!(!s.in_flight_swap(&tx, &cancelled).await.unwrap(), "stale");
+    assert_eq!(s.in_flight_list(10).await.unwrap(), vec![sped.clone()]);
+    let mut renamed = sped.clone();
+    renamed.tx_id = "tx-other".into();
+    assert!(s.in_flight_swap(&sped, &renamed).await.is_err());
+    assert!(sped.names("tx-1b") && sped.names("tx-1") && !sped.names("tx-1c"));
+    assert!(sped.spends("tx-1b") && !cancelled.spends("tx-1c"));
+    assert_eq!(
+        sped.candidates()
+            .iter()
+            .map(|c| c.tx_id)
+            .collect::<Vec<_>>(),
+        ["tx-1b", "tx-1"],
+        "newest first"
     );
 
     // Settled as landed: committed (still counts, cannot be released), row gone; twice is once.

@@ -291,6 +291,49 @@ impl EvmAdapter {
     }
 }
 
+/// Fees for a replacement of a pending transaction that pays `old` (`(max fee, tip)` per gas):
+/// each raised by at least `bump_percent` % (nodes take a replacement only when both rise, by
+/// 10 % or more), and never below what a new transaction would pay at `base` with the node's
+/// `suggested` tip. A replacement above the chain's caps is refused, naming the bump.
+pub fn replacement_fees(
+    cfg: &EvmConfig,
+    old: (u128, u128),
+    base: u128,
+    suggested: Option<u128>,
+    bump_percent: u32,
+) -> Result<(u128, u128), ChainError> {
+    let raise = |v: u128| {
+        v.saturating_mul(100 + u128::from(bump_percent))
+            .div_ceil(100)
+    };
+    let tip = raise(old.1).max(
+        suggested
+            .unwrap_or(cfg.default_priority_fee)
+            .min(cfg.max_priority_fee_cap),
+    );
+    let current = base
+        .saturating_mul(2)
+        .saturating_add(tip)
+        .min(cfg.max_fee_per_gas_cap);
+    let max_fee = raise(old.0).max(current).max(base.saturating_add(tip));
+    let gwei = |w: u128| format!("{:.3} gwei", w as f64 / 1e9);
+    if tip > cfg.max_priority_fee_cap {
+        return Err(ChainError::InvalidInput(format!(
+            "fee_bump_percent: the replacement would tip {} per gas, above this chain's cap of {} (max_priority_fee_gwei)",
+            gwei(tip),
+            gwei(cfg.max_priority_fee_cap)
+        )));
+    }
+    if max_fee > cfg.max_fee_per_gas_cap {
+        return Err(ChainError::InvalidInput(format!(
+            "fee_bump_percent: the replacement would pay up to {} per gas, above this chain's cap of {} (max_fee_per_gas_gwei)",
+            gwei(max_fee),
+            gwei(cfg.max_fee_per_gas_cap)
+        )));
+    }
+    Ok((max_fee, tip))
+}
+
 #[async_trait::async_trait]
 impl ChainAdapter for EvmAdapter {
     fn chain(&self) -> Chain {
@@ -339,6 +382,91 @@ impl ChainAdapter for EvmAdapter {
                 Ok(self.unsigned(&tx, from, units, decimals))
             }
         }
+    }
+
+    async fn why_stuck(&self, tx_id: &str) -> Result<Option<String>, ChainError> {
+        let hash = tx_id
+            .parse()
+            .map_err(|_| invalid("tx", "not a transaction hash"))?;
+        let tx = self.rpc.transaction(hash).await?;
+        if tx.is_null() || !tx["blockNumber"].is_null() {
+            return Ok(None);
+        }
+        let field = |k: &str| -> Result<u128, ChainError> {
+            u128::try_from(super::rpc::quantity(&tx[k], k)?)
+                .map_err(|_| ChainError::Unavailable(format!("{k} out of range")))
+        };
+        let gwei = |w: u128| format!("{:.3} gwei", w as f64 / 1e9);
+        let cap = if tx["maxFeePerGas"].is_null() {
+            field("gasPrice")?
+        } else {
+            field("maxFeePerGas")?
+        };
+        let base = self.rpc.next_base_fee().await?;
+        if cap < base {
+            return Ok(Some(format!(
+                "its fee cap of {} per gas is below the next block's base fee of {}: it is not mined until the base fee falls; speed it up (POST /v1/wallets/me/transactions/{tx_id}/speed-up) or cancel it",
+                gwei(cap),
+                gwei(base)
+            )));
+        }
+        let nonce = super::rpc::quantity_u64(&tx["nonce"], "nonce")?;
+        let from = parse_address(tx["from"].as_str().unwrap_or_default(), "from")?;
+        let mined = self.rpc.mined_nonce(from).await?;
+        if nonce > mined {
+            return Ok(Some(format!(
+                "it has nonce {nonce} and waits behind the sender's nonce {mined}, which is not mined yet"
+            )));
+        }
+        Ok(None)
+    }
+
+    async fn replacement(
+        &self,
+        signed_tx: &[u8],
+        sender: &str,
+        kind: custos_core::ReplacementKind,
+        bump_percent: u32,
+    ) -> Result<UnsignedTx, ChainError> {
+        let from = parse_address(sender, "sender")?;
+        if super::wire::recover_sender(signed_tx)? != from {
+            return Err(ChainError::InvalidInput(
+                "tx: not a transaction of this wallet".into(),
+            ));
+        }
+        let old = UnsignedEvmTx::of_signed(signed_tx)?;
+        if old.chain_id() != self.cfg.chain_id {
+            return Err(ChainError::InvalidInput(format!(
+                "tx: chain id {} is not this chain's ({})",
+                old.chain_id(),
+                self.cfg.chain_id
+            )));
+        }
+        // What the next block charges is what the replacement must beat.
+        let base = self.rpc.next_base_fee().await?;
+        let suggested = self.rpc.priority_fee().await?;
+        let (max_fee, tip) = replacement_fees(
+            &self.cfg,
+            (old.max_fee_per_gas(), old.max_priority_fee_per_gas()),
+            base,
+            suggested,
+            bump_percent,
+        )?;
+        let tx = match kind {
+            custos_core::ReplacementKind::SpeedUp => old.with_fees(max_fee, tip),
+            // Nothing to the sender itself: a plain transfer costs exactly 21,000 gas.
+            custos_core::ReplacementKind::Cancel => UnsignedEvmTx::new(Eip1559Fields {
+                chain_id: self.cfg.chain_id,
+                nonce: old.nonce(),
+                gas_limit: 21_000,
+                max_fee_per_gas: max_fee,
+                max_priority_fee_per_gas: tip,
+                to: Some(from),
+                value: U256::ZERO,
+                input: Vec::new(),
+            }),
+        };
+        Ok(self.unsigned(&tx, from, 0, NATIVE_DECIMALS))
     }
 
     fn decode(&self, tx_bytes: &[u8]) -> Result<DecodedTx, ChainError> {
@@ -653,6 +781,30 @@ mod tests {
             input: vec![],
         })
         .encode()
+    }
+
+    #[test]
+    fn replacements_raise_both_fees_and_stay_under_the_caps() {
+        let cfg = EvmConfig::new(1, "http://127.0.0.1:1");
+        let gwei = 1_000_000_000u128;
+        // A 25 % bump of (2, 1) gwei while the base fee is still 0.5: the bump decides.
+        let (max, tip) =
+            replacement_fees(&cfg, (2 * gwei, gwei), gwei / 2, Some(gwei), 25).unwrap();
+        assert_eq!((max, tip), (2_500_000_000, 1_250_000_000));
+        // The base fee rose to 40 gwei: what a new transaction pays decides.
+        let (max, tip) = replacement_fees(&cfg, (2 * gwei, gwei), 40 * gwei, None, 10).unwrap();
+        assert_eq!(tip, 1_100_000_000);
+        assert_eq!(max, 80 * gwei + tip);
+        // Rounded up: a 10 % bump of 3 wei is 4, never 3.
+        assert_eq!(
+            replacement_fees(&cfg, (3, 3), 0, Some(0), 10).unwrap(),
+            (4, 4)
+        );
+        // Above the caps: refused, naming the bump.
+        let e = replacement_fees(&cfg, (450 * gwei, gwei), gwei, None, 20).unwrap_err();
+        assert!(e.to_string().contains("fee_bump_percent"), "{e}");
+        let e = replacement_fees(&cfg, (10 * gwei, 5 * gwei), gwei, None, 10).unwrap_err();
+        assert!(e.to_string().contains("max_priority_fee_gwei"), "{e}");
     }
 
     #[test]

@@ -167,6 +167,23 @@ impl EvmRpc {
         }
     }
 
+    /// The base fee the next block will charge (the `pending` block's), or the latest block's
+    /// when the node has no pending block.
+    pub async fn next_base_fee(&self) -> Result<u128, ChainError> {
+        match self
+            .call("eth_getBlockByNumber", json!(["pending", false]))
+            .await
+        {
+            Ok(block) => match block.get("baseFeePerGas") {
+                Some(v) if !v.is_null() => u128::try_from(quantity(v, "base fee")?)
+                    .map_err(|_| ChainError::Unavailable("base fee out of range".into())),
+                _ => self.base_fee().await,
+            },
+            Err(ChainError::Rejected(_)) => self.base_fee().await,
+            Err(e) => Err(e),
+        }
+    }
+
     /// `eth_maxPriorityFeePerGas`, or `None` when the node does not offer it.
     pub async fn priority_fee(&self) -> Result<Option<u128>, ChainError> {
         match self.call("eth_maxPriorityFeePerGas", json!([])).await {
@@ -201,6 +218,21 @@ impl EvmRpc {
             .call("eth_getTransactionByHash", json!([hash]))
             .await?
             .is_null())
+    }
+
+    /// `eth_getTransactionByHash` as the node answers it (`null` when unknown).
+    pub async fn transaction(&self, hash: B256) -> Result<Value, ChainError> {
+        self.call("eth_getTransactionByHash", json!([hash])).await
+    }
+
+    /// `eth_getTransactionCount(who, "latest")`: the sender's mined transactions.
+    pub async fn mined_nonce(&self, who: Address) -> Result<u64, ChainError> {
+        quantity_u64(
+            &self
+                .call("eth_getTransactionCount", json!([who, "latest"]))
+                .await?,
+            "nonce",
+        )
     }
 
     /// `eth_getTransactionReceipt`; `None` while not mined.

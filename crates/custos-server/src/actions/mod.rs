@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod evm_message;
 pub mod pay;
+pub mod replace;
 pub mod sign;
 pub mod trade;
 pub mod transfer;
@@ -462,6 +463,7 @@ pub async fn execute(
         endpoint: actor.endpoint.to_owned(),
         created_at_ms: state.clock.now_ms(),
         owner: state.instance.clone(),
+        replacements: Vec::new(),
     };
     if let Err(e) = state.store.in_flight_put(&journal).await {
         reservation.release().await;

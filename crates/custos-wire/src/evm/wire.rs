@@ -166,6 +166,27 @@ impl UnsignedEvmTx {
         Self(tx)
     }
 
+    /// The same transaction with other fees.
+    pub fn with_fees(&self, max_fee_per_gas: u128, max_priority_fee_per_gas: u128) -> Self {
+        let mut tx = self.0.clone();
+        tx.max_fee_per_gas = max_fee_per_gas;
+        tx.max_priority_fee_per_gas = max_priority_fee_per_gas;
+        Self(tx)
+    }
+
+    /// The unsigned transaction inside a signed EIP-1559 envelope (what was signed).
+    pub fn of_signed(signed: &[u8]) -> Result<Self, ChainError> {
+        let mut buf = signed;
+        let env = TxEnvelope::decode_2718(&mut buf)
+            .map_err(|e| ChainError::InvalidInput(format!("not a signed EVM transaction: {e}")))?;
+        match env {
+            TxEnvelope::Eip1559(signed) => Ok(Self(signed.tx().clone())),
+            _ => Err(ChainError::InvalidInput(
+                "not a signed EIP-1559 (type 2) transaction".into(),
+            )),
+        }
+    }
+
     /// The most the sender can pay in fees: `gas_limit × max_fee_per_gas`.
     pub fn max_fee_wei(&self) -> U256 {
         U256::from(self.0.gas_limit).saturating_mul(U256::from(self.0.max_fee_per_gas))

@@ -25,6 +25,7 @@ from .pay_body import PayBody
 from .pay_body_quote_type_0 import PayBodyQuoteType0
 from .pending_approval import PendingApproval
 from .put_policy_body import PutPolicyBody
+from .replace_body import ReplaceBody
 from .sign_message_body import SignMessageBody
 from .sign_tx_body import SignTxBody
 from .signed_message import SignedMessage
@@ -63,6 +64,7 @@ __all__ = (
     "PayBodyQuoteType0",
     "PendingApproval",
     "PutPolicyBody",
+    "ReplaceBody",
     "SignedMessage",
     "SignedTransaction",
     "SignMessageBody",

@@ -107,8 +107,10 @@ def sync_detailed(
 ) -> Response[Any | ErrorBody]:
     """ One of the caller's transactions: its audit records and what the chain says now
     (`chain_status`: `confirmed`, `failed` (landed with an error), `pending` (an EVM transaction
-    still in the node's pool), `not_found` (not on chain, or not yet), or `unknown` when the chain
-    cannot be asked).
+    still in the node's pool), `replaced` (a speed-up or cancel of it landed instead),
+    `not_found` (not on chain, or not yet), or `unknown` when the chain cannot be asked); a
+    pending transaction that will not be mined as it is carries `stuck`, saying why (its fee cap
+    is below the base fee, or it waits behind a missing nonce).
 
     Args:
         tx (str):
@@ -141,8 +143,10 @@ def sync(
 ) -> Any | ErrorBody | None:
     """ One of the caller's transactions: its audit records and what the chain says now
     (`chain_status`: `confirmed`, `failed` (landed with an error), `pending` (an EVM transaction
-    still in the node's pool), `not_found` (not on chain, or not yet), or `unknown` when the chain
-    cannot be asked).
+    still in the node's pool), `replaced` (a speed-up or cancel of it landed instead),
+    `not_found` (not on chain, or not yet), or `unknown` when the chain cannot be asked); a
+    pending transaction that will not be mined as it is carries `stuck`, saying why (its fee cap
+    is below the base fee, or it waits behind a missing nonce).
 
     Args:
         tx (str):
@@ -170,8 +174,10 @@ async def asyncio_detailed(
 ) -> Response[Any | ErrorBody]:
     """ One of the caller's transactions: its audit records and what the chain says now
     (`chain_status`: `confirmed`, `failed` (landed with an error), `pending` (an EVM transaction
-    still in the node's pool), `not_found` (not on chain, or not yet), or `unknown` when the chain
-    cannot be asked).
+    still in the node's pool), `replaced` (a speed-up or cancel of it landed instead),
+    `not_found` (not on chain, or not yet), or `unknown` when the chain cannot be asked); a
+    pending transaction that will not be mined as it is carries `stuck`, saying why (its fee cap
+    is below the base fee, or it waits behind a missing nonce).
 
     Args:
         tx (str):
@@ -204,8 +210,10 @@ async def asyncio(
 ) -> Any | ErrorBody | None:
     """ One of the caller's transactions: its audit records and what the chain says now
     (`chain_status`: `confirmed`, `failed` (landed with an error), `pending` (an EVM transaction
-    still in the node's pool), `not_found` (not on chain, or not yet), or `unknown` when the chain
-    cannot be asked).
+    still in the node's pool), `replaced` (a speed-up or cancel of it landed instead),
+    `not_found` (not on chain, or not yet), or `unknown` when the chain cannot be asked); a
+    pending transaction that will not be mined as it is carries `stuck`, saying why (its fee cap
+    is below the base fee, or it waits behind a missing nonce).
 
     Args:
         tx (str):
