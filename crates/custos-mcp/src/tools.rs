@@ -191,6 +191,24 @@ pub static TOOLS: &[ToolSpec] = &[
         build: |a| action("pay", a, false),
     },
     ToolSpec {
+        name: "speed_up_transaction",
+        title: "Speed up a pending transaction",
+        description: "Replace a pending EVM transaction (still in the node's pool, e.g. stuck under a fee cap the base fee has passed) with the same transaction paying higher fees under the same nonce. Judged under the current policy like the original; whichever of the two lands settles it.",
+        scopes: REPLACE_SCOPES,
+        read_only: false,
+        schema: replace_schema,
+        build: |a| replace("speed-up", a),
+    },
+    ToolSpec {
+        name: "cancel_transaction",
+        title: "Cancel a pending transaction",
+        description: "Replace a pending EVM transaction with one sending nothing to the wallet itself under the same nonce with higher fees: if it lands, the original never does and only the fee is spent.",
+        scopes: REPLACE_SCOPES,
+        read_only: false,
+        schema: replace_schema,
+        build: |a| replace("cancel", a),
+    },
+    ToolSpec {
         name: "dry_run",
         title: "What would the policy say",
         description: "Evaluate an action against the policy and explain the decision, signing nothing.",
@@ -206,6 +224,10 @@ pub static TOOLS: &[ToolSpec] = &[
         build: dry_run,
     },
 ];
+
+/// A key sees the replacement tools when it may send transactions at all; the server checks the
+/// scope of the transaction being replaced.
+const REPLACE_SCOPES: &[ApiScope] = &[ApiScope::Transfer, ApiScope::Trade, ApiScope::Sign];
 
 /// The tool named `name`.
 pub fn find(name: &str) -> Option<&'static ToolSpec> {
@@ -301,6 +323,17 @@ fn pay_schema() -> Value {
     )
 }
 
+fn replace_schema() -> Value {
+    object(
+        json!({
+            "tx": {"type": "string", "description": "The pending EVM transaction's hash (or an earlier replacement's)"},
+            "fee_bump_percent": {"type": "integer", "minimum": 10, "maximum": 500, "description": "Raise both fees by at least this much, percent (default 25)"},
+            "idempotency_key": idempotency_property()
+        }),
+        &["tx"],
+    )
+}
+
 fn dry_run_schema() -> Value {
     object(
         json!({
@@ -362,7 +395,27 @@ fn take_segment(args: &mut Map<String, Value>, name: &str) -> Result<String, Arg
 
 /// `POST /v1/wallets/me/actions/{action}`: the arguments are the body, except the
 /// idempotency key, which becomes the header.
-fn action(name: &str, mut args: Map<String, Value>, dry_run: bool) -> Result<RestCall, ArgError> {
+fn action(name: &str, args: Map<String, Value>, dry_run: bool) -> Result<RestCall, ArgError> {
+    let path = format!("/v1/wallets/me/actions/{name}");
+    post(
+        if dry_run {
+            format!("{path}?dry_run=true")
+        } else {
+            path
+        },
+        args,
+    )
+}
+
+/// `POST /v1/wallets/me/transactions/{tx}/{kind}`: `tx` is the path segment, the rest as
+/// [`post`].
+fn replace(kind: &str, mut args: Map<String, Value>) -> Result<RestCall, ArgError> {
+    let tx = take_segment(&mut args, "tx")?;
+    post(format!("/v1/wallets/me/transactions/{tx}/{kind}"), args)
+}
+
+/// A `POST` of `args` as the JSON body, except the idempotency key, which becomes the header.
+fn post(path_and_query: String, mut args: Map<String, Value>) -> Result<RestCall, ArgError> {
     let idempotency_key = match args.remove("idempotency_key") {
         None | Some(Value::Null) => None,
         Some(Value::String(k)) if !k.is_empty() && k.len() <= 255 => Some(k),
@@ -373,14 +426,9 @@ fn action(name: &str, mut args: Map<String, Value>, dry_run: bool) -> Result<Res
             ))
         }
     };
-    let path = format!("/v1/wallets/me/actions/{name}");
     Ok(RestCall {
         method: Method::Post,
-        path_and_query: if dry_run {
-            format!("{path}?dry_run=true")
-        } else {
-            path
-        },
+        path_and_query,
         body: Some(Value::Object(args)),
         idempotency_key,
     })
@@ -464,6 +512,39 @@ mod tests {
                 idempotency_key: Some("k-1".into()),
             })
         );
+    }
+
+    #[test]
+    fn a_replacement_puts_the_transaction_in_the_path_and_the_rest_in_the_body() {
+        let call = find("speed_up_transaction")
+            .map(|t| {
+                t.request(args(
+                    json!({"tx": "0xab", "fee_bump_percent": 40, "idempotency_key": "k-2"}),
+                ))
+            })
+            .and_then(Result::ok);
+        assert_eq!(
+            call,
+            Some(RestCall {
+                method: Method::Post,
+                path_and_query: "/v1/wallets/me/transactions/0xab/speed-up".into(),
+                body: Some(json!({"fee_bump_percent": 40})),
+                idempotency_key: Some("k-2".into()),
+            })
+        );
+        let call = find("cancel_transaction")
+            .map(|t| t.request(args(json!({"tx": "0xcd"}))))
+            .and_then(Result::ok)
+            .map(|c| (c.path_and_query, c.body));
+        assert_eq!(
+            call,
+            Some((
+                "/v1/wallets/me/transactions/0xcd/cancel".into(),
+                Some(json!({}))
+            ))
+        );
+        let missing = find("cancel_transaction").map(|t| t.request(args(json!({}))));
+        assert!(matches!(missing, Some(Err(ArgError { ref field, .. })) if field == "tx"));
     }
 
     #[test]
@@ -560,6 +641,14 @@ mod tests {
             .filter(|t| t.visible(payer))
             .map(|t| t.name)
             .collect();
-        assert_eq!(visible, ["transfer", "dry_run"]);
+        assert_eq!(
+            visible,
+            [
+                "transfer",
+                "speed_up_transaction",
+                "cancel_transaction",
+                "dry_run"
+            ]
+        );
     }
 }

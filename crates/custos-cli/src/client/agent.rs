@@ -1,7 +1,7 @@
 //! Agent commands against a server: the wallet, its balances and transactions, and the actions
 //! (transfer, sign, sign-message, trade), each with an idempotency key (generated and printed
 //! when not given, so a retry after a lost answer cannot pay twice) and `--dry-run`.
-use super::args::{ActionOpts, TxCmd, WalletCmd};
+use super::args::{ActionOpts, ReplaceOpts, TxCmd, WalletCmd};
 use super::render::{cell, list, show, time, Output, Table};
 use super::{enc, Remote};
 use anyhow::{Context as _, Result};
@@ -29,6 +29,16 @@ pub async fn wallet(r: &Remote, cmd: WalletCmd) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The idempotency key given, or a new one, printed to stderr so the request can be retried.
+fn key_or_new(given: Option<String>) -> String {
+    given.unwrap_or_else(|| {
+        let k = uuid::Uuid::new_v4().to_string();
+        // On stderr, so a script reading the result from stdout still sees only JSON.
+        eprintln!("idempotency key: {k} (repeat with --idempotency-key {k} to retry safely)");
+        k
+    })
+}
+
 /// Sends one action with its idempotency key (or as a dry run) and prints the outcome.
 pub async fn action(r: &Remote, action: &str, body: Value, opts: ActionOpts) -> Result<ExitCode> {
     let path = format!(
@@ -36,16 +46,7 @@ pub async fn action(r: &Remote, action: &str, body: Value, opts: ActionOpts) -> 
         enc(action),
         if opts.dry_run { "?dry_run=true" } else { "" }
     );
-    let key = if opts.dry_run {
-        None
-    } else {
-        Some(opts.idempotency_key.unwrap_or_else(|| {
-            let k = uuid::Uuid::new_v4().to_string();
-            // On stderr, so a script reading the result from stdout still sees only JSON.
-            eprintln!("idempotency key: {k} (repeat with --idempotency-key {k} to retry safely)");
-            k
-        }))
-    };
+    let key = (!opts.dry_run).then(|| key_or_new(opts.idempotency_key));
     let headers: Vec<(&str, &str)> = key
         .as_deref()
         .map(|k| ("Idempotency-Key", k))
@@ -119,7 +120,7 @@ pub fn transaction_arg(raw: &str) -> Result<String> {
     }
 }
 
-/// `custos tx list|status`.
+/// `custos tx list|status|speed-up|cancel`.
 pub async fn tx(r: &Remote, cmd: TxCmd) -> Result<ExitCode> {
     let row = |t: &mut Table, x: &Value| {
         t.text_row(vec![
@@ -149,6 +150,8 @@ pub async fn tx(r: &Remote, cmd: TxCmd) -> Result<ExitCode> {
                 t
             });
         }
+        TxCmd::SpeedUp { tx, opts } => replace(r, &tx, "speed-up", opts).await?,
+        TxCmd::Cancel { tx, opts } => replace(r, &tx, "cancel", opts).await?,
         TxCmd::Status { tx } => {
             let v = r
                 .get(&format!("/v1/wallets/me/transactions/{}", enc(&tx)))
@@ -184,4 +187,26 @@ pub async fn tx(r: &Remote, cmd: TxCmd) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `custos tx speed-up|cancel`: replaces a pending EVM transaction and prints the outcome.
+async fn replace(r: &Remote, tx: &str, kind: &str, opts: ReplaceOpts) -> Result<()> {
+    let body = match opts.fee_bump_percent {
+        Some(p) => json!({"fee_bump_percent": p}),
+        None => json!({}),
+    };
+    let key = key_or_new(opts.idempotency_key);
+    let rep = r
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/wallets/me/transactions/{}/{kind}", enc(tx)),
+            Some(&body),
+            &[("Idempotency-Key", key.as_str())],
+        )
+        .await?;
+    if r.output == Output::Table && rep.status == 202 {
+        eprintln!("sent, not mined yet: follow it with `custos tx status <tx>`");
+    }
+    show(r.output, &rep.body, Table::fields);
+    Ok(())
 }

@@ -382,6 +382,33 @@ pub enum TxCmd {
         /// Solana signature or EVM transaction hash.
         tx: String,
     },
+    /// Replace a pending EVM transaction with the same one paying higher fees (same nonce).
+    SpeedUp {
+        /// The pending transaction's hash (or an earlier replacement's).
+        tx: String,
+        #[command(flatten)]
+        opts: ReplaceOpts,
+    },
+    /// Replace a pending EVM transaction with one that sends nothing to the wallet itself
+    /// (same nonce, higher fees): if it lands, the original never does.
+    Cancel {
+        /// The pending transaction's hash (or an earlier replacement's).
+        tx: String,
+        #[command(flatten)]
+        opts: ReplaceOpts,
+    },
+}
+
+/// Options of `custos tx speed-up|cancel`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ReplaceOpts {
+    /// Raise both fees by at least this much, percent (10-500; the server's default is 25).
+    #[arg(long, value_name = "PERCENT")]
+    pub fee_bump_percent: Option<u32>,
+    /// Makes a retry safe: the same key returns the same result. Generated and printed (to
+    /// stderr) when not given.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
 }
 
 /// `custos policy …` subcommands that talk to a server.
