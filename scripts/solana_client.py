@@ -1,10 +1,12 @@
 """Drives a Solana JSON-RPC endpoint (the embedded devnet) with solana-py, a real client.
 
-Usage: python3 scripts/solana_client.py URL
+Usage: python3 scripts/solana_client.py URL [WS_URL]
 
 Airdrops to a new keypair, sends a SOL transfer with preflight, confirms it, checks both
 balances, then sends and simulates a transfer the runtime refuses and checks that the client
-parses the structured error. Prints a JSON summary; exits non-zero on the first surprise.
+parses the structured error. With WS_URL (the PubSub WebSocket) it also waits for a slot
+notification and confirms a transfer through signatureSubscribe. Prints a JSON summary; exits
+non-zero on the first surprise.
 """
 import asyncio
 import json
@@ -12,6 +14,7 @@ import sys
 
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.core import RPCException
+from solana.rpc.websocket_api import SignatureNotification, SolanaWsClient
 from solders.keypair import Keypair
 from solders.message import Message
 from solders.system_program import TransferParams, transfer
@@ -25,6 +28,27 @@ async def signed_transfer(client, payer, to, lamports):
     ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=lamports))
     msg = Message.new_with_blockhash([ix], payer.pubkey(), blockhash)
     return VersionedTransaction(msg, [payer])
+
+
+async def next_notification(ws, kind):
+    """The next notification of type `kind`, skipping others; 10 s at most."""
+    while True:
+        note = await asyncio.wait_for(ws.recv(), 10)
+        if isinstance(note, kind):
+            return note
+
+
+async def websocket_checks(client, ws_url, payer, bob):
+    async with SolanaWsClient(ws_url) as ws:
+        slots = await ws.slot_subscribe()
+        slot_note = await asyncio.wait_for(ws.recv(), 10)
+        await ws.unsubscribe(slots)
+        tx = await signed_transfer(client, payer, bob.pubkey(), 1_000)
+        sig = (await client.send_transaction(tx)).value
+        await ws.signature_subscribe(signature=sig)
+        note = await next_notification(ws, SignatureNotification)
+        assert note.result.value.err is None, note
+        return {"slot_notification": type(slot_note).__name__, "ws_confirmed": str(sig)}
 
 
 async def main():
@@ -51,7 +75,9 @@ async def main():
     except RPCException as e:
         preflight = e.args[0]
     assert preflight is not None, "a transfer beyond the balance was accepted"
+    ws = await websocket_checks(client, sys.argv[2], payer, bob) if len(sys.argv) > 2 else {}
     print(json.dumps({
+        **ws,
         "sent": str(sig),
         "bob": (await client.get_balance(bob.pubkey())).value,
         "simulated_error": str(sim.err),

@@ -165,6 +165,12 @@ x402_seller() {
     npm_ci "$ROOT/scripts/x402"
 }
 
+# Real Solana clients for the devnet tests: @solana/web3.js and @solana/spl-token
+# (scripts/solana_web3; crates/custos-cli/tests/devnet_clients.rs runs them against `custos devnet`).
+solana_web3() {
+    npm_ci "$ROOT/scripts/solana_web3"
+}
+
 main() {
     # With arguments, install only the named components (e.g. `scripts/test-deps.sh openbao`,
     # as scripts/bench.sh does).
@@ -181,6 +187,7 @@ main() {
     typescript_client
     browser_frost
     x402_seller
+    solana_web3
     schemathesis_cli
     openbao
     softhsm

@@ -278,15 +278,37 @@ pub async fn enclave(a: EnclaveArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `custos devnet`.
+/// `custos devnet`: prints the JSON-RPC URL, then the PubSub WebSocket's, one a line.
 #[cfg(feature = "solana")]
-pub async fn devnet(listen: std::net::SocketAddr, data_dir: PathBuf) -> Result<ExitCode> {
+pub async fn devnet(
+    listen: std::net::SocketAddr,
+    ws_listen: Option<std::net::SocketAddr>,
+    slot_ms: u64,
+    data_dir: PathBuf,
+) -> Result<ExitCode> {
+    use custos_chains::solana::DevnetServerConfig;
     ensure_private_dir(&data_dir)?;
-    let server = custos_chains::solana::rpc_server::serve_devnet(listen, &data_dir)
+    let config = DevnetServerConfig::new(listen)
+        .ws_listen(ws_listen)
+        .slot_interval(std::time::Duration::from_millis(slot_ms));
+    let server = custos_chains::solana::serve_devnet_with(config, &data_dir)
         .await
         .context("cannot start the devnet")?;
-    tracing::info!(url = %server.url(), data_dir = %data_dir.display(), "devnet JSON-RPC listening");
-    println!("{}", server.url());
+    tracing::info!(
+        url = %server.url(),
+        ws_url = %server.ws_url(),
+        slot_ms,
+        data_dir = %data_dir.display(),
+        "devnet JSON-RPC and PubSub listening"
+    );
+    // One write, errors ignored: a caller that reads the first line and closes the pipe (as
+    // scripts do) must not take the devnet down with a failed second print.
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{}\n{}\n", server.url(), server.ws_url());
+        let _ = out.flush();
+    }
     shutdown_signal().await;
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)

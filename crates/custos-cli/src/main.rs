@@ -83,6 +83,13 @@ enum Cmd {
         /// Address to listen on (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:8899")]
         listen: std::net::SocketAddr,
+        /// The PubSub WebSocket's address (default: the HTTP port + 1, where web3.js looks).
+        #[arg(long, value_name = "ADDR")]
+        ws_listen: Option<std::net::SocketAddr>,
+        /// A new slot and blockhash every this many milliseconds, as on a cluster (blockhashes
+        /// expire after 150 slots); 0: slots pass only when transactions land.
+        #[arg(long, default_value_t = 400, value_name = "MS")]
+        slot_ms: u64,
         /// Devnet state directory.
         #[arg(long, default_value = "./custos-devnet")]
         data_dir: PathBuf,
@@ -319,7 +326,12 @@ fn main() -> std::process::ExitCode {
                 .await
             }
             #[cfg(feature = "solana")]
-            Cmd::Devnet { listen, data_dir } => commands::devnet(listen, data_dir).await,
+            Cmd::Devnet {
+                listen,
+                ws_listen,
+                slot_ms,
+                data_dir,
+            } => commands::devnet(listen, ws_listen, slot_ms, data_dir).await,
             Cmd::Demo { data_dir } => demo::run(data_dir).await,
             Cmd::Admin {
                 cmd: AdminCmd::Token { common, role },

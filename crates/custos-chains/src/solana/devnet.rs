@@ -1,48 +1,51 @@
 //! The embedded devnet: LiteSVM in-process, with its state persisted in a data directory so a
-//! restart keeps balances.
+//! restart keeps balances ([`super::devnet_snapshot`]), and its recent blocks and transactions
+//! remembered in memory ([`super::devnet_ledger`]).
 //!
-//! LiteSVM has no persistence of its own. After every successful transaction the devnet writes a
-//! snapshot of every account that was not part of a fresh LiteSVM (so: user wallets, token
-//! accounts, mints, the faucet — not sysvars or the built-in SPL programs) to
-//! `solana-devnet.json`, atomically (temporary file, fsync, rename), and reloads it at start.
+//! It behaves like a single-validator cluster: every transaction that lands gets its own slot
+//! and is immediately final; each slot has a new blockhash, and a blockhash stays valid for 150
+//! slots after its own (as on a cluster). Slots also pass without transactions when someone
+//! calls [`EmbeddedDevnet::advance_slots`] — `custos devnet` does on a clock — so block height
+//! moves and blockhashes expire as they do on a real cluster. Signatures are verified and
+//! duplicates refused here (LiteSVM's own checks are off so that simulation can skip signature
+//! verification, as `simulateTransaction` does).
 //!
-//! It behaves like a single-validator cluster: every successful transaction lands in its own slot
-//! and is immediately final; each slot has a new blockhash and the last 150 stay valid. Signatures
-//! are verified and duplicates refused here (LiteSVM's own checks are off so that simulation can
-//! skip signature verification, as `simulateTransaction` does).
-use super::backend::{SimulationOutcome, TxStatus};
-use super::token;
+//! A transaction is simulated first (the preflight) and refused without any state change if it
+//! fails, unless the sender skips preflight: then a failing transaction lands with its error and
+//! pays its fee, as on a node.
+use super::backend::TxStatus;
+use super::devnet_ledger::{BlockInfo, BlockLookup, DevnetEvent, LandedTx, Landing, Ledger};
+use super::{devnet_snapshot as snapshot, token};
 use custos_core::{ChainError, Commitment};
 use litesvm::LiteSVM;
-use serde::{Deserialize, Serialize};
 use solana_account::Account;
 use solana_address::Address;
 use solana_hash::Hash;
-use solana_instruction::{AccountMeta, Instruction};
+use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_message::{v0::MessageAddressTableLookup, Message, VersionedMessage};
 use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-/// How many recent blockhashes stay valid (as on mainnet).
+/// How many slots a blockhash stays valid after its own (as on mainnet): `getLatestBlockhash`'s
+/// `lastValidBlockHeight` is the blockhash's slot plus this.
 pub const BLOCKHASH_VALIDITY: u64 = 150;
+/// The most slots one [`EmbeddedDevnet::advance_slots`] call moves.
+pub const MAX_ADVANCE: u64 = 1_000_000;
 const STATUS_CAPACITY: usize = 100_000;
 /// Statuses kept across restarts: far more than the 150 slots a blockhash stays valid (so no
 /// transaction can run twice), and enough for crash recovery, which runs at start.
 const PERSISTED_STATUSES: usize = 4096;
-const SNAPSHOT_FILE: &str = "solana-devnet.json";
-const FAUCET_FILE: &str = "solana-devnet-faucet.key";
-const SNAPSHOT_VERSION: u32 = 1;
 const FAUCET_FLOOR: u64 = 1_000 * super::LAMPORTS_PER_SOL;
 const FAUCET_FILL: u64 = 1_000_000 * super::LAMPORTS_PER_SOL;
 /// Size of an address lookup table's metadata before its addresses.
 const LOOKUP_TABLE_META_SIZE: usize = 56;
+/// Events buffered for a slow subscriber before it starts missing some.
+const EVENT_CAPACITY: usize = 4096;
 
 /// Why a devnet operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -91,44 +94,26 @@ impl From<DevnetError> for ChainError {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Snapshot {
-    version: u32,
-    slot: u64,
-    recent_blockhashes: Vec<String>,
-    accounts: Vec<StoredAccount>,
-    /// The newest transaction statuses, oldest first (absent in snapshots written before they
-    /// were kept). Written in the same atomic snapshot as the accounts they changed, so a
-    /// restarted devnet still answers `getSignatureStatuses` for them and refuses to run one
-    /// of them again while its blockhash is valid.
-    #[serde(default)]
-    statuses: Vec<StoredStatus>,
+/// How a transaction is sent (`sendTransaction`'s options).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// Skip the preflight simulation: a failing transaction then lands with its error and pays
+    /// its fee instead of being refused.
+    pub skip_preflight: bool,
 }
 
-/// One landed transaction's status, as persisted.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredStatus {
-    signature: String,
-    slot: u64,
-    #[serde(default)]
-    error: Option<String>,
+impl SendOptions {
+    /// With or without preflight.
+    pub fn skip_preflight(skip: bool) -> Self {
+        Self {
+            skip_preflight: skip,
+        }
+    }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredAccount {
-    pubkey: String,
-    lamports: u64,
-    owner: String,
-    executable: bool,
-    rent_epoch: u64,
-    data: String,
-}
-
-struct Inner {
-    svm: LiteSVM,
+pub(super) struct Inner {
+    pub(super) svm: LiteSVM,
     dir: Option<PathBuf>,
     baseline: HashSet<Address>,
     slot: u64,
@@ -138,7 +123,9 @@ struct Inner {
     /// What recently landed transactions paid per compute unit (not kept across restarts).
     fee_log: super::fees::FeeLog,
     status_order: VecDeque<Signature>,
-    faucet: Keypair,
+    pub(super) faucet: Keypair,
+    ledger: Ledger,
+    events: tokio::sync::broadcast::Sender<DevnetEvent>,
 }
 
 /// LiteSVM in-process, persisted, thread-safe (one mutex; callers in async code should use
@@ -153,8 +140,11 @@ impl std::fmt::Debug for EmbeddedDevnet {
     }
 }
 
-fn b64() -> base64::engine::GeneralPurpose {
-    base64::engine::general_purpose::STANDARD
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 impl EmbeddedDevnet {
@@ -172,31 +162,55 @@ impl EmbeddedDevnet {
 
     fn start(dir: Option<PathBuf>) -> Result<Self, DevnetError> {
         // Signature and blockhash checks are ours (see the module docs).
-        let svm = LiteSVM::new()
+        let mut svm = LiteSVM::new()
             .with_sigverify(false)
             .with_blockhash_check(false);
         let baseline: HashSet<Address> = svm.accounts_db().inner.keys().copied().collect();
         let faucet = match &dir {
-            Some(d) => load_or_create_faucet(d)?,
+            Some(d) => snapshot::load_or_create_faucet(d)?,
             None => Keypair::new(),
         };
+        let restored = match &dir {
+            Some(d) => snapshot::load(d)?,
+            None => None,
+        };
+        let mut slot = 1;
+        let mut recent = VecDeque::new();
+        let mut statuses = HashMap::new();
+        let mut status_order = VecDeque::new();
+        if let Some(r) = restored {
+            for (k, a) in r.accounts {
+                svm.set_account(k, a).map_err(|e| DevnetError::Snapshot {
+                    path: dir.clone().unwrap_or_default(),
+                    reason: format!("load account {k}: {e}"),
+                })?;
+            }
+            slot = r.slot;
+            recent.extend(r.recent_blockhashes.into_iter().map(|h| (h, slot)));
+            for (sig, st) in r.statuses {
+                statuses.insert(sig, st);
+                status_order.push_back(sig);
+            }
+        }
+        if recent.is_empty() {
+            recent.push_back((svm.latest_blockhash(), slot));
+        }
+        svm.warp_to_slot(slot);
+        let (events, _) = tokio::sync::broadcast::channel(EVENT_CAPACITY);
         let mut inner = Inner {
             svm,
             dir,
             baseline,
-            slot: 1,
-            recent: VecDeque::new(),
-            statuses: HashMap::new(),
+            slot,
+            recent,
+            ledger: Ledger::with_transaction_count(status_order.len() as u64),
+            statuses,
+            status_order,
             fee_log: super::fees::FeeLog::default(),
-            status_order: VecDeque::new(),
             faucet,
+            events,
         };
-        let restored = inner.restore()?;
-        if !restored {
-            let h = inner.svm.latest_blockhash();
-            inner.recent.push_back((h, inner.slot));
-        }
-        inner.svm.warp_to_slot(inner.slot);
+        inner.record_block(slot.saturating_sub(1), Hash::default());
         let faucet_key = inner.faucet.pubkey();
         let faucet_balance = inner.svm.get_balance(&faucet_key).unwrap_or(0);
         if faucet_balance < FAUCET_FLOOR {
@@ -220,7 +234,7 @@ impl EmbeddedDevnet {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave LiteSVM half-updated in a way we rely on:
         // state is only committed by `send_transaction` after success, so recover the guard.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -229,11 +243,7 @@ impl EmbeddedDevnet {
     /// The newest blockhash and the last block height at which it is valid.
     pub fn latest_blockhash(&self) -> (Hash, u64) {
         let g = self.lock();
-        let (h, s) = g
-            .recent
-            .back()
-            .copied()
-            .unwrap_or((g.svm.latest_blockhash(), g.slot));
+        let (h, s) = g.latest();
         (h, s + BLOCKHASH_VALIDITY)
     }
 
@@ -242,16 +252,35 @@ impl EmbeddedDevnet {
         self.lock().recent.iter().any(|(h, _)| h == hash)
     }
 
-    /// Makes every current blockhash invalid (as if 150 slots passed without transactions).
+    /// Makes every current blockhash invalid: `BLOCKHASH_VALIDITY + 1` slots pass, so the block
+    /// height is beyond the `lastValidBlockHeight` of every blockhash handed out so far.
     pub fn expire_blockhashes(&self) {
+        self.advance_slots(BLOCKHASH_VALIDITY + 1);
+    }
+
+    /// Lets `n` empty slots pass (at most [`MAX_ADVANCE`]), each with a new blockhash; returns
+    /// the new slot. `custos devnet` calls this on its slot clock.
+    pub fn advance_slots(&self, n: u64) -> u64 {
         let mut g = self.lock();
-        g.recent.clear();
-        g.advance_slot();
+        g.advance(n.min(MAX_ADVANCE));
+        g.slot
+    }
+
+    /// Writes the snapshot now (the slot clock does not; a server calls this when it stops so
+    /// the slots that passed since the last transaction are kept).
+    pub fn save(&self) -> Result<(), DevnetError> {
+        self.lock().persist()
     }
 
     /// The current slot (also the block height: every slot has a block here).
     pub fn slot(&self) -> u64 {
         self.lock().slot
+    }
+
+    /// Events from now on: new slots and landed transactions. A subscriber that falls more than
+    /// a few thousand events behind misses the oldest (`RecvError::Lagged`).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<DevnetEvent> {
+        self.lock().events.subscribe()
     }
 
     /// An account, if it exists.
@@ -272,185 +301,25 @@ impl EmbeddedDevnet {
         self.lock().svm.minimum_balance_for_rent_exemption(data_len)
     }
 
-    /// The faucet's address (it pays airdrops and is the authority of mints made by
-    /// [`Self::create_mint`]).
-    pub fn faucet(&self) -> Address {
-        self.lock().faucet.pubkey()
-    }
-
-    /// Sends `lamports` from the faucet to `to` in a real transaction; returns its signature.
-    pub fn airdrop(&self, to: &Address, lamports: u64) -> Result<Signature, DevnetError> {
-        let mut g = self.lock();
-        let faucet = g.faucet.insecure_clone();
-        let ix = solana_system_interface::instruction::transfer(&faucet.pubkey(), to, lamports);
-        g.sign_and_send(&[ix], &faucet, &[])
-    }
-
-    /// Creates a mint under `token_program` (SPL Token or Token-2022) with the faucet as mint
-    /// authority and no freeze authority; returns its address.
-    pub fn create_mint(
-        &self,
-        decimals: u8,
-        token_program: &Address,
-    ) -> Result<Address, DevnetError> {
-        if !token::is_token_program(token_program) {
-            return Err(DevnetError::InvalidInput("not a token program".into()));
-        }
-        let mut g = self.lock();
-        let faucet = g.faucet.insecure_clone();
-        let mint = Keypair::new();
-        let rent = g.svm.minimum_balance_for_rent_exemption(token::MINT_LEN);
-        let create = solana_system_interface::instruction::create_account(
-            &faucet.pubkey(),
-            &mint.pubkey(),
-            rent,
-            token::MINT_LEN as u64,
-            token_program,
-        );
-        // InitializeMint2 { decimals, mint_authority, freeze_authority: None }
-        let mut data = vec![20u8, decimals];
-        data.extend_from_slice(faucet.pubkey().as_ref());
-        data.push(0);
-        let init = Instruction {
-            program_id: *token_program,
-            accounts: vec![AccountMeta::new(mint.pubkey(), false)],
-            data,
-        };
-        g.sign_and_send(&[create, init], &faucet, &[&mint])?;
-        Ok(mint.pubkey())
-    }
-
-    /// Mints `amount` base units of `mint` to `owner`'s associated token account, creating it if
-    /// needed; returns the token account.
-    pub fn mint_to(
-        &self,
-        mint: &Address,
-        owner: &Address,
-        amount: u64,
-        token_program: &Address,
-    ) -> Result<Address, DevnetError> {
-        let mut g = self.lock();
-        let faucet = g.faucet.insecure_clone();
-        let ata = spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
-            owner, mint, token_program,
-        );
-        let create = spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(
-            &faucet.pubkey(), owner, mint, token_program,
-        );
-        let mut data = vec![7u8];
-        data.extend_from_slice(&amount.to_le_bytes());
-        let mint_ix = Instruction {
-            program_id: *token_program,
-            accounts: vec![
-                AccountMeta::new(*mint, false),
-                AccountMeta::new(ata, false),
-                AccountMeta::new_readonly(faucet.pubkey(), true),
-            ],
-            data,
-        };
-        g.sign_and_send(&[create, mint_ix], &faucet, &[])?;
-        Ok(ata)
-    }
-
-    /// Verifies and executes a signed transaction; on success it lands in a new slot and the
-    /// state is persisted.
-    pub fn send_transaction(&self, tx: VersionedTransaction) -> Result<Signature, DevnetError> {
-        self.lock().send(tx)
-    }
-
-    /// Runs a transaction without committing it and returns the post-state of `addresses`.
-    pub fn simulate(
-        &self,
-        tx: &VersionedTransaction,
-        sig_verify: bool,
-        replace_recent_blockhash: bool,
-        addresses: &[Address],
-    ) -> Result<SimulationOutcome, DevnetError> {
-        let g = self.lock();
-        let mut tx = tx.clone();
-        if replace_recent_blockhash {
-            let h = g
-                .recent
-                .back()
-                .map(|(h, _)| *h)
-                .unwrap_or(g.svm.latest_blockhash());
-            tx.message.set_recent_blockhash(h);
-        } else if let Err(e) = g.check_blockhash(&tx) {
-            return Ok(SimulationOutcome {
-                error: Some(e.to_string()),
-                error_detail: Some(serde_json::json!("BlockhashNotFound")),
-                post_accounts: vec![None; addresses.len()],
-                ..Default::default()
-            });
-        }
-        if sig_verify {
-            if let Err(e) = verify_signatures(&tx) {
-                return Ok(SimulationOutcome {
-                    error: Some(e.to_string()),
-                    error_detail: Some(serde_json::json!("SignatureFailure")),
-                    post_accounts: vec![None; addresses.len()],
-                    ..Default::default()
-                });
-            }
-        }
-        let keys = g.all_keys(&tx.message);
-        // Read under the same lock as the simulation, so no concurrent send can slip between.
-        let pre_accounts: Vec<Option<Account>> = addresses
-            .iter()
-            .map(|k| g.svm.get_account(k).filter(|a| a.lamports > 0))
-            .collect();
-        match g.svm.simulate_transaction(tx) {
-            Ok(info) => {
-                let post: HashMap<Address, Account> = info
-                    .post_accounts
-                    .into_iter()
-                    .map(|(k, a)| (k, Account::from(a)))
-                    .collect();
-                let post_accounts = addresses
-                    .iter()
-                    .map(|k| match post.get(k) {
-                        Some(a) => Some(a.clone()).filter(|a| a.lamports > 0),
-                        None => g.svm.get_account(k).filter(|a| a.lamports > 0),
-                    })
-                    .collect();
-                let inner_programs = info
-                    .meta
-                    .inner_instructions
-                    .iter()
-                    .flatten()
-                    .filter_map(|i| {
-                        keys.get(usize::from(i.instruction.program_id_index))
-                            .copied()
-                    })
-                    .collect();
-                Ok(SimulationOutcome {
-                    error: None,
-                    error_detail: None,
-                    logs: info.meta.logs,
-                    units_consumed: info.meta.compute_units_consumed,
-                    fee: Some(info.meta.fee),
-                    post_accounts,
-                    inner_programs,
-                    pre_accounts: Some(pre_accounts),
-                })
-            }
-            Err(failed) => Ok(SimulationOutcome {
-                error: Some(failed.err.to_string()),
-                error_detail: serde_json::to_value(&failed.err).ok(),
-                logs: failed.meta.logs,
-                units_consumed: failed.meta.compute_units_consumed,
-                fee: Some(failed.meta.fee),
-                post_accounts: vec![None; addresses.len()],
-                inner_programs: Vec::new(),
-                pre_accounts: Some(pre_accounts),
-            }),
-        }
-    }
-
     /// `(slot, lowest compute-unit price)` of the recent slots, as `getRecentPrioritizationFees`
     /// reports them (see [`super::fees`]).
     pub fn recent_prioritization_fees(&self, accounts: &[Address]) -> Vec<(u64, u64)> {
         self.lock().fee_log.recent(accounts)
+    }
+
+    /// The slot and structured error (the runtime's `TransactionError` as JSON) of a landed
+    /// transaction, if the devnet still remembers it.
+    pub fn landed_error(&self, sig: &Signature) -> Option<(u64, Option<serde_json::Value>)> {
+        let g = self.lock();
+        if let Some(t) = g.ledger.transaction(sig) {
+            return Some((t.slot, t.meta.err.clone()));
+        }
+        g.statuses.get(sig).map(|st| {
+            let err = st.error.as_ref().map(|text| {
+                serde_json::from_str(text).unwrap_or(serde_json::Value::String(text.clone()))
+            });
+            (st.slot, err)
+        })
     }
 
     /// Status of a transaction this devnet executed, if it still remembers it.
@@ -481,31 +350,119 @@ impl EmbeddedDevnet {
         out.sort_by_key(|(k, _)| k.to_bytes());
         out
     }
+
+    /// Verifies and executes a signed transaction with preflight; on success it lands in a new
+    /// slot and the state is persisted.
+    pub fn send_transaction(&self, tx: VersionedTransaction) -> Result<Signature, DevnetError> {
+        self.lock().send(tx, SendOptions::default())
+    }
+
+    /// [`Self::send_transaction`] with options (`skipPreflight`).
+    pub fn send_transaction_with(
+        &self,
+        tx: VersionedTransaction,
+        options: SendOptions,
+    ) -> Result<Signature, DevnetError> {
+        self.lock().send(tx, options)
+    }
+
+    /// A landed transaction with its metadata, if it is still remembered (the newest
+    /// [`super::devnet_ledger::TRANSACTION_HISTORY`], in memory only).
+    pub fn transaction(&self, signature: &Signature) -> Option<Arc<LandedTx>> {
+        self.lock().ledger.transaction(signature)
+    }
+
+    /// Remembered transactions naming `address`, newest first (`getSignaturesForAddress`).
+    pub fn signatures_for_address(
+        &self,
+        address: &Address,
+        before: Option<&Signature>,
+        until: Option<&Signature>,
+        limit: usize,
+    ) -> Vec<Arc<LandedTx>> {
+        self.lock()
+            .ledger
+            .signatures_for(address, before, until, limit)
+    }
+
+    /// A slot's block with its transactions.
+    pub fn block(&self, slot: u64) -> BlockLookup {
+        self.lock().ledger.block(slot)
+    }
+
+    /// Transactions landed so far (`getTransactionCount`).
+    pub fn transaction_count(&self) -> u64 {
+        self.lock().ledger.transaction_count()
+    }
+
+    /// Every existing account owned by `program`, by address.
+    pub fn program_accounts(&self, program: &Address) -> Vec<(Address, Account)> {
+        let g = self.lock();
+        let mut out: Vec<(Address, Account)> = g
+            .svm
+            .accounts_db()
+            .inner
+            .iter()
+            .filter(|(_, a)| solana_account::ReadableAccount::owner(*a) == program)
+            .map(|(k, a)| (*k, Account::from(a.clone())))
+            .filter(|(_, a)| a.lamports > 0)
+            .collect();
+        out.sort_by_key(|(k, _)| k.to_bytes());
+        out
+    }
 }
 
 impl Inner {
-    fn advance_slot(&mut self) {
-        self.slot += 1;
-        self.svm.warp_to_slot(self.slot);
-        // Our own hash chain (LiteSVM's restarts from the same genesis value): each blockhash is
-        // SHA-256 of the previous one and the slot, so hashes never repeat across restarts.
-        use sha2::Digest as _;
-        let prev = self
-            .recent
+    /// The newest blockhash and its slot.
+    pub(super) fn latest(&self) -> (Hash, u64) {
+        self.recent
             .back()
-            .map(|(h, _)| h.to_bytes())
-            .unwrap_or_default();
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(prev);
-        hasher.update(self.slot.to_le_bytes());
-        let h = Hash::new_from_array(hasher.finalize().into());
-        self.recent.push_back((h, self.slot));
-        while self.recent.len() > BLOCKHASH_VALIDITY as usize {
-            self.recent.pop_front();
-        }
+            .copied()
+            .unwrap_or((self.svm.latest_blockhash(), self.slot))
     }
 
-    fn check_blockhash(&self, tx: &VersionedTransaction) -> Result<(), DevnetError> {
+    fn record_block(&mut self, parent_slot: u64, previous_blockhash: Hash) {
+        let (blockhash, _) = self.latest();
+        self.ledger.push_block(BlockInfo {
+            slot: self.slot,
+            parent_slot,
+            blockhash,
+            previous_blockhash,
+            block_time: unix_now(),
+        });
+    }
+
+    fn advance(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        for _ in 0..n {
+            let parent = self.slot;
+            let (prev, _) = self.latest();
+            self.slot += 1;
+            // Our own hash chain (LiteSVM's restarts from the same genesis value): each
+            // blockhash is SHA-256 of the previous one and the slot.
+            use sha2::Digest as _;
+            let mut hasher = sha2::Sha256::new();
+            hasher.update(prev.to_bytes());
+            hasher.update(self.slot.to_le_bytes());
+            let h = Hash::new_from_array(hasher.finalize().into());
+            self.recent.push_back((h, self.slot));
+            // A blockhash is valid while the block height is at most its slot + 150.
+            while self.recent.len() > BLOCKHASH_VALIDITY as usize + 1 {
+                self.recent.pop_front();
+            }
+            self.record_block(parent, prev);
+            // No subscriber is not an error.
+            let _ = self.events.send(DevnetEvent::Slot {
+                parent,
+                slot: self.slot,
+            });
+        }
+        self.svm.warp_to_slot(self.slot);
+    }
+
+    pub(super) fn check_blockhash(&self, tx: &VersionedTransaction) -> Result<(), DevnetError> {
         let h = tx.message.recent_blockhash();
         if self.recent.iter().any(|(r, _)| r == h) {
             Ok(())
@@ -514,213 +471,202 @@ impl Inner {
         }
     }
 
-    /// Static keys followed by keys loaded from lookup tables, as the runtime orders them.
-    fn all_keys(&self, message: &VersionedMessage) -> Vec<Address> {
-        let mut keys = message.static_account_keys().to_vec();
-        if let Some(lookups) = message.address_table_lookups() {
-            let load = |l: &MessageAddressTableLookup, idx: &[u8]| -> Vec<Address> {
-                let Some(table) = self.svm.get_account(&l.account_key) else {
-                    return Vec::new();
-                };
-                idx.iter()
-                    .filter_map(|i| {
-                        let at = LOOKUP_TABLE_META_SIZE + 32 * usize::from(*i);
-                        let b: [u8; 32] = table.data.get(at..at + 32)?.try_into().ok()?;
-                        Some(Address::new_from_array(b))
-                    })
-                    .collect()
+    /// Addresses loaded from the message's lookup tables: (writable, read-only).
+    fn loaded_keys(&self, message: &VersionedMessage) -> (Vec<Address>, Vec<Address>) {
+        let Some(lookups) = message.address_table_lookups() else {
+            return (Vec::new(), Vec::new());
+        };
+        let load = |l: &MessageAddressTableLookup, idx: &[u8]| -> Vec<Address> {
+            let Some(table) = self.svm.get_account(&l.account_key) else {
+                return Vec::new();
             };
-            for l in lookups {
-                keys.extend(load(l, &l.writable_indexes));
-            }
-            for l in lookups {
-                keys.extend(load(l, &l.readonly_indexes));
-            }
-        }
+            idx.iter()
+                .filter_map(|i| {
+                    let at = LOOKUP_TABLE_META_SIZE + 32 * usize::from(*i);
+                    let b: [u8; 32] = table.data.get(at..at + 32)?.try_into().ok()?;
+                    Some(Address::new_from_array(b))
+                })
+                .collect()
+        };
+        let writable = lookups
+            .iter()
+            .flat_map(|l| load(l, &l.writable_indexes))
+            .collect();
+        let readonly = lookups
+            .iter()
+            .flat_map(|l| load(l, &l.readonly_indexes))
+            .collect();
+        (writable, readonly)
+    }
+
+    /// Static keys followed by keys loaded from lookup tables, as the runtime orders them.
+    pub(super) fn all_keys(&self, message: &VersionedMessage) -> Vec<Address> {
+        let (w, r) = self.loaded_keys(message);
+        let mut keys = message.static_account_keys().to_vec();
+        keys.extend(w);
+        keys.extend(r);
         keys
     }
 
-    fn sign_and_send(
+    pub(super) fn sign_and_send(
         &mut self,
         ixs: &[Instruction],
         payer: &Keypair,
         extra: &[&Keypair],
     ) -> Result<Signature, DevnetError> {
-        let blockhash = self
-            .recent
-            .back()
-            .map(|(h, _)| *h)
-            .unwrap_or(self.svm.latest_blockhash());
+        let (blockhash, _) = self.latest();
         let msg = Message::new_with_blockhash(ixs, Some(&payer.pubkey()), &blockhash);
         let mut signers: Vec<&Keypair> = vec![payer];
         signers.extend_from_slice(extra);
         let tx = VersionedTransaction::try_new(VersionedMessage::Legacy(msg), &signers)
             .map_err(|e| DevnetError::InvalidInput(format!("sign: {e}")))?;
-        self.send(tx)
+        self.send(tx, SendOptions::default())
     }
 
-    fn send(&mut self, tx: VersionedTransaction) -> Result<Signature, DevnetError> {
+    fn accounts_of(&self, keys: &[Address]) -> Vec<Option<Account>> {
+        keys.iter()
+            .map(|k| self.svm.get_account(k).filter(|a| a.lamports > 0))
+            .collect()
+    }
+
+    fn send(
+        &mut self,
+        tx: VersionedTransaction,
+        options: SendOptions,
+    ) -> Result<Signature, DevnetError> {
         tx.sanitize()
             .map_err(|e| DevnetError::Rejected(format!("sanitize: {e}")))?;
         verify_signatures(&tx)?;
         self.check_blockhash(&tx)?;
         let sig = tx.signatures.first().copied().unwrap_or_default();
         if self.statuses.contains_key(&sig) {
+            // Without preflight a node accepts a duplicate and drops it: it already landed.
+            if options.skip_preflight {
+                return Ok(sig);
+            }
             return Err(DevnetError::Rejected(
                 "This transaction has already been processed".into(),
             ));
         }
+        if !options.skip_preflight {
+            if let Err(failed) = self.svm.simulate_transaction(tx.clone()) {
+                return Err(failed_error(&failed));
+            }
+        }
+        let (loaded_writable, loaded_readonly) = self.loaded_keys(&tx.message);
+        let keys: Vec<Address> = tx
+            .message
+            .static_account_keys()
+            .iter()
+            .chain(&loaded_writable)
+            .chain(&loaded_readonly)
+            .copied()
+            .collect();
+        let pre = self.accounts_of(&keys);
         let price = super::fees::compute_unit_price(&tx.message);
-        match self.svm.send_transaction(tx) {
-            Ok(_) => {
-                self.fee_log.record(self.slot, price);
-                let status = TxStatus {
-                    slot: self.slot,
-                    commitment: Commitment::Finalized,
-                    error: None,
-                };
-                self.statuses.insert(sig, status);
-                self.status_order.push_back(sig);
-                while self.status_order.len() > STATUS_CAPACITY {
-                    if let Some(old) = self.status_order.pop_front() {
-                        self.statuses.remove(&old);
-                    }
-                }
-                self.advance_slot();
-                self.persist()?;
-                Ok(sig)
+        let (err, meta) = match self.svm.send_transaction(tx.clone()) {
+            Ok(meta) => (None, meta),
+            // LiteSVM charges the fee of a transaction that ran and failed, as the runtime
+            // does; one that could not even be loaded (no fee payer, say) never lands.
+            Err(failed) if self.svm.get_transaction(&sig).is_some() => {
+                (serde_json::to_value(&failed.err).ok(), failed.meta)
             }
-            Err(failed) => {
-                let logs = failed.meta.logs.join("\n");
-                Err(DevnetError::Failed {
-                    message: format!("{}; logs:\n{logs}", failed.err),
-                    err: serde_json::to_value(&failed.err).unwrap_or(serde_json::Value::Null),
-                    logs: failed.meta.logs,
-                    units: failed.meta.compute_units_consumed,
-                })
-            }
-        }
-    }
-
-    /// Loads the snapshot if there is one; returns whether it did.
-    fn restore(&mut self) -> Result<bool, DevnetError> {
-        let Some(dir) = &self.dir else {
-            return Ok(false);
+            Err(failed) => return Err(failed_error(&failed)),
         };
-        let path = dir.join(SNAPSHOT_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => {
-                return Err(DevnetError::Storage(format!(
-                    "read {}: {e}",
-                    path.display()
-                )))
-            }
-        };
-        let bad = |reason: String| DevnetError::Snapshot {
-            path: path.clone(),
-            reason,
-        };
-        let snap: Snapshot =
-            serde_json::from_slice(&bytes).map_err(|e| bad(format!("parse: {e}")))?;
-        if snap.version != SNAPSHOT_VERSION {
-            return Err(bad(format!("unsupported version {}", snap.version)));
-        }
-        use base64::Engine as _;
-        for a in snap.accounts {
-            let pubkey = Address::from_str(&a.pubkey).map_err(|_| bad("bad pubkey".into()))?;
-            let owner = Address::from_str(&a.owner).map_err(|_| bad("bad owner".into()))?;
-            let data = b64().decode(&a.data).map_err(|_| bad("bad data".into()))?;
+        let post = self.accounts_of(&keys);
+        let decimals = |mint: &Address| {
             self.svm
-                .set_account(
-                    pubkey,
-                    Account {
-                        lamports: a.lamports,
-                        data,
-                        owner,
-                        executable: a.executable,
-                        rent_epoch: a.rent_epoch,
-                    },
-                )
-                .map_err(|e| bad(format!("load account {}: {e}", a.pubkey)))?;
+                .get_account(mint)
+                .and_then(|m| token::parse_mint_decimals(&m.owner, &m.data))
+        };
+        let landed = Arc::new(LandedTx::new(
+            tx,
+            Landing {
+                slot: self.slot,
+                block_time: unix_now(),
+                err: err.clone(),
+                keys: &keys,
+                pre: &pre,
+                post: &post,
+                loaded: (loaded_writable, loaded_readonly),
+                decimals: &decimals,
+            },
+            meta,
+        ));
+        let changed = keys
+            .iter()
+            .zip(pre.iter().zip(&post))
+            .filter(|(_, (a, b))| a != b)
+            .map(|(k, (_, b))| (*k, b.clone().unwrap_or_default()))
+            .collect();
+        if err.is_none() {
+            self.fee_log.record(self.slot, price);
         }
-        self.slot = snap.slot.max(1);
-        for h in snap.recent_blockhashes {
-            let hash = Hash::from_str(&h).map_err(|_| bad("bad blockhash".into()))?;
-            self.recent.push_back((hash, self.slot));
+        self.statuses.insert(
+            sig,
+            TxStatus {
+                slot: self.slot,
+                commitment: Commitment::Finalized,
+                // The error's JSON text, as the RPC backend records a node's.
+                error: err.as_ref().map(ToString::to_string),
+            },
+        );
+        self.status_order.push_back(sig);
+        while self.status_order.len() > STATUS_CAPACITY {
+            if let Some(old) = self.status_order.pop_front() {
+                self.statuses.remove(&old);
+            }
         }
-        if self.recent.is_empty() {
-            let h = self.svm.latest_blockhash();
-            self.recent.push_back((h, self.slot));
-        }
-        for st in snap.statuses {
-            let sig =
-                Signature::from_str(&st.signature).map_err(|_| bad("bad signature".into()))?;
-            self.statuses.insert(
-                sig,
-                TxStatus {
-                    slot: st.slot,
-                    commitment: Commitment::Finalized,
-                    error: st.error,
-                },
-            );
-            self.status_order.push_back(sig);
-        }
-        Ok(true)
+        self.ledger.push_transaction(landed.clone());
+        let _ = self.events.send(DevnetEvent::Landed {
+            tx: landed,
+            changed,
+        });
+        self.advance(1);
+        self.persist()?;
+        Ok(sig)
     }
 
-    /// Writes every non-baseline account atomically.
+    /// Writes every non-baseline account, the slot, the blockhashes and the newest statuses.
     fn persist(&self) -> Result<(), DevnetError> {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
-        use base64::Engine as _;
-        let mut accounts: Vec<StoredAccount> = self
-            .svm
-            .accounts_db()
-            .inner
-            .iter()
-            .filter(|(k, _)| !self.baseline.contains(*k))
-            .map(|(k, a)| (k, Account::from(a.clone())))
-            .filter(|(_, a)| a.lamports > 0)
-            .map(|(k, a)| StoredAccount {
-                pubkey: k.to_string(),
-                lamports: a.lamports,
-                owner: a.owner.to_string(),
-                executable: a.executable,
-                rent_epoch: a.rent_epoch,
-                data: b64().encode(&a.data),
-            })
-            .collect();
-        accounts.sort_by(|a, b| a.pubkey.cmp(&b.pubkey));
-        let snap = Snapshot {
-            version: SNAPSHOT_VERSION,
-            slot: self.slot,
-            recent_blockhashes: self.recent.iter().map(|(h, _)| h.to_string()).collect(),
-            accounts,
-            statuses: self
-                .status_order
-                .iter()
-                .rev()
-                .take(PERSISTED_STATUSES)
-                .rev()
-                .filter_map(|sig| {
-                    self.statuses.get(sig).map(|st| StoredStatus {
-                        signature: sig.to_string(),
-                        slot: st.slot,
-                        error: st.error.clone(),
-                    })
-                })
-                .collect(),
-        };
-        let bytes = serde_json::to_vec(&snap)
-            .map_err(|e| DevnetError::Storage(format!("encode snapshot: {e}")))?;
-        write_atomic(&dir.join(SNAPSHOT_FILE), &bytes, false)
+        let skip = self.status_order.len().saturating_sub(PERSISTED_STATUSES);
+        snapshot::save(
+            dir,
+            snapshot::SnapshotView {
+                slot: self.slot,
+                recent_blockhashes: self.recent.iter().map(|(h, _)| *h).collect(),
+                accounts: self
+                    .svm
+                    .accounts_db()
+                    .inner
+                    .iter()
+                    .filter(|(k, _)| !self.baseline.contains(*k))
+                    .map(|(k, a)| (k, Account::from(a.clone())))
+                    .filter(|(_, a)| a.lamports > 0),
+                statuses: self
+                    .status_order
+                    .iter()
+                    .skip(skip)
+                    .filter_map(|sig| self.statuses.get(sig).map(|st| (sig, st))),
+            },
+        )
     }
 }
 
-fn verify_signatures(tx: &VersionedTransaction) -> Result<(), DevnetError> {
+fn failed_error(failed: &litesvm::types::FailedTransactionMetadata) -> DevnetError {
+    let logs = failed.meta.logs.join("\n");
+    DevnetError::Failed {
+        message: format!("{}; logs:\n{logs}", failed.err),
+        err: serde_json::to_value(&failed.err).unwrap_or(serde_json::Value::Null),
+        logs: failed.meta.logs.clone(),
+        units: failed.meta.compute_units_consumed,
+    }
+}
+
+pub(super) fn verify_signatures(tx: &VersionedTransaction) -> Result<(), DevnetError> {
     let required = usize::from(tx.message.header().num_required_signatures);
     if tx.signatures.len() != required {
         return Err(DevnetError::Rejected(format!(
@@ -734,53 +680,5 @@ fn verify_signatures(tx: &VersionedTransaction) -> Result<(), DevnetError> {
         Err(DevnetError::Rejected(
             "Transaction did not pass signature verification".into(),
         ))
-    }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<(), DevnetError> {
-    let err = |e: std::io::Error| DevnetError::Storage(format!("write {}: {e}", path.display()));
-    let tmp = path.with_extension("tmp");
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        if secret {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        #[cfg(not(unix))]
-        let _ = secret;
-        let mut f = opts.open(&tmp).map_err(err)?;
-        f.write_all(bytes).map_err(err)?;
-        f.sync_all().map_err(err)?;
-    }
-    std::fs::rename(&tmp, path).map_err(err)?;
-    if let Some(parent) = path.parent() {
-        if let Ok(d) = std::fs::File::open(parent) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
-}
-
-/// The faucet key is a development-chain key with no value elsewhere; it is still written
-/// owner-only and never logged.
-fn load_or_create_faucet(dir: &Path) -> Result<Keypair, DevnetError> {
-    let path = dir.join(FAUCET_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => Keypair::try_from(bytes.as_slice()).map_err(|_| DevnetError::Snapshot {
-            path,
-            reason: "faucet key is not a 64-byte keypair".into(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let kp = Keypair::new();
-            let bytes = zeroize::Zeroizing::new(kp.to_bytes());
-            write_atomic(&path, bytes.as_ref(), true)?;
-            Ok(kp)
-        }
-        Err(e) => Err(DevnetError::Storage(format!(
-            "read {}: {e}",
-            path.display()
-        ))),
     }
 }

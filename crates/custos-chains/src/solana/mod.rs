@@ -1,21 +1,33 @@
 //! Solana: the adapter ([`adapter::SolanaAdapter`]) over one of two backends — the embedded
 //! LiteSVM devnet ([`devnet::EmbeddedDevnet`]) or JSON-RPC to a cluster ([`rpc::RpcBackend`]) —
-//! and a JSON-RPC server for the embedded devnet ([`rpc_server`]).
+//! and a server for the embedded devnet ([`devnet_server`]): JSON-RPC over HTTP ([`rpc_server`])
+//! and PubSub over WebSocket ([`pubsub`]).
 
 pub mod adapter;
 pub mod backend;
 pub mod devnet;
+mod devnet_faucet;
+pub mod devnet_ledger;
+pub mod devnet_server;
+mod devnet_simulate;
+mod devnet_snapshot;
 pub mod effects;
 pub mod fees;
+pub mod pubsub;
 pub mod rpc;
+mod rpc_encode;
+mod rpc_history;
 pub mod rpc_server;
 pub mod token;
 
 pub use adapter::{SolanaAdapter, SolanaConfig};
 pub use backend::{EmbeddedBackend, SimulationOutcome, SolanaBackend, TxStatus};
-pub use devnet::{DevnetError, EmbeddedDevnet};
+pub use devnet::{DevnetError, EmbeddedDevnet, SendOptions};
+pub use devnet_server::{
+    router, serve_devnet, serve_devnet_with, spawn_server, spawn_server_with, DevnetServerConfig,
+    RpcServerHandle,
+};
 pub use rpc::RpcBackend;
-pub use rpc_server::{router, serve_devnet, spawn_server, RpcServerHandle};
 
 use custos_core::ChainError;
 use solana_address::Address;

@@ -1,53 +1,59 @@
-//! The embedded devnet served over the standard Solana JSON-RPC API (HTTP POST, JSON-RPC 2.0,
-//! batches accepted), so the RPC backend and ordinary Solana clients can talk to it.
+//! The embedded devnet's standard Solana JSON-RPC API (HTTP POST, JSON-RPC 2.0, batches
+//! accepted), so the RPC backend and ordinary Solana clients can talk to it. The listeners, the
+//! slot clock and the PubSub WebSocket beside it are in [`super::devnet_server`].
 //!
 //! Methods: `getLatestBlockhash`, `isBlockhashValid`, `getBalance`, `getAccountInfo`,
-//! `getMultipleAccounts` (base64 encoding), `simulateTransaction`, `sendTransaction` (base64 or
-//! base58), `getSignatureStatuses`, `requestAirdrop`, `getTokenAccountsByOwner`,
-//! `getMinimumBalanceForRentExemption`, `getFeeForMessage`, `getRecentPrioritizationFees`,
-//! `getTokenAccountBalance`, `getTokenSupply`, `getEpochInfo`, `getHealth`, `getVersion`,
-//! `getSlot`, `getBlockHeight`, `getGenesisHash`. Everything is final as soon as it lands, so
-//! commitment options are accepted and ignored. No websocket subscriptions. A failed
-//! preflight or simulation reports the runtime's `TransactionError` in its JSON form
-//! (`{"InstructionError":[0,{"Custom":1}]}`) with the program logs, as a node does.
+//! `getMultipleAccounts`, `getProgramAccounts`, `simulateTransaction`, `sendTransaction`
+//! (base64 or base58; `skipPreflight`), `getSignatureStatuses`, `getTransaction`,
+//! `getSignaturesForAddress`, `getBlock`, `getBlockTime`, `requestAirdrop`,
+//! `getTokenAccountsByOwner`, `getMinimumBalanceForRentExemption`, `getFeeForMessage`,
+//! `getRecentPrioritizationFees`, `getTokenAccountBalance`, `getTokenSupply`, `getEpochInfo`,
+//! `getTransactionCount`, `getHealth`, `getVersion`, `getSlot`, `getBlockHeight`,
+//! `getGenesisHash`, and one that no node has: `custos_advanceSlots [n]`, which lets `n` empty
+//! slots pass at once so tests can expire blockhashes without waiting. Accounts come in the
+//! encodings a node offers (base58 by default for `getAccountInfo`, `jsonParsed` for token
+//! accounts and mints) — see [`super::rpc_encode`]. Everything is final as soon as it lands, so
+//! commitment options are accepted and ignored. A failed preflight or simulation reports the
+//! runtime's `TransactionError` in its JSON form (`{"InstructionError":[0,{"Custom":1}]}`) with
+//! the program logs, as a node does.
 //!
 //! Development only: anyone who can reach it can airdrop. Bind it to loopback.
-use super::devnet::{DevnetError, EmbeddedDevnet};
-use super::token;
+use super::devnet::{DevnetError, EmbeddedDevnet, SendOptions, MAX_ADVANCE};
+use super::devnet_server::ServerState;
+use super::rpc_encode::{ui_token_amount, AccountEncoding, AccountFormat};
+use super::{rpc_history, token};
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use solana_account::Account;
 use solana_address::Address;
 use solana_hash::Hash;
 use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
-use std::net::SocketAddr;
-use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
 /// The version this server reports for `getVersion`.
 pub const REPORTED_SOLANA_VERSION: &str = "3.1.0";
 
-const PARSE_ERROR: i64 = -32700;
-const INVALID_REQUEST: i64 = -32600;
-const METHOD_NOT_FOUND: i64 = -32601;
-const INVALID_PARAMS: i64 = -32602;
-const INTERNAL_ERROR: i64 = -32603;
+pub(super) const PARSE_ERROR: i64 = -32700;
+pub(super) const INVALID_REQUEST: i64 = -32600;
+pub(super) const METHOD_NOT_FOUND: i64 = -32601;
+pub(super) const INVALID_PARAMS: i64 = -32602;
+pub(super) const INTERNAL_ERROR: i64 = -32603;
 const PREFLIGHT_FAILURE: i64 = -32002;
 const SIGVERIFY_FAILURE: i64 = -32003;
+const MIN_CONTEXT_SLOT_NOT_REACHED: i64 = -32016;
 
-struct RpcError {
-    code: i64,
-    message: String,
-    data: Option<Value>,
+/// A JSON-RPC error answer.
+pub(super) struct RpcError {
+    pub code: i64,
+    pub message: String,
+    pub data: Option<Value>,
 }
 
 impl RpcError {
-    fn params(m: impl Into<String>) -> Self {
+    pub(super) fn params(m: impl Into<String>) -> Self {
         Self {
             code: INVALID_PARAMS,
             message: m.into(),
@@ -56,103 +62,17 @@ impl RpcError {
     }
 }
 
-type RpcResult = Result<Value, RpcError>;
+pub(super) type RpcResult = Result<Value, RpcError>;
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
 
-/// The axum router serving `devnet` at `/`.
-pub fn router(devnet: Arc<EmbeddedDevnet>) -> Router {
-    Router::new().route("/", post(handle)).with_state(devnet)
-}
-
-/// A running devnet RPC server.
-pub struct RpcServerHandle {
-    addr: SocketAddr,
-    devnet: Arc<EmbeddedDevnet>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl std::fmt::Debug for RpcServerHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RpcServerHandle")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RpcServerHandle {
-    /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// `http://<addr>`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The devnet it serves.
-    pub fn devnet(&self) -> &Arc<EmbeddedDevnet> {
-        &self.devnet
-    }
-
-    /// Stops accepting requests and waits for in-flight ones.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        let _ = (&mut self.task).await;
-    }
-}
-
-/// Opens the devnet persisted in `data_dir` and serves it on `addr` (e.g. `127.0.0.1:8899`; port
-/// 0 picks one). Returns once listening.
-pub async fn serve_devnet(
-    addr: SocketAddr,
-    data_dir: &Path,
-) -> Result<RpcServerHandle, DevnetError> {
-    let dir = data_dir.to_path_buf();
-    let devnet = tokio::task::spawn_blocking(move || EmbeddedDevnet::open(&dir))
-        .await
-        .map_err(|e| DevnetError::Storage(format!("open task: {e}")))??;
-    spawn_server(addr, Arc::new(devnet)).await
-}
-
-/// Serves an already open devnet on `addr`.
-pub async fn spawn_server(
-    addr: SocketAddr,
-    devnet: Arc<EmbeddedDevnet>,
-) -> Result<RpcServerHandle, DevnetError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| DevnetError::Storage(format!("bind {addr}: {e}")))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| DevnetError::Storage(format!("local addr: {e}")))?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = router(devnet.clone());
-    let task = tokio::spawn(async move {
-        let r = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "devnet RPC server stopped");
-        }
-    });
-    Ok(RpcServerHandle {
-        addr: local,
-        devnet,
-        shutdown: Some(tx),
-        task,
-    })
-}
-
-async fn handle(State(devnet): State<Arc<EmbeddedDevnet>>, body: axum::body::Bytes) -> Json<Value> {
+pub(super) async fn handle(
+    State(state): State<ServerState>,
+    body: axum::body::Bytes,
+) -> Json<Value> {
+    let devnet = &state.devnet;
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => {
@@ -168,15 +88,15 @@ async fn handle(State(devnet): State<Arc<EmbeddedDevnet>>, body: axum::body::Byt
         Value::Array(reqs) if !reqs.is_empty() => {
             let mut out = Vec::with_capacity(reqs.len());
             for r in reqs {
-                out.push(one(&devnet, r).await);
+                out.push(one(devnet, r).await);
             }
             Json(Value::Array(out))
         }
-        v => Json(one(&devnet, v).await),
+        v => Json(one(devnet, v).await),
     }
 }
 
-fn error_response(id: Value, code: i64, message: &str, data: Option<Value>) -> Value {
+pub(super) fn error_response(id: Value, code: i64, message: &str, data: Option<Value>) -> Value {
     let mut e = json!({"code": code, "message": message});
     if let Some(d) = data {
         e["data"] = d;
@@ -211,11 +131,11 @@ fn context(d: &EmbeddedDevnet) -> Value {
     json!({"slot": d.slot(), "apiVersion": REPORTED_SOLANA_VERSION})
 }
 
-fn with_context(d: &EmbeddedDevnet, value: Value) -> Value {
+pub(super) fn with_context(d: &EmbeddedDevnet, value: Value) -> Value {
     json!({"context": context(d), "value": value})
 }
 
-fn address_param(params: &[Value], i: usize) -> Result<Address, RpcError> {
+pub(super) fn address_param(params: &[Value], i: usize) -> Result<Address, RpcError> {
     params
         .get(i)
         .and_then(Value::as_str)
@@ -223,26 +143,42 @@ fn address_param(params: &[Value], i: usize) -> Result<Address, RpcError> {
         .ok_or_else(|| RpcError::params("Invalid param: WrongSize"))
 }
 
-fn ui_account(a: &Account) -> Value {
-    json!({
-        "lamports": a.lamports,
-        "owner": a.owner.to_string(),
-        "data": [b64().encode(&a.data), "base64"],
-        "executable": a.executable,
-        "rentEpoch": a.rent_epoch,
-        "space": a.data.len(),
-    })
+/// Reads a mint's decimals from the devnet (for `jsonParsed` token accounts).
+pub(super) fn mint_decimals(d: &EmbeddedDevnet) -> impl Fn(&Address) -> Option<u8> + '_ {
+    move |mint| {
+        d.get_account(mint)
+            .and_then(|m| token::parse_mint_decimals(&m.owner, &m.data))
+    }
 }
 
-fn check_encoding(config: Option<&Value>) -> Result<(), RpcError> {
-    match config
-        .and_then(|c| c.get("encoding"))
-        .and_then(Value::as_str)
-    {
-        None | Some("base64") => Ok(()),
-        Some(other) => Err(RpcError::params(format!(
-            "Invalid params: encoding {other} is not supported by this devnet (use base64)"
-        ))),
+/// One account in `format`, or `null`; refused when too big for base58, as a node refuses it.
+fn account_value(
+    d: &EmbeddedDevnet,
+    address: &Address,
+    format: &AccountFormat,
+) -> Result<Value, RpcError> {
+    match d.get_account(address) {
+        None => Ok(Value::Null),
+        Some(a) => {
+            format.check_size(&a)?;
+            Ok(format.account(&a, &mint_decimals(d)))
+        }
+    }
+}
+
+/// The `minContextSlot` a request's config names, if the devnet has not reached it.
+fn check_min_context_slot(d: &EmbeddedDevnet, p: &[Value]) -> Result<(), RpcError> {
+    let wanted = p
+        .iter()
+        .filter_map(|v| v.get("minContextSlot").and_then(Value::as_u64))
+        .max();
+    match wanted {
+        Some(min) if min > d.slot() => Err(RpcError {
+            code: MIN_CONTEXT_SLOT_NOT_REACHED,
+            message: "Minimum context slot has not been reached".into(),
+            data: Some(json!({"contextSlot": d.slot()})),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -270,6 +206,7 @@ fn decode_tx(params: &[Value]) -> Result<VersionedTransaction, RpcError> {
 }
 
 fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
+    check_min_context_slot(d, p)?;
     match method {
         "getHealth" => Ok(json!("ok")),
         "getVersion" => Ok(json!({"solana-core": REPORTED_SOLANA_VERSION, "feature-set": 0})),
@@ -296,13 +233,9 @@ fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
         }
         "getAccountInfo" => {
             let a = address_param(p, 0)?;
-            check_encoding(p.get(1))?;
-            Ok(with_context(
-                d,
-                d.get_account(&a)
-                    .map(|a| ui_account(&a))
-                    .unwrap_or(Value::Null),
-            ))
+            // Agave's default is the legacy `binary`: a bare base58 string.
+            let format = AccountFormat::from_config(p.get(1), AccountEncoding::Binary)?;
+            Ok(with_context(d, account_value(d, &a, &format)?))
         }
         "getMultipleAccounts" => {
             let keys = p
@@ -312,18 +245,14 @@ fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
             if keys.len() > 100 {
                 return Err(RpcError::params("Too many inputs provided; max 100"));
             }
-            check_encoding(p.get(1))?;
+            let format = AccountFormat::from_config(p.get(1), AccountEncoding::Base64)?;
             let mut out = Vec::with_capacity(keys.len());
             for k in keys {
                 let a = k
                     .as_str()
                     .and_then(|s| Address::from_str(s).ok())
                     .ok_or_else(|| RpcError::params("Invalid param: WrongSize"))?;
-                out.push(
-                    d.get_account(&a)
-                        .map(|a| ui_account(&a))
-                        .unwrap_or(Value::Null),
-                );
+                out.push(account_value(d, &a, &format)?);
             }
             Ok(with_context(d, Value::Array(out)))
         }
@@ -409,14 +338,14 @@ fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
                     .as_str()
                     .and_then(|s| Signature::from_str(s).ok())
                     .ok_or_else(|| RpcError::params("Invalid param: not a signature"))?;
-                out.push(match d.signature_status(&sig) {
+                out.push(match d.landed_error(&sig) {
                     None => Value::Null,
-                    Some(st) => json!({
-                        "slot": st.slot,
+                    Some((slot, err)) => json!({
+                        "slot": slot,
                         "confirmations": Value::Null,
-                        "err": st.error,
-                        "status": match &st.error { None => json!({"Ok": null}), Some(e) => json!({"Err": e}) },
-                        "confirmationStatus": st.commitment.as_str(),
+                        "status": match &err { None => json!({"Ok": null}), Some(e) => json!({"Err": e}) },
+                        "err": err,
+                        "confirmationStatus": "finalized",
                     }),
                 });
             }
@@ -427,7 +356,8 @@ fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
             let filter = p
                 .get(1)
                 .ok_or_else(|| RpcError::params("expected a mint or programId filter"))?;
-            check_encoding(p.get(2))?;
+            let format = AccountFormat::from_config(p.get(2), AccountEncoding::Binary)?;
+            let decimals = mint_decimals(d);
             let (programs, mint) = if let Some(m) = filter.get("mint").and_then(Value::as_str) {
                 let m = Address::from_str(m).map_err(|_| RpcError::params("Invalid mint"))?;
                 (
@@ -451,7 +381,9 @@ fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
                         token::parse_token_account(&a.owner, &a.data).is_some_and(|t| t.mint == m)
                     });
                     if matches {
-                        out.push(json!({"pubkey": k.to_string(), "account": ui_account(&a)}));
+                        format.check_size(&a)?;
+                        let account = format.account(&a, &decimals);
+                        out.push(json!({"pubkey": k.to_string(), "account": account}));
                     }
                 }
             }
@@ -480,13 +412,36 @@ fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
             Ok(json!({
                 "absoluteSlot": slot, "blockHeight": slot, "epoch": slot / SLOTS_PER_EPOCH,
                 "slotIndex": slot % SLOTS_PER_EPOCH, "slotsInEpoch": SLOTS_PER_EPOCH,
-                "transactionCount": null,
+                "transactionCount": d.transaction_count(),
             }))
+        }
+        "getTransactionCount" => Ok(json!(d.transaction_count())),
+        "getTransaction" => rpc_history::get_transaction(d, p),
+        "getSignaturesForAddress" => rpc_history::get_signatures_for_address(d, p),
+        "getBlock" => rpc_history::get_block(d, p),
+        "getBlockTime" => rpc_history::get_block_time(d, p),
+        "getProgramAccounts" => rpc_history::get_program_accounts(d, p),
+        "custos_advanceSlots" => {
+            let n = p
+                .first()
+                .and_then(Value::as_u64)
+                .filter(|n| (1..=MAX_ADVANCE).contains(n))
+                .ok_or_else(|| {
+                    RpcError::params(format!(
+                        "Invalid params: custos_advanceSlots takes a slot count from 1 to {MAX_ADVANCE}"
+                    ))
+                })?;
+            Ok(json!(d.advance_slots(n)))
         }
         "simulateTransaction" => simulate(d, p),
         "sendTransaction" => {
             let tx = decode_tx(p)?;
-            match d.send_transaction(tx) {
+            let skip = p
+                .get(1)
+                .and_then(|c| c.get("skipPreflight"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            match d.send_transaction_with(tx, SendOptions::skip_preflight(skip)) {
                 Ok(sig) => Ok(json!(sig.to_string())),
                 // As a node answers a failed preflight: the runtime's error in its JSON form
                 // (clients parse it), the logs and the compute units.
@@ -573,6 +528,7 @@ fn simulate(d: &EmbeddedDevnet, p: &[Value]) -> RpcResult {
                 .collect::<Result<_, _>>()?
         }
     };
+    let format = AccountFormat::from_config(config.get("accounts"), AccountEncoding::Base64)?;
     let out = d
         .simulate(&tx, sig_verify, replace, &addresses)
         .map_err(|e| RpcError {
@@ -584,7 +540,11 @@ fn simulate(d: &EmbeddedDevnet, p: &[Value]) -> RpcResult {
         Value::Array(
             out.post_accounts
                 .iter()
-                .map(|a| a.as_ref().map(ui_account).unwrap_or(Value::Null))
+                .map(|a| {
+                    a.as_ref()
+                        .map(|a| format.account(a, &|_: &Address| None))
+                        .unwrap_or(Value::Null)
+                })
                 .collect(),
         )
     } else {
@@ -620,17 +580,3 @@ fn simulate(d: &EmbeddedDevnet, p: &[Value]) -> RpcResult {
 /// Slots per epoch, as on mainnet (the devnet has no epochs of its own; `getEpochInfo` counts
 /// them this way).
 const SLOTS_PER_EPOCH: u64 = 432_000;
-
-/// A token amount as the API reports it: base units as a string, decimals, and the whole-unit
-/// value as a number and as an exact string.
-fn ui_token_amount(amount: u64, decimals: u8) -> Value {
-    let exact = custos_core::from_base_units(u128::from(amount), decimals)
-        .map(|d| d.to_string())
-        .unwrap_or_default();
-    json!({
-        "amount": amount.to_string(),
-        "decimals": decimals,
-        "uiAmount": exact.parse::<f64>().ok(),
-        "uiAmountString": exact,
-    })
-}
