@@ -153,9 +153,11 @@ impl Replicas {
         )
         .await;
         let address = me["addresses"]["solana"].as_str().unwrap().to_owned();
-        let rpc = std::fs::read_to_string(self.dir.path().join("set/devnet.url")).unwrap();
+        // `custos devnet` prints its JSON-RPC URL, then its WebSocket URL.
+        let urls = std::fs::read_to_string(self.dir.path().join("set/devnet.url")).unwrap();
+        let rpc = urls.lines().next().unwrap_or_default().trim().to_owned();
         let v: Value = client()
-            .post(rpc.trim())
+            .post(rpc)
             .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "requestAirdrop", "params": [address, lamports]}))
             .send()
             .await
