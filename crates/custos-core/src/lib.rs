@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod scope;
 pub mod secret;
 pub mod store;
+pub mod webhook;
 
 // Policy inputs and the price oracle interface.
 pub mod effects;
@@ -54,6 +55,7 @@ pub use store::{
     Agent, ApiKeyRecord, IdempotencyBegin, NewAgent, OperatorRole, OperatorTokenRecord, OtpRecord,
     SessionRecord, Store, StoreError,
 };
+pub use webhook::{Attempt, Delivery, DeliveryStatus, NewDelivery, Webhook};
 
 pub use effects::{
     AssetDelta, Delegation, DelegationAmount, DelegationKind, Effects, MethodCall, NetworkCost,

@@ -385,6 +385,42 @@ pub trait Store: Send + Sync + 'static {
     /// returns how many.
     async fn expire_approvals(&self, now_ms: i64) -> Result<u64, StoreError>;
 
+    // ---- status webhooks (see `custos_core::webhook`) ----
+    /// Registers (or replaces) the agent's webhook.
+    async fn webhook_put(&self, w: &crate::Webhook) -> Result<(), StoreError>;
+    /// The agent's webhook.
+    async fn webhook(&self, agent: AgentId) -> Result<Option<crate::Webhook>, StoreError>;
+    /// Removes the agent's webhook (its queued deliveries are dropped); `false` if it had none.
+    async fn webhook_delete(&self, agent: AgentId) -> Result<bool, StoreError>;
+    /// The audit record id up to which events have been queued; `None` before the first pass.
+    async fn webhook_cursor(&self) -> Result<Option<u64>, StoreError>;
+    /// Queues `deliveries` (one per agent and event: a duplicate is ignored) and moves the cursor
+    /// from `from` to `to`, in one transaction — only if the cursor is still `from` (two servers
+    /// reading the log at once queue each event once); `false` if it moved meanwhile.
+    async fn webhook_enqueue(
+        &self,
+        from: Option<u64>,
+        to: u64,
+        deliveries: &[crate::NewDelivery],
+    ) -> Result<bool, StoreError>;
+    /// Pending deliveries due at `now_ms`, oldest first, at most `limit` — claimed: their next
+    /// attempt moves to `now_ms + lease_ms`, so no other worker takes them meanwhile.
+    async fn webhook_claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::Delivery>, StoreError>;
+    /// Records an attempt on delivery `id`.
+    async fn webhook_attempted(&self, id: u64, attempt: &crate::Attempt) -> Result<(), StoreError>;
+    /// The agent's deliveries with id > `after`, oldest first, at most `limit` (the log).
+    async fn webhook_deliveries(
+        &self,
+        agent: AgentId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::Delivery>, StoreError>;
+
     /// Cheap liveness check.
     async fn health(&self) -> Result<(), StoreError>;
 }

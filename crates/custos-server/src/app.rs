@@ -6,7 +6,9 @@ use crate::mailer::Mailer;
 use crate::metrics::Metrics;
 use crate::pipeline;
 use crate::ratelimit::Limits;
-use crate::routes::{admin, agent, auth, dev, keys, policy, system, tighten, transactions, wallet};
+use crate::routes::{
+    admin, agent, auth, dev, keys, policy, system, tighten, transactions, wallet, webhook,
+};
 use crate::state::{AppState, Inner};
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -51,6 +53,14 @@ fn api_router(state: AppState) -> Router {
         .route("/v1/wallets/me/actions/{action}", post(wallet::action))
         .route("/v1/wallets/me/balances", get(wallet::balances))
         .route("/v1/wallets/me/transactions", get(transactions::list))
+        .route(
+            "/v1/wallets/me/webhook",
+            get(webhook::get).put(webhook::put).delete(webhook::delete),
+        )
+        .route(
+            "/v1/wallets/me/webhook/deliveries",
+            get(webhook::deliveries),
+        )
         .route(
             "/v1/wallets/me/transactions/{tx}/speed-up",
             post(transactions::speed_up),
@@ -159,6 +169,8 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         .map_err(|e| anyhow_like::err(format!("JWT key: {e}")))?;
     let otp_pepper = crate::files::load_or_create_secret32(&data_dir.join("otp-pepper.key"))
         .map_err(|e| anyhow_like::err(format!("OTP pepper: {e}")))?;
+    let webhook_root = crate::files::load_or_create_secret32(&data_dir.join("webhook-root.key"))
+        .map_err(|e| anyhow_like::err(format!("webhook root key: {e}")))?;
     let mailer =
         Mailer::from_config(&cfg.mailer, &data_dir).map_err(|e| anyhow_like::err(e.to_string()))?;
     let (audit, audit_task) = AuditSink::start(
@@ -195,6 +207,7 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         mailer,
         jwt,
         otp_pepper,
+        webhook_root,
         limits,
         audit,
         metrics,
@@ -226,7 +239,8 @@ pub struct Background {
 /// Purges expired codes and answered idempotency entries and prunes idle rate-limit keys every
 /// minute; runs the crash-recovery pass every `server.recovery_interval_seconds`; follows every
 /// agent's owner-signed policy once at start and adopts due loosenings every second
-/// ([`crate::policy_sync`]).
+/// ([`crate::policy_sync`]); queues and sends webhook deliveries every
+/// `webhooks.poll_interval_ms` ([`crate::webhooks`]).
 async fn housekeeping(state: AppState) {
     match crate::policy_sync::follow_all(&state).await {
         Ok((seen, adopted)) if adopted > 0 => {
@@ -244,6 +258,11 @@ async fn housekeeping(state: AppState) {
     // The first tick is immediate; the start-up pass already ran.
     recover.tick().await;
     let mut adopt = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut hooks = tokio::time::interval(std::time::Duration::from_millis(
+        state.cfg.webhooks.poll_interval_ms,
+    ));
+    hooks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let hook_client = crate::webhooks::client(&state);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tokio::select! {
@@ -255,6 +274,10 @@ async fn housekeeping(state: AppState) {
             }
             _ = adopt.tick() => {
                 crate::policy_sync::pass(&state).await;
+                continue;
+            }
+            _ = hooks.tick() => {
+                crate::webhooks::pass(&state, &hook_client).await;
                 continue;
             }
             _ = tick.tick() => {}

@@ -37,6 +37,34 @@ pub struct Config {
     pub owners: OwnersConfig,
     /// Other wallets' APIs this server also speaks.
     pub compat: CompatConfig,
+    /// Agents' transaction status webhooks.
+    pub webhooks: WebhooksConfig,
+}
+
+/// `[webhooks]`: where agents may have their transaction statuses posted (`crate::webhooks`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Hosts a webhook may point at (exact names or IP addresses; `https` only, except `http`
+    /// to a loopback address). Empty (the default): agents cannot register webhooks.
+    pub allow_hosts: Vec<String>,
+    /// Attempts per delivery before it is given up (backoff 1 s, 2 s, 4 s, … up to an hour).
+    pub max_attempts: u32,
+    /// Seconds an attempt may take.
+    pub timeout_seconds: u64,
+    /// How often the audit log is read for new events and due deliveries are sent, ms.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_hosts: Vec::new(),
+            max_attempts: 8,
+            timeout_seconds: 5,
+            poll_interval_ms: 250,
+        }
+    }
 }
 
 /// `[compat]`: APIs of other agent wallets, translated onto this server's own pipeline.
@@ -624,6 +652,27 @@ impl Config {
         }
         if self.owners.loosen_delay_seconds > 366 * 24 * 3600 {
             return Err(cerr("owners.loosen_delay_seconds", "at most one year"));
+        }
+        let w = &self.webhooks;
+        if !(1..=20).contains(&w.max_attempts) {
+            return Err(cerr("webhooks.max_attempts", "must be between 1 and 20"));
+        }
+        if !(1..=60).contains(&w.timeout_seconds) {
+            return Err(cerr("webhooks.timeout_seconds", "must be between 1 and 60"));
+        }
+        if !(10..=60_000).contains(&w.poll_interval_ms) {
+            return Err(cerr(
+                "webhooks.poll_interval_ms",
+                "must be between 10 and 60000",
+            ));
+        }
+        if let Some(h) = w.allow_hosts.iter().find(|h| {
+            h.is_empty() || (h.contains(['/', ':', '@', ' ']) && h.parse::<IpAddr>().is_err())
+        }) {
+            return Err(cerr(
+                "webhooks.allow_hosts",
+                format!("`{h}` is not a host name or IP address (no scheme, port or path)"),
+            ));
         }
         if !(1..=3650).contains(&self.custody.rotation_due_days) {
             return Err(cerr(

@@ -23,6 +23,7 @@ pub mod faults;
 pub mod files;
 pub mod idempotency;
 pub mod inprocess;
+pub mod keyed;
 pub mod knot;
 pub mod listener;
 pub mod mailer;
@@ -38,6 +39,7 @@ pub mod routes;
 pub mod signing;
 pub mod skill;
 pub mod state;
+pub mod webhooks;
 
 pub use app::{router, run, Parts};
 pub use config::Config;

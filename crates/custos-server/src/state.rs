@@ -63,6 +63,8 @@ pub struct Inner {
     pub jwt: JwtKeys,
     /// Key for one-time-code hashes.
     pub otp_pepper: zeroize::Zeroizing<[u8; 32]>,
+    /// Root key the webhook secrets are derived from (`crate::webhooks`).
+    pub webhook_root: zeroize::Zeroizing<[u8; 32]>,
     /// Rate limits.
     pub limits: Limits,
     /// The audit writer.

@@ -364,3 +364,60 @@ pub(crate) fn prepare_chain(
     }
     Ok(out)
 }
+
+/// A `webhook_deliveries` row as both back ends select it ([`DELIVERY_COLUMNS`]).
+pub(crate) type DeliveryRow = (
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    i64,
+    i64,
+);
+
+/// The columns of a [`DeliveryRow`], in order.
+pub(crate) const DELIVERY_COLUMNS: &str = "id, agent_id, event_id, url, body, status, attempts, \
+     next_at_ms, last_http_status, last_error, created_at_ms, updated_at_ms";
+
+/// A delivery from its row.
+pub(crate) fn delivery(r: DeliveryRow) -> Result<custos_core::Delivery, StoreError> {
+    let bad = |what: &str| StoreError::Corrupt(format!("webhook_deliveries.{what}"));
+    Ok(custos_core::Delivery {
+        id: u64::try_from(r.0).map_err(|_| bad("id"))?,
+        agent: r.1.parse().map_err(|_| bad("agent_id"))?,
+        event_id: u64::try_from(r.2).map_err(|_| bad("event_id"))?,
+        url: r.3,
+        body: r.4,
+        status: custos_core::DeliveryStatus::parse(&r.5).ok_or_else(|| bad("status"))?,
+        attempts: to_u32(r.6)?,
+        next_at_ms: r.7,
+        last_http_status: r
+            .8
+            .map(|s| u16::try_from(s).map_err(|_| bad("last_http_status")))
+            .transpose()?,
+        last_error: r.9,
+        created_at_ms: r.10,
+        updated_at_ms: r.11,
+    })
+}
+
+/// A webhook registration from its row `(agent_id, url, key_id, created_at_ms)`.
+pub(crate) fn webhook(
+    r: (String, String, String, i64),
+) -> Result<custos_core::Webhook, StoreError> {
+    Ok(custos_core::Webhook {
+        agent: r
+            .0
+            .parse()
+            .map_err(|_| StoreError::Corrupt("webhooks.agent_id".into()))?,
+        url: r.1,
+        key_id: r.2,
+        created_at_ms: r.3,
+    })
+}

@@ -183,6 +183,7 @@ suite!(
     approvals_expire,
     approvals_concurrent_claims_have_one_winner,
     approvals_concurrent_votes_are_atomic,
+    webhooks_outbox_cursor_claims_and_log,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1079,6 +1080,114 @@ async fn audit_checkpoints(fx: &Fixture) {
 
 async fn health(fx: &Fixture) {
     fx.store.health().await.unwrap();
+}
+
+/// Registrations, the cursor's compare-and-set, one delivery per agent and event, leases that
+/// keep a claimed delivery from a second worker, attempts and the per-agent log.
+async fn webhooks_outbox_cursor_claims_and_log(fx: &Fixture) {
+    use custos_core::{Attempt, DeliveryStatus, NewDelivery, Webhook};
+    let s = &*fx.store;
+    let a = new_agent(s, "hook-a@example.com", 1).await;
+    let b = new_agent(s, "hook-b@example.com", 1).await;
+    assert_eq!(s.webhook(a).await.unwrap(), None);
+    let hook = Webhook {
+        agent: a,
+        url: "https://h.example/1".into(),
+        key_id: "k1".into(),
+        created_at_ms: 5,
+    };
+    s.webhook_put(&hook).await.unwrap();
+    let rotated = Webhook {
+        url: "https://h.example/2".into(),
+        key_id: "k2".into(),
+        ..hook.clone()
+    };
+    s.webhook_put(&rotated).await.unwrap();
+    assert_eq!(s.webhook(a).await.unwrap(), Some(rotated.clone()));
+
+    assert_eq!(s.webhook_cursor().await.unwrap(), None);
+    assert!(s.webhook_enqueue(None, 10, &[]).await.unwrap());
+    assert_eq!(s.webhook_cursor().await.unwrap(), Some(10));
+    let d = |agent, event_id| NewDelivery {
+        agent,
+        event_id,
+        url: "https://h.example/2".into(),
+        body: format!("{{\"id\":{event_id}}}"),
+        created_at_ms: 100,
+    };
+    // A stale cursor queues nothing.
+    assert!(!s.webhook_enqueue(None, 12, &[d(a, 11)]).await.unwrap());
+    assert!(s
+        .webhook_enqueue(Some(10), 12, &[d(a, 11), d(b, 12), d(a, 11)])
+        .await
+        .unwrap());
+    // The same event again (another pass over the same records): still one delivery.
+    assert!(s.webhook_enqueue(Some(12), 13, &[d(a, 11)]).await.unwrap());
+    assert_eq!(s.webhook_cursor().await.unwrap(), Some(13));
+
+    // Claimed deliveries are leased: a second claim at the same time gets none of them.
+    let first = s.webhook_claim_due(100, 1000, 10).await.unwrap();
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(s.webhook_claim_due(100, 1000, 10).await.unwrap().is_empty());
+    let mine = first.iter().find(|x| x.agent == a).unwrap().clone();
+    assert_eq!(mine.status, DeliveryStatus::Pending);
+    s.webhook_attempted(
+        mine.id,
+        &Attempt {
+            status: DeliveryStatus::Pending,
+            http_status: Some(500),
+            error: Some("HTTP 500".into()),
+            next_at_ms: 200,
+            now_ms: 101,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(s.webhook_claim_due(150, 1000, 10).await.unwrap().is_empty());
+    let again = s.webhook_claim_due(200, 1000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (mine.id, 1));
+    s.webhook_attempted(
+        mine.id,
+        &Attempt {
+            status: DeliveryStatus::Delivered,
+            http_status: Some(204),
+            error: None,
+            next_at_ms: 0,
+            now_ms: 201,
+        },
+    )
+    .await
+    .unwrap();
+    let log = s.webhook_deliveries(a, 0, 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].status, DeliveryStatus::Delivered);
+    assert_eq!(log[0].attempts, 2);
+    assert_eq!(log[0].last_http_status, Some(204));
+    assert_eq!(log[0].last_error, None);
+    assert!(s
+        .webhook_deliveries(a, log[0].id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.webhook_deliveries(b, 0, 10).await.unwrap().len(), 1);
+
+    // Removing the webhook drops what is still pending, keeps the log of what was delivered.
+    assert!(!s.webhook_delete(b).await.unwrap(), "b has none");
+    let hb = Webhook {
+        agent: b,
+        ..rotated.clone()
+    };
+    s.webhook_put(&hb).await.unwrap();
+    assert!(s.webhook_delete(b).await.unwrap());
+    assert!(s.webhook_deliveries(b, 0, 10).await.unwrap().is_empty());
+    assert!(s
+        .webhook_claim_due(10_000, 1000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.webhook_deliveries(a, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(s.webhook(b).await.unwrap(), None);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 //! a server pepper, so a database dump does not let anyone brute-force the million codes
 //! offline), compared in constant time.
 use custos_core::SecretString;
-use hmac::{Hmac, Mac};
 use rand::Rng;
 use subtle::ConstantTimeEq;
 
@@ -14,15 +13,7 @@ pub fn generate() -> SecretString {
 
 /// The stored hash of `code` for `email`.
 pub fn hash(pepper: &[u8], email: &str, code: &str) -> [u8; 32] {
-    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(pepper) {
-        Ok(m) => m,
-        // HMAC accepts keys of any length; this arm is unreachable.
-        Err(_) => return [0u8; 32],
-    };
-    mac.update(email.as_bytes());
-    mac.update(&[0]);
-    mac.update(code.as_bytes());
-    mac.finalize().into_bytes().into()
+    crate::keyed::hmac_sha256(pepper, &[email.as_bytes(), &[0], code.as_bytes()])
 }
 
 /// Constant-time equality of two hashes.

@@ -13,7 +13,6 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -36,14 +35,7 @@ struct Complete {
 
 /// The `otpId` of `email`'s pending code.
 fn otp_id(pepper: &[u8], email: &str) -> String {
-    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(pepper) {
-        Ok(m) => m,
-        // HMAC takes a key of any length.
-        Err(_) => return String::new(),
-    };
-    mac.update(b"custos knot otpId\0");
-    mac.update(email.as_bytes());
-    let tag = mac.finalize().into_bytes();
+    let tag = crate::keyed::hmac_sha256(pepper, &[b"custos knot otpId\0", email.as_bytes()]);
     let mut id = [0u8; 16];
     id.copy_from_slice(&tag[..16]);
     uuid::Uuid::from_bytes(id).to_string()

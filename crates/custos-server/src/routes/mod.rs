@@ -1,6 +1,6 @@
 //! HTTP handlers, one module per audience: agent login, the agent's wallet and standing, operators (agents
-//! and approvals, policies, keys), the agent's transactions, and the unauthenticated system
-//! endpoints.
+//! and approvals, policies, keys), the agent's transactions and status webhook, and the
+//! unauthenticated system endpoints.
 pub mod admin;
 pub mod agent;
 pub mod auth;
@@ -11,6 +11,7 @@ pub mod system;
 pub mod tighten;
 pub mod transactions;
 pub mod wallet;
+pub mod webhook;
 
 use crate::error::ApiError;
 use crate::extract::parse_json;

@@ -28,7 +28,7 @@ const SCAN_LIMIT: u32 = 10_000;
 const MAX_TX_ID: usize = 128;
 
 /// What a transaction's latest record says about it.
-fn status_of(r: &StoredAudit) -> &'static str {
+pub(crate) fn status_of(r: &StoredAudit) -> &'static str {
     if r.entry.action.ends_with(".replaced") {
         return "replaced";
     }
@@ -49,7 +49,7 @@ fn is_unbroadcast(r: &StoredAudit) -> bool {
 }
 
 /// The record's action without the suffix of its broadcast (`.signed`) or replaced step.
-fn base_action(r: &StoredAudit) -> &str {
+pub(crate) fn base_action(r: &StoredAudit) -> &str {
     let a = &r.entry.action;
     a.strip_suffix(".signed")
         .or_else(|| a.strip_suffix(".replaced"))
@@ -91,7 +91,7 @@ fn row(tx: &str, records: &[&StoredAudit]) -> serde_json::Value {
 
 /// The records that concern a chain transaction (a signed message also carries its signature
 /// in `tx`, but is not one).
-fn is_transaction(r: &StoredAudit) -> bool {
+pub(crate) fn is_transaction(r: &StoredAudit) -> bool {
     r.entry.tx.is_some() && r.entry.params.get("chain").and_then(|c| c.as_str()) != Some("message")
 }
 

@@ -8,6 +8,7 @@ mod budget;
 mod direct;
 mod in_flight;
 mod wal;
+mod webhooks;
 
 use crate::rows::{
     db_err, json_text, parse_head, to_i64, to_u32, AgentRow, ApiKeyRow, AuditRow, IdempotencyRow,
@@ -810,6 +811,57 @@ impl Store for SqliteStore {
 
     async fn expire_approvals(&self, now_ms: i64) -> Result<u64, StoreError> {
         self.expire_pending_approvals(now_ms).await
+    }
+
+    async fn webhook_put(&self, w: &custos_core::Webhook) -> Result<(), StoreError> {
+        self.put_webhook(w).await
+    }
+
+    async fn webhook(&self, agent: AgentId) -> Result<Option<custos_core::Webhook>, StoreError> {
+        self.get_webhook(agent).await
+    }
+
+    async fn webhook_delete(&self, agent: AgentId) -> Result<bool, StoreError> {
+        self.delete_webhook(agent).await
+    }
+
+    async fn webhook_cursor(&self) -> Result<Option<u64>, StoreError> {
+        self.get_webhook_cursor().await
+    }
+
+    async fn webhook_enqueue(
+        &self,
+        from: Option<u64>,
+        to: u64,
+        deliveries: &[custos_core::NewDelivery],
+    ) -> Result<bool, StoreError> {
+        self.enqueue_webhooks(from, to, deliveries).await
+    }
+
+    async fn webhook_claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<custos_core::Delivery>, StoreError> {
+        self.claim_due_webhooks(now_ms, lease_ms, limit).await
+    }
+
+    async fn webhook_attempted(
+        &self,
+        id: u64,
+        attempt: &custos_core::Attempt,
+    ) -> Result<(), StoreError> {
+        self.record_webhook_attempt(id, attempt).await
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        agent: AgentId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<custos_core::Delivery>, StoreError> {
+        self.list_webhook_deliveries(agent, after, limit).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {

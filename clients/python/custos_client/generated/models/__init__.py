@@ -37,6 +37,7 @@ from .verify_request import VerifyRequest
 from .verify_response import VerifyResponse
 from .wallet_view import WalletView
 from .wallet_view_addresses import WalletViewAddresses
+from .webhook_body import WebhookBody
 
 __all__ = (
     "AirdropBody",
@@ -76,4 +77,5 @@ __all__ = (
     "VerifyResponse",
     "WalletView",
     "WalletViewAddresses",
+    "WebhookBody",
 )
