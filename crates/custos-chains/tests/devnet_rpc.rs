@@ -736,3 +736,99 @@ async fn pubsub_notifies_signatures_accounts_slots_and_logs() {
         .await
         .expect("shutdown with open WebSockets");
 }
+
+/// Durable nonces, as a node handles them: a transfer built on a nonce account (its first
+/// instruction `AdvanceNonceAccount`, the stored nonce as its blockhash) still lands after every
+/// normal blockhash has expired and uses the nonce up — sent again it is "already processed",
+/// another one on the old nonce is refused — and one that lands with an error (no preflight)
+/// uses its nonce up too. The nonce account is created with a seed, so only its authority signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_nonce_transactions_land_after_blockhashes_expire() {
+    use sha2::Digest as _;
+    use solana_system_interface::instruction as system;
+    let env = env().await;
+    let url = env.server.url();
+    let alice = Wallet::new();
+    let me = alice.address();
+    env.devnet.airdrop(&me, 2 * SOL).unwrap();
+    let seed = "custos-nonce-0";
+    let system_program = Address::from_str("11111111111111111111111111111111").unwrap();
+    let nonce = Address::new_from_array(
+        sha2::Sha256::new()
+            .chain_update(me.as_ref())
+            .chain_update(seed)
+            .chain_update(system_program.as_ref())
+            .finalize()
+            .into(),
+    );
+    let rent = env.devnet.minimum_balance_for_rent_exemption(80);
+    let setup = system::create_nonce_account_with_seed(&me, &nonce, &me, seed, &me, rent);
+    let (blockhash, _) = env.devnet.latest_blockhash();
+    let msg = Message::new_with_blockhash(&setup, Some(&me), &blockhash);
+    let created = send(&url, &alice.sign(VersionedMessage::Legacy(msg)), false).await;
+    assert!(created.get("result").is_some(), "{created}");
+    let stored = |d: &EmbeddedDevnet| {
+        let data = d.get_account(&nonce).unwrap().data;
+        Hash::new_from_array(data[40..72].try_into().unwrap())
+    };
+    let first = stored(&env.devnet);
+    let bob = Address::new_unique();
+    let pay = |lamports: u64, value: &Hash| {
+        let ixs = [
+            system::advance_nonce_account(&nonce, &me),
+            system::transfer(&me, &bob, lamports),
+        ];
+        alice.sign(VersionedMessage::Legacy(Message::new_with_blockhash(
+            &ixs,
+            Some(&me),
+            value,
+        )))
+    };
+    let parked = pay(SOL / 10, &first);
+
+    // Every normal blockhash expires; the durable one does not.
+    result(&url, "custos_advanceSlots", json!([200])).await;
+    let stale = send(&url, &alice.transfer(&bob, 1, &blockhash), false).await;
+    assert_eq!(
+        stale["error"]["data"]["err"], "BlockhashNotFound",
+        "{stale}"
+    );
+    let sim = result(
+        &url,
+        "simulateTransaction",
+        json!([b64(&parked), {"encoding": "base64", "sigVerify": true}]),
+    )
+    .await;
+    assert_eq!(sim["value"]["err"], Value::Null, "{sim}");
+    let sent = send(&url, &parked, false).await;
+    assert_eq!(sent["result"], parked.signatures[0].to_string(), "{sent}");
+    assert_eq!(env.devnet.balance(&bob), SOL / 10);
+    let second = stored(&env.devnet);
+    assert_ne!(second, first, "the nonce moved on");
+
+    // Used up: again is a duplicate; another on the old nonce is refused.
+    let again = send(&url, &parked, false).await;
+    assert_eq!(again["error"]["data"]["err"], "AlreadyProcessed", "{again}");
+    let replay = send(&url, &pay(SOL / 10 + 1, &first), false).await;
+    assert_eq!(
+        replay["error"]["data"]["err"], "BlockhashNotFound",
+        "{replay}"
+    );
+
+    // A failing one without preflight lands with its error and still uses the nonce up.
+    let failing = pay(100 * SOL, &second);
+    let landed = send(&url, &failing, true).await;
+    assert_eq!(
+        landed["result"],
+        failing.signatures[0].to_string(),
+        "{landed}"
+    );
+    assert_ne!(stored(&env.devnet), second);
+    let retry = send(&url, &pay(SOL / 10, &second), false).await;
+    assert_eq!(
+        retry["error"]["data"]["err"], "BlockhashNotFound",
+        "{retry}"
+    );
+    assert_eq!(env.devnet.balance(&bob), SOL / 10);
+    env.server.shutdown().await;
+}

@@ -129,6 +129,39 @@ fn assert_denied_by(r: &common::Resp, rule: &str) {
     );
 }
 
+/// `POST /v1/dev/slots` lets empty slots pass on the embedded devnet (151 expire every
+/// blockhash handed out before — the devnet's own test of that is in custos-chains'
+/// `devnet_rpc`); the server's transfers, built on the newest blockhash, still go. Out-of-range
+/// values are named.
+#[tokio::test]
+async fn dev_slots_pass_and_blockhashes_expire() {
+    let srv = Server::start().await;
+    let a = srv.login("sol-slots@example.com").await;
+    for bad in [
+        json!({"advance": 0}),
+        json!({"advance": 100_001}),
+        json!({"advance": "x"}),
+    ] {
+        let r = srv.post("/v1/dev/slots", Some(&a.token), &bad).await;
+        let e = common::assert_error(&r, &[422, 400], "invalid_request");
+        assert_eq!(e["field"], "advance", "{}", r.text);
+    }
+    let r = srv
+        .post("/v1/dev/slots", Some(&a.token), &json!({"advance": 1}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let before = r.json()["slot"].as_u64().unwrap();
+    let r = srv
+        .post("/v1/dev/slots", Some(&a.token), &json!({"advance": 151}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["slot"].as_u64().unwrap(), before + 151);
+    // The server builds with the newest blockhash, so its own transfers still go.
+    airdrop(&srv, &a, "SOL", "1").await;
+    let r = transfer(&srv, &a, &random_address(), "SOL", "0.1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
 #[tokio::test]
 async fn sol_transfer_confirms_and_moves_both_balances() {
     let srv = Server::start().await;

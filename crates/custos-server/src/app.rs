@@ -75,6 +75,7 @@ fn api_router(state: AppState) -> Router {
         )
         .route("/v1/dev/airdrop", post(dev::airdrop))
         .route("/v1/dev/mints", post(dev::create_mint))
+        .route("/v1/dev/slots", post(dev::slots))
         .route("/v1/admin/approvals", get(admin::list_approvals))
         .route("/v1/admin/approvals/{id}", get(admin::get_approval))
         .route("/v1/admin/approvals/{id}/approve", post(admin::approve))

@@ -240,6 +240,8 @@ pub trait DevFaucet: Send + Sync {
     async fn airdrop(&self, to: &str, asset: &str, amount: Decimal) -> Result<String, String>;
     /// Creates a token mint the faucet controls; returns its address.
     async fn create_mint(&self, decimals: u8, token_2022: bool) -> Result<String, String>;
+    /// Lets `n` empty slots pass (each with a new blockhash); returns the slot reached.
+    async fn advance_slots(&self, n: u64) -> Result<u64, String>;
 }
 
 /// The configured chains.
@@ -410,6 +412,13 @@ mod devnet_faucet {
             })
             .await
             .map_err(|e| e.to_string())?
+        }
+
+        async fn advance_slots(&self, n: u64) -> Result<u64, String> {
+            let devnet = self.0.clone();
+            tokio::task::spawn_blocking(move || devnet.advance_slots(n))
+                .await
+                .map_err(|e| e.to_string())
         }
 
         async fn create_mint(&self, decimals: u8, token_2022: bool) -> Result<String, String> {

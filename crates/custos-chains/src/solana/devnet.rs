@@ -462,9 +462,13 @@ impl Inner {
         self.svm.warp_to_slot(self.slot);
     }
 
+    /// A transaction's age check, as a node's: its blockhash is recent, or it is a durable-nonce
+    /// transaction whose nonce is current ([`super::devnet_nonce::durable_nonce`]).
     pub(super) fn check_blockhash(&self, tx: &VersionedTransaction) -> Result<(), DevnetError> {
         let h = tx.message.recent_blockhash();
-        if self.recent.iter().any(|(r, _)| r == h) {
+        if self.recent.iter().any(|(r, _)| r == h)
+            || super::devnet_nonce::durable_nonce(&self.svm, tx).is_some()
+        {
             Ok(())
         } else {
             Err(DevnetError::Rejected("Blockhash not found".into()))
@@ -537,7 +541,8 @@ impl Inner {
         tx.sanitize()
             .map_err(|e| DevnetError::Rejected(format!("sanitize: {e}")))?;
         verify_signatures(&tx)?;
-        self.check_blockhash(&tx)?;
+        // A duplicate first: a landed durable-nonce transaction's blockhash is no longer valid,
+        // but it is still "already processed", as a node says.
         let sig = tx.signatures.first().copied().unwrap_or_default();
         if self.statuses.contains_key(&sig) {
             // Without preflight a node accepts a duplicate and drops it: it already landed.
@@ -548,6 +553,8 @@ impl Inner {
                 "This transaction has already been processed".into(),
             ));
         }
+        self.check_blockhash(&tx)?;
+        let nonce = super::devnet_nonce::durable_nonce(&self.svm, &tx);
         if !options.skip_preflight {
             if let Err(failed) = self.svm.simulate_transaction(tx.clone()) {
                 return Err(failed_error(&failed));
@@ -569,6 +576,10 @@ impl Inner {
             // LiteSVM charges the fee of a transaction that ran and failed, as the runtime
             // does; one that could not even be loaded (no fee payer, say) never lands.
             Err(failed) if self.svm.get_transaction(&sig).is_some() => {
+                // A durable-nonce transaction that lands with an error still uses its nonce up.
+                if let Some(account) = nonce {
+                    super::devnet_nonce::advance(&mut self.svm, &account);
+                }
                 (serde_json::to_value(&failed.err).ok(), failed.meta)
             }
             Err(failed) => return Err(failed_error(&failed)),

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod devnet;
 mod devnet_faucet;
 pub mod devnet_ledger;
+mod devnet_nonce;
 pub mod devnet_server;
 mod devnet_simulate;
 mod devnet_snapshot;

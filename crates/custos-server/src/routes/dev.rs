@@ -1,5 +1,6 @@
 //! Development endpoints, only with `server.dev = true` and the embedded devnet: fund the
-//! caller, create test token mints. A server on a real cluster answers `404` here.
+//! caller, create test token mints, let slots pass. A server on a real cluster answers `404`
+//! here.
 use crate::audit_info::AuditInfo;
 use crate::auth::AgentCtx;
 use crate::chains::DevFaucet;
@@ -118,6 +119,40 @@ pub async fn create_mint(
     r.extensions_mut().insert(AuditInfo::with(
         "dev.mint",
         json!({"mint": mint, "decimals": body.decimals, "token_2022": token_2022}),
+    ));
+    Ok(r)
+}
+
+/// `POST /v1/dev/slots` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlotsBody {
+    /// Empty slots to let pass (1–100000), each with a new blockhash: 151 expire every
+    /// blockhash handed out before.
+    #[schema(minimum = 1, maximum = 100000)]
+    #[serde(deserialize_with = "crate::extract::whole_number")]
+    pub advance: u64,
+}
+
+/// Lets slots pass on the embedded devnet (to see blockhashes expire).
+#[utoipa::path(post, path = "/v1/dev/slots", tag = "dev", security(("bearer" = [])), request_body = SlotsBody, responses((status = 200, description = "`{slot}`: the slot reached")))]
+pub async fn slots(
+    State(state): State<AppState>,
+    _ctx: AgentCtx,
+    StrictJson(body): StrictJson<SlotsBody>,
+) -> Result<Response, ApiError> {
+    let f = faucet(&state)?;
+    if !(1..=100_000).contains(&body.advance) {
+        return Err(ApiError::invalid("advance", "must be 1 to 100000"));
+    }
+    let slot = f
+        .advance_slots(body.advance)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut r = Json(json!({"slot": slot})).into_response();
+    r.extensions_mut().insert(AuditInfo::with(
+        "dev.slots",
+        json!({"advance": body.advance, "slot": slot}),
     ));
     Ok(r)
 }

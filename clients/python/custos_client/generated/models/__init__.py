@@ -30,6 +30,7 @@ from .sign_message_body import SignMessageBody
 from .sign_tx_body import SignTxBody
 from .signed_message import SignedMessage
 from .signed_transaction import SignedTransaction
+from .slots_body import SlotsBody
 from .tighten_body import TightenBody
 from .trade_body import TradeBody
 from .transfer_body import TransferBody
@@ -70,6 +71,7 @@ __all__ = (
     "SignedTransaction",
     "SignMessageBody",
     "SignTxBody",
+    "SlotsBody",
     "TightenBody",
     "TradeBody",
     "TransferBody",
