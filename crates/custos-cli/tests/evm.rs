@@ -249,11 +249,7 @@ async fn concurrent_transfers_take_consecutive_nonces_and_a_crash_leaves_no_gap(
 async fn a_dropped_transaction_is_noticed_and_its_nonce_reused() {
     let a = Anvil::start(31337).await;
     // A short confirmation wait: the transfer sent while mining is off must give up quickly.
-    let cfg = config(&[(&a, 31337, None)]).replace(
-        "confirm_timeout_seconds = 30",
-        "confirm_timeout_seconds = 2",
-    );
-    assert!(cfg.contains("confirm_timeout_seconds = 2"));
+    let cfg = config_waiting(&a, 2);
     let srv = Server::builder().config(&cfg).start().await;
     let s = srv.login("evm-dropped@example.com").await;
     set_policy(&srv, &s.agent_id, policy(&["evm:31337"], json!({}))).await;

@@ -93,11 +93,7 @@ async fn tx_status(srv: &Server, s: &Session, tx: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stuck_transactions_are_sped_up_or_cancelled_under_policy() {
     let a = Anvil::start(31337).await;
-    let cfg = config(&[(&a, 31337, None)]).replace(
-        "confirm_timeout_seconds = 30",
-        "confirm_timeout_seconds = 2",
-    );
-    assert!(cfg.contains("confirm_timeout_seconds = 2"));
+    let cfg = config_waiting(&a, 2);
     let srv = Server::builder().config(&cfg).start().await;
     let s = srv.login("evm-replace@example.com").await;
     // 0.01 ETH is 30 USD: one stuck transfer fits the 50 USD day, two would not — so a speed-up
@@ -302,10 +298,7 @@ async fn stuck_transactions_are_sped_up_or_cancelled_under_policy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replacement_needs_the_scope_of_what_it_replaces() {
     let a = Anvil::start(31337).await;
-    let cfg = config(&[(&a, 31337, None)]).replace(
-        "confirm_timeout_seconds = 30",
-        "confirm_timeout_seconds = 2",
-    );
+    let cfg = config_waiting(&a, 2);
     let srv = Server::builder().config(&cfg).start().await;
     let s = srv.login("evm-replace-scope@example.com").await;
     set_policy(&srv, &s.agent_id, policy(&["evm:31337"], json!({}))).await;
@@ -371,10 +364,7 @@ async fn a_replacement_needs_the_scope_of_what_it_replaces() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn recovery_settles_an_entry_by_the_replacement_that_landed() {
     let a = Anvil::start(31337).await;
-    let cfg = config(&[(&a, 31337, None)]).replace(
-        "confirm_timeout_seconds = 30",
-        "confirm_timeout_seconds = 2",
-    );
+    let cfg = config_waiting(&a, 2);
     let mut srv = Server::builder().config(&cfg).start().await;
     let s = srv.login("evm-replace-recovery@example.com").await;
     set_policy(&srv, &s.agent_id, policy(&["evm:31337"], json!({}))).await;

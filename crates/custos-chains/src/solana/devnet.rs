@@ -333,22 +333,12 @@ impl EmbeddedDevnet {
         owner: &Address,
         token_program: &Address,
     ) -> Vec<(Address, Account)> {
-        let g = self.lock();
-        let mut out: Vec<(Address, Account)> = g
-            .svm
-            .accounts_db()
-            .inner
-            .iter()
-            .filter(|(_, a)| solana_account::ReadableAccount::owner(*a) == token_program)
-            .map(|(k, a)| (*k, Account::from(a.clone())))
+        self.program_accounts(token_program)
+            .into_iter()
             .filter(|(_, a)| {
-                a.lamports > 0
-                    && token::parse_token_account(&a.owner, &a.data)
-                        .is_some_and(|t| t.owner == *owner)
+                token::parse_token_account(&a.owner, &a.data).is_some_and(|t| t.owner == *owner)
             })
-            .collect();
-        out.sort_by_key(|(k, _)| k.to_bytes());
-        out
+            .collect()
     }
 
     /// Verifies and executes a signed transaction with preflight; on success it lands in a new

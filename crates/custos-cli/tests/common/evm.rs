@@ -232,6 +232,17 @@ pub fn config(chains: &[(&Anvil, u64, Option<&Deployed>)]) -> String {
     c
 }
 
+/// [`config`] for one anvil node on chain 31337 whose transactions are waited for only
+/// `seconds` (for tests that leave one unmined on purpose).
+pub fn config_waiting(anvil: &Anvil, seconds: u64) -> String {
+    let c = config(&[(anvil, 31337, None)]).replace(
+        "confirm_timeout_seconds = 30",
+        &format!("confirm_timeout_seconds = {seconds}"),
+    );
+    assert!(c.contains(&format!("confirm_timeout_seconds = {seconds}\n")));
+    c
+}
+
 pub async fn set_policy(srv: &Server, agent: &str, policy: Value) {
     let op = srv.operator_token("admin");
     let r = srv

@@ -375,26 +375,15 @@ pub async fn execute(
     let (signed, tx_id) = signed;
     let tokens = token_amounts(&plan.simulated.balance_changes);
     let params = json!({"chain": plan.intent.chain, "to": plan.intent.recipient, "asset": plan.intent.asset.as_ref().map(|a| a.to_string()), "amount": plan.intent.amount.to_string(), "approvals": approved.get().human_approvals, "programs": plan.simulated.programs, "broadcast": broadcast});
+    let steps = TxRecord {
+        params,
+        subject: plan.agent.id,
+        tx: tx_id.clone(),
+        usd: usd.to_string(),
+        tokens,
+    };
     let record = |outcome: AuditOutcome, status: u16, action: &str, reason: Option<String>| {
-        let mut e = entry_for(
-            state,
-            Some(actor.principal),
-            actor.endpoint,
-            actor.request_id,
-            status,
-            AuditInfo {
-                action: action.into(),
-                params: Some(params.clone()),
-                subject: Some(plan.agent.id),
-                tx: Some(tx_id.clone()),
-                usd: Some(usd.to_string()),
-                token_amounts: Some(tokens.clone()),
-            },
-            None,
-        );
-        e.outcome = outcome;
-        e.reason = reason;
-        e
+        steps.entry(state, actor, outcome, status, action, reason)
     };
     // Fail closed: a signed transaction that is not on record is never broadcast.
     if !broadcast {
@@ -536,6 +525,49 @@ pub async fn execute(
         Ok(body),
     )
     .await
+}
+
+/// What every audit record of one signed transaction's steps (signed, sent, landed, failed)
+/// carries.
+struct TxRecord {
+    params: serde_json::Value,
+    subject: custos_core::AgentId,
+    tx: String,
+    usd: String,
+    tokens: serde_json::Value,
+}
+
+impl TxRecord {
+    /// The record of one step.
+    fn entry(
+        &self,
+        state: &AppState,
+        actor: &Actor<'_>,
+        outcome: AuditOutcome,
+        status: u16,
+        action: &str,
+        reason: Option<String>,
+    ) -> custos_core::AuditEntry {
+        let mut e = entry_for(
+            state,
+            Some(actor.principal),
+            actor.endpoint,
+            actor.request_id,
+            status,
+            AuditInfo {
+                action: action.into(),
+                params: Some(self.params.clone()),
+                subject: Some(self.subject),
+                tx: Some(self.tx.clone()),
+                usd: Some(self.usd.clone()),
+                token_amounts: Some(self.tokens.clone()),
+            },
+            None,
+        );
+        e.outcome = outcome;
+        e.reason = reason;
+        e
+    }
 }
 
 /// Ends a broadcast transaction's request once its outcome is known: the outcome's audit

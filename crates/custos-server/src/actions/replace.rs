@@ -13,9 +13,8 @@
 //! transaction that did, the others are recorded as `replaced`, and a cancel that lands releases
 //! the reservation (nothing was spent but its fee).
 use super::{agent_address, confirmation_settings, decide, price, simulate, usage, Actor, Plan};
-use crate::audit_info::{AuditInfo, Audited};
+use crate::audit_info::Audited;
 use crate::error::ApiError;
-use crate::pipeline::entry_for;
 use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -303,26 +302,15 @@ pub async fn run(
         .map_err(|e| super::chain_error("transaction", e))?;
     let params = json!({"chain": plan.intent.chain, "to": plan.intent.recipient, "asset": plan.intent.asset.as_ref().map(ToString::to_string), "amount": plan.intent.amount.to_string(), "approvals": approved.get().human_approvals, "programs": plan.simulated.programs, "broadcast": true, "replaces": newest.0, "kind": kind.as_str()});
     let tokens = super::token_amounts(&plan.simulated.balance_changes);
+    let steps = super::TxRecord {
+        params,
+        subject: plan.agent.id,
+        tx: tx_id.clone(),
+        usd: usd.to_string(),
+        tokens,
+    };
     let record = |outcome: AuditOutcome, status: u16, action: String, reason: Option<String>| {
-        let mut e = entry_for(
-            state,
-            Some(actor.principal),
-            actor.endpoint,
-            actor.request_id,
-            status,
-            AuditInfo {
-                action,
-                params: Some(params.clone()),
-                subject: Some(plan.agent.id),
-                tx: Some(tx_id.clone()),
-                usd: Some(usd.to_string()),
-                token_amounts: Some(tokens.clone()),
-            },
-            None,
-        );
-        e.outcome = outcome;
-        e.reason = reason;
-        e
+        steps.entry(state, actor, outcome, status, &action, reason)
     };
     // Fail closed: a replacement that is not on record and in the journal is never broadcast.
     state
