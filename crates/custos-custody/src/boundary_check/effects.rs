@@ -107,10 +107,17 @@ pub(super) fn solana(
     let mut recipients: Vec<String> = Vec::new();
     let mut out: BTreeMap<AssetId, u128> = BTreeMap::new();
     let mut unnamed_token = false;
+    let own_nonces = own_nonce_accounts(tx);
     for t in &tx.transfers {
         if t.native {
-            // SOL moved between the transaction's own signers goes to no one else.
-            if tx.signers.contains(&t.to) {
+            // SOL moved between the transaction's own signers goes to no one else; nor does
+            // SOL a signer deposits into a nonce account this transaction makes it the
+            // authority of (it alone can withdraw it).
+            if tx.signers.contains(&t.to)
+                || own_nonces
+                    .iter()
+                    .any(|(account, authority)| *account == t.to && *authority == t.from)
+            {
                 continue;
             }
             if !recipients.contains(&t.to) {
@@ -141,6 +148,26 @@ pub(super) fn solana(
         ..Effects::default()
     };
     (bare_intent(action, Chain::Solana), effects, unnamed_token)
+}
+
+/// `(nonce account, authority)` of each System `InitializeNonceAccount` in `tx` whose authority
+/// signs the transaction.
+fn own_nonce_accounts(tx: &custos_wire::solana::DecodedSolanaTx) -> Vec<(String, String)> {
+    tx.instructions
+        .iter()
+        .filter(|ix| ix.program_id == custos_wire::solana::SYSTEM_PROGRAM)
+        .filter(|ix| ix.data.get(..4) == Some(&[6, 0, 0, 0][..]))
+        .filter_map(|ix| {
+            let authority = bs58::encode(ix.data.get(4..36)?).into_string();
+            let account = match ix.accounts.first()? {
+                custos_wire::solana::AccountRef::Key(k) => k.clone(),
+                custos_wire::solana::AccountRef::Lookup { .. } => return None,
+            };
+            tx.signers
+                .contains(&authority)
+                .then_some((account, authority))
+        })
+        .collect()
 }
 
 /// An EIP-1559 transaction: the contracts and methods its calldata calls (through multicalls

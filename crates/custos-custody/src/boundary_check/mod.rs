@@ -491,6 +491,75 @@ mod solana_tests {
     }
 }
 
+#[cfg(test)]
+mod nonce_tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::tests::{doc, T};
+    use super::*;
+    use serde_json::json;
+
+    /// A legacy transaction laid out by hand: `payer` creates a nonce account with seed
+    /// `custos-nonce-0` holding `lamports` and, if `authority` is given, initialises it with that
+    /// authority (accounts: payer, nonce, System, RecentBlockhashes sysvar, Rent sysvar).
+    fn nonce_setup(payer: [u8; 32], authority: Option<[u8; 32]>, lamports: u64) -> SignPayload {
+        let nonce = [5u8; 32];
+        let mut msg = vec![1u8, 0, 3, 5];
+        for k in [payer, nonce, [0u8; 32], [6u8; 32], [7u8; 32]] {
+            msg.extend_from_slice(&k);
+        }
+        msg.extend_from_slice(&[9u8; 32]);
+        let seed = b"custos-nonce-0";
+        let mut create = 3u32.to_le_bytes().to_vec();
+        create.extend_from_slice(&payer);
+        create.extend_from_slice(&(seed.len() as u64).to_le_bytes());
+        create.extend_from_slice(seed);
+        create.extend_from_slice(&lamports.to_le_bytes());
+        create.extend_from_slice(&80u64.to_le_bytes());
+        create.extend_from_slice(&[0u8; 32]);
+        let mut ixs: Vec<(Vec<u8>, Vec<u8>)> = vec![(vec![0, 1, 0], create)];
+        if let Some(a) = authority {
+            let mut init = 6u32.to_le_bytes().to_vec();
+            init.extend_from_slice(&a);
+            ixs.push((vec![1, 3, 4], init));
+        }
+        msg.push(ixs.len() as u8);
+        for (accounts, data) in ixs {
+            msg.push(2);
+            msg.push(accounts.len() as u8);
+            msg.extend_from_slice(&accounts);
+            msg.push(data.len() as u8);
+            msg.extend_from_slice(&data);
+        }
+        let mut tx = vec![1u8];
+        tx.extend_from_slice(&[0u8; 64]);
+        tx.extend_from_slice(&msg);
+        SignPayload::SolanaTransaction { bytes: tx }
+    }
+
+    /// SOL deposited into a nonce account the payer is made the authority of stays the payer's:
+    /// no recipient, even under an allowlist. Made someone else's, or not made a nonce account
+    /// at all, it is a transfer to that account.
+    #[test]
+    fn a_nonce_account_of_ones_own_is_no_recipient() {
+        let payer = [1u8; 32];
+        let allowlist = json!({"chains": ["solana"], "actions": {"transfer": true},
+            "recipients": {"mode": "allowlist", "allow": [bs58::encode([3u8; 32]).into_string()]}});
+        let p = doc(&allowlist);
+        assert!(check(&p, T, &nonce_setup(payer, Some(payer), 1_447_680)).is_ok());
+        for other in [
+            nonce_setup(payer, Some([2u8; 32]), 1_447_680),
+            nonce_setup(payer, None, 1),
+        ] {
+            match check(&p, T, &other) {
+                Err(CustodyError::PolicyRefused(m)) => {
+                    assert!(m.starts_with("recipients.allow"), "{m}")
+                }
+                r => panic!("expected a refusal, got {r:?}"),
+            }
+        }
+    }
+}
+
 #[cfg(all(test, feature = "evm"))]
 mod eip3009_tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
