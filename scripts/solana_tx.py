@@ -7,6 +7,9 @@ the Rust crates Custos uses, for the integration tests.
       (signature slots zero), as an agent would hand it to `POST /v1/wallets/me/actions/sign`.
   solana_tx.py memo --from ADDR --blockhash HASH --program ADDR
       an unsigned transaction calling --program (any program id) with --from as signer.
+  solana_tx.py decode BASE64
+      prints the transaction as JSON: {"blockhash", "instructions": [{"program", "accounts",
+      "data" (hex)}]} (static account keys; enough for legacy transactions).
   solana_tx.py verify BASE64
       checks every signature of the transaction against its message; prints a JSON line
       {"ok": bool, "signers": [...], "signature": "<first signature, base58>"}; exit 0 if ok.
@@ -48,7 +51,23 @@ def main() -> int:
     m.add_argument("--program", required=True)
     v = sub.add_parser("verify")
     v.add_argument("tx")
+    d = sub.add_parser("decode")
+    d.add_argument("tx")
     a = p.parse_args()
+
+    if a.cmd == "decode":
+        msg = VersionedTransaction.from_bytes(base64.b64decode(a.tx)).message
+        keys = msg.account_keys
+        ixs = [
+            {
+                "program": str(keys[ix.program_id_index]),
+                "accounts": [str(keys[i]) for i in bytes(ix.accounts)],
+                "data": bytes(ix.data).hex(),
+            }
+            for ix in msg.instructions
+        ]
+        print(json.dumps({"blockhash": str(msg.recent_blockhash), "instructions": ixs}))
+        return 0
 
     if a.cmd == "transfer":
         frm = Pubkey.from_string(a.frm)

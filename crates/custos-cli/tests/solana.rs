@@ -500,6 +500,105 @@ async fn approvals_approve_reject_and_expire() {
     assert_eq!(dec(&balances(&srv, &b).await["SOL"]), 0.15);
 }
 
+/// A transfer parked for approval is built on a durable nonce: approved after every blockhash
+/// handed out before has expired (the devnet's slots let pass), it still lands — exactly the
+/// bytes that were parked. Two parked at once hold two nonce accounts (the agent's own,
+/// created once, audited as `nonce.create`, allowed under a recipient allowlist that lists
+/// neither); each nonce is used once.
+#[tokio::test]
+async fn parked_transfers_wait_on_durable_nonces() {
+    use base64::Engine as _;
+    let srv = Server::start().await;
+    let op = srv.operator_token("operator");
+    let admin = srv.operator_token("admin");
+    let a = srv.login("durable@example.com").await;
+    let b = srv.login("durable-b@example.com").await;
+    let to = address_of(&srv, &b).await;
+    let a_addr = address_of(&srv, &a).await;
+    airdrop(&srv, &a, "SOL", "2").await;
+    let mut p = policy("100", "1000", 60);
+    p["approvals"] = json!({"above_usd": "10", "quorum": 1});
+    // Only `to` may be paid: the nonce accounts are the agent's own, not recipients (the
+    // server's simulation and the boundary's decoder both say so).
+    p["recipients"] = json!({"mode": "allowlist", "allow": [to], "deny": []});
+    set_policy(&srv, &admin, &a.agent_id, p).await;
+
+    let mut ids = vec![];
+    for amount in ["0.1", "0.2"] {
+        let r = transfer(&srv, &a, &to, "SOL", amount).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        ids.push(r.json()["approval_id"].as_str().unwrap().to_owned());
+    }
+    // The parked transactions: each advances its own nonce account first.
+    let mut held = vec![];
+    for id in &ids {
+        let r = srv
+            .get(&format!("/v1/admin/approvals/{id}"), Some(&op))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let tx = base64::engine::general_purpose::STANDARD
+            .decode(r.json()["transaction"].as_str().unwrap())
+            .unwrap();
+        // Decoded by solders, independently of the Rust crates that built it.
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&tx);
+        let decoded: Value = serde_json::from_str(&build_tx(&["decode", &b64])).unwrap();
+        let first = &decoded["instructions"][0];
+        assert_eq!(
+            first["program"], "11111111111111111111111111111111",
+            "{decoded}"
+        );
+        assert_eq!(first["data"], "04000000", "AdvanceNonceAccount: {decoded}");
+        let account = first["accounts"][0].as_str().unwrap().to_owned();
+        assert_eq!(
+            first["accounts"][2],
+            a_addr.as_str(),
+            "the agent is the authority"
+        );
+        held.push(account);
+    }
+    assert_ne!(held[0], held[1], "one nonce account each");
+    let audit = srv.get("/v1/wallets/me/audit", Some(&a.token)).await.json();
+    let created = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "nonce.create" && r["outcome"] == "success")
+        .count();
+    assert_eq!(created, 2, "{audit}");
+
+    // Hours later, as far as blockhashes go.
+    let r = srv
+        .post("/v1/dev/slots", Some(&a.token), &json!({"advance": 300}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for id in &ids {
+        let r = vote(&srv, &op, id, "approve").await;
+        assert_eq!(
+            r.status, 200,
+            "approved after the blockhash expired: {}",
+            r.text
+        );
+        assert_eq!(r.json()["status"], "confirmed", "{}", r.text);
+    }
+    assert_eq!(
+        dec(&balances(&srv, &b).await["SOL"]),
+        0.3,
+        "both landed, once each"
+    );
+
+    // The nonce accounts are reused by the next parked transfer (no third is created).
+    let r = transfer(&srv, &a, &to, "SOL", "0.1").await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let audit = srv.get("/v1/wallets/me/audit", Some(&a.token)).await.json();
+    let created = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "nonce.create")
+        .count();
+    assert_eq!(created, 2);
+}
+
 /// An operator's `approve` or `reject` of a parked action.
 async fn vote(srv: &Server, token: &str, id: &str, verb: &str) -> common::Resp {
     srv.post(

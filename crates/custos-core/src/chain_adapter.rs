@@ -434,6 +434,17 @@ pub trait SequenceLease: Send {
     fn commit(self: Box<Self>);
 }
 
+/// A durable-nonce account of a signer (Solana): transactions built on it stay valid until the
+/// nonce is used, however long they wait for an approval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NonceAccount {
+    /// Its address.
+    pub address: String,
+    /// Its current nonce (what a transaction built on it carries as its blockhash); `None`
+    /// while the account does not exist.
+    pub nonce: Option<String>,
+}
+
 /// A transaction with its sequence number filled in, and the lease to commit once it is sent.
 pub struct Sequenced {
     /// The unsigned transaction to sign (for chains without sequence numbers, unchanged).
@@ -530,6 +541,49 @@ pub trait ChainAdapter: Send + Sync {
     async fn is_pending(&self, tx_id: &str) -> Result<bool, ChainError> {
         let _ = tx_id;
         Ok(false)
+    }
+
+    /// Durable-nonce account `index` of `authority` (a chain without durable nonces: refused).
+    async fn nonce_account(&self, authority: &str, index: u32) -> Result<NonceAccount, ChainError> {
+        let _ = (authority, index);
+        Err(ChainError::InvalidInput(format!(
+            "{} has no durable nonces",
+            self.chain()
+        )))
+    }
+
+    /// An unsigned transaction creating durable-nonce account `index` of `authority`, paid by
+    /// it (rent it can withdraw again) and signed by it alone.
+    async fn build_nonce_account(
+        &self,
+        authority: &str,
+        index: u32,
+    ) -> Result<UnsignedTx, ChainError> {
+        let _ = (authority, index);
+        Err(ChainError::InvalidInput(format!(
+            "{} has no durable nonces",
+            self.chain()
+        )))
+    }
+
+    /// `tx` rebuilt on the durable nonce of `account` (its signer the nonce's authority): it
+    /// then stays valid until that nonce is used.
+    fn on_durable_nonce(
+        &self,
+        tx: &UnsignedTx,
+        account: &NonceAccount,
+    ) -> Result<UnsignedTx, ChainError> {
+        let _ = (tx, account);
+        Err(ChainError::InvalidInput(format!(
+            "{} has no durable nonces",
+            self.chain()
+        )))
+    }
+
+    /// The durable-nonce account a transaction is built on, if it is.
+    fn durable_nonce_of(&self, tx_bytes: &[u8]) -> Option<String> {
+        let _ = tx_bytes;
+        None
     }
 
     /// Why the pending `tx_id` is not being included, when the chain can tell (EVM: its fee cap

@@ -37,7 +37,7 @@ pub use chain::{Chain, ChainParseError};
 pub use chain_adapter::{
     from_base_units, to_base_units, ApprovalEffect, ApprovalKind, AssetBalance, AssetRef,
     BalanceChange, ChainAdapter, ChainError, Commitment, Confirmation, DecodedTransfer, DecodedTx,
-    SequenceLease, Sequenced, SimulatedEffects, TransferIntent, TxFate, UnsignedTx,
+    NonceAccount, SequenceLease, Sequenced, SimulatedEffects, TransferIntent, TxFate, UnsignedTx,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use custody::{

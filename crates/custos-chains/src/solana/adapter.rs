@@ -252,6 +252,30 @@ impl SolanaAdapter {
     }
 }
 
+/// The pipeline's `UnsignedTx` for a legacy message `from` pays for: no signatures yet
+/// (decimals are the native coin's unless the caller says otherwise).
+fn unsigned(
+    message: Message,
+    from: &Address,
+    amount: u128,
+    last_valid_block_height: Option<u64>,
+) -> Result<UnsignedTx, ChainError> {
+    let n = usize::from(message.header.num_required_signatures);
+    let tx = VersionedTransaction {
+        signatures: vec![Signature::default(); n],
+        message: VersionedMessage::Legacy(message),
+    };
+    Ok(UnsignedTx {
+        chain: Chain::Solana,
+        message: tx.message.serialize(),
+        tx_bytes: serialize_tx(&tx)?,
+        signer: from.to_string(),
+        amount_base_units: amount,
+        decimals: SOL_DECIMALS,
+        last_valid_block_height,
+    })
+}
+
 /// Base fee (5,000 lamports per signature) plus the priority fee the compute-budget
 /// instructions ask for; used when the backend does not report the fee.
 pub fn estimate_fee(decoded: &DecodedSolanaTx) -> u64 {
@@ -391,20 +415,75 @@ impl ChainAdapter for SolanaAdapter {
         let ixs = self.with_budget(ixs).await?;
         let (blockhash, last_valid) = self.backend.latest_blockhash().await?;
         let message = Message::new_with_blockhash(&ixs, Some(&from), &blockhash);
-        let n = usize::from(message.header.num_required_signatures);
-        let tx = VersionedTransaction {
-            signatures: vec![Signature::default(); n],
-            message: VersionedMessage::Legacy(message),
-        };
-        Ok(UnsignedTx {
-            chain: Chain::Solana,
-            message: tx.message.serialize(),
-            tx_bytes: serialize_tx(&tx)?,
-            signer: from.to_string(),
-            amount_base_units: amount,
-            decimals,
-            last_valid_block_height: Some(last_valid),
+        let mut tx = unsigned(message, &from, amount, Some(last_valid))?;
+        tx.decimals = decimals;
+        Ok(tx)
+    }
+
+    async fn nonce_account(
+        &self,
+        authority: &str,
+        index: u32,
+    ) -> Result<custos_core::NonceAccount, ChainError> {
+        let authority = parse_address(authority, "authority")?;
+        let address = super::nonce::address(&authority, index);
+        let nonce = self.account(&address).await?.and_then(|a| {
+            super::nonce::parse(&a)
+                .filter(|(auth, _)| *auth == authority.as_ref())
+                .and_then(|(_, n)| <[u8; 32]>::try_from(n).ok())
+                .map(|n| solana_hash::Hash::new_from_array(n).to_string())
+        });
+        Ok(custos_core::NonceAccount {
+            address: address.to_string(),
+            nonce,
         })
+    }
+
+    async fn build_nonce_account(
+        &self,
+        authority: &str,
+        index: u32,
+    ) -> Result<UnsignedTx, ChainError> {
+        let from = parse_address(authority, "authority")?;
+        let rent = self
+            .backend
+            .minimum_balance_for_rent_exemption(super::nonce::NONCE_ACCOUNT_LEN)
+            .await?;
+        let ixs = self
+            .with_budget(super::nonce::create(&from, index, rent))
+            .await?;
+        let (blockhash, last_valid) = self.backend.latest_blockhash().await?;
+        let message = Message::new_with_blockhash(&ixs, Some(&from), &blockhash);
+        unsigned(message, &from, u128::from(rent), Some(last_valid))
+    }
+
+    fn on_durable_nonce(
+        &self,
+        tx: &UnsignedTx,
+        account: &custos_core::NonceAccount,
+    ) -> Result<UnsignedTx, ChainError> {
+        let invalid = |m: &str| ChainError::InvalidInput(format!("durable nonce: {m}"));
+        let nonce = account
+            .nonce
+            .as_deref()
+            .ok_or_else(|| invalid("the nonce account does not exist"))?;
+        let nonce = solana_hash::Hash::from_str(nonce).map_err(|_| invalid("bad nonce"))?;
+        let address = parse_address(&account.address, "nonce account")?;
+        let from = parse_address(&tx.signer, "signer")?;
+        let old = deserialize_tx(&tx.tx_bytes)?;
+        let message = super::nonce::rebuild(&old.message, &address, &nonce)
+            .ok_or_else(|| invalid("only a legacy transaction Custos built can be rebuilt"))?;
+        if message.account_keys.first() != Some(&from) {
+            return Err(invalid("the signer must pay the fee and own the nonce"));
+        }
+        let mut out = unsigned(message, &from, tx.amount_base_units, None)?;
+        out.decimals = tx.decimals;
+        Ok(out)
+    }
+
+    fn durable_nonce_of(&self, tx_bytes: &[u8]) -> Option<String> {
+        let tx = deserialize_tx(tx_bytes).ok()?;
+        super::nonce::advanced_by(&tx.message).map(|a| a.to_string())
     }
 
     fn decode(&self, tx_bytes: &[u8]) -> Result<DecodedTx, ChainError> {

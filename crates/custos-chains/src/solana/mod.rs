@@ -14,6 +14,7 @@ mod devnet_simulate;
 mod devnet_snapshot;
 pub mod effects;
 pub mod fees;
+pub mod nonce;
 pub mod pubsub;
 pub mod rpc;
 mod rpc_encode;

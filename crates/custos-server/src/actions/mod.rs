@@ -6,6 +6,7 @@
 //! [`Approved`] allowance, which only the policy crate can make, so nothing reaches the signer
 //! without a policy decision.
 pub mod budget;
+pub mod durable;
 pub mod evm_message;
 pub mod pay;
 pub mod replace;
@@ -301,7 +302,11 @@ pub async fn conclude(
         .ok_or_else(|| ApiError::invalid("chain", "not enabled"))?;
     match decide(&plan, adapter.as_ref(), 0) {
         Ok(approved) => execute(state, actor, plan, approved, &adapter, broadcast).await,
-        Err(Ok(quorum)) => park(state, &plan, quorum, parked).await,
+        Err(Ok(quorum)) => {
+            // It will wait: on a durable nonce where the chain has them.
+            let plan = durable::prepare(state, actor, plan).await;
+            park(state, &plan, quorum, parked).await
+        }
         Err(Err(e)) => Err(e),
     }
 }

@@ -365,10 +365,9 @@ pub struct ApprovalsQuery {
 
 pub(crate) fn approval_view(a: &custos_core::ApprovalRecord) -> serde_json::Value {
     let mut request = a.request.clone();
-    if let Some(m) = request.as_object_mut() {
-        m.remove("tx");
-    }
-    json!({"approval_id": a.id, "agent_id": a.agent, "action": a.action, "request": request, "tx_hash": a.tx_hash,
+    // The exact unsigned transaction (base64) approving it would sign, beside its hash.
+    let transaction = request.as_object_mut().and_then(|m| m.remove("tx"));
+    json!({"approval_id": a.id, "agent_id": a.agent, "action": a.action, "request": request, "transaction": transaction, "tx_hash": a.tx_hash,
            "policy_version": a.policy_version, "usd_value": a.usd.map(|u| u.to_string()), "quorum": a.quorum,
            "approvers": a.approvers, "rejected_by": a.rejected_by, "status": a.status.as_str(),
            "created_at_ms": a.created_at_ms, "expires_at_ms": a.expires_at_ms})
