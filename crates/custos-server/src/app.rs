@@ -323,6 +323,10 @@ pub async fn run(
     if let Err(e) = crate::recovery::pass(&state).await {
         tracing::warn!(error = %e, "start-up recovery pass failed");
     }
+    // Before any request is audited: webhook events start after what is already on record.
+    crate::webhooks::start(&state)
+        .await
+        .map_err(|e| anyhow_like::err(format!("webhook cursor: {e}")))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow_like::err(format!("cannot listen on {listen}: {e}")))?;

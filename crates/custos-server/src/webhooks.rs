@@ -149,14 +149,24 @@ fn event(r: &StoredAudit) -> Option<String> {
     )
 }
 
-/// Turns new audit records into queued deliveries. Starts from the log's head the first time
-/// (no history is replayed).
+/// Sets the event cursor at the audit log's head the first time a server starts (no history
+/// is replayed); a no-op afterwards. Runs before the server takes requests, so no event that
+/// follows the start can fall before the cursor.
+pub async fn start(state: &AppState) -> Result<(), custos_core::StoreError> {
+    let store = &state.store;
+    if store.webhook_cursor().await?.is_none() {
+        let head = store.audit_head().await?.map_or(0, |(id, _)| id);
+        // Set by another replica meanwhile: theirs stands.
+        store.webhook_enqueue(None, head, &[]).await?;
+    }
+    Ok(())
+}
+
+/// Turns new audit records into queued deliveries.
 async fn queue(state: &AppState) -> Result<(), custos_core::StoreError> {
     let store = &state.store;
     let Some(cursor) = store.webhook_cursor().await? else {
-        let head = store.audit_head().await?.map_or(0, |(id, _)| id);
-        store.webhook_enqueue(None, head, &[]).await?;
-        return Ok(());
+        return start(state).await;
     };
     let records = store.audit_page(None, cursor, PAGE).await?;
     let Some(last) = records.last().map(|r| r.id) else {
