@@ -83,8 +83,8 @@ async fn rebuild(
     Ok((tx, simulated, effects))
 }
 
-/// The first nonce account of the agent no pending approval holds, created if it does not
-/// exist yet; `None` when all are held.
+/// The first nonce account of the agent no pending or approved-but-unexecuted approval holds,
+/// created if it does not exist yet; `None` when all are held.
 async fn account_for(
     state: &AppState,
     actor: &Actor<'_>,
@@ -92,10 +92,20 @@ async fn account_for(
     adapter: &Arc<dyn ChainAdapter>,
 ) -> Result<Option<NonceAccount>, ApiError> {
     use base64::Engine as _;
-    let held: HashSet<String> = state
-        .store
-        .list_approvals(Some(custos_core::ApprovalStatus::Pending), APPROVAL_SCAN)
-        .await?
+    // Waiting for votes, or approved and about to be executed: either still holds its nonce.
+    let mut waiting = Vec::new();
+    for status in [
+        custos_core::ApprovalStatus::Pending,
+        custos_core::ApprovalStatus::Approved,
+    ] {
+        waiting.extend(
+            state
+                .store
+                .list_approvals(Some(status), APPROVAL_SCAN)
+                .await?,
+        );
+    }
+    let held: HashSet<String> = waiting
         .iter()
         .filter(|a| a.agent == plan.agent.id)
         .filter_map(|a| a.request.get("tx").and_then(|t| t.as_str()))
