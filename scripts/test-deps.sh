@@ -159,8 +159,9 @@ browser_frost() {
     npm_ci "$ROOT/clients/browser"
 }
 
-# A real x402 seller and facilitator (scripts/x402: @x402/express, @x402/core, @x402/evm;
-# crates/custos-cli/tests/x402.rs runs it against anvil).
+# A real x402 seller and facilitator (scripts/x402: @x402/express, @x402/core, @x402/evm,
+# @x402/svm; crates/custos-cli/tests/x402.rs runs it against anvil, x402_solana.rs against
+# custos devnet).
 x402_seller() {
     npm_ci "$ROOT/scripts/x402"
 }

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::devnet::{rpc, Devnet};
 use common::{assert_error, repo_root, Server, Session};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -676,59 +677,6 @@ async fn a_stale_price_denies_and_a_fresh_one_allows() {
 
 // --- `sign`, over the JSON-RPC back end against `custos devnet` ---------------------------------
 
-/// `custos devnet` on a free port; killed on drop.
-struct Devnet {
-    child: std::process::Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_devnet() -> Devnet {
-    use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = common::custos_command()
-        .args(["devnet", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("devnet"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(
-        line.starts_with("http://127.0.0.1:"),
-        "devnet printed {line:?}"
-    );
-    Devnet {
-        child,
-        url: line.trim().to_string(),
-        _dir: dir,
-    }
-}
-
-async fn rpc(url: &str, method: &str, params: Value) -> Value {
-    let v: Value = common::client()
-        .post(url)
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(v.get("error").is_none(), "{method}: {v}");
-    v["result"].clone()
-}
-
 fn solana_tx(args: &[&str]) -> std::process::Output {
     Command::new("python3")
         .arg(repo_root().join("scripts/solana_tx.py"))
@@ -754,12 +702,11 @@ async fn sign(srv: &Server, s: &Session, body: Value) -> common::Resp {
 
 #[tokio::test]
 async fn sign_is_judged_by_simulated_effects_and_verifies_independently() {
-    let devnet = start_devnet();
-    let config = format!(
-        "[solana]\nbackend = \"rpc\"\nrpc_url = \"{}\"\ncommitment = \"confirmed\"\n",
-        devnet.url
-    );
-    let srv = Server::builder().config(&config).start().await;
+    let devnet = Devnet::start();
+    let srv = Server::builder()
+        .config(&devnet.serve_config())
+        .start()
+        .await;
     let op = srv.operator_token("admin");
     let a = srv.login("signer@example.com").await;
     let me = address_of(&srv, &a).await;

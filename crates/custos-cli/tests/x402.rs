@@ -14,106 +14,17 @@ mod common;
 
 use base64::Engine as _;
 use common::evm::*;
-use common::{assert_error, repo_root, Server, Session};
+use common::x402::{quote, Seller};
+use common::{assert_error, Server, Session};
 use serde_json::{json, Value};
-use std::io::BufRead as _;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// anvil's second dev key: the facilitator pays the gas of settlements.
 const FACILITATOR_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 /// 0.01 USDC.
 const PRICE: u128 = 10_000;
 
-/// scripts/x402/seller.mjs, killed on drop; `seen` collects its request log.
-struct Seller {
-    child: Child,
-    url: String,
-    seen: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Seller {
-    fn start(anvil: &Anvil, token: &str, pay_to: &str) -> Seller {
-        let script = repo_root().join("scripts/x402/seller.mjs");
-        assert!(
-            repo_root().join("scripts/x402/node_modules").exists(),
-            "run scripts/test-deps.sh (npm ci of scripts/x402)"
-        );
-        let cfg = json!({"rpc": anvil.url, "chainId": 31337, "token": token, "payTo": pay_to,
-            "amount": PRICE.to_string(), "facilitatorKey": FACILITATOR_KEY});
-        let mut child = Command::new("node")
-            .arg(script)
-            .arg(cfg.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node");
-        let out = child.stdout.take().unwrap();
-        let seen = Arc::new(Mutex::new(vec![]));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if v.get("seller").is_some() {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(v["seller"].as_str().unwrap_or_default().to_owned());
-                    }
-                } else {
-                    log.lock().unwrap().push(v);
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the seller did not start");
-        Seller { child, url, seen }
-    }
-
-    async fn variant(&self, name: &str) {
-        let r: Value = reqwest::Client::new()
-            .post(format!("{}/_variant", self.url))
-            .json(&json!({"name": name}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(r["variant"], name);
-    }
-
-    fn seen(&self) -> Vec<Value> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Seller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn pay(srv: &Server, s: &Session, body: Value) -> common::Resp {
     action(srv, s, "pay", body).await
-}
-
-/// The seller's current requirements, as a client is quoted them (one 402).
-async fn quote(url: &str) -> Value {
-    let r = reqwest::Client::new().get(url).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 402);
-    let h = r.headers()["payment-required"].to_str().unwrap().to_owned();
-    let v: Value =
-        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(h).unwrap())
-            .unwrap();
-    v["accepts"][0].clone()
 }
 
 /// How many authorizations Custos has signed for the agent (its `sign_message` records).
@@ -132,7 +43,8 @@ async fn x402_payments_settle_under_the_policy_and_nothing_else_does() {
     let d = deploy(&a);
     let usdc = deploy_usdc(&a);
     let merchant = random_evm();
-    let seller = Seller::start(&a, &usdc, &merchant);
+    let seller = Seller::start(json!({"rpc": a.url, "chainId": 31337, "token": usdc,
+        "payTo": merchant, "amount": PRICE.to_string(), "facilitatorKey": FACILITATOR_KEY}));
     let weather = format!("{}/weather", seller.url);
     let srv = Server::builder()
         .config(&config_pricing(&a, &d, &usdc, "1"))

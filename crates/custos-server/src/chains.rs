@@ -253,6 +253,9 @@ pub struct Chains {
     pub faucet: Option<Arc<dyn DevFaucet>>,
     /// EVM chains by chain id, as the pipeline sees them.
     pub evm: std::collections::BTreeMap<u64, Arc<dyn ChainAdapter>>,
+    /// The Solana adapter with its Solana-only helpers (x402 payment transactions).
+    #[cfg(feature = "solana")]
+    pub solana_adapter: Option<Arc<custos_chains::solana::SolanaAdapter>>,
     /// The same EVM adapters with their EVM-only helpers (router quotes).
     #[cfg(feature = "evm")]
     pub evm_adapters: std::collections::BTreeMap<u64, Arc<custos_chains::evm::EvmAdapter>>,
@@ -326,8 +329,10 @@ pub fn open(s: &SolanaSettings, data_dir: &std::path::Path) -> Result<Chains, St
             let devnet =
                 Arc::new(EmbeddedDevnet::open(&dir).map_err(|e| format!("embedded devnet: {e}"))?);
             let backend: Arc<dyn SolanaBackend> = Arc::new(EmbeddedBackend::new(devnet.clone()));
+            let adapter = Arc::new(SolanaAdapter::new(backend, config));
             Ok(Chains {
-                solana: Some(Arc::new(SolanaAdapter::new(backend, config))),
+                solana: Some(adapter.clone()),
+                solana_adapter: Some(adapter),
                 faucet: Some(Arc::new(devnet_faucet::Faucet(devnet))),
                 ..Chains::default()
             })
@@ -340,8 +345,10 @@ pub fn open(s: &SolanaSettings, data_dir: &std::path::Path) -> Result<Chains, St
                 RpcBackend::new(&s.rpc_url, commitment)
                     .map_err(|e| format!("solana.rpc_url: {e}"))?,
             );
+            let adapter = Arc::new(SolanaAdapter::new(backend, config));
             Ok(Chains {
-                solana: Some(Arc::new(SolanaAdapter::new(backend, config))),
+                solana: Some(adapter.clone()),
+                solana_adapter: Some(adapter),
                 ..Chains::default()
             })
         }

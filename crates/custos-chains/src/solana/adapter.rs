@@ -339,12 +339,16 @@ impl ChainAdapter for SolanaAdapter {
         })
     }
 
-    /// The first signature (the fee payer's), base58.
+    /// The first signature (the fee payer's), base58 — the transaction's id on the chain. A
+    /// transaction still waiting for its fee payer's signature (one signed for another party to
+    /// send, like an x402 payment) is known by the first signature it has until then.
     fn tx_id(&self, signed_tx: &[u8]) -> Result<String, ChainError> {
         let raw = solana_wire::split_transaction(signed_tx)
             .map_err(|e| ChainError::InvalidInput(format!("transaction: {e}")))?;
         raw.signatures
-            .first()
+            .iter()
+            .find(|s| s.iter().any(|b| *b != 0))
+            .or(raw.signatures.first())
             .map(|s| bs58::encode(s).into_string())
             .ok_or_else(|| ChainError::InvalidInput("transaction has no signature".into()))
     }

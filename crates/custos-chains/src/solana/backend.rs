@@ -81,6 +81,8 @@ pub trait SolanaBackend: Send + Sync {
         &self,
         accounts: &[Address],
     ) -> Result<Vec<u64>, ChainError>;
+    /// The cluster's genesis hash (what names it: CAIP-2 `solana:<its first 32 characters>`).
+    async fn genesis_hash(&self) -> Result<Hash, ChainError>;
 }
 
 /// The embedded devnet as a backend: every call runs on the blocking pool, because LiteSVM's
@@ -174,5 +176,9 @@ impl SolanaBackend for EmbeddedBackend {
     ) -> Result<Vec<u64>, ChainError> {
         let recent = self.devnet.recent_prioritization_fees(accounts);
         Ok(recent.into_iter().map(|(_, fee)| fee).collect())
+    }
+
+    async fn genesis_hash(&self) -> Result<Hash, ChainError> {
+        Ok(super::devnet::GENESIS_HASH)
     }
 }

@@ -34,6 +34,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// How many slots a blockhash stays valid after its own (as on mainnet): `getLatestBlockhash`'s
 /// `lastValidBlockHeight` is the blockhash's slot plus this.
 pub const BLOCKHASH_VALIDITY: u64 = 150;
+/// The devnet's genesis hash (`getGenesisHash`): all zeros, base58 `1111…1`, so its CAIP-2
+/// network id is `solana:11111111111111111111111111111111`.
+pub const GENESIS_HASH: solana_hash::Hash = solana_hash::Hash::new_from_array([0; 32]);
 /// The most slots one [`EmbeddedDevnet::advance_slots`] call moves.
 pub const MAX_ADVANCE: u64 = 1_000_000;
 const STATUS_CAPACITY: usize = 100_000;

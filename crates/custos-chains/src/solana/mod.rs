@@ -21,6 +21,7 @@ mod rpc_encode;
 mod rpc_history;
 pub mod rpc_server;
 pub mod token;
+pub mod x402;
 
 pub use adapter::{SolanaAdapter, SolanaConfig};
 pub use backend::{EmbeddedBackend, SimulationOutcome, SolanaBackend, TxStatus};

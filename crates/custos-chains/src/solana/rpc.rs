@@ -334,6 +334,13 @@ impl SolanaBackend for RpcBackend {
         Ok(out)
     }
 
+    async fn genesis_hash(&self) -> Result<Hash, ChainError> {
+        let r = self.call("getGenesisHash", json!([])).await?;
+        r.as_str()
+            .and_then(|s| Hash::from_str(s).ok())
+            .ok_or_else(|| bad("genesis hash"))
+    }
+
     async fn minimum_balance_for_rent_exemption(&self, data_len: usize) -> Result<u64, ChainError> {
         let r = self
             .call(

@@ -9,8 +9,10 @@
 //! `getTokenAccountsByOwner`, `getMinimumBalanceForRentExemption`, `getFeeForMessage`,
 //! `getRecentPrioritizationFees`, `getTokenAccountBalance`, `getTokenSupply`, `getEpochInfo`,
 //! `getTransactionCount`, `getHealth`, `getVersion`, `getSlot`, `getBlockHeight`,
-//! `getGenesisHash`, and one that no node has: `custos_advanceSlots [n]`, which lets `n` empty
-//! slots pass at once so tests can expire blockhashes without waiting. Accounts come in the
+//! `getGenesisHash`, and three that no node has: `custos_advanceSlots [n]`, which lets `n` empty
+//! slots pass at once so tests can expire blockhashes without waiting, and the faucet's
+//! `custos_createMint [decimals, "token"|"token-2022"]` (a mint the faucet is the authority of)
+//! and `custos_mintTo [mint, owner, amount]` (to the owner's associated token account). Accounts come in the
 //! encodings a node offers (base58 by default for `getAccountInfo`, `jsonParsed` for token
 //! accounts and mints) — see [`super::rpc_encode`]. Everything is final as soon as it lands, so
 //! commitment options are accepted and ignored. A failed preflight or simulation reports the
@@ -143,6 +145,15 @@ pub(super) fn address_param(params: &[Value], i: usize) -> Result<Address, RpcEr
         .ok_or_else(|| RpcError::params("Invalid param: WrongSize"))
 }
 
+/// A faucet transaction that did not land.
+fn faucet_failed(e: DevnetError) -> RpcError {
+    RpcError {
+        code: INTERNAL_ERROR,
+        message: format!("the faucet's transaction failed: {e}"),
+        data: None,
+    }
+}
+
 /// Reads a mint's decimals from the devnet (for `jsonParsed` token accounts).
 pub(super) fn mint_decimals(d: &EmbeddedDevnet) -> impl Fn(&Address) -> Option<u8> + '_ {
     move |mint| {
@@ -211,7 +222,7 @@ fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
         "getHealth" => Ok(json!("ok")),
         "getVersion" => Ok(json!({"solana-core": REPORTED_SOLANA_VERSION, "feature-set": 0})),
         "getSlot" | "getBlockHeight" => Ok(json!(d.slot())),
-        "getGenesisHash" => Ok(json!(Hash::default().to_string())),
+        "getGenesisHash" => Ok(json!(super::devnet::GENESIS_HASH.to_string())),
         "getLatestBlockhash" => {
             let (h, last) = d.latest_blockhash();
             Ok(with_context(
@@ -317,11 +328,7 @@ fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
                 .and_then(Value::as_u64)
                 .filter(|l| *l > 0)
                 .ok_or_else(|| RpcError::params("expected lamports"))?;
-            let sig = d.airdrop(&a, lamports).map_err(|e| RpcError {
-                code: INTERNAL_ERROR,
-                message: format!("airdrop failed: {e}"),
-                data: None,
-            })?;
+            let sig = d.airdrop(&a, lamports).map_err(faucet_failed)?;
             Ok(json!(sig.to_string()))
         }
         "getSignatureStatuses" => {
@@ -421,6 +428,49 @@ fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
         "getBlock" => rpc_history::get_block(d, p),
         "getBlockTime" => rpc_history::get_block_time(d, p),
         "getProgramAccounts" => rpc_history::get_program_accounts(d, p),
+        "custos_createMint" => {
+            // [decimals, "token" | "token-2022"?]: a mint the faucet is the authority of.
+            let decimals = p
+                .first()
+                .and_then(Value::as_u64)
+                .and_then(|d| u8::try_from(d).ok())
+                .filter(|d| *d <= 18)
+                .ok_or_else(|| {
+                    RpcError::params("Invalid params: custos_createMint takes decimals (0 to 18)")
+                })?;
+            let program = match p.get(1).and_then(Value::as_str).unwrap_or("token") {
+                "token" => token::token_program(),
+                "token-2022" => token::token_2022_program(),
+                _ => {
+                    return Err(RpcError::params(
+                        "Invalid params: the token program is \"token\" or \"token-2022\"",
+                    ))
+                }
+            };
+            let mint = d.create_mint(decimals, &program).map_err(faucet_failed)?;
+            Ok(json!(mint.to_string()))
+        }
+        "custos_mintTo" => {
+            // [mint, owner, amount in base units]: minted to the owner's associated account.
+            let mint = address_param(p, 0)?;
+            let owner = address_param(p, 1)?;
+            let amount = p
+                .get(2)
+                .and_then(Value::as_u64)
+                .filter(|a| *a > 0)
+                .ok_or_else(|| {
+                    RpcError::params("Invalid params: expected an amount in base units")
+                })?;
+            let program = d
+                .get_account(&mint)
+                .filter(|m| token::parse_mint_decimals(&m.owner, &m.data).is_some())
+                .map(|m| m.owner)
+                .ok_or_else(|| RpcError::params(format!("Invalid params: {mint} is not a mint")))?;
+            let ata = d
+                .mint_to(&mint, &owner, amount, &program)
+                .map_err(faucet_failed)?;
+            Ok(json!(ata.to_string()))
+        }
         "custos_advanceSlots" => {
             let n = p
                 .first()

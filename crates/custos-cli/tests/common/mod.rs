@@ -6,7 +6,9 @@
 //! print). Set `CUSTOS_TEST_KEEP=1` to keep the directory after the test.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod devnet;
 pub mod evm;
+pub mod x402;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -172,6 +172,7 @@ async fn create(
         effects,
         usage: plan.usage,
         extra: None,
+        bucket: None,
     };
     let approved = match decide(&setup, adapter.as_ref(), 0) {
         Ok(a) => a,

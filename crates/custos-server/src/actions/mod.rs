@@ -57,6 +57,8 @@ pub struct Plan {
     pub usage: Usage,
     /// Action-specific fields added to the final response (a trade's quote and minimum).
     pub extra: Option<serde_json::Value>,
+    /// A share of the budget the action also counts against (an x402 payment's site).
+    pub bucket: Option<custos_core::Bucket>,
 }
 
 /// Maps chain failures: the caller's mistakes are `422`, the chain's are `503`.
@@ -329,7 +331,8 @@ pub async fn execute(
 ) -> Result<Response, ApiError> {
     let action = plan.intent.action.as_str();
     let usd = approved.get().usd_value;
-    let reservation = reserve(state, &plan.agent, &plan.policy, usd).await?;
+    let reservation =
+        budget::reserve_in(state, &plan.agent, &plan.policy, usd, plan.bucket.clone()).await?;
     crate::faults::hit("after_reserve");
     // The sender's sequence number (EVM nonce) is taken now, held until the node accepts the
     // transaction, and handed out again if anything before that fails. A transaction returned
@@ -839,6 +842,7 @@ pub async fn execute_approved(
         effects,
         usage,
         extra: None,
+        bucket: None,
     };
     match decide(&plan, adapter.as_ref(), approvals) {
         Ok(approved) => execute(state, actor, plan, approved, &adapter, broadcast).await,

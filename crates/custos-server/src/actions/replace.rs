@@ -268,6 +268,7 @@ pub async fn run(
         effects,
         usage: now,
         extra: None,
+        bucket: None,
     };
     let approved = match decide(&plan, adapter.as_ref(), approvals) {
         Ok(a) => a,

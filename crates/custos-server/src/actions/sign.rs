@@ -243,6 +243,7 @@ pub async fn plan(state: &AppState, agent: Agent, body: &SignTxBody) -> Result<P
         effects,
         usage,
         extra: None,
+        bucket: None,
     })
 }
 

@@ -235,6 +235,7 @@ pub async fn plan(state: &AppState, agent: Agent, body: &TradeBody) -> Result<Pl
             "min_out": whole(min_out),
             "slippage_bps": slippage,
         })),
+        bucket: None,
     })
 }
 

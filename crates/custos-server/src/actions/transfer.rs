@@ -178,6 +178,7 @@ pub async fn plan(state: &AppState, agent: Agent, body: &TransferBody) -> Result
         effects,
         usage,
         extra: None,
+        bucket: None,
     })
 }
 

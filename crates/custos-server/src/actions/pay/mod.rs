@@ -1,20 +1,24 @@
-//! `pay`: an x402 payment for an HTTP resource (x402 v2, the `exact` scheme on EVM chains:
-//! an EIP-3009 `transferWithAuthorization`). Custos fetches the URL; on `402 Payment Required`
-//! it reads the seller's requirements (the `PAYMENT-REQUIRED` header), chooses the first option
-//! the policy allows, signs the authorization for exactly that option — amount, token, payee,
-//! network, and a validity window no longer than the policy's — and fetches the URL again with
-//! the `PAYMENT-SIGNATURE` header, returning the resource and the seller's settlement receipt
-//! (`PAYMENT-RESPONSE`).
+//! `pay`: an x402 payment for an HTTP resource (x402 v2, the `exact` scheme: on EVM chains an
+//! EIP-3009 `transferWithAuthorization` ([`evm`]); on Solana an SPL `TransferChecked`
+//! transaction the seller's facilitator co-signs as fee payer and sends ([`svm`])). Custos
+//! fetches the URL; on `402 Payment Required` it reads the seller's requirements (the
+//! `PAYMENT-REQUIRED` header), chooses the first option the policy allows, signs the payment
+//! for exactly that option — amount, token, payee, network, and a validity window no longer
+//! than the policy's — and fetches the URL again with the `PAYMENT-SIGNATURE` header,
+//! returning the resource and the seller's settlement receipt (`PAYMENT-RESPONSE`).
 //!
 //! The checks, in order, before anything is signed: the URL's host is on `payments.domains`
-//! (checked before the site is contacted at all); the option is `exact` on an enabled EVM chain
-//! the policy lists, for a priced token, and costs at most `payments.max_per_payment_usd`; when
-//! the agent passes the `quote` it was shown, the seller still asks exactly that. The signature
-//! itself goes through `sign-message` ([`super::evm_message`]), which judges an EIP-3009
-//! authorization as the transfer it is — the `transfer` toggle, the payee against `recipients`,
-//! the per-transaction and daily caps (reserved, race-free), and the custody boundary's own
-//! check — and audits it. The payment's outcome and the receipt are a second audit record
-//! (`pay`). Redirects are not followed.
+//! (checked before the site is contacted at all); the option is `exact` on an enabled chain the
+//! policy lists (an `eip155:<id>` this server has, or the Solana cluster it is on, by genesis
+//! hash), for a priced token, and costs at most `payments.max_per_payment_usd`; when the agent
+//! passes the `quote` it was shown, the seller still asks exactly that. The signature itself
+//! goes through the same decision as a transfer — the `transfer` toggle, the payee against
+//! `recipients`, the per-transaction and daily caps and the site's daily share (reserved,
+//! race-free), and the custody boundary's own check — and is audited. The payment's outcome
+//! and the receipt are a second audit record (`pay`). Redirects are not followed.
+mod evm;
+mod svm;
+
 use super::Actor;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -113,6 +117,14 @@ impl Requirement {
             Err(off.join(", "))
         }
     }
+}
+
+/// A signing step's JSON answer, read back (it is this server's own response).
+async fn body_json(r: Response) -> Result<Value, ApiError> {
+    axum::body::to_bytes(r.into_body(), 64 * 1024)
+        .await
+        .map_err(ApiError::internal)
+        .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(ApiError::internal))
 }
 
 fn upstream(message: String, details: Option<Value>) -> ApiError {
@@ -313,63 +325,31 @@ async fn choose(
     Err(ApiError::policy_denied(why))
 }
 
-/// Why `req` cannot be paid, or its USD value.
-#[cfg(feature = "evm")]
+/// Why `req` cannot be paid, or its USD value: the scheme, then the chain's own checks.
 async fn judge(
     state: &AppState,
     policy: &custos_policy::PolicyDocument,
     req: &Requirement,
 ) -> Result<custos_core::Decimal, (String, String)> {
-    use custos_core::{AssetId, Chain};
     if req.scheme != "exact" {
         return Err((
             "payments.scheme".into(),
             format!("scheme {} is not `exact`", req.scheme),
         ));
     }
-    let id = req
-        .network
-        .strip_prefix("eip155:")
-        .and_then(|n| n.parse::<u64>().ok())
-        .ok_or_else(|| {
-            (
-                "chains".to_owned(),
-                format!("network {} is not an EVM chain (eip155:<id>)", req.network),
-            )
-        })?;
-    if !state.chains.evm_adapters.contains_key(&id) || !policy.chains.contains(&Chain::Evm(id)) {
+    let usd = if req.network.starts_with("eip155:") {
+        evm::judge(state, policy, req).await?
+    } else if req.network.starts_with("solana:") {
+        svm::judge(state, policy, req).await?
+    } else {
         return Err((
             "chains".into(),
-            format!("evm:{id} is not a chain this wallet may use here"),
+            format!(
+                "network {} is neither an EVM chain (eip155:<id>) nor Solana (solana:<genesis>)",
+                req.network
+            ),
         ));
-    }
-    let value = custos_core::Atoms::parse_decimal(&req.amount).map_err(|e| {
-        (
-            "payments.amount".to_owned(),
-            format!("amount {}: {e}", req.amount),
-        )
-    })?;
-    let decimals = super::evm_message::token_decimals(state, id, &req.asset)
-        .await
-        .map_err(|e| {
-            (
-                "payments.asset".to_owned(),
-                format!("asset {}: {}", req.asset, e.message),
-            )
-        })?;
-    let amount = value
-        .to_whole(decimals)
-        .map_err(|e| ("amount.out_of_range".to_owned(), e.to_string()))?;
-    let usd = super::price(state, &AssetId::new(req.asset.clone()))
-        .await
-        .times(amount)
-        .known()
-        .ok_or_else(|| {
-            (
-                "price.unavailable".to_owned(),
-                format!("no price for {}", req.asset),
-            )
-        })?;
+    };
     if usd > policy.payments.max_per_payment_usd {
         return Err((
             "payments.max_per_payment_usd".into(),
@@ -382,17 +362,21 @@ async fn judge(
     Ok(usd)
 }
 
-#[cfg(not(feature = "evm"))]
-async fn judge(
-    _: &AppState,
-    _: &custos_policy::PolicyDocument,
-    _: &Requirement,
-) -> Result<custos_core::Decimal, (String, String)> {
-    Err(("chains".into(), "this build has no EVM support".into()))
+/// What a chain's half of the scheme produced for the chosen option.
+enum Signed {
+    /// A dry run: the policy's explanation of the payment it would sign.
+    DryRun(Value),
+    /// The scheme's `payload` for the `PAYMENT-SIGNATURE` header, what was paid (for the
+    /// answer and the audit record), and the audit id of the signature's own record.
+    Payload {
+        payload: Value,
+        payment: Value,
+        audit_id: Value,
+    },
 }
 
-/// Signs the authorization for `p`'s option (through `sign-message`), sends it, and answers
-/// with the resource and the receipt.
+/// Signs the payment for `p`'s option (on its chain, through the policy and the boundary),
+/// sends it, and answers with the resource and the receipt.
 async fn pay(
     state: &AppState,
     actor: &Actor<'_>,
@@ -401,44 +385,6 @@ async fn pay(
     p: Payment<'_>,
     dry_run: bool,
 ) -> Result<Response, ApiError> {
-    let from = agent
-        .addresses
-        .get("evm")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_owned();
-    let now = state.clock.now_ms() / 1000;
-    let window = p
-        .req
-        .max_timeout_seconds
-        .clamp(1, u64::from(policy.payments.max_validity_seconds));
-    let valid_before = now.max(0) as u64 + window;
-    let mut nonce = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
-    let authorization = json!({
-        "from": from,
-        "to": p.req.pay_to,
-        "value": p.req.amount,
-        "validAfter": "0",
-        "validBefore": valid_before.to_string(),
-        "nonce": format!("0x{}", hex::encode(nonce)),
-    });
-    let chain_id = p.req.network.trim_start_matches("eip155:");
-    let typed = json!({
-        "types": {
-            "EIP712Domain": [{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],
-            "TransferWithAuthorization": [{"name":"from","type":"address"},{"name":"to","type":"address"},{"name":"value","type":"uint256"},{"name":"validAfter","type":"uint256"},{"name":"validBefore","type":"uint256"},{"name":"nonce","type":"bytes32"}]
-        },
-        "primaryType": "TransferWithAuthorization",
-        "domain": {"name": p.req.extra["name"], "version": p.req.extra["version"], "chainId": chain_id.parse::<u64>().unwrap_or_default(), "verifyingContract": p.req.asset},
-        "message": authorization,
-    });
-    if !typed["domain"]["name"].is_string() || !typed["domain"]["version"].is_string() {
-        return Err(upstream(
-            "the seller's option names no EIP-712 domain (extra.name, extra.version)".into(),
-            None,
-        ));
-    }
     // The site's share of the budget, counted in the same reservation as the wallet's.
     let site = match p.url.port() {
         Some(port) => format!("{}:{port}", p.url.host_str().unwrap_or_default()),
@@ -452,53 +398,40 @@ async fn pay(
             key: format!("x402:{site}"),
             daily_cap,
         });
-    let signed = super::evm_message::run_in(
-        state,
-        actor,
-        agent,
-        super::evm_message::EvmMessageBody {
-            chain: format!("evm:{chain_id}"),
-            message: None,
-            typed_data: Some(typed),
-            hash: None,
-        },
-        dry_run,
-        bucket,
-    )
-    .await?;
-    let signed = axum::body::to_bytes(signed.into_body(), 64 * 1024)
-        .await
-        .map_err(ApiError::internal)
-        .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(ApiError::internal))?;
-    let payment = json!({
-        "network": p.req.network, "asset": p.req.asset, "amount": p.req.amount,
-        "pay_to": p.req.pay_to, "usd_value": p.usd.to_string(), "valid_before": valid_before,
-    });
-    if dry_run {
-        return Ok(Json(
-            json!({"dry_run": true, "payment": payment, "explanation": signed["explanation"]}),
-        )
-        .into_response());
-    }
+    let signed = if p.req.network.starts_with("solana:") {
+        svm::sign(state, actor, agent, &p, bucket, dry_run).await?
+    } else {
+        evm::sign(state, actor, agent, policy, &p, bucket, dry_run).await?
+    };
+    let (payload, payment, audit_id) = match signed {
+        Signed::DryRun(explanation) => {
+            return Ok(Json(json!({"dry_run": true, "explanation": explanation})).into_response())
+        }
+        Signed::Payload {
+            payload,
+            payment,
+            audit_id,
+        } => (payload, payment, audit_id),
+    };
     let header = json!({
         "x402Version": 2,
         "resource": p.required["resource"],
         "accepted": p.raw,
-        "payload": {"signature": signed["signature"], "authorization": authorization},
+        "payload": payload,
     });
     let header = base64::engine::general_purpose::STANDARD.encode(header.to_string());
     let audit = |status: u16, receipt: &Value| {
         crate::audit_info::AuditInfo::with(
             "pay",
             json!({"url": p.url.as_str(), "paid": true, "http_status": status, "payment": payment,
-                   "signature_audit_id": signed["audit_id"], "receipt": receipt}),
+                   "signature_audit_id": audit_id, "receipt": receipt}),
         )
     };
     // From here on the authorization is out of Custos' hands: every answer is final, so a retry
     // with the same Idempotency-Key gets it again instead of paying a second time.
     let handed_over = |mut e: ApiError, status: u16, receipt: &Value| {
         e.details = Some(
-            json!({"http_status": status, "payment": payment, "signature_audit_id": signed["audit_id"]}),
+            json!({"http_status": status, "payment": payment, "signature_audit_id": audit_id}),
         );
         let mut r = e.into_response();
         r.extensions_mut().insert(crate::idempotency::Final);
@@ -551,7 +484,7 @@ async fn pay(
     }
     let mut r = Json(json!({
         "status": "paid", "http_status": status, "body": content, "receipt": receipt,
-        "payment": payment, "signature_audit_id": signed["audit_id"],
+        "payment": payment, "signature_audit_id": audit_id,
     }))
     .into_response();
     r.extensions_mut().insert(audit(status, &receipt));

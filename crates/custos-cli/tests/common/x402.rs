@@ -1,0 +1,104 @@
+//! The real x402 seller and facilitator (scripts/x402/seller.mjs, the reference npm
+//! packages) as a child process, and what a client sees of it.
+use super::repo_root;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use std::io::BufRead as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// scripts/x402/seller.mjs, killed on drop; `seen` collects its request log.
+pub struct Seller {
+    child: Child,
+    /// Its URL.
+    pub url: String,
+    /// Its fee payer (Solana) or settling account (EVM).
+    pub fee_payer: String,
+    seen: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Seller {
+    /// Starts it with `cfg` (see the script's header); waits until it listens.
+    pub fn start(cfg: Value) -> Seller {
+        let script = repo_root().join("scripts/x402/seller.mjs");
+        assert!(
+            repo_root().join("scripts/x402/node_modules").exists(),
+            "run scripts/test-deps.sh (npm ci of scripts/x402)"
+        );
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(cfg.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node");
+        let out = child.stdout.take().unwrap();
+        let seen = Arc::new(Mutex::new(vec![]));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if v.get("seller").is_some() {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(v);
+                    }
+                } else {
+                    log.lock().unwrap().push(v);
+                }
+            }
+        });
+        let ready = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the seller did not start");
+        Seller {
+            child,
+            url: ready["seller"].as_str().unwrap().to_owned(),
+            fee_payer: ready["feePayer"].as_str().unwrap_or_default().to_owned(),
+            seen,
+        }
+    }
+
+    /// Switches what it asks for (`honest`, `amount`, `payTo`, `asset`, `network`).
+    pub async fn variant(&self, name: &str) {
+        let r: Value = reqwest::Client::new()
+            .post(format!("{}/_variant", self.url))
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["variant"], name);
+    }
+
+    /// Its request log so far.
+    pub fn seen(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Seller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The seller's current requirements, as a client is quoted them (one 402).
+pub async fn quote(url: &str) -> Value {
+    let r = reqwest::Client::new().get(url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 402);
+    let h = r.headers()["payment-required"].to_str().unwrap().to_owned();
+    let v: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(h).unwrap())
+            .unwrap();
+    v["accepts"][0].clone()
+}
