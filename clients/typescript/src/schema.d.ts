@@ -1177,24 +1177,27 @@ export interface components {
              */
             amount: string;
             /**
-             * @description `evm:<chain id>` with a configured `uniswap_v2_router`.
-             * @example evm:8453
+             * @description `solana` (through the configured Jupiter Swap API) or `evm:<chain id>` (with a configured
+             *     `uniswap_v2_router`).
+             * @example solana
              */
             chain: string;
             /**
-             * @description What is sold: the native symbol (`ETH`) or an ERC-20 address.
-             * @example ETH
+             * @description What is sold: the native symbol (`SOL`, `ETH`), a token symbol from `[solana.tokens]`
+             *     (Solana), a mint (Solana) or an ERC-20 address (EVM).
+             * @example SOL
              */
             from_asset: string;
             /**
              * Format: int32
-             * @description Largest acceptable shortfall below the quote, basis points (default 50 = 0.5 %).
+             * @description Largest acceptable shortfall below the quote, basis points (default 50 = 0.5 %; at most
+             *     the policy's `trading.max_slippage_bps`).
              * @example 50
              */
             slippage_bps?: number | null;
             /**
-             * @description What is bought: the native symbol or an ERC-20 address.
-             * @example 0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913
+             * @description What is bought, named the same way.
+             * @example USDC
              */
             to_asset: string;
         };

@@ -410,7 +410,7 @@ async fn a_knot_client_logs_in_tightens_its_policy_transfers_and_cannot_loosen()
         .await;
     r.expect_status(400);
     assert_eq!(data(&r)["field"], "amount", "{}", r.text);
-    // Trading is off in the policy, and Solana trades are not offered here yet.
+    // Trading is off in the policy (crates/custos-cli/tests/solana_trade.rs trades through it).
     let r = knot
         .post(
             "/wallets/me/actions/trade",

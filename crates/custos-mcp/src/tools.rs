@@ -157,7 +157,7 @@ pub static TOOLS: &[ToolSpec] = &[
     ToolSpec {
         name: "trade",
         title: "Trade",
-        description: "Swap one asset for another on a configured EVM DEX, within the slippage given.",
+        description: "Swap one asset for another (Solana through Jupiter, EVM through the configured Uniswap V2 router), within the slippage given; the swap is held to its quote by its simulated effects.",
         scopes: &[ApiScope::Trade],
         read_only: false,
         schema: trade_schema,

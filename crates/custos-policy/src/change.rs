@@ -149,6 +149,15 @@ pub fn loosenings(old: &PolicyDocument, new: &PolicyDocument) -> Vec<String> {
             format!("{} → {}", a.max_validity_seconds, b.max_validity_seconds),
         );
     }
+    if new.trading.max_slippage_bps > old.trading.max_slippage_bps {
+        more(
+            "trading.max_slippage_bps",
+            format!(
+                "{} → {}",
+                old.trading.max_slippage_bps, new.trading.max_slippage_bps
+            ),
+        );
+    }
     out
 }
 
@@ -285,6 +294,10 @@ mod tests {
             (
                 "payments.max_per_payment_usd",
                 Box::new(|p| p.payments.max_per_payment_usd = Decimal::from_atoms(1)),
+            ),
+            (
+                "trading.max_slippage_bps",
+                Box::new(|p| p.trading.max_slippage_bps += 1),
             ),
             (
                 "payments.max_validity_seconds",

@@ -40,6 +40,39 @@ pub struct PolicyDocument {
     /// x402 payments for HTTP resources (`POST /v1/wallets/me/actions/pay`).
     #[serde(default, skip_serializing_if = "Payments::is_default")]
     pub payments: Payments,
+    /// Rules for `trade`.
+    #[serde(default, skip_serializing_if = "Trading::is_default")]
+    pub trading: Trading,
+}
+
+/// Rules for `trade`, beyond the toggle and the caps every action meets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trading {
+    /// The largest slippage a trade may accept below its quote, basis points (0–5000; default
+    /// 100 = 1 %): a request asking for more is refused before a quote is asked for, and a
+    /// quote whose minimum output is further below its output is refused.
+    #[serde(default = "default_max_slippage")]
+    pub max_slippage_bps: u32,
+}
+
+fn default_max_slippage() -> u32 {
+    100
+}
+
+impl Default for Trading {
+    fn default() -> Self {
+        Self {
+            max_slippage_bps: default_max_slippage(),
+        }
+    }
+}
+
+impl Trading {
+    /// True when nothing is set, so the section is left out of serialized documents.
+    pub fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// x402 payments: which sites the agent may pay, how much one payment may cost and how long its
@@ -295,6 +328,7 @@ impl Default for PolicyDocument {
             simulation: SimulationRules::default(),
             typed_data: TypedDataRules::default(),
             payments: Payments::default(),
+            trading: Trading::default(),
         }
     }
 }
@@ -419,6 +453,12 @@ impl PolicyDocument {
             return Err(err(
                 "simulation.outflow_tolerance_bps",
                 "must be between 0 and 10000",
+            ));
+        }
+        if self.trading.max_slippage_bps > 5_000 {
+            return Err(err(
+                "trading.max_slippage_bps",
+                "must be between 0 and 5000 (50 %)",
             ));
         }
         if !(1..=3600).contains(&self.payments.max_validity_seconds) {

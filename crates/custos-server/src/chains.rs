@@ -45,7 +45,13 @@ pub struct SolanaSettings {
     /// holds the mainnet mints of USDC, USDT, JUP, BONK, WIF, RAY and ORCA; `SOL` is the
     /// native coin and is not a table entry.
     pub tokens: std::collections::BTreeMap<String, String>,
+    /// The Jupiter Swap API `trade` quotes and builds Solana swaps with (its `/quote` and
+    /// `/swap` are under this URL).
+    pub jupiter_url: String,
 }
+
+/// Jupiter's public Swap API.
+pub const JUPITER_URL: &str = "https://lite-api.jup.ag/swap/v1";
 
 /// Mainnet mints of the tokens agents name most, by symbol.
 pub const MAINNET_MINTS: [(&str, &str); 7] = [
@@ -78,7 +84,13 @@ impl SolanaSettings {
                 return Err((k, format!("{mint:?} is not a base58 mint address")));
             }
         }
-        Ok(())
+        match reqwest::Url::parse(&self.jupiter_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+            _ => Err((
+                "solana.jupiter_url".into(),
+                format!("{:?} is not an http(s) URL", self.jupiter_url),
+            )),
+        }
     }
 
     /// The mint `symbol` names (case-insensitive), if the table has it.
@@ -108,6 +120,7 @@ impl Default for SolanaSettings {
             max_priority_fee_micro_lamports: 1_000_000,
             commitment: "confirmed".into(),
             confirm_timeout_seconds: 30,
+            jupiter_url: JUPITER_URL.into(),
             tokens: MAINNET_MINTS
                 .iter()
                 .map(|(s, m)| ((*s).to_owned(), (*m).to_owned()))

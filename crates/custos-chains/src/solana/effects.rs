@@ -41,6 +41,28 @@ pub struct EffectsInput<'a> {
     pub logs: Vec<String>,
 }
 
+/// Accounts whose creation `agent` pays for in a top-level instruction: the System program's
+/// `CreateAccount` / `CreateAccountWithSeed` and the Associated Token Account program's
+/// `Create` / `CreateIdempotent` with it as the funder (account 0) of the new account (account
+/// 1). Only their rent is the agent's deposit: an account someone else funds (a market maker
+/// creating the agent's token account) costs the agent nothing, and its lamports must not be
+/// counted as the agent's network cost.
+fn funded_by<'a>(decoded: &'a DecodedSolanaTx, agent: &str) -> std::collections::HashSet<&'a str> {
+    const SYSTEM: &str = "11111111111111111111111111111111";
+    const ATA: &str = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL";
+    decoded
+        .instructions
+        .iter()
+        .filter(|ix| match ix.program_id.as_str() {
+            SYSTEM => matches!(ix.data.get(..4), Some([0 | 3, 0, 0, 0])),
+            ATA => matches!(ix.data.as_slice(), [] | [0] | [1]),
+            _ => false,
+        })
+        .filter(|ix| ix.accounts.first().and_then(|a| a.key()) == Some(agent))
+        .filter_map(|ix| ix.accounts.get(1).and_then(|a| a.key()))
+        .collect()
+}
+
 /// Mints whose decimals are needed to express the token changes of `agent`.
 pub fn mints_involved(
     agent: &Address,
@@ -99,6 +121,7 @@ pub fn compute(input: EffectsInput<'_>) -> SimulatedEffects {
     let mut seen = std::collections::HashSet::new();
     let mut recipients: Vec<String> = Vec::new();
     let mut rent_deposits: u64 = 0;
+    let funded = funded_by(input.decoded, &agent.to_string());
     let add_recipient = |w: String, recipients: &mut Vec<String>| {
         if w != agent.to_string() && !recipients.contains(&w) {
             recipients.push(w);
@@ -114,7 +137,7 @@ pub fn compute(input: EffectsInput<'_>) -> SimulatedEffects {
         match (&before, &after) {
             (None, Some(a)) => {
                 created.push(key.to_string());
-                if !a.data.is_empty() {
+                if !a.data.is_empty() && funded.contains(key.to_string().as_str()) {
                     rent_deposits = rent_deposits.saturating_add(a.lamports);
                 }
             }

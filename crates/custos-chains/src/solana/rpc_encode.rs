@@ -170,6 +170,26 @@ fn coption_key(d: &[u8], at: usize) -> Option<Option<Address>> {
 
 /// `jsonParsed` for an SPL Token / Token-2022 account or mint without extensions (anything
 /// else, extended Token-2022 state included, falls back to base64).
+/// A Token-2022 account's extensions (type-length-value after the account-type byte), named as
+/// nodes name them; those this devnet does not parse are `unparseableExtension`, as a node
+/// reports an extension it cannot parse.
+fn extensions(mut tlv: &[u8]) -> Vec<Value> {
+    let mut out = Vec::new();
+    while tlv.len() >= 4 {
+        let kind = u16::from_le_bytes([tlv[0], tlv[1]]);
+        let len = usize::from(u16::from_le_bytes([tlv[2], tlv[3]]));
+        if kind == 0 {
+            break;
+        }
+        out.push(match kind {
+            7 => json!({"extension": "immutableOwner"}),
+            _ => json!({"extension": "unparseableExtension"}),
+        });
+        tlv = tlv.get(4 + len..).unwrap_or_default();
+    }
+    out
+}
+
 fn parse_token(a: &Account, decimals: &dyn Fn(&Address) -> Option<u8>) -> Option<Value> {
     let program = if a.owner == token::token_program() {
         "spl-token"
@@ -179,7 +199,7 @@ fn parse_token(a: &Account, decimals: &dyn Fn(&Address) -> Option<u8>) -> Option
         return None;
     };
     let d = &a.data;
-    let parsed = if d.len() == token::ACCOUNT_LEN {
+    let parsed = if d.len() >= token::ACCOUNT_LEN && d.get(token::ACCOUNT_LEN) != Some(&1) {
         let t = token::parse_token_account(&a.owner, d)?;
         let dec = decimals(&t.mint)?;
         let mut info = json!({
@@ -198,6 +218,9 @@ fn parse_token(a: &Account, decimals: &dyn Fn(&Address) -> Option<u8>) -> Option
         }
         if let Some(close) = t.close_authority {
             info["closeAuthority"] = json!(close.to_string());
+        }
+        if d.len() > token::ACCOUNT_LEN {
+            info["extensions"] = Value::Array(extensions(d.get(token::ACCOUNT_LEN + 1..)?));
         }
         json!({"type": "account", "info": info})
     } else if d.len() == token::MINT_LEN {

@@ -783,16 +783,12 @@ pub async fn execute_approved(
                 "chain": rec.request.get("chain"), "from_asset": rec.request.get("from_asset"), "to_asset": rec.request.get("to_asset"), "amount": rec.request.get("amount"), "slippage_bps": rec.request.get("slippage_bps")
             }))
             .map_err(|e| ApiError::internal(format!("parked request unreadable: {e}")))?;
-            let (id, amount, _) = trade::validate(&body)?;
-            let from_id = if body.from_asset.starts_with("0x") {
-                AssetId::new(transfer::evm_address("from_asset", &body.from_asset)?)
-            } else {
-                AssetId::new(body.from_asset.clone())
-            };
+            let (chain, amount, _) = trade::validate(&body)?;
+            let from_id = trade::sold_asset(state, chain, &body)?;
             (
                 Intent {
                     action: custos_core::Action::Trade,
-                    chain: custos_core::Chain::Evm(id),
+                    chain,
                     recipient: None,
                     asset: Some(from_id.clone()),
                     amount,

@@ -1,7 +1,7 @@
 //! The agent's own wallet: identity, policy, balances on every enabled chain, audit trail and
 //! actions.
 //!
-//! Actions: `transfer`, `sign` (a chain transaction), `trade` (EVM) and `sign-message`, which go
+//! Actions: `transfer`, `sign` (a chain transaction), `trade` (Solana through Jupiter, EVM through Uniswap V2) and `sign-message`, which go
 //! through the chain pipeline in [`crate::actions`]; and `sign` with `{"chain":"message"}` (alias
 //! `sign-message`), which signs an off-chain message with the agent's Ed25519 key. That message is
 //! wrapped in the Solana off-chain message envelope (`\xffsolana offchain`, header version 0,
@@ -194,7 +194,7 @@ enum ChainJob {
 
 /// Performs an action for the caller.
 #[utoipa::path(post, path = "/v1/wallets/me/actions/{action}", tag = "wallet", security(("bearer" = [])),
-    params(("action" = String, Path, description = "`transfer`, `sign` (a Solana or EVM transaction, or `chain: message`), `trade` (EVM, Uniswap V2), `sign-message` (`chain: message`, or `evm:<id>` with `message`, `typed_data` or `hash`) or `pay` (an x402 payment for a URL)"), ("Idempotency-Key" = Option<String>, Header,), ("dry_run" = Option<bool>, Query, description = "Explain the policy decision without signing")),
+    params(("action" = String, Path, description = "`transfer`, `sign` (a Solana or EVM transaction, or `chain: message`), `trade` (Solana through Jupiter, EVM through Uniswap V2), `sign-message` (`chain: message`, or `evm:<id>` with `message`, `typed_data` or `hash`) or `pay` (an x402 payment for a URL)"), ("Idempotency-Key" = Option<String>, Header,), ("dry_run" = Option<bool>, Query, description = "Explain the policy decision without signing")),
     request_body(content((TransferBody), (SignTxBody), (crate::actions::trade::TradeBody), (crate::actions::evm_message::EvmMessageBody), (SignMessageBody), (crate::actions::pay::PayBody)), description = "`TransferBody` for `transfer`; `SignTxBody` for `sign` on a chain; `TradeBody` for `trade`; `EvmMessageBody` for `sign-message` on an EVM chain; `SignMessageBody` for off-chain messages; `PayBody` for `pay`"),
     responses((status = 200, description = "Confirmed transfer `{status, tx, usd_value, audit_id, slot}`, signed transaction `{status: signed, tx, signed_transaction, usd_value, audit_id}`, or `SignedMessage`"), (status = 202, description = "`{status: pending_approval, approval_id, quorum}`"), (status = 403, description = "policy_denied"), (status = 409, description = "Idempotency key in use"), (status = 422, description = "Invalid request")))]
 #[allow(clippy::too_many_arguments)]

@@ -26,12 +26,14 @@ class TradeBody:
 
         Attributes:
             amount (str): How much is sold, whole units. Example: 0.01.
-            chain (str): `evm:<chain id>` with a configured `uniswap_v2_router`. Example: evm:8453.
-            from_asset (str): What is sold: the native symbol (`ETH`) or an ERC-20 address. Example: ETH.
-            to_asset (str): What is bought: the native symbol or an ERC-20 address. Example:
-                0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913.
+            chain (str): `solana` (through the configured Jupiter Swap API) or `evm:<chain id>` (with a configured
+                `uniswap_v2_router`). Example: solana.
+            from_asset (str): What is sold: the native symbol (`SOL`, `ETH`), a token symbol from `[solana.tokens]`
+                (Solana), a mint (Solana) or an ERC-20 address (EVM). Example: SOL.
+            to_asset (str): What is bought, named the same way. Example: USDC.
             slippage_bps (int | None | Unset): Largest acceptable shortfall below the quote, basis points (default 50 = 0.5
-                %). Example: 50.
+                %; at most
+                the policy's `trading.max_slippage_bps`). Example: 50.
      """
 
     amount: str

@@ -5,6 +5,8 @@
 //! in the custody boundary without broadcasting it, and hands it to the seller; the wallet pays
 //! no fee. It is valid while its blockhash is (about a minute on a real cluster): the policy's
 //! `payments.max_validity_seconds` cannot shorten that.
+// Without the `solana` feature only the stubs that say so are used.
+#![cfg_attr(not(feature = "solana"), allow(unused))]
 use super::{body_json, upstream, Payment, Requirement, Signed};
 use crate::actions::Actor;
 use crate::error::ApiError;

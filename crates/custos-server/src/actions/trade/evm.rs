@@ -1,83 +1,28 @@
-//! `trade` on an EVM chain through the configured Uniswap V2 router: an exact-input swap of
-//! `amount` of `from_asset` for `to_asset`, quoted with the router's `getAmountsOut` and sent with
-//! a minimum output `slippage_bps` below the quote. The swap transaction is simulated and judged
-//! like any other: its USD value (the larger of the input's value and the simulated outflow),
-//! its effects, the router on `programs.allow`. Selling a token needs the router's allowance
-//! first (an `approve` through `sign`, with the router on `spenders.allow`).
-use super::{agent_address, amount, chain_error, conclude, price, simulate, usage, Actor, Plan};
+//! `trade` on an EVM chain through the configured Uniswap V2 router: quoted with the router's
+//! `getAmountsOut` and sent with a minimum output `slippage_bps` below the quote. Selling a token
+//! needs the router's allowance first (an `approve` through `sign`, with the router on
+//! `spenders.allow`).
+use super::TradeBody;
+use crate::actions::Plan;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::response::Response;
-use custos_core::{Action, Agent, AssetId, Chain, Intent};
-use serde::Deserialize;
-use serde_json::json;
+use custos_core::{Agent, Decimal};
 
-/// The request body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TradeBody {
-    /// `evm:<chain id>` with a configured `uniswap_v2_router`.
-    #[schema(example = "evm:8453")]
-    pub chain: String,
-    /// What is sold: the native symbol (`ETH`) or an ERC-20 address.
-    #[schema(example = "ETH")]
-    pub from_asset: String,
-    /// What is bought: the native symbol or an ERC-20 address.
-    #[schema(example = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")]
-    pub to_asset: String,
-    /// How much is sold, whole units.
-    #[schema(example = "0.01")]
-    pub amount: String,
-    /// Largest acceptable shortfall below the quote, basis points (default 50 = 0.5 %).
-    #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
-    #[schema(example = 50)]
-    pub slippage_bps: Option<u32>,
-}
-
-/// Validates the body (before any side effect).
-pub fn validate(body: &TradeBody) -> Result<(u64, custos_core::Decimal, u32), ApiError> {
-    let chain: Chain = body
-        .chain
-        .parse()
-        .map_err(|e: custos_core::ChainParseError| ApiError::invalid("chain", e.to_string()))?;
-    let Chain::Evm(id) = chain else {
-        return Err(ApiError::invalid(
-            "chain",
-            "trades are available on EVM chains (`evm:<chain id>`) on this server",
-        ));
-    };
-    for (field, a) in [
-        ("from_asset", &body.from_asset),
-        ("to_asset", &body.to_asset),
-    ] {
-        if a.starts_with("0x") {
-            super::transfer::evm_address(field, a)?;
-        } else if a.is_empty() || a.len() > 12 || !a.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(ApiError::invalid(
-                field,
-                "the native coin's symbol or an ERC-20 contract address",
-            ));
-        }
-    }
-    if body.from_asset.eq_ignore_ascii_case(&body.to_asset) {
-        return Err(ApiError::invalid("to_asset", "must differ from from_asset"));
-    }
-    let slippage = body.slippage_bps.unwrap_or(50);
-    if slippage > 5_000 {
-        return Err(ApiError::invalid(
-            "slippage_bps",
-            "must be between 0 and 5000 (50 %)",
-        ));
-    }
-    Ok((id, amount("amount", &body.amount)?, slippage))
-}
-
-/// Quotes, builds, simulates and values the swap.
+/// Quotes, builds, simulates and values the swap on `evm:<id>`.
 #[cfg(feature = "evm")]
-pub async fn plan(state: &AppState, agent: Agent, body: &TradeBody) -> Result<Plan, ApiError> {
+pub(super) async fn plan(
+    state: &AppState,
+    agent: Agent,
+    body: &TradeBody,
+    id: u64,
+    amount: Decimal,
+    slippage: u32,
+) -> Result<Plan, ApiError> {
+    use crate::actions::{agent_address, chain_error, price, simulate, usage};
     use custos_chains::evm::wire::{checksum, parse_address, U256};
     use custos_chains::evm::{uniswap, NATIVE_DECIMALS};
-    let (id, amount, slippage) = validate(body)?;
+    use custos_core::{Action, AssetId, Chain, Intent};
+    use serde_json::json;
     let adapter = state.chains.evm_adapters.get(&id).cloned().ok_or_else(|| {
         ApiError::invalid("chain", format!("`evm:{id}` is not enabled on this server"))
     })?;
@@ -190,7 +135,7 @@ pub async fn plan(state: &AppState, agent: Agent, body: &TradeBody) -> Result<Pl
         declared_usd: price(state, &from_id).await.times(amount),
     };
     let usage = usage(state, &agent).await?;
-    super::precheck(&policy, &intent, &usage)?;
+    crate::actions::precheck(&policy, &intent, &usage)?;
     let from = agent_address(&agent, &dyn_adapter)?;
     let from_addr = parse_address(&from, "from").map_err(|e| chain_error("from", e))?;
     let deadline = U256::from(
@@ -241,20 +186,13 @@ pub async fn plan(state: &AppState, agent: Agent, body: &TradeBody) -> Result<Pl
 
 /// Without the `evm` feature there is nothing to trade on.
 #[cfg(not(feature = "evm"))]
-pub async fn plan(_: &AppState, _: Agent, body: &TradeBody) -> Result<Plan, ApiError> {
-    validate(body)?;
+pub(super) async fn plan(
+    _: &AppState,
+    _: Agent,
+    _: &TradeBody,
+    _: u64,
+    _: Decimal,
+    _: u32,
+) -> Result<Plan, ApiError> {
     Err(ApiError::invalid("chain", "this build has no EVM support"))
-}
-
-/// Runs a trade: dry run, denial, parking for approval, or execution.
-pub async fn run(
-    state: &AppState,
-    actor: &Actor<'_>,
-    agent: Agent,
-    body: TradeBody,
-    dry_run: bool,
-) -> Result<Response, ApiError> {
-    let plan = plan(state, agent, &body).await?;
-    let parked = json!({"chain": body.chain, "from_asset": body.from_asset, "to_asset": body.to_asset, "amount": body.amount, "slippage_bps": body.slippage_bps});
-    conclude(state, actor, plan, dry_run, true, parked).await
 }
