@@ -676,9 +676,10 @@ async fn agent_commands_end_to_end() {
     bad.fails(INVALID);
     assert!(bad.stderr.contains("field: transaction"), "{}", bad.stderr);
     let bad = t.run(&[
-        "trade", "--chain", "solana", "--from", "SOL", "--to", "USDC", "--amount", "1",
+        "trade", "--chain", "solana", "--from", "SOL", "--to", "sol", "--amount", "1",
     ]);
     bad.fails(INVALID);
+    assert!(bad.stderr.contains("field: to_asset"), "{}", bad.stderr);
     t.run(&["wallet", "show", "--url", "http://127.0.0.1:1"])
         .fails(UNAVAILABLE);
 

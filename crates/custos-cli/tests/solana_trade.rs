@@ -63,16 +63,7 @@ impl Rfq {
     }
 
     async fn variant(&self, name: &str) {
-        let r: Value = common::client()
-            .post(format!("{}/_variant", self.url))
-            .json(&json!({"name": name}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(r["variant"], name);
+        common::x402::set_variant(&self.url, name).await;
     }
 
     fn quotes(&self) -> usize {

@@ -14,7 +14,7 @@ mod common;
 
 use common::devnet::Devnet;
 use common::evm::{action, assert_denied_by, policy, set_policy};
-use common::x402::{quote, Seller};
+use common::x402::{burst, quote, Seller};
 use common::{assert_error, Server, Session};
 use serde_json::{json, Value};
 
@@ -213,33 +213,7 @@ async fn x402_solana_payments_settle_under_the_policy_and_nothing_else_does() {
     cp["limits"]["daily_usd"] = json!("1");
     set_policy(&srv, &c.agent_id, cp).await;
     let before = balance(&devnet, &merchant_ata).await;
-    let mut tasks = vec![];
-    for i in 0..20 {
-        let base = srv.base();
-        let token = c.token.clone();
-        let url = weather.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = common::client()
-                .post(format!("{base}/v1/wallets/me/actions/pay"))
-                .bearer_auth(token)
-                .header("Idempotency-Key", format!("sol-burst-{i}"))
-                .json(&json!({"url": url}))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.text().await.unwrap())
-        }));
-    }
-    let mut paid = 0;
-    for t in tasks {
-        let (status, text) = t.await.unwrap();
-        match status {
-            200 => paid += 1,
-            403 => assert!(text.contains("payments.daily_usd_per_domain"), "{text}"),
-            other => panic!("unexpected {other}: {text}"),
-        }
-    }
+    let paid = burst(&srv.base(), &c.token, &weather, 20, "sol-burst").await;
     assert_eq!(paid, 10, "exactly the cap's worth is paid");
     assert_eq!(balance(&devnet, &merchant_ata).await, before + 10 * PRICE);
     assert_eq!(balance(&devnet, &c_ata).await, 1_000_000 - 10 * PRICE);

@@ -284,6 +284,17 @@ impl Chains {
         }
     }
 
+    /// Solana's adapter with its Solana-only helpers, and as the pipeline sees it.
+    #[cfg(feature = "solana")]
+    pub fn solana_pair(
+        &self,
+    ) -> Option<(
+        Arc<custos_chains::solana::SolanaAdapter>,
+        Arc<dyn ChainAdapter>,
+    )> {
+        Some((self.solana_adapter.clone()?, self.solana.clone()?))
+    }
+
     /// Every enabled chain's adapter.
     pub fn all(&self) -> Vec<&Arc<dyn ChainAdapter>> {
         self.solana.iter().chain(self.evm.values()).collect()

@@ -67,16 +67,7 @@ impl Seller {
 
     /// Switches what it asks for (`honest`, `amount`, `payTo`, `asset`, `network`).
     pub async fn variant(&self, name: &str) {
-        let r: Value = reqwest::Client::new()
-            .post(format!("{}/_variant", self.url))
-            .json(&json!({"name": name}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(r["variant"], name);
+        set_variant(&self.url, name).await;
     }
 
     /// Its request log so far.
@@ -101,4 +92,51 @@ pub async fn quote(url: &str) -> Value {
         serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(h).unwrap())
             .unwrap();
     v["accepts"][0].clone()
+}
+
+/// `POST {url}/_variant {"name"}` on a stand-in that can be made to misbehave, checking it
+/// switched.
+pub async fn set_variant(url: &str, name: &str) {
+    let r: Value = super::client()
+        .post(format!("{url}/_variant"))
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["variant"], name);
+}
+
+/// `n` concurrent `pay` requests for `url` with `token` (Idempotency-Keys `{key}-<i>`); how many
+/// were paid. Every other answer must be the site's daily cap refusing.
+pub async fn burst(base: &str, token: &str, url: &str, n: usize, key: &str) -> usize {
+    let mut tasks = vec![];
+    for i in 0..n {
+        let (base, token, url) = (base.to_owned(), token.to_owned(), url.to_owned());
+        let key = format!("{key}-{i}");
+        tasks.push(tokio::spawn(async move {
+            let r = super::client()
+                .post(format!("{base}/v1/wallets/me/actions/pay"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", key)
+                .json(&json!({"url": url}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }));
+    }
+    let mut paid = 0;
+    for t in tasks {
+        let (status, text) = t.await.unwrap();
+        match status {
+            200 => paid += 1,
+            403 => assert!(text.contains("payments.daily_usd_per_domain"), "{text}"),
+            other => panic!("unexpected {other}: {text}"),
+        }
+    }
+    paid
 }

@@ -8,14 +8,14 @@ use crate::state::AppState;
 use custos_core::Agent;
 use serde_json::json;
 
-/// Why `req` (on `eip155:<id>`) cannot be paid, or its USD value.
+/// Why `req` (on `eip155:<id>`) cannot be paid, or its token's decimals.
 #[cfg(feature = "evm")]
 pub(super) async fn judge(
     state: &AppState,
     policy: &custos_policy::PolicyDocument,
     req: &Requirement,
-) -> Result<custos_core::Decimal, (String, String)> {
-    use custos_core::{AssetId, Chain};
+) -> Result<u8, (String, String)> {
+    use custos_core::Chain;
     let id = req
         .network
         .strip_prefix("eip155:")
@@ -32,31 +32,12 @@ pub(super) async fn judge(
             format!("evm:{id} is not a chain this wallet may use here"),
         ));
     }
-    let value = custos_core::Atoms::parse_decimal(&req.amount).map_err(|e| {
-        (
-            "payments.amount".to_owned(),
-            format!("amount {}: {e}", req.amount),
-        )
-    })?;
-    let decimals = crate::actions::evm_message::token_decimals(state, id, &req.asset)
+    crate::actions::evm_message::token_decimals(state, id, &req.asset)
         .await
         .map_err(|e| {
             (
                 "payments.asset".to_owned(),
                 format!("asset {}: {}", req.asset, e.message),
-            )
-        })?;
-    let amount = value
-        .to_whole(decimals)
-        .map_err(|e| ("amount.out_of_range".to_owned(), e.to_string()))?;
-    crate::actions::price(state, &AssetId::new(req.asset.clone()))
-        .await
-        .times(amount)
-        .known()
-        .ok_or_else(|| {
-            (
-                "price.unavailable".to_owned(),
-                format!("no price for {}", req.asset),
             )
         })
 }
@@ -66,7 +47,7 @@ pub(super) async fn judge(
     _: &AppState,
     _: &custos_policy::PolicyDocument,
     _: &Requirement,
-) -> Result<custos_core::Decimal, (String, String)> {
+) -> Result<u8, (String, String)> {
     Err(("chains".into(), "this build has no EVM support".into()))
 }
 

@@ -337,7 +337,7 @@ async fn judge(
             format!("scheme {} is not `exact`", req.scheme),
         ));
     }
-    let usd = if req.network.starts_with("eip155:") {
+    let decimals = if req.network.starts_with("eip155:") {
         evm::judge(state, policy, req).await?
     } else if req.network.starts_with("solana:") {
         svm::judge(state, policy, req).await?
@@ -350,6 +350,25 @@ async fn judge(
             ),
         ));
     };
+    let value = custos_core::Atoms::parse_decimal(&req.amount).map_err(|e| {
+        (
+            "payments.amount".to_owned(),
+            format!("amount {}: {e}", req.amount),
+        )
+    })?;
+    let amount = value
+        .to_whole(decimals)
+        .map_err(|e| ("amount.out_of_range".to_owned(), e.to_string()))?;
+    let usd = super::price(state, &custos_core::AssetId::new(req.asset.clone()))
+        .await
+        .times(amount)
+        .known()
+        .ok_or_else(|| {
+            (
+                "price.unavailable".to_owned(),
+                format!("no price for {}", req.asset),
+            )
+        })?;
     if usd > policy.payments.max_per_payment_usd {
         return Err((
             "payments.max_per_payment_usd".into(),

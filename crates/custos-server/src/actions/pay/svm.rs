@@ -13,19 +13,18 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use custos_core::Agent;
 
-/// Why `req` (on `solana:<genesis>`) cannot be paid, or its USD value.
+/// Why `req` (on `solana:<genesis>`) cannot be paid, or its mint's decimals.
 #[cfg(feature = "solana")]
 pub(super) async fn judge(
     state: &AppState,
     policy: &custos_policy::PolicyDocument,
     req: &Requirement,
-) -> Result<custos_core::Decimal, (String, String)> {
-    use custos_core::{AssetId, Chain};
+) -> Result<u8, (String, String)> {
     let adapter = state
         .chains
         .solana_adapter
         .as_ref()
-        .filter(|_| policy.chains.contains(&Chain::Solana))
+        .filter(|_| policy.chains.contains(&custos_core::Chain::Solana))
         .ok_or_else(|| {
             (
                 "chains".to_owned(),
@@ -47,29 +46,14 @@ pub(super) async fn judge(
             ),
         ));
     }
-    let value = custos_core::Atoms::parse_decimal(&req.amount).map_err(|e| {
-        (
-            "payments.amount".to_owned(),
-            format!("amount {}: {e}", req.amount),
-        )
-    })?;
-    let (_, decimals) = adapter.mint_info(&req.asset).await.map_err(|e| {
-        (
-            "payments.asset".to_owned(),
-            format!("asset {}: {e}", req.asset),
-        )
-    })?;
-    let amount = value
-        .to_whole(decimals)
-        .map_err(|e| ("amount.out_of_range".to_owned(), e.to_string()))?;
-    crate::actions::price(state, &AssetId::new(req.asset.clone()))
+    adapter
+        .mint_info(&req.asset)
         .await
-        .times(amount)
-        .known()
-        .ok_or_else(|| {
+        .map(|(_, decimals)| decimals)
+        .map_err(|e| {
             (
-                "price.unavailable".to_owned(),
-                format!("no price for {}", req.asset),
+                "payments.asset".to_owned(),
+                format!("asset {}: {e}", req.asset),
             )
         })
 }
@@ -79,7 +63,7 @@ pub(super) async fn judge(
     _: &AppState,
     _: &custos_policy::PolicyDocument,
     _: &Requirement,
-) -> Result<custos_core::Decimal, (String, String)> {
+) -> Result<u8, (String, String)> {
     Err(("chains".into(), "this build has no Solana support".into()))
 }
 
@@ -98,10 +82,7 @@ pub(super) async fn sign(
     };
     use custos_core::{Action, AssetId, Chain, ChainError, Intent};
     use serde_json::{json, Value};
-    let (Some(adapter), Some(chain)) = (
-        state.chains.solana_adapter.clone(),
-        state.chains.adapter(Chain::Solana).cloned(),
-    ) else {
+    let Some((adapter, chain)) = state.chains.solana_pair() else {
         return Err(ApiError::invalid(
             "url",
             "Solana is not enabled on this server",

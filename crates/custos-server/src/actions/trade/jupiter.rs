@@ -180,10 +180,7 @@ pub(super) async fn plan(
     amount: Decimal,
     slippage: u32,
 ) -> Result<Plan, ApiError> {
-    let (Some(adapter), Some(chain)) = (
-        state.chains.solana_adapter.clone(),
-        state.chains.adapter(Chain::Solana).cloned(),
-    ) else {
+    let Some((adapter, chain)) = state.chains.solana_pair() else {
         return Err(ApiError::invalid(
             "chain",
             "`solana` is not enabled on this server",
