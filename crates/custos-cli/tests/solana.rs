@@ -984,3 +984,70 @@ async fn key_rotation_changes_the_address_and_new_transfers_sign_with_the_new_ke
         "rotation is audited"
     );
 }
+
+/// A transfer whose blockhash expired before the cluster took it (`FAULT_INJECT=
+/// before_broadcast=expire` lets 151 slots pass just before it is sent, so the devnet refuses it
+/// with `BlockhashNotFound`) is re-signed once on a fresh blockhash — on record before it is
+/// sent, naming the expired one — and confirms: one payment, one fee, one debit of the budget,
+/// and a retry of its key answers the re-signed transaction.
+#[tokio::test]
+async fn an_expired_blockhash_is_re_signed_once_and_pays_once() {
+    let srv = Server::builder()
+        .env("FAULT_INJECT", "before_broadcast=expire")
+        .start()
+        .await;
+    // 0.1 SOL is ~15 USD: two fit the 40 USD daily cap, a third does not.
+    let s = srv.funded_solana_agent("expired@example.com", "40").await;
+    let b = srv.login("expired-b@example.com").await;
+    let to = address_of(&srv, &b).await;
+    let body = json!({"chain": "solana", "to": to, "asset": "SOL", "amount": "0.1"});
+    let send = |key: &str| {
+        srv.request(reqwest::Method::POST, "/v1/wallets/me/actions/transfer")
+            .bearer_auth(&s.token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+    };
+    let r = srv.send(send("expired-1")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["status"], "confirmed", "{v}");
+    let tx = v["tx"].as_str().unwrap().to_owned();
+
+    let audit = srv.my_audit(&s.token).await;
+    let signed: Vec<&Value> = audit
+        .iter()
+        .filter(|r| r["action"] == "transfer.signed")
+        .collect();
+    assert_eq!(signed.len(), 2, "{audit:?}");
+    let expired = signed.iter().find(|r| r["tx"] != tx.as_str()).unwrap()["tx"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resigned = signed.iter().find(|r| r["tx"] == tx.as_str()).unwrap();
+    assert!(
+        resigned["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{expired} expired")),
+        "{resigned}"
+    );
+    let done: Vec<&Value> = audit
+        .iter()
+        .filter(|r| r["action"] == "transfer" && r["outcome"] == "success")
+        .collect();
+    assert_eq!(done.len(), 1, "{audit:?}");
+    assert_eq!(done[0]["tx"], tx.as_str());
+    // One payment, one fee: the expired copy never landed.
+    assert_eq!(dec(&balances(&srv, &b).await["SOL"]), 0.1);
+    let left = dec(&balances(&srv, &s).await["SOL"]);
+    assert!((left - (0.9 - 0.000005)).abs() < 1e-9, "sender has {left}");
+    // The key answers the re-signed transaction.
+    let again = srv.send(send("expired-1")).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.json()["tx"], tx.as_str());
+    // One debit: a second transfer fits the cap, a third does not.
+    let r = srv.send(send("expired-2")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = srv.send(send("expired-3")).await;
+    common::evm::assert_denied_by(&r, "limits.daily_usd");
+}

@@ -386,8 +386,14 @@ pub enum TxFate {
 /// Rejections after which a transaction can never land: Solana's expired blockhash, an EVM
 /// nonce already used by another transaction.
 fn rejection_is_final(message: &str) -> bool {
+    blockhash_expired(message) || message.to_ascii_lowercase().contains("nonce too low")
+}
+
+/// Whether a rejection says the transaction's blockhash has expired (Solana: it can never
+/// land, and the same message on a fresh blockhash can).
+pub fn blockhash_expired(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    ["blockhash not found", "blockhashnotfound", "nonce too low"]
+    ["blockhash not found", "blockhashnotfound"]
         .iter()
         .any(|p| m.contains(p))
 }
@@ -576,6 +582,17 @@ pub trait ChainAdapter: Send + Sync {
         let _ = (tx, account);
         Err(ChainError::InvalidInput(format!(
             "{} has no durable nonces",
+            self.chain()
+        )))
+    }
+
+    /// `tx` (signed by `tx.signer` alone, the fee payer) with the same message on a fresh
+    /// blockhash, unsigned: what to send instead of a transaction whose blockhash expired
+    /// before the cluster took it. Only chains with expiring blockhashes have it (Solana).
+    async fn on_fresh_blockhash(&self, tx: &UnsignedTx) -> Result<UnsignedTx, ChainError> {
+        let _ = tx;
+        Err(ChainError::InvalidInput(format!(
+            "{} transactions do not expire by blockhash",
             self.chain()
         )))
     }

@@ -71,14 +71,18 @@ pub enum ReplacementKind {
     /// A transfer of nothing to the sender itself with higher fees: if it lands, the original
     /// never does and nothing but the fee is spent.
     Cancel,
+    /// The same message on a fresh blockhash (Solana), after the original's expired before the
+    /// cluster took it: the original can never land.
+    Refresh,
 }
 
 impl ReplacementKind {
-    /// `speed_up` or `cancel`.
+    /// `speed_up`, `cancel` or `refresh`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SpeedUp => "speed_up",
             Self::Cancel => "cancel",
+            Self::Refresh => "refresh",
         }
     }
 }

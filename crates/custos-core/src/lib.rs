@@ -35,9 +35,10 @@ pub use atoms::{AmountError, Atoms, U256};
 pub use audit::{AuditEntry, AuditOutcome, StoredAudit, GENESIS_HASH};
 pub use chain::{Chain, ChainParseError};
 pub use chain_adapter::{
-    from_base_units, to_base_units, ApprovalEffect, ApprovalKind, AssetBalance, AssetRef,
-    BalanceChange, ChainAdapter, ChainError, Commitment, Confirmation, DecodedTransfer, DecodedTx,
-    NonceAccount, SequenceLease, Sequenced, SimulatedEffects, TransferIntent, TxFate, UnsignedTx,
+    blockhash_expired, from_base_units, to_base_units, ApprovalEffect, ApprovalKind, AssetBalance,
+    AssetRef, BalanceChange, ChainAdapter, ChainError, Commitment, Confirmation, DecodedTransfer,
+    DecodedTx, NonceAccount, SequenceLease, Sequenced, SimulatedEffects, TransferIntent, TxFate,
+    UnsignedTx,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use custody::{

@@ -8,16 +8,18 @@
 //! `FAULT_INJECT=after_reserve=panic`. Each named point fires once, at its first hit, so a test
 //! can check that the next request through the same server is unaffected. Points: `after_reserve` (budget reserved, nothing
 //! signed), `after_sign` (signature made, nothing recorded), `after_signed_record` (the
-//! `….signed` audit record is durable), `after_broadcast` (the node has the transaction).
+//! `….signed` audit record is durable), `after_broadcast` (the node has the transaction). One
+//! point does something else than fail: `before_broadcast=expire` lets the embedded devnet's
+//! slots pass until the transaction's blockhash has expired, just before it is sent
+//! ([`fired`]).
 
-/// Hits the fault point `point`: panics or aborts if `FAULT_INJECT` names it.
+/// `FAULT_INJECT` as read once: (point, action, fired yet).
 #[cfg(feature = "fault-injection")]
-#[allow(clippy::panic)] // Panicking on purpose is this function's whole job.
-pub fn hit(point: &str) {
-    use std::sync::atomic::{AtomicBool, Ordering};
+fn config() -> &'static [(String, String, std::sync::atomic::AtomicBool)] {
+    use std::sync::atomic::AtomicBool;
     use std::sync::OnceLock;
     static CONFIG: OnceLock<Vec<(String, String, AtomicBool)>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
+    CONFIG.get_or_init(|| {
         std::env::var("FAULT_INJECT")
             .unwrap_or_default()
             .split(',')
@@ -27,15 +29,30 @@ pub fn hit(point: &str) {
                 None => (s.to_owned(), "panic".to_owned(), AtomicBool::new(false)),
             })
             .collect()
-    });
-    let fired = config
+    })
+}
+
+/// Whether `FAULT_INJECT` names `point=action` and this is its first hit.
+#[cfg(feature = "fault-injection")]
+pub fn fired(point: &str, action: &str) -> bool {
+    use std::sync::atomic::Ordering;
+    let hit = config()
         .iter()
-        .find(|(p, _, done)| p == point && !done.swap(true, Ordering::SeqCst));
-    if let Some((_, action, _)) = fired {
-        tracing::warn!(point, action = %action, "fault injected");
-        if action == "abort" {
-            std::process::abort();
-        }
+        .any(|(p, a, done)| p == point && a == action && !done.swap(true, Ordering::SeqCst));
+    if hit {
+        tracing::warn!(point, action, "fault injected");
+    }
+    hit
+}
+
+/// Hits the fault point `point`: panics or aborts if `FAULT_INJECT` names it.
+#[cfg(feature = "fault-injection")]
+#[allow(clippy::panic)] // Panicking on purpose is this function's whole job.
+pub fn hit(point: &str) {
+    if fired(point, "abort") {
+        std::process::abort();
+    }
+    if fired(point, "panic") {
         panic!("fault injected at {point}");
     }
 }
@@ -44,3 +61,10 @@ pub fn hit(point: &str) {
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 pub fn hit(_point: &str) {}
+
+/// Without the `fault-injection` feature: never.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn fired(_point: &str, _action: &str) -> bool {
+    false
+}

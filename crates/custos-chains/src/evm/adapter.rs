@@ -465,6 +465,11 @@ impl ChainAdapter for EvmAdapter {
                 value: U256::ZERO,
                 input: Vec::new(),
             }),
+            custos_core::ReplacementKind::Refresh => {
+                return Err(ChainError::InvalidInput(
+                    "an EVM transaction is replaced by fee, not refreshed".into(),
+                ))
+            }
         };
         Ok(self.unsigned(&tx, from, 0, NATIVE_DECIMALS))
     }

@@ -485,6 +485,38 @@ impl ChainAdapter for SolanaAdapter {
         Ok(out)
     }
 
+    async fn on_fresh_blockhash(&self, tx: &UnsignedTx) -> Result<UnsignedTx, ChainError> {
+        let invalid = |m: &str| ChainError::InvalidInput(format!("fresh blockhash: {m}"));
+        let old = deserialize_tx(&tx.tx_bytes)?;
+        let from = parse_address(&tx.signer, "signer")?;
+        if old.message.header().num_required_signatures != 1
+            || old.message.static_account_keys().first() != Some(&from)
+        {
+            return Err(invalid(
+                "only a transaction its signer alone signs and pays for can be re-signed",
+            ));
+        }
+        if self.durable_nonce_of(&tx.tx_bytes).is_some() {
+            return Err(invalid("a durable-nonce transaction does not expire"));
+        }
+        let (blockhash, last_valid) = self.backend.latest_blockhash().await?;
+        let mut message = old.message;
+        message.set_recent_blockhash(blockhash);
+        let fresh = VersionedTransaction {
+            signatures: vec![Signature::default()],
+            message,
+        };
+        Ok(UnsignedTx {
+            chain: Chain::Solana,
+            message: fresh.message.serialize(),
+            tx_bytes: serialize_tx(&fresh)?,
+            signer: tx.signer.clone(),
+            amount_base_units: tx.amount_base_units,
+            decimals: tx.decimals,
+            last_valid_block_height: Some(last_valid),
+        })
+    }
+
     fn durable_nonce_of(&self, tx_bytes: &[u8]) -> Option<String> {
         let tx = deserialize_tx(tx_bytes).ok()?;
         super::nonce::advanced_by(&tx.message).map(|a| a.to_string())
