@@ -197,6 +197,13 @@ async fn solana_trades_through_jupiter_are_held_to_their_quote() {
     let r = action(&srv, &s, "trade", trade("SOL", "USDC", "0.1", 500)).await;
     assert_denied_by(&r, "trading.max_slippage_bps");
     assert_eq!(rfq.quotes(), quotes, "the swap service was asked anyway");
+    // A swap that would need a human approval is refused, not parked: its quote cannot wait.
+    let mut needs_approval = p.clone();
+    needs_approval["approvals"] = json!({"above_usd": "10", "quorum": 1});
+    set_policy(&srv, &s.agent_id, needs_approval).await;
+    let r = action(&srv, &s, "trade", trade("SOL", "USDC", "0.1", 50)).await;
+    assert_denied_by(&r, "approvals.above_usd");
+    set_policy(&srv, &s.agent_id, p.clone()).await;
     // A bad asset is named.
     let r = action(&srv, &s, "trade", trade("SOL", "NOPE", "0.1", 50)).await;
     let e = common::assert_error(&r, &[422], "invalid_request");

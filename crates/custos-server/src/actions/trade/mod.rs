@@ -140,6 +140,19 @@ pub async fn run(
     dry_run: bool,
 ) -> Result<Response, ApiError> {
     let plan = plan(state, agent, &body).await?;
+    // A Solana swap is a quote the service built for about a minute (its blockhash, often a
+    // market maker's signature): it cannot wait for a human, so one that would need approval is
+    // refused rather than parked to fail later.
+    if plan.intent.chain == Chain::Solana && !dry_run {
+        if let Some(adapter) = state.chains.adapter(Chain::Solana) {
+            if let Err(Ok(_)) = super::decide(&plan, adapter.as_ref(), 0) {
+                return Err(ApiError::policy_denied(vec![(
+                    custos_policy::rules::APPROVALS_ABOVE_USD.into(),
+                    "this swap needs a human approval, and a Solana swap's quote (its blockhash, a market maker's signature) does not last long enough to wait for one: trade less at a time".into(),
+                )]));
+            }
+        }
+    }
     let parked = json!({"chain": body.chain, "from_asset": body.from_asset, "to_asset": body.to_asset, "amount": body.amount, "slippage_bps": body.slippage_bps});
     conclude(state, actor, plan, dry_run, true, parked).await
 }
