@@ -172,6 +172,13 @@ solana_web3() {
     npm_ci "$ROOT/scripts/solana_web3"
 }
 
+# Meteora's own DLMM SDK (@meteora-ag/dlmm 1.9.14) over a local mock RPC, the reference Custos'
+# liquidity instructions are compared with byte for byte (scripts/meteora_dlmm;
+# crates/custos-chains/tests/meteora_sdk.rs).
+meteora_dlmm() {
+    npm_ci "$ROOT/scripts/meteora_dlmm"
+}
+
 main() {
     # With arguments, install only the named components (e.g. `scripts/test-deps.sh openbao`,
     # as scripts/bench.sh does).
@@ -189,6 +196,7 @@ main() {
     browser_frost
     x402_seller
     solana_web3
+    meteora_dlmm
     schemathesis_cli
     openbao
     softhsm

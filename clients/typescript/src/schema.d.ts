@@ -528,6 +528,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/wallets/me/actions/liquidity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Performs an action for the caller. */
+        post: operations["action_liquidity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/wallets/me/actions/pay": {
         parameters: {
             query?: never;
@@ -999,6 +1016,49 @@ export interface components {
             status: string;
             /** @description Value of the permits it grants, USD. */
             usd_value: string;
+        };
+        /** @description The request body. */
+        LiquidityBody: {
+            /** @description `add`: the most of token X deposited, whole units. */
+            amount_x?: string | null;
+            /** @description `add`: the most of token Y deposited, whole units. */
+            amount_y?: string | null;
+            /**
+             * Format: int32
+             * @description `remove`: basis points of the range's liquidity removed (1–10000).
+             */
+            bps?: number | null;
+            /**
+             * @description `solana`.
+             * @example solana
+             */
+            chain: string;
+            /**
+             * Format: int32
+             * @description `add`: how many bins the active bin may move before the deposit is refused (default 3).
+             */
+            max_active_bin_slippage?: number | null;
+            /**
+             * Format: int32
+             * @description The highest bin of the range (at most 69 above `min_bin_id`).
+             */
+            max_bin_id: number;
+            /**
+             * Format: int32
+             * @description The lowest bin of the range.
+             */
+            min_bin_id: number;
+            /**
+             * @description `add`, `remove` or `claim`.
+             * @example add
+             */
+            operation: string;
+            /** @description The pool: a Meteora DLMM `LbPair` address. */
+            pool: string;
+            /** @description The wallet's position in the pool (a `PositionV2` account it owns). */
+            position: string;
+            /** @description `add`: `spot` (default), `curve` or `bid_ask`. */
+            strategy?: string | null;
         };
         /** @description `POST /v1/dev/mints` body. */
         MintBody: {
@@ -3661,6 +3721,128 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
+            };
+            /** @description Rate limited (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal failure (never for bad input) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (store, audit log, boundary, chain) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    action_liquidity: {
+        parameters: {
+            query?: {
+                /** @description Explain the policy decision without signing */
+                dry_run?: boolean;
+            };
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LiquidityBody"];
+            };
+        };
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Confirmed"] | components["schemas"]["DryRun"];
+                };
+            };
+            /** @description Parked for human approval */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PendingApproval"];
+                };
+            };
+            /** @description Malformed body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description policy_denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body did not arrive in time */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Idempotency key in use */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Rate limited (`Retry-After` says when to retry) */
             429: {

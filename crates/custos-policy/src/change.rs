@@ -149,6 +149,23 @@ pub fn loosenings(old: &PolicyDocument, new: &PolicyDocument) -> Vec<String> {
             format!("{} → {}", a.max_validity_seconds, b.max_validity_seconds),
         );
     }
+    let (a, b) = (&old.liquidity, &new.liquidity);
+    for p in added(&a.pools, &b.pools) {
+        more("liquidity.pools", format!("adds {p}"));
+    }
+    if b.max_usd_per_tx > a.max_usd_per_tx {
+        more(
+            "liquidity.max_usd_per_tx",
+            format!("{} → {}", a.max_usd_per_tx, b.max_usd_per_tx),
+        );
+    }
+    match (a.daily_usd, b.daily_usd) {
+        (Some(was), None) => more("liquidity.daily_usd", format!("{was} → unset")),
+        (Some(was), Some(now)) if now > was => {
+            more("liquidity.daily_usd", format!("{was} → {now}"))
+        }
+        _ => {}
+    }
     if new.trading.max_slippage_bps > old.trading.max_slippage_bps {
         more(
             "trading.max_slippage_bps",
@@ -221,6 +238,7 @@ mod tests {
             quorum: 2,
         });
         p.payments.daily_usd_per_domain = Some(Decimal::from_atoms(10u128.pow(18)));
+        p.liquidity.daily_usd = Some(Decimal::from_atoms(10u128.pow(18)));
         p
     }
 
@@ -298,6 +316,18 @@ mod tests {
             (
                 "trading.max_slippage_bps",
                 Box::new(|p| p.trading.max_slippage_bps += 1),
+            ),
+            (
+                "liquidity.pools",
+                Box::new(|p| p.liquidity.pools.push("pool".into())),
+            ),
+            (
+                "liquidity.max_usd_per_tx",
+                Box::new(|p| p.liquidity.max_usd_per_tx = Decimal::from_atoms(1)),
+            ),
+            (
+                "liquidity.daily_usd",
+                Box::new(|p| p.liquidity.daily_usd = None),
             ),
             (
                 "payments.max_validity_seconds",

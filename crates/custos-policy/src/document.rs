@@ -43,6 +43,33 @@ pub struct PolicyDocument {
     /// Rules for `trade`.
     #[serde(default, skip_serializing_if = "Trading::is_default")]
     pub trading: Trading,
+    /// Rules for `liquidity` (Meteora DLMM pools).
+    #[serde(default, skip_serializing_if = "LiquidityRules::is_default")]
+    pub liquidity: LiquidityRules,
+}
+
+/// Rules for `liquidity`, beyond the `actions.liquidity` toggle and the caps every action
+/// meets. Nothing is allowed by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiquidityRules {
+    /// Pools (their `LbPair` addresses) the agent may provide liquidity to. Empty: none.
+    #[serde(default)]
+    pub pools: Vec<String>,
+    /// The most one deposit may be worth, USD (both tokens at the oracle's prices).
+    #[serde(default)]
+    pub max_usd_per_tx: Decimal,
+    /// The most the agent may deposit in a rolling 24 hours, USD — counted in the same budget
+    /// ledger as `limits.daily_usd`, which still bounds everything together. Unset: only that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_usd: Option<Decimal>,
+}
+
+impl LiquidityRules {
+    /// True when nothing is set, so the section is left out of serialized documents.
+    pub fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// Rules for `trade`, beyond the toggle and the caps every action meets.
@@ -329,6 +356,7 @@ impl Default for PolicyDocument {
             typed_data: TypedDataRules::default(),
             payments: Payments::default(),
             trading: Trading::default(),
+            liquidity: LiquidityRules::default(),
         }
     }
 }
@@ -402,6 +430,7 @@ impl PolicyDocument {
             ("recipients.deny", &self.recipients.deny),
             ("programs.allow", &self.programs.allow),
             ("spenders.allow", &self.spenders.allow),
+            ("liquidity.pools", &self.liquidity.pools),
         ] {
             if list.len() > 10_000 {
                 return Err(err(name, "at most 10000 entries"));

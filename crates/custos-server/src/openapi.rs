@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         admin::list_api_keys, admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify, admin::audit_checkpoints,
         system::healthz, system::metrics, system::attestation, system::skill,
     ),
-    components(schemas(ErrorBody, ErrorDetail, AuditRecord, AuditPage, Confirmed, SignedTransaction, EvmSignature, DryRun, PendingApproval, Paid, crate::actions::pay::PayBody, crate::actions::replace::ReplaceBody, webhook::WebhookBody, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody, dev::SlotsBody, admin::NewApiKey)),
+    components(schemas(ErrorBody, ErrorDetail, AuditRecord, AuditPage, Confirmed, SignedTransaction, EvmSignature, DryRun, PendingApproval, Paid, crate::actions::pay::PayBody, crate::actions::liquidity::LiquidityBody, crate::actions::replace::ReplaceBody, webhook::WebhookBody, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody, dev::SlotsBody, admin::NewApiKey)),
     modifiers(&Bearer, &StandardErrors),
 )]
 struct ApiDoc;
@@ -198,7 +198,7 @@ struct PendingApproval {
 }
 
 /// The `200` answers of each action.
-const ANSWERS: [(&str, &[&str]); 5] = [
+const ANSWERS: [(&str, &[&str]); 6] = [
     ("transfer", &["Confirmed", "DryRun"]),
     ("trade", &["Confirmed", "DryRun"]),
     (
@@ -207,17 +207,19 @@ const ANSWERS: [(&str, &[&str]); 5] = [
     ),
     ("sign-message", &["SignedMessage", "EvmSignature", "DryRun"]),
     ("pay", &["Paid", "DryRun"]),
+    ("liquidity", &["Confirmed", "DryRun"]),
 ];
 
 /// The actions `POST /v1/wallets/me/actions/{action}` serves, each documented as its own
 /// path with its own body (an OpenAPI body cannot depend on a path parameter): the request
-/// schemas each accepts. `liquidity` and `prediction` are not served yet (always `422`).
-const ACTIONS: [(&str, &[&str]); 5] = [
+/// schemas each accepts. `prediction` is not served yet (always `422`).
+const ACTIONS: [(&str, &[&str]); 6] = [
     ("transfer", &["TransferBody"]),
     ("trade", &["TradeBody"]),
     ("sign", &["SignTxBody", "SignMessageBody"]),
     ("sign-message", &["EvmMessageBody", "SignMessageBody"]),
     ("pay", &["PayBody"]),
+    ("liquidity", &["LiquidityBody"]),
 ];
 
 /// The templated action path, replaced by one path per action.

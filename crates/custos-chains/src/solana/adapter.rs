@@ -140,6 +140,36 @@ impl SolanaAdapter {
         Ok(super::fees::choose(&policy, &recent))
     }
 
+    /// A transaction of `ixs` that `payer` pays for and alone signs, on the latest blockhash:
+    /// preceded by the compute budget its priority fee needs and by an idempotent creation of
+    /// `payer`'s associated token account for each `(mint, token program)` of `atas` that does
+    /// not exist yet.
+    pub async fn build_instructions(
+        &self,
+        ixs: Vec<Instruction>,
+        payer: &Address,
+        atas: &[(Address, Address)],
+    ) -> Result<UnsignedTx, ChainError> {
+        let mut all = Vec::with_capacity(ixs.len() + atas.len());
+        for (mint, program) in atas {
+            let ata = spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
+                payer, mint, program,
+            );
+            if self.account(&ata).await?.is_none() {
+                all.push(
+                    spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(
+                        payer, payer, mint, program,
+                    ),
+                );
+            }
+        }
+        all.extend(ixs);
+        let all = self.with_budget(all).await?;
+        let (blockhash, last_valid) = self.backend.latest_blockhash().await?;
+        let message = Message::new_with_blockhash(&all, Some(payer), &blockhash);
+        unsigned(message, payer, 0, Some(last_valid))
+    }
+
     /// `ixs` preceded by the compute budget instructions its priority fee needs (none when the
     /// price is 0).
     async fn with_budget(&self, ixs: Vec<Instruction>) -> Result<Vec<Instruction>, ChainError> {

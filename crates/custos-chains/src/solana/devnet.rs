@@ -632,7 +632,7 @@ impl Inner {
     }
 
     /// Writes every non-baseline account, the slot, the blockhashes and the newest statuses.
-    fn persist(&self) -> Result<(), DevnetError> {
+    pub(super) fn persist(&self) -> Result<(), DevnetError> {
         let Some(dir) = &self.dir else {
             return Ok(());
         };

@@ -89,4 +89,29 @@ impl EmbeddedDevnet {
         g.sign_and_send(&[create, mint_ix], &faucet, &[])?;
         Ok(ata)
     }
+
+    /// Writes `account` at `address` as given — what a validator's `--account` flag loads (a
+    /// pool's state for a program the devnet does not run, a fixture): development only.
+    /// Executable accounts (programs) and the faucet itself are refused.
+    pub fn set_account(
+        &self,
+        address: &Address,
+        account: solana_account::Account,
+    ) -> Result<(), DevnetError> {
+        if account.executable {
+            return Err(DevnetError::InvalidInput(
+                "executable accounts (programs) cannot be written".into(),
+            ));
+        }
+        let mut g = self.lock();
+        if *address == g.faucet.pubkey() {
+            return Err(DevnetError::InvalidInput(
+                "the faucet's account cannot be written".into(),
+            ));
+        }
+        g.svm
+            .set_account(*address, account)
+            .map_err(|e| DevnetError::InvalidInput(format!("account {address}: {e}")))?;
+        g.persist()
+    }
 }

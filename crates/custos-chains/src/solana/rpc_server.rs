@@ -12,7 +12,9 @@
 //! `getGenesisHash`, and three that no node has: `custos_advanceSlots [n]`, which lets `n` empty
 //! slots pass at once so tests can expire blockhashes without waiting, and the faucet's
 //! `custos_createMint [decimals, "token"|"token-2022"]` (a mint the faucet is the authority of)
-//! and `custos_mintTo [mint, owner, amount]` (to the owner's associated token account). Accounts come in the
+//! and `custos_mintTo [mint, owner, amount]` (to the owner's associated token account); and
+//! `custos_setAccount [address, {lamports, owner, data: [base64, "base64"]}]`, which writes a
+//! fixture account as a validator's `--account` flag loads one (not a program, not the faucet). Accounts come in the
 //! encodings a node offers (base58 by default for `getAccountInfo`, `jsonParsed` for token
 //! accounts and mints) — see [`super::rpc_encode`]. Everything is final as soon as it lands, so
 //! commitment options are accepted and ignored. A failed preflight or simulation reports the
@@ -470,6 +472,38 @@ fn dispatch(d: &EmbeddedDevnet, method: &str, p: &[Value]) -> RpcResult {
                 .mint_to(&mint, &owner, amount, &program)
                 .map_err(faucet_failed)?;
             Ok(json!(ata.to_string()))
+        }
+        "custos_setAccount" => {
+            // [address, {lamports, owner, data: [base64, "base64"]}]: a fixture account.
+            let a = address_param(p, 0)?;
+            let spec = p
+                .get(1)
+                .ok_or_else(|| RpcError::params("Invalid params: expected an account"))?;
+            let lamports = spec["lamports"]
+                .as_u64()
+                .ok_or_else(|| RpcError::params("Invalid params: lamports"))?;
+            let owner = spec["owner"]
+                .as_str()
+                .and_then(|s| Address::from_str(s).ok())
+                .ok_or_else(|| RpcError::params("Invalid params: owner"))?;
+            let data = spec["data"]
+                .get(0)
+                .and_then(Value::as_str)
+                .filter(|_| spec["data"].get(1).and_then(Value::as_str) == Some("base64"))
+                .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+                .ok_or_else(|| RpcError::params("Invalid params: data is [base64, \"base64\"]"))?;
+            let account = solana_account::Account {
+                lamports,
+                data,
+                owner,
+                executable: false,
+                rent_epoch: 0,
+            };
+            d.set_account(&a, account).map_err(|e| match e {
+                DevnetError::InvalidInput(m) => RpcError::params(format!("Invalid params: {m}")),
+                other => faucet_failed(other),
+            })?;
+            Ok(Value::Null)
         }
         "custos_advanceSlots" => {
             let n = p

@@ -9,6 +9,7 @@ pub mod budget;
 pub mod durable;
 pub mod evm_message;
 mod execute;
+pub mod liquidity;
 pub mod pay;
 mod refresh;
 pub mod replace;

@@ -190,12 +190,13 @@ enum ChainJob {
     Trade(crate::actions::trade::TradeBody),
     EvmMessage(crate::actions::evm_message::EvmMessageBody),
     Pay(crate::actions::pay::PayBody),
+    Liquidity(crate::actions::liquidity::LiquidityBody),
 }
 
 /// Performs an action for the caller.
 #[utoipa::path(post, path = "/v1/wallets/me/actions/{action}", tag = "wallet", security(("bearer" = [])),
-    params(("action" = String, Path, description = "`transfer`, `sign` (a Solana or EVM transaction, or `chain: message`), `trade` (Solana through Jupiter, EVM through Uniswap V2), `sign-message` (`chain: message`, or `evm:<id>` with `message`, `typed_data` or `hash`) or `pay` (an x402 payment for a URL)"), ("Idempotency-Key" = Option<String>, Header,), ("dry_run" = Option<bool>, Query, description = "Explain the policy decision without signing")),
-    request_body(content((TransferBody), (SignTxBody), (crate::actions::trade::TradeBody), (crate::actions::evm_message::EvmMessageBody), (SignMessageBody), (crate::actions::pay::PayBody)), description = "`TransferBody` for `transfer`; `SignTxBody` for `sign` on a chain; `TradeBody` for `trade`; `EvmMessageBody` for `sign-message` on an EVM chain; `SignMessageBody` for off-chain messages; `PayBody` for `pay`"),
+    params(("action" = String, Path, description = "`transfer`, `sign` (a Solana or EVM transaction, or `chain: message`), `trade` (Solana through Jupiter, EVM through Uniswap V2), `sign-message` (`chain: message`, or `evm:<id>` with `message`, `typed_data` or `hash`) `pay` (an x402 payment for a URL) or `liquidity` (Meteora DLMM on Solana)"), ("Idempotency-Key" = Option<String>, Header,), ("dry_run" = Option<bool>, Query, description = "Explain the policy decision without signing")),
+    request_body(content((TransferBody), (SignTxBody), (crate::actions::trade::TradeBody), (crate::actions::evm_message::EvmMessageBody), (SignMessageBody), (crate::actions::pay::PayBody), (crate::actions::liquidity::LiquidityBody)), description = "`TransferBody` for `transfer`; `SignTxBody` for `sign` on a chain; `TradeBody` for `trade`; `EvmMessageBody` for `sign-message` on an EVM chain; `SignMessageBody` for off-chain messages; `PayBody` for `pay`; `LiquidityBody` for `liquidity`"),
     responses((status = 200, description = "Confirmed transfer `{status, tx, usd_value, audit_id, slot}`, signed transaction `{status: signed, tx, signed_transaction, usd_value, audit_id}`, or `SignedMessage`"), (status = 202, description = "`{status: pending_approval, approval_id, quorum}`"), (status = 403, description = "policy_denied"), (status = 409, description = "Idempotency key in use"), (status = 422, description = "Invalid request")))]
 #[allow(clippy::too_many_arguments)]
 pub async fn action(
@@ -221,7 +222,7 @@ pub async fn action(
         .and_then(|c| c.as_str())
         .and_then(|c| c.parse::<custos_core::Chain>().ok());
     let chain_action = match action.as_str() {
-        "transfer" | "trade" | "pay" => true,
+        "transfer" | "trade" | "pay" | "liquidity" => true,
         // A chain `sign` names a chain this build knows and carries a transaction; anything else
         // (`message`, or a bad value the message path reports against `chain`) is a message.
         "sign" => {
@@ -266,6 +267,12 @@ pub async fn action(
                     json!({"url": url.as_str(), "quoted": req.quote.is_some(), "dry_run": dry_run});
                 (ChainJob::Pay(req), params)
             }
+            "liquidity" => {
+                let req: crate::actions::liquidity::LiquidityBody = parse_json(&body)?;
+                crate::actions::liquidity::validate(&req)?;
+                let params = json!({"chain": req.chain, "pool": req.pool, "operation": req.operation, "position": req.position, "min_bin_id": req.min_bin_id, "max_bin_id": req.max_bin_id, "amount_x": req.amount_x, "amount_y": req.amount_y, "bps": req.bps, "dry_run": dry_run});
+                (ChainJob::Liquidity(req), params)
+            }
             "sign-message" => {
                 let req: crate::actions::evm_message::EvmMessageBody = parse_json(&body)?;
                 let params = json!({"chain": req.chain, "kind": if req.typed_data.is_some() { "eip712" } else if req.hash.is_some() { "raw_hash" } else { "eip191" }});
@@ -299,6 +306,9 @@ pub async fn action(
                 ChainJob::Pay(req) => {
                     crate::actions::pay::run(&st, &actor, agent, req, dry_run).await
                 }
+                ChainJob::Liquidity(req) => {
+                    crate::actions::liquidity::run(&st, &actor, agent, req, dry_run).await
+                }
             };
             let mut r = result.unwrap_or_else(|e| e.into_response());
             if r.extensions().get::<Audited>().is_none()
@@ -322,7 +332,7 @@ pub async fn action(
     }
     let name = match action.as_str() {
         "sign" | "sign-message" => "sign",
-        "liquidity" | "prediction" => {
+        "prediction" => {
             return Err(ApiError::invalid("action", format!("`{action}` is not available on this server yet (chain adapters are not enabled)")));
         }
         _ => {

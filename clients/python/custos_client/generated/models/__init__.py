@@ -14,6 +14,7 @@ from .error_detail_details_type_0 import ErrorDetailDetailsType0
 from .evm_message_body import EvmMessageBody
 from .evm_message_body_typed_data_type_0 import EvmMessageBodyTypedDataType0
 from .evm_signature import EvmSignature
+from .liquidity_body import LiquidityBody
 from .mint_body import MintBody
 from .new_api_key import NewApiKey
 from .otp_request import OtpRequest
@@ -55,6 +56,7 @@ __all__ = (
     "EvmMessageBody",
     "EvmMessageBodyTypedDataType0",
     "EvmSignature",
+    "LiquidityBody",
     "MintBody",
     "NewApiKey",
     "OtpRequest",
