@@ -8,7 +8,7 @@
 //! mint; a 50 % removal with and without the bitmap extension; a fee claim.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use custos_chains::solana::meteora::{self, Add, Claim, Pool, Remove, Strategy};
+use custos_chains::solana::meteora::{self, Add, Holder, Pool, Remove, Strategy};
 use serde_json::{json, Value};
 use solana_address::Address;
 use solana_instruction::Instruction;
@@ -172,6 +172,15 @@ impl World {
         })
     }
 
+    fn holder(&self) -> Holder {
+        Holder {
+            position: self.position,
+            sender: self.user,
+            user_token_x: self.user_x(),
+            user_token_y: self.user_y(),
+        }
+    }
+
     fn add(
         &self,
         amount_x: u64,
@@ -182,11 +191,8 @@ impl World {
     ) -> Instruction {
         meteora::add(
             &self.pool,
+            &self.holder(),
             &Add {
-                position: self.position,
-                sender: self.user,
-                user_token_x: self.user_x(),
-                user_token_y: self.user_y(),
                 amount_x,
                 amount_y,
                 active_id: self.pool.active_id,
@@ -328,11 +334,8 @@ fn removals_and_claims_are_the_sdks_byte_for_byte() {
         case["remove"] = json!({"fromBinId": 0, "toBinId": 9, "bps": 5000});
         let ours = meteora::remove(
             &w.pool,
+            &w.holder(),
             &Remove {
-                position: w.position,
-                sender: w.user,
-                user_token_x: w.user_x(),
-                user_token_y: w.user_y(),
                 from_bin_id: 0,
                 to_bin_id: 9,
                 bps: 5000,
@@ -348,17 +351,7 @@ fn removals_and_claims_are_the_sdks_byte_for_byte() {
         let mut case = case.clone();
         case["op"] = json!("claim");
         case["claim"] = json!({});
-        let ours = meteora::claim(
-            &w.pool,
-            &Claim {
-                position: w.position,
-                sender: w.user,
-                user_token_x: w.user_x(),
-                user_token_y: w.user_y(),
-                min_bin_id: 0,
-                max_bin_id: 9,
-            },
-        );
+        let ours = meteora::claim(&w.pool, &w.holder(), 0, 9);
         let theirs = sdk(&case);
         assert_same(
             main_of(&theirs, &ours),

@@ -2,7 +2,7 @@
 //! `LbPair` account, its mints' token programs and decimals, its bitmap extension, whether the
 //! program is deployed at all) and building the wallet's instruction and transaction for it.
 use super::adapter::SolanaAdapter;
-use super::meteora::{self, Add, Claim, Pool, Remove, Strategy};
+use super::meteora::{self, Add, Holder, Pool, Remove, Strategy};
 use super::{parse_address, token};
 use custos_core::{ChainError, UnsignedTx};
 use solana_address::Address;
@@ -107,8 +107,12 @@ impl SolanaAdapter {
                 &sender, mint, program,
             )
         };
-        let user_token_x = ata(&pool.token_x_mint, &pool.token_x_program);
-        let user_token_y = ata(&pool.token_y_mint, &pool.token_y_program);
+        let h = Holder {
+            position,
+            sender,
+            user_token_x: ata(&pool.token_x_mint, &pool.token_x_program),
+            user_token_y: ata(&pool.token_y_mint, &pool.token_y_program),
+        };
         Ok(match op {
             DlmmOp::Add {
                 amount_x,
@@ -117,11 +121,8 @@ impl SolanaAdapter {
                 max_active_bin_slippage,
             } => meteora::add(
                 pool,
+                &h,
                 &Add {
-                    position,
-                    sender,
-                    user_token_x,
-                    user_token_y,
                     amount_x: *amount_x,
                     amount_y: *amount_y,
                     active_id: pool.active_id,
@@ -134,27 +135,14 @@ impl SolanaAdapter {
             ),
             DlmmOp::Remove { bps } => meteora::remove(
                 pool,
+                &h,
                 &Remove {
-                    position,
-                    sender,
-                    user_token_x,
-                    user_token_y,
                     from_bin_id: min,
                     to_bin_id: max,
                     bps: *bps,
                 },
             ),
-            DlmmOp::Claim => meteora::claim(
-                pool,
-                &Claim {
-                    position,
-                    sender,
-                    user_token_x,
-                    user_token_y,
-                    min_bin_id: min,
-                    max_bin_id: max,
-                },
-            ),
+            DlmmOp::Claim => meteora::claim(pool, &h, min, max),
         })
     }
 

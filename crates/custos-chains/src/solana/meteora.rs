@@ -180,9 +180,10 @@ impl Strategy {
     }
 }
 
-/// An addition to an existing position.
+/// The wallet's side of an instruction: its position and the accounts it pays from and is paid
+/// to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Add {
+pub struct Holder {
     /// The position (a `PositionV2` account the sender owns).
     pub position: Address,
     /// The wallet: signer, owner of the position and of the token accounts.
@@ -191,6 +192,11 @@ pub struct Add {
     pub user_token_x: Address,
     /// Its token account of Y.
     pub user_token_y: Address,
+}
+
+/// An addition to an existing position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Add {
     /// Base units of X deposited at most.
     pub amount_x: u64,
     /// Base units of Y deposited at most.
@@ -215,11 +221,6 @@ fn no_hooks(data: &mut Vec<u8>) {
     data.extend_from_slice(&[0, 0, 1, 0]);
 }
 
-fn tail(accounts: &mut Vec<AccountMeta>) {
-    accounts.push(AccountMeta::new_readonly(event_authority(), false));
-    accounts.push(AccountMeta::new_readonly(PROGRAM, false));
-}
-
 /// Bin-array indexes the pool's own bitmap covers; beyond them the bitmap extension does.
 const BITMAP_RANGE: std::ops::RangeInclusive<i64> = -512..=511;
 
@@ -241,8 +242,36 @@ impl Pool {
     }
 }
 
+/// The accounts `add_liquidity_by_strategy2` and `remove_liquidity_by_range2` open with, up to
+/// the token programs.
+fn position_accounts(pool: &Pool, h: &Holder, extension: Option<Address>) -> Vec<AccountMeta> {
+    vec![
+        AccountMeta::new(h.position, false),
+        AccountMeta::new(pool.address, false),
+        bitmap(extension),
+        AccountMeta::new(h.user_token_x, false),
+        AccountMeta::new(h.user_token_y, false),
+        AccountMeta::new(pool.reserve_x, false),
+        AccountMeta::new(pool.reserve_y, false),
+        AccountMeta::new_readonly(pool.token_x_mint, false),
+        AccountMeta::new_readonly(pool.token_y_mint, false),
+        AccountMeta::new_readonly(h.sender, true),
+        AccountMeta::new_readonly(pool.token_x_program, false),
+        AccountMeta::new_readonly(pool.token_y_program, false),
+    ]
+}
+
+/// The event-CPI pair, then the bin arrays covering `min ..= max`, writable.
+fn close(pool: &Pool, accounts: &mut Vec<AccountMeta>, min: i32, max: i32) {
+    accounts.push(AccountMeta::new_readonly(event_authority(), false));
+    accounts.push(AccountMeta::new_readonly(PROGRAM, false));
+    for b in pool.bin_arrays(min, max) {
+        accounts.push(AccountMeta::new(b, false));
+    }
+}
+
 /// `add_liquidity_by_strategy2`.
-pub fn add(pool: &Pool, a: &Add) -> Instruction {
+pub fn add(pool: &Pool, h: &Holder, a: &Add) -> Instruction {
     let mut data = ADD_BY_STRATEGY2.to_vec();
     data.extend_from_slice(&a.amount_x.to_le_bytes());
     data.extend_from_slice(&a.amount_y.to_le_bytes());
@@ -255,24 +284,8 @@ pub fn add(pool: &Pool, a: &Add) -> Instruction {
     params[0] = u8::from(a.favor_x);
     data.extend_from_slice(&params);
     no_hooks(&mut data);
-    let mut accounts = vec![
-        AccountMeta::new(a.position, false),
-        AccountMeta::new(pool.address, false),
-        bitmap(pool.extension_for(a.min_bin_id, a.max_bin_id)),
-        AccountMeta::new(a.user_token_x, false),
-        AccountMeta::new(a.user_token_y, false),
-        AccountMeta::new(pool.reserve_x, false),
-        AccountMeta::new(pool.reserve_y, false),
-        AccountMeta::new_readonly(pool.token_x_mint, false),
-        AccountMeta::new_readonly(pool.token_y_mint, false),
-        AccountMeta::new_readonly(a.sender, true),
-        AccountMeta::new_readonly(pool.token_x_program, false),
-        AccountMeta::new_readonly(pool.token_y_program, false),
-    ];
-    tail(&mut accounts);
-    for b in pool.bin_arrays(a.min_bin_id, a.max_bin_id) {
-        accounts.push(AccountMeta::new(b, false));
-    }
+    let mut accounts = position_accounts(pool, h, pool.extension_for(a.min_bin_id, a.max_bin_id));
+    close(pool, &mut accounts, a.min_bin_id, a.max_bin_id);
     Instruction {
         program_id: PROGRAM,
         accounts,
@@ -283,14 +296,6 @@ pub fn add(pool: &Pool, a: &Add) -> Instruction {
 /// A removal from an existing position: `bps` (1–10000) of the liquidity in `from ..= to`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Remove {
-    /// The position.
-    pub position: Address,
-    /// The wallet.
-    pub sender: Address,
-    /// Its token account of X (receives).
-    pub user_token_x: Address,
-    /// Its token account of Y (receives).
-    pub user_token_y: Address,
     /// The lowest bin.
     pub from_bin_id: i32,
     /// The highest bin.
@@ -299,32 +304,16 @@ pub struct Remove {
     pub bps: u16,
 }
 
-/// `remove_liquidity_by_range2`.
-pub fn remove(pool: &Pool, r: &Remove) -> Instruction {
+/// `remove_liquidity_by_range2` (the tokens go to the holder's token accounts).
+pub fn remove(pool: &Pool, h: &Holder, r: &Remove) -> Instruction {
     let mut data = REMOVE_BY_RANGE2.to_vec();
     data.extend_from_slice(&r.from_bin_id.to_le_bytes());
     data.extend_from_slice(&r.to_bin_id.to_le_bytes());
     data.extend_from_slice(&r.bps.to_le_bytes());
     no_hooks(&mut data);
-    let mut accounts = vec![
-        AccountMeta::new(r.position, false),
-        AccountMeta::new(pool.address, false),
-        bitmap(pool.bitmap_extension),
-        AccountMeta::new(r.user_token_x, false),
-        AccountMeta::new(r.user_token_y, false),
-        AccountMeta::new(pool.reserve_x, false),
-        AccountMeta::new(pool.reserve_y, false),
-        AccountMeta::new_readonly(pool.token_x_mint, false),
-        AccountMeta::new_readonly(pool.token_y_mint, false),
-        AccountMeta::new_readonly(r.sender, true),
-        AccountMeta::new_readonly(pool.token_x_program, false),
-        AccountMeta::new_readonly(pool.token_y_program, false),
-        AccountMeta::new_readonly(MEMO, false),
-    ];
-    tail(&mut accounts);
-    for b in pool.bin_arrays(r.from_bin_id, r.to_bin_id) {
-        accounts.push(AccountMeta::new(b, false));
-    }
+    let mut accounts = position_accounts(pool, h, pool.bitmap_extension);
+    accounts.push(AccountMeta::new_readonly(MEMO, false));
+    close(pool, &mut accounts, r.from_bin_id, r.to_bin_id);
     Instruction {
         program_id: PROGRAM,
         accounts,
@@ -332,47 +321,28 @@ pub fn remove(pool: &Pool, r: &Remove) -> Instruction {
     }
 }
 
-/// A claim of the swap fees a position earned in `min ..= max`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Claim {
-    /// The position.
-    pub position: Address,
-    /// The wallet.
-    pub sender: Address,
-    /// Its token account of X (receives).
-    pub user_token_x: Address,
-    /// Its token account of Y (receives).
-    pub user_token_y: Address,
-    /// The lowest bin.
-    pub min_bin_id: i32,
-    /// The highest bin.
-    pub max_bin_id: i32,
-}
-
-/// `claim_fee2`.
-pub fn claim(pool: &Pool, c: &Claim) -> Instruction {
+/// `claim_fee2`: the swap fees the holder's position earned in `min ..= max`, to its token
+/// accounts.
+pub fn claim(pool: &Pool, h: &Holder, min: i32, max: i32) -> Instruction {
     let mut data = CLAIM_FEE2.to_vec();
-    data.extend_from_slice(&c.min_bin_id.to_le_bytes());
-    data.extend_from_slice(&c.max_bin_id.to_le_bytes());
+    data.extend_from_slice(&min.to_le_bytes());
+    data.extend_from_slice(&max.to_le_bytes());
     no_hooks(&mut data);
     let mut accounts = vec![
         AccountMeta::new(pool.address, false),
-        AccountMeta::new(c.position, false),
-        AccountMeta::new_readonly(c.sender, true),
+        AccountMeta::new(h.position, false),
+        AccountMeta::new_readonly(h.sender, true),
         AccountMeta::new(pool.reserve_x, false),
         AccountMeta::new(pool.reserve_y, false),
-        AccountMeta::new(c.user_token_x, false),
-        AccountMeta::new(c.user_token_y, false),
+        AccountMeta::new(h.user_token_x, false),
+        AccountMeta::new(h.user_token_y, false),
         AccountMeta::new_readonly(pool.token_x_mint, false),
         AccountMeta::new_readonly(pool.token_y_mint, false),
         AccountMeta::new_readonly(pool.token_x_program, false),
         AccountMeta::new_readonly(pool.token_y_program, false),
         AccountMeta::new_readonly(MEMO, false),
     ];
-    tail(&mut accounts);
-    for b in pool.bin_arrays(c.min_bin_id, c.max_bin_id) {
-        accounts.push(AccountMeta::new(b, false));
-    }
+    close(pool, &mut accounts, min, max);
     Instruction {
         program_id: PROGRAM,
         accounts,
@@ -410,13 +380,16 @@ mod tests {
             bin_step: 10,
             bitmap_extension: None,
         };
+        let h = Holder {
+            position: k(6),
+            sender: k(7),
+            user_token_x: k(8),
+            user_token_y: k(9),
+        };
         let ix = add(
             &pool,
+            &h,
             &Add {
-                position: k(6),
-                sender: k(7),
-                user_token_x: k(8),
-                user_token_y: k(9),
                 amount_x: 1_000_000_000,
                 amount_y: 2_000_000,
                 active_id: 5,
@@ -432,11 +405,8 @@ mod tests {
         assert_eq!(ix.accounts.len(), 15);
         let r = remove(
             &pool,
+            &h,
             &Remove {
-                position: k(6),
-                sender: k(7),
-                user_token_x: k(8),
-                user_token_y: k(9),
                 from_bin_id: 0,
                 to_bin_id: 140,
                 bps: 5000,
@@ -446,17 +416,7 @@ mod tests {
         assert_eq!(Kind::of(&r.data), Some(Kind::Remove));
         // Three bin arrays cover bins 0..=140.
         assert_eq!(r.accounts.len(), 15 + 3);
-        let c = claim(
-            &pool,
-            &Claim {
-                position: k(6),
-                sender: k(7),
-                user_token_x: k(8),
-                user_token_y: k(9),
-                min_bin_id: 0,
-                max_bin_id: 9,
-            },
-        );
+        let c = claim(&pool, &h, 0, 9);
         assert_eq!(c.data.len(), 24);
         assert_eq!(Kind::of(&c.data), Some(Kind::Claim));
         assert!(Pool::decode(k(1), &[0; 10]).is_err());

@@ -114,6 +114,15 @@ pub fn validate(body: &LiquidityBody) -> Result<Operation, ApiError> {
             None => Ok(()),
         }
     };
+    let add_only = [
+        ("amount_x", body.amount_x.is_some()),
+        ("amount_y", body.amount_y.is_some()),
+        ("strategy", body.strategy.is_some()),
+        (
+            "max_active_bin_slippage",
+            body.max_active_bin_slippage.is_some(),
+        ),
+    ];
     match body.operation.as_str() {
         "add" => {
             only(&[("bps", body.bps.is_some())], "add")?;
@@ -159,37 +168,15 @@ pub fn validate(body: &LiquidityBody) -> Result<Operation, ApiError> {
             })
         }
         "remove" => {
-            only(
-                &[
-                    ("amount_x", body.amount_x.is_some()),
-                    ("amount_y", body.amount_y.is_some()),
-                    ("strategy", body.strategy.is_some()),
-                    (
-                        "max_active_bin_slippage",
-                        body.max_active_bin_slippage.is_some(),
-                    ),
-                ],
-                "remove",
-            )?;
+            only(&add_only, "remove")?;
             match body.bps {
                 Some(b) if (1..=10_000).contains(&b) => Ok(Operation::Remove { bps: b }),
                 _ => Err(ApiError::invalid("bps", "1 to 10000 basis points")),
             }
         }
         "claim" => {
-            only(
-                &[
-                    ("amount_x", body.amount_x.is_some()),
-                    ("amount_y", body.amount_y.is_some()),
-                    ("strategy", body.strategy.is_some()),
-                    (
-                        "max_active_bin_slippage",
-                        body.max_active_bin_slippage.is_some(),
-                    ),
-                    ("bps", body.bps.is_some()),
-                ],
-                "claim",
-            )?;
+            only(&add_only, "claim")?;
+            only(&[("bps", body.bps.is_some())], "claim")?;
             Ok(Operation::Claim)
         }
         _ => Err(ApiError::invalid("operation", "add, remove or claim")),
