@@ -157,6 +157,39 @@ async fn liquidity_is_judged_from_the_decoded_instruction_and_never_signed_unrun
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["decoded"]["instruction"], "claim_fee2");
 
+    // The same from the CLI: `custos liquidity add … --dry-run`.
+    let home = tempfile::tempdir().unwrap();
+    let out = common::custos_command()
+        .args(["liquidity", "add", "--pool", &pool, "--position", &position])
+        .args([
+            "--min-bin",
+            "-3",
+            "--max-bin",
+            "9",
+            "--amount-x",
+            "0.1",
+            "--amount-y",
+            "10",
+        ])
+        .args(["--dry-run", "--url", &srv.base(), "-o", "json"])
+        .env("CUSTOSCLI_TOKEN", &s.token)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["explanation"]["decision"], "allow", "{v}");
+    // Bins -3..=9 span bin arrays -1 and 0.
+    assert_eq!(
+        v["decoded"]["bin_arrays"].as_array().unwrap().len(),
+        2,
+        "{v}"
+    );
+
     // Refusals: a pool off the list (not even read), a deposit worth more than 100 USD, an
     // account that is not a pool, the toggle off.
     assert_denied_by(&dry(add("0.1", &random_address())).await, "liquidity.pools");

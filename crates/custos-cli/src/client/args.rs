@@ -138,10 +138,10 @@ pub enum ClientCmd {
     Trade {
         #[command(flatten)]
         target: Target,
-        /// `evm:<chain id>` with a configured router.
+        /// `solana` (Jupiter) or `evm:<chain id>` with a configured router.
         #[arg(long)]
         chain: String,
-        /// What is sold: the native symbol or a token address.
+        /// What is sold: the native symbol, a token symbol (Solana) or a token address / mint.
         #[arg(long = "from")]
         from_asset: String,
         /// What is bought.
@@ -153,6 +153,41 @@ pub enum ClientCmd {
         /// Largest shortfall below the quote, basis points.
         #[arg(long)]
         slippage_bps: Option<u32>,
+        #[command(flatten)]
+        opts: ActionOpts,
+    },
+    /// Provide liquidity to a Meteora DLMM pool on Solana (agent): add to a position the wallet
+    /// has, remove a share of it, or claim its fees, within the policy's `liquidity` rules.
+    Liquidity {
+        #[command(flatten)]
+        target: Target,
+        /// `add`, `remove` or `claim`.
+        #[arg(value_parser = ["add", "remove", "claim"])]
+        operation: String,
+        /// The pool's `LbPair` address.
+        #[arg(long)]
+        pool: String,
+        /// The wallet's position in the pool.
+        #[arg(long)]
+        position: String,
+        /// The lowest bin of the range.
+        #[arg(long, allow_hyphen_values = true)]
+        min_bin: i32,
+        /// The highest bin of the range (at most 69 above `--min-bin`).
+        #[arg(long, allow_hyphen_values = true)]
+        max_bin: i32,
+        /// `add`: the most of token X deposited, whole units.
+        #[arg(long)]
+        amount_x: Option<String>,
+        /// `add`: the most of token Y deposited, whole units.
+        #[arg(long)]
+        amount_y: Option<String>,
+        /// `add`: `spot`, `curve` or `bid_ask`.
+        #[arg(long)]
+        strategy: Option<String>,
+        /// `remove`: basis points of the range's liquidity.
+        #[arg(long)]
+        bps: Option<u16>,
         #[command(flatten)]
         opts: ActionOpts,
     },

@@ -501,6 +501,41 @@ pub async fn run(cmd: args::ClientCmd) -> Result<std::process::ExitCode> {
             )
             .await
         }
+        C::Liquidity {
+            target,
+            operation,
+            pool,
+            position,
+            min_bin,
+            max_bin,
+            amount_x,
+            amount_y,
+            strategy,
+            bps,
+            opts,
+        } => {
+            let mut body = serde_json::json!({"chain": "solana", "operation": operation,
+                "pool": pool, "position": position, "min_bin_id": min_bin, "max_bin_id": max_bin});
+            for (k, v) in [
+                ("amount_x", amount_x),
+                ("amount_y", amount_y),
+                ("strategy", strategy),
+            ] {
+                if let Some(v) = v {
+                    body[k] = Value::from(v);
+                }
+            }
+            if let Some(b) = bps {
+                body["bps"] = Value::from(b);
+            }
+            agent::action(
+                &Remote::connect_as(&target, profile::Kind::Agent)?,
+                "liquidity",
+                body,
+                opts,
+            )
+            .await
+        }
         C::Pay {
             target,
             resource,
