@@ -403,10 +403,14 @@ async fn finish(
 /// known: `503` naming the transaction, the idempotency claim left for recovery to answer, the
 /// reservation still in flight.
 fn unresolved(journal: &custos_core::InFlightTx, e: &ChainError) -> Response {
-    tracing::warn!(tx = %journal.tx_id, error = %e, "outcome unknown; left to recovery");
+    // The newest copy sent (a re-signed one, after a refresh) is the one to look for.
+    let sent = journal
+        .candidates()
+        .first()
+        .map_or(journal.tx_id.as_str(), |c| c.tx_id);
+    tracing::warn!(tx = %sent, error = %e, "outcome unknown; left to recovery");
     let mut r = ApiError::unavailable(format!(
-        "transaction {} was sent but its outcome is not known yet; retry with the same Idempotency-Key to learn it",
-        journal.tx_id
+        "transaction {sent} was sent but its outcome is not known yet; retry with the same Idempotency-Key to learn it"
     ))
     .into_response();
     r.extensions_mut().insert(crate::idempotency::Unresolved);
