@@ -26,6 +26,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How many times a simulation is repeated while the accounts it reads keep changing (on a
+/// backend that cannot read the state before it atomically).
+const SIMULATION_ATTEMPTS: u32 = 12;
+
 /// Adapter settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SolanaConfig {
@@ -237,8 +241,10 @@ impl SolanaAdapter {
         }
         // The effects are post minus pre, so both must describe the same state. Backends that
         // cannot read it atomically get a re-read after the simulation; if anything changed
-        // meanwhile (a concurrent transaction landed), simulate again.
-        let mut attempt = 0;
+        // meanwhile (a concurrent transaction landed — the wallet's own, when it sends many at
+        // once), simulate again after a pause that grows and differs per request, so a burst
+        // of one wallet's transactions does not keep colliding.
+        let mut attempt: u32 = 0;
         let (pre, sim) = loop {
             let before = self.backend.get_accounts(&keys).await?;
             let mut sim = self.backend.simulate(&tx, false, &keys).await?;
@@ -250,11 +256,19 @@ impl SolanaAdapter {
                 break (before, sim);
             }
             attempt += 1;
-            if attempt >= 5 {
+            if attempt >= SIMULATION_ATTEMPTS {
                 return Err(ChainError::Unavailable(
                     "the accounts kept changing during simulation; try again".into(),
                 ));
             }
+            // 5–20 ms, times the attempt; the jitter comes from the clock's nanoseconds.
+            let jitter = u64::from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos())
+                    % 15,
+            );
+            tokio::time::sleep(Duration::from_millis((5 + jitter) * u64::from(attempt))).await;
         };
         let mut mints = effects::mints_involved(agent, &pre, &sim.post_accounts);
         mints.sort_by_key(|m| m.to_bytes());
