@@ -164,6 +164,15 @@ pub static TOOLS: &[ToolSpec] = &[
         build: |a| action("trade", a, false),
     },
     ToolSpec {
+        name: "liquidity",
+        title: "Provide liquidity (Meteora DLMM)",
+        description: "Add to the wallet's position in a Meteora DLMM pool on Solana, remove a share of it, or claim its fees, within the policy's liquidity rules (pools allowlist, USD per deposit and per day). Where the cluster does not run the DLMM program, only a dry run is answered.",
+        scopes: &[ApiScope::Liquidity],
+        read_only: false,
+        schema: liquidity_schema,
+        build: |a| action("liquidity", a, false),
+    },
+    ToolSpec {
         name: "sign_transaction",
         title: "Sign a transaction",
         description: "Sign (and with broadcast: true, send) a transaction the agent built; the policy is checked against what it would really do.",
@@ -215,6 +224,7 @@ pub static TOOLS: &[ToolSpec] = &[
         scopes: &[
             ApiScope::Transfer,
             ApiScope::Trade,
+            ApiScope::Liquidity,
             ApiScope::Sign,
             ApiScope::SignMessage,
             ApiScope::Pay,
@@ -273,14 +283,41 @@ fn transfer_schema() -> Value {
 fn trade_schema() -> Value {
     object(
         json!({
-            "chain": {"type": "string", "description": "`evm:<chain id>` with a configured DEX router"},
-            "from_asset": {"type": "string", "description": "What is sold: the native symbol or an ERC-20 address"},
+            "chain": {"type": "string", "description": "`solana` (through Jupiter) or `evm:<chain id>` with a configured DEX router"},
+            "from_asset": {"type": "string", "description": "What is sold: the native symbol, a token symbol (Solana), a mint or an ERC-20 address"},
             "to_asset": {"type": "string", "description": "What is bought"},
             "amount": {"type": "string", "description": "How much is sold, whole units"},
             "slippage_bps": {"type": "integer", "minimum": 0, "description": "Largest shortfall below the quote, basis points (default 50)"},
             "idempotency_key": idempotency_property()
         }),
         &["chain", "from_asset", "to_asset", "amount"],
+    )
+}
+
+fn liquidity_schema() -> Value {
+    object(
+        json!({
+            "chain": {"type": "string", "enum": ["solana"]},
+            "pool": {"type": "string", "description": "The pool's LbPair address"},
+            "operation": {"type": "string", "enum": ["add", "remove", "claim"]},
+            "position": {"type": "string", "description": "The wallet's position in the pool"},
+            "min_bin_id": {"type": "integer", "description": "The lowest bin of the range"},
+            "max_bin_id": {"type": "integer", "description": "The highest bin (at most 69 above min_bin_id)"},
+            "amount_x": {"type": "string", "description": "add: the most of token X deposited, whole units"},
+            "amount_y": {"type": "string", "description": "add: the most of token Y deposited, whole units"},
+            "strategy": {"type": "string", "enum": ["spot", "curve", "bid_ask"]},
+            "max_active_bin_slippage": {"type": "integer", "minimum": 0, "description": "add: bins the active bin may move (default 3)"},
+            "bps": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "remove: basis points of the range's liquidity"},
+            "idempotency_key": idempotency_property()
+        }),
+        &[
+            "chain",
+            "pool",
+            "operation",
+            "position",
+            "min_bin_id",
+            "max_bin_id",
+        ],
     )
 }
 
@@ -337,7 +374,7 @@ fn replace_schema() -> Value {
 fn dry_run_schema() -> Value {
     object(
         json!({
-            "action": {"type": "string", "enum": ["transfer", "trade", "sign_transaction", "sign_message", "pay"]},
+            "action": {"type": "string", "enum": ["transfer", "trade", "liquidity", "sign_transaction", "sign_message", "pay"]},
             "request": {"type": "object", "description": "The arguments that action's tool would take (without idempotency_key)"}
         }),
         &["action", "request"],
@@ -439,13 +476,14 @@ fn dry_run(mut args: Map<String, Value>) -> Result<RestCall, ArgError> {
         Some(Value::String(s)) => match s.as_str() {
             "transfer" => "transfer",
             "trade" => "trade",
+            "liquidity" => "liquidity",
             "sign_transaction" => "sign",
             "sign_message" => "sign-message",
             "pay" => "pay",
             _ => {
                 return Err(ArgError::new(
                     "action",
-                    "must be transfer, trade, sign_transaction, sign_message or pay",
+                    "must be transfer, trade, liquidity, sign_transaction, sign_message or pay",
                 ))
             }
         },
@@ -550,7 +588,7 @@ mod tests {
     #[test]
     fn a_dry_run_names_the_action_and_signs_nothing() {
         let t = find("dry_run").map(|t| t.scopes.len());
-        assert_eq!(t, Some(5));
+        assert_eq!(t, Some(6));
         let call = find("dry_run").map(|t| {
             t.request(args(
                 json!({"action": "sign_message", "request": {"chain": "message", "message": "hi"}}),
