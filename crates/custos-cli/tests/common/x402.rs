@@ -70,6 +70,50 @@ impl Seller {
         set_variant(&self.url, name).await;
     }
 
+    /// The newest `PAYMENT-SIGNATURE` header it received.
+    pub fn last_payment(&self) -> String {
+        self.seen()
+            .iter()
+            .rev()
+            .find_map(|e| e["payment"].as_str().map(str::to_owned))
+            .expect("the seller received no payment")
+    }
+
+    /// Pays `url` with the requirement `quoted` while the seller asks something else instead
+    /// (each of amount, payee, asset, network in turn): every payment must be refused as a
+    /// changed quote naming what changed. Leaves the seller honest again.
+    pub async fn changed_quotes_are_refused(
+        &self,
+        srv: &super::Server,
+        token: &str,
+        url: &str,
+        quoted: &Value,
+    ) {
+        for (variant, field) in [
+            ("amount", "amount"),
+            ("payTo", "payTo"),
+            ("asset", "asset"),
+            ("network", "network"),
+        ] {
+            self.variant(variant).await;
+            let r = srv
+                .post(
+                    "/v1/wallets/me/actions/pay",
+                    Some(token),
+                    &json!({"url": url, "quote": quoted}),
+                )
+                .await;
+            let e = super::assert_error(&r, &[422], "invalid_request");
+            assert_eq!(e["field"], "quote", "{variant}: {}", r.text);
+            assert!(
+                e["message"].as_str().unwrap().contains(field),
+                "{variant}: {}",
+                r.text
+            );
+        }
+        self.variant("honest").await;
+    }
+
     /// Its request log so far.
     pub fn seen(&self) -> Vec<Value> {
         self.seen.lock().unwrap().clone()
