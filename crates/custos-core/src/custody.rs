@@ -21,6 +21,9 @@ pub enum KeyScheme {
     Secp256k1Ecdsa,
     /// secp256k1 BIP-340 Schnorr: Bitcoin Taproot.
     Secp256k1Schnorr,
+    /// RSA-2048 signing RSA-PSS with SHA-256 (MGF1-SHA-256, 32-byte salt): the agent's Kalshi
+    /// API key. It signs Kalshi requests only.
+    RsaPssSha256,
 }
 
 impl KeyScheme {
@@ -30,6 +33,7 @@ impl KeyScheme {
             Self::Ed25519 => "ed25519",
             Self::Secp256k1Ecdsa => "secp256k1_ecdsa",
             Self::Secp256k1Schnorr => "secp256k1_schnorr",
+            Self::RsaPssSha256 => "rsa_pss_sha256",
         }
     }
 }
@@ -57,10 +61,11 @@ pub struct PublicKeyInfo {
     /// The scheme.
     pub scheme: KeyScheme,
     /// Public key: 32 bytes Ed25519, 33 bytes compressed SEC1 for ECDSA, 32 bytes x-only for
-    /// BIP-340.
+    /// BIP-340, DER `SubjectPublicKeyInfo` for RSA.
     #[serde(with = "hex_bytes")]
     pub public_key: Vec<u8>,
-    /// The chain address: base58 for Solana, EIP-55 hex for EVM, hex x-only key for Schnorr.
+    /// The chain address: base58 for Solana, EIP-55 hex for EVM, hex x-only key for Schnorr;
+    /// for RSA (no chain), the hex SHA-256 of the DER public key (its fingerprint).
     pub address: String,
     /// Creation time.
     pub created_at_ms: i64,
@@ -106,18 +111,27 @@ pub enum SignPayload {
         #[serde(with = "hex_bytes")]
         hash: Vec<u8>,
     },
+    /// A Kalshi Trade API request (the `prediction` action), signed with the agent's RSA-PSS
+    /// key. The boundary classifies it, judges an order under the policy and builds the signed
+    /// text (`timestamp + METHOD + path`) itself.
+    KalshiRequest {
+        /// The request (boxed: it is larger than the other payloads).
+        request: Box<crate::prediction::KalshiRequest>,
+    },
 }
 
 impl SignPayload {
     /// The payload's bytes as the caller sent them (the typed-data document's text for EIP-712):
     /// what a signer's record of the request names by hash.
-    pub fn bytes(&self) -> &[u8] {
+    pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        use std::borrow::Cow;
         match self {
             Self::Message { bytes }
             | Self::SolanaTransaction { bytes }
-            | Self::EvmTransaction { bytes } => bytes,
-            Self::Eip712 { typed_data } => typed_data.as_bytes(),
-            Self::RawHash { hash } => hash,
+            | Self::EvmTransaction { bytes } => Cow::Borrowed(bytes),
+            Self::Eip712 { typed_data } => Cow::Borrowed(typed_data.as_bytes()),
+            Self::RawHash { hash } => Cow::Borrowed(hash),
+            Self::KalshiRequest { request } => Cow::Owned(request.canonical_bytes()),
         }
     }
 
@@ -129,6 +143,7 @@ impl SignPayload {
             Self::EvmTransaction { .. } => "evm_transaction",
             Self::Eip712 { .. } => "eip712",
             Self::RawHash { .. } => "raw_hash",
+            Self::KalshiRequest { .. } => "kalshi_request",
         }
     }
 

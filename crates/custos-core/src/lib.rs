@@ -18,6 +18,7 @@ pub mod custody;
 pub mod ids;
 pub mod in_flight;
 pub mod ledger;
+pub mod prediction;
 pub mod scope;
 pub mod secret;
 pub mod store;
@@ -50,6 +51,7 @@ pub use in_flight::{Candidate, IdempotencyRef, InFlightTx, Replacement, Replacem
 pub use ledger::{
     ApprovalRecord, ApprovalStatus, Bucket, Reservation, ReserveOutcome, Usage24h, VoteOutcome,
 };
+pub use prediction::{KalshiMethod, KalshiOrder, KalshiRequest, OutcomeSide};
 pub use scope::{ApiScope, Scopes, ScopesError};
 pub use secret::{SecretBytes, SecretString};
 pub use store::{

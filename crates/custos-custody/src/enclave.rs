@@ -307,7 +307,7 @@ impl Enclave {
         if let Some(k) = self.active_locked(agent, scheme)? {
             return Ok(k.meta.info(self.now()));
         }
-        let key = AgentSigningKey::generate(scheme);
+        let key = AgentSigningKey::generate(scheme)?;
         let meta =
             self.keystore
                 .seal_new(KeyOwner::Agent(agent), &key, self.now(), KeyStatus::Active)?;
@@ -354,6 +354,16 @@ impl Enclave {
                 let digest = crate::boundary_check::evm_digest_for(req.scheme, &req.payload)?;
                 key.key.sign_digest(&digest)?
             }
+            SignPayload::KalshiRequest { request } => {
+                let skew = request.timestamp_ms.abs_diff(self.now());
+                if skew > custos_core::prediction::KALSHI_MAX_SKEW_MS.unsigned_abs() {
+                    return Err(CustodyError::InvalidPayload(format!(
+                        "kalshi request timestamp is {skew} ms from the boundary's clock (at most {} ms): a signature is for one request sent now",
+                        custos_core::prediction::KALSHI_MAX_SKEW_MS
+                    )));
+                }
+                key.key.sign_kalshi(request.message().as_bytes())?
+            }
             _ => {
                 return Err(CustodyError::InvalidPayload(
                     "payload passed the check but has no signer".into(),
@@ -385,7 +395,7 @@ impl Enclave {
             },
         )?;
         lock(&self.active).remove(&(agent, scheme));
-        let key = AgentSigningKey::generate(scheme);
+        let key = AgentSigningKey::generate(scheme)?;
         let meta = self
             .keystore
             .seal_new(owner, &key, now, KeyStatus::Active)?;
@@ -443,7 +453,7 @@ fn load_or_create_identity(
     let key = match (active.next(), active.next()) {
         (Some(meta), None) => keystore.unseal(meta)?.key,
         (None, _) => {
-            let key = AgentSigningKey::generate(KeyScheme::Ed25519);
+            let key = AgentSigningKey::generate(KeyScheme::Ed25519)?;
             keystore.seal_new(KeyOwner::Identity, &key, now_ms, KeyStatus::Active)?;
             info!("enclave identity key created");
             key

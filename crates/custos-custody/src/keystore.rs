@@ -4,7 +4,7 @@
 //! Layout under the enclave data dir (the KV store uses the same folders under `custos/`):
 //! ```text
 //! keys/{agent-uuid}/{scheme}/{key_id}.json    agent keys (scheme: ed25519, secp256k1_ecdsa,
-//!                                              secp256k1_schnorr)
+//!                                              secp256k1_schnorr, rsa_pss_sha256)
 //! identity/ed25519/{key_id}.json               the enclave identity key
 //! kms/master.key | kms/master.json             local KMS: key file, or scrypt salt + check
 //! ```
@@ -82,7 +82,8 @@ struct SealedKeyFile {
     status: KeyStatus,
     /// Base64 of the data key as wrapped by the KMS provider.
     wrapped_data_key: String,
-    /// Base64 of `nonce || ciphertext || tag` of the 32 secret key bytes.
+    /// Base64 of `nonce || ciphertext || tag` of the secret key: 32 bytes, or an RSA key's
+    /// PKCS#8 DER.
     sealed_key: String,
 }
 
@@ -205,8 +206,8 @@ impl Keystore {
         };
         let cipher = Aes256Gcm::new_from_slice(dk.expose())
             .map_err(|_| CustodyError::Internal("data key has the wrong length".into()))?;
-        let secret = key.secret_bytes();
-        let sealed = crate::kms::seal(&cipher, secret.as_ref(), &file.aad())?;
+        let secret = key.secret_bytes()?;
+        let sealed = crate::kms::seal(&cipher, &secret, &file.aad())?;
         file.sealed_key = b64.encode(sealed);
         self.write(owner, &file, false)?;
         Ok(KeyMeta { file, public_key })
@@ -228,8 +229,8 @@ impl Keystore {
         let cipher = Aes256Gcm::new_from_slice(dk.expose())
             .map_err(|_| CustodyError::Internal("data key has the wrong length".into()))?;
         file.status = status;
-        let secret = key.key.secret_bytes();
-        file.sealed_key = b64.encode(crate::kms::seal(&cipher, secret.as_ref(), &file.aad())?);
+        let secret = key.key.secret_bytes()?;
+        file.sealed_key = b64.encode(crate::kms::seal(&cipher, &secret, &file.aad())?);
         self.write(owner, &file, true)?;
         Ok(KeyMeta {
             file,
@@ -392,20 +393,25 @@ mod tests {
             KeyScheme::Ed25519,
             KeyScheme::Secp256k1Ecdsa,
             KeyScheme::Secp256k1Schnorr,
+            KeyScheme::RsaPssSha256,
         ] {
             for _ in 0..3 {
-                let key = AgentSigningKey::generate(scheme);
+                let key = AgentSigningKey::generate(scheme).unwrap();
                 let meta = ks
                     .seal_new(KeyOwner::Agent(agent), &key, 1, KeyStatus::Active)
                     .unwrap();
                 let opened = ks.unseal(&meta).unwrap();
-                assert_eq!(*opened.key.secret_bytes(), *key.secret_bytes());
-                secrets.push(*key.secret_bytes());
+                assert_eq!(
+                    *opened.key.secret_bytes().unwrap(),
+                    *key.secret_bytes().unwrap()
+                );
+                assert_eq!(opened.key.public_key(), key.public_key());
+                secrets.push(key.secret_bytes().unwrap().to_vec());
             }
         }
         let mut files = Vec::new();
         all_files(dir.path(), &mut files);
-        assert!(files.len() >= 10, "{files:?}");
+        assert!(files.len() >= 13, "{files:?}");
         use base64::engine::general_purpose::{
             STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
         };
@@ -416,7 +422,14 @@ mod tests {
             let content = std::fs::read(f).unwrap();
             let text = String::from_utf8_lossy(&content).to_string();
             for s in &secrets {
-                assert!(!content.windows(32).any(|w| w == s), "raw secret in {f:?}");
+                // Any 32-byte run of a secret (an RSA key's DER is longer than its file could
+                // hide whole).
+                for part in s.chunks(32).filter(|c| c.len() == 32) {
+                    assert!(
+                        !content.windows(32).any(|w| w == part),
+                        "raw secret in {f:?}"
+                    );
+                }
                 for enc in [
                     hex::encode(s),
                     hex::encode_upper(s),
@@ -441,7 +454,7 @@ mod tests {
         let ka = ks
             .seal_new(
                 KeyOwner::Agent(a),
-                &AgentSigningKey::generate(s),
+                &AgentSigningKey::generate(s).unwrap(),
                 1,
                 KeyStatus::Active,
             )
@@ -449,7 +462,7 @@ mod tests {
         let kb = ks
             .seal_new(
                 KeyOwner::Agent(b),
-                &AgentSigningKey::generate(s),
+                &AgentSigningKey::generate(s).unwrap(),
                 1,
                 KeyStatus::Active,
             )
@@ -517,7 +530,7 @@ mod tests {
         let meta = ks
             .seal_new(
                 owner,
-                &AgentSigningKey::generate(KeyScheme::Ed25519),
+                &AgentSigningKey::generate(KeyScheme::Ed25519).unwrap(),
                 5,
                 KeyStatus::Active,
             )
@@ -590,7 +603,10 @@ mod tests {
             hex::encode(opened.meta.public_key()),
             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
         );
-        assert_eq!(hex::encode(*opened.key.secret_bytes()), FIXTURE_SECRET);
+        assert_eq!(
+            hex::encode(&*opened.key.secret_bytes().unwrap()),
+            FIXTURE_SECRET
+        );
         assert_eq!(metas[0].info(0).created_at_ms, 1_700_000_000_000);
     }
 }

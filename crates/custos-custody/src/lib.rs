@@ -7,7 +7,8 @@
 //! ever enters the server's address space.
 //!
 //! Inside the enclave:
-//! - keys are generated from the OS CSPRNG ([`signer`]), sealed at rest with AES-256-GCM under a
+//! - keys are generated from the OS CSPRNG ([`signer`]; the Kalshi RSA keys by OpenSSL,
+//!   [`rsa_key`]), sealed at rest with AES-256-GCM under a
 //!   data key wrapped by a KMS provider ([`kms`]; OpenBao Transit with the `openbao` feature),
 //!   bound to the agent id, key id and scheme ([`keystore`]); the sealed documents live on the
 //!   enclave's disk or, with OpenBao, optionally in a KV v2 mount;
@@ -41,6 +42,7 @@ pub mod openbao;
 pub mod pkcs11;
 pub mod protocol;
 mod recorded;
+pub mod rsa_key;
 pub(crate) mod serve;
 pub mod signer;
 

@@ -39,7 +39,7 @@ pub(crate) fn sign(
         Ok(_) => ("signed", None),
         Err(e) => ("refused", Some(e.to_string())),
     };
-    let subject = custos_signer::decisions::subject(req.payload.bytes());
+    let subject = custos_signer::decisions::subject(&req.payload.bytes());
     log.append(
         now_ms,
         req.agent_id,

@@ -1,8 +1,10 @@
-//! Key generation, signing and address derivation for the three schemes: Ed25519 (Solana),
-//! secp256k1 ECDSA with recovery id (EVM) and BIP-340 Schnorr (Taproot).
+//! Key generation, signing and address derivation for the four schemes: Ed25519 (Solana),
+//! secp256k1 ECDSA with recovery id (EVM), BIP-340 Schnorr (Taproot) and RSA-PSS (the agent's
+//! Kalshi API key, [`crate::rsa_key`]).
 //!
-//! Secret keys live only in the libraries' own key types, which zeroize on drop; the raw 32-byte
-//! form exists only transiently in [`Zeroizing`] buffers while being sealed or unsealed.
+//! Secret keys live only in the libraries' own key types, which zeroize on drop; the raw form
+//! (32 bytes, or an RSA key's PKCS#8 DER) exists only transiently in [`Zeroizing`] buffers while
+//! being sealed or unsealed.
 use custos_core::{CustodyError, KeyScheme};
 use rand_core::{OsRng, RngCore};
 use sha2::Digest as _;
@@ -17,6 +19,8 @@ pub(crate) enum AgentSigningKey {
     Ecdsa(k256::ecdsa::SigningKey),
     /// secp256k1 BIP-340 Schnorr.
     Schnorr(k256::schnorr::SigningKey),
+    /// RSA-2048 for Kalshi request signatures.
+    Rsa(crate::rsa_key::RsaKey),
 }
 
 impl std::fmt::Debug for AgentSigningKey {
@@ -27,17 +31,19 @@ impl std::fmt::Debug for AgentSigningKey {
 
 impl AgentSigningKey {
     /// A fresh key from the OS CSPRNG.
-    pub(crate) fn generate(scheme: KeyScheme) -> Self {
-        match scheme {
+    pub(crate) fn generate(scheme: KeyScheme) -> Result<Self, CustodyError> {
+        Ok(match scheme {
             KeyScheme::Ed25519 => Self::Ed25519(ed25519_dalek::SigningKey::generate(&mut OsRng)),
             KeyScheme::Secp256k1Ecdsa => Self::Ecdsa(k256::ecdsa::SigningKey::random(&mut OsRng)),
             KeyScheme::Secp256k1Schnorr => {
                 Self::Schnorr(k256::schnorr::SigningKey::random(&mut OsRng))
             }
-        }
+            KeyScheme::RsaPssSha256 => Self::Rsa(crate::rsa_key::RsaKey::generate()?),
+        })
     }
 
-    /// Rebuilds a key from its 32 secret bytes (as unsealed from disk).
+    /// Rebuilds a key from its secret bytes (as unsealed from disk): 32 bytes, or PKCS#8 DER
+    /// for RSA.
     pub(crate) fn from_secret_bytes(
         scheme: KeyScheme,
         secret: &[u8],
@@ -58,12 +64,13 @@ impl AgentSigningKey {
             KeyScheme::Secp256k1Schnorr => k256::schnorr::SigningKey::from_bytes(secret)
                 .map(Self::Schnorr)
                 .map_err(|_| bad()),
+            KeyScheme::RsaPssSha256 => crate::rsa_key::RsaKey::from_pkcs8(secret).map(Self::Rsa),
         }
     }
 
-    /// The 32 secret bytes, for sealing only.
-    pub(crate) fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
-        let mut out = Zeroizing::new([0u8; 32]);
+    /// The secret bytes, for sealing only: 32 bytes, or an RSA key's PKCS#8 DER.
+    pub(crate) fn secret_bytes(&self) -> Result<Zeroizing<Vec<u8>>, CustodyError> {
+        let mut out = Zeroizing::new(vec![0u8; 32]);
         match self {
             Self::Ed25519(k) => {
                 let mut b = k.to_bytes();
@@ -80,8 +87,9 @@ impl AgentSigningKey {
                 out.copy_from_slice(&b);
                 b.as_mut_slice().zeroize();
             }
+            Self::Rsa(k) => return k.to_pkcs8(),
         }
-        out
+        Ok(out)
     }
 
     /// The scheme.
@@ -90,6 +98,7 @@ impl AgentSigningKey {
             Self::Ed25519(_) => KeyScheme::Ed25519,
             Self::Ecdsa(_) => KeyScheme::Secp256k1Ecdsa,
             Self::Schnorr(_) => KeyScheme::Secp256k1Schnorr,
+            Self::Rsa(_) => KeyScheme::RsaPssSha256,
         }
     }
 
@@ -99,6 +108,7 @@ impl AgentSigningKey {
             Self::Ed25519(k) => k.verifying_key().to_bytes().to_vec(),
             Self::Ecdsa(k) => k.verifying_key().to_encoded_point(true).as_bytes().to_vec(),
             Self::Schnorr(k) => k.verifying_key().to_bytes().to_vec(),
+            Self::Rsa(k) => k.public_der(),
         }
     }
 
@@ -108,6 +118,7 @@ impl AgentSigningKey {
             Self::Ed25519(k) => solana_address(&k.verifying_key().to_bytes()),
             Self::Ecdsa(k) => evm_address(k.verifying_key()),
             Self::Schnorr(k) => hex::encode(k.verifying_key().to_bytes()),
+            Self::Rsa(k) => hex::encode(custos_core::sha256(&k.public_der())),
         }
     }
 
@@ -122,6 +133,20 @@ impl AgentSigningKey {
                 let digest: [u8; 32] = sha2::Sha256::digest(msg).into();
                 schnorr_sign(k, &digest, &aux)
             }
+            Self::Rsa(_) => Err(CustodyError::InvalidPayload(
+                "the rsa key signs kalshi requests only".into(),
+            )),
+        }
+    }
+
+    /// Signs a Kalshi request's text (`timestamp + METHOD + path`), which the boundary built
+    /// itself from a request it judged. Only the RSA key signs these.
+    pub(crate) fn sign_kalshi(&self, text: &[u8]) -> Result<Vec<u8>, CustodyError> {
+        match self {
+            Self::Rsa(k) => k.sign_pss(text),
+            _ => Err(CustodyError::InvalidPayload(
+                "kalshi requests are signed with the rsa_pss_sha256 key".into(),
+            )),
         }
     }
 }
@@ -301,7 +326,7 @@ mod tests {
     fn every_scheme_verifies_independently() {
         let msg = b"custos says hello";
         // Ed25519: verify_strict.
-        let key = AgentSigningKey::generate(KeyScheme::Ed25519);
+        let key = AgentSigningKey::generate(KeyScheme::Ed25519).unwrap();
         let sig = key.sign_message(msg).unwrap();
         let vk =
             ed25519_dalek::VerifyingKey::from_bytes(&key.public_key().try_into().unwrap()).unwrap();
@@ -311,7 +336,7 @@ mod tests {
 
         // ECDSA: low-S, recovers to the address, verify_prehash.
         for _ in 0..16 {
-            let key = AgentSigningKey::generate(KeyScheme::Secp256k1Ecdsa);
+            let key = AgentSigningKey::generate(KeyScheme::Secp256k1Ecdsa).unwrap();
             let sig = key.sign_message(msg).unwrap();
             assert_eq!(sig.len(), 65);
             let s = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
@@ -325,7 +350,7 @@ mod tests {
         }
 
         // Schnorr: verify over sha256(msg).
-        let key = AgentSigningKey::generate(KeyScheme::Secp256k1Schnorr);
+        let key = AgentSigningKey::generate(KeyScheme::Secp256k1Schnorr).unwrap();
         let sig = key.sign_message(msg).unwrap();
         let vk = k256::schnorr::VerifyingKey::from_bytes(&key.public_key()).unwrap();
         let s = k256::schnorr::Signature::try_from(sig.as_slice()).unwrap();
@@ -335,9 +360,34 @@ mod tests {
     }
 
     #[test]
+    fn the_rsa_key_signs_kalshi_text_only_and_round_trips() {
+        let key = AgentSigningKey::generate(KeyScheme::RsaPssSha256).unwrap();
+        let back = AgentSigningKey::from_secret_bytes(
+            KeyScheme::RsaPssSha256,
+            &key.secret_bytes().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(back.public_key(), key.public_key());
+        assert_eq!(key.address().len(), 64);
+        let sig = back
+            .sign_kalshi(b"1GET/trade-api/v2/portfolio/balance")
+            .unwrap();
+        assert!(crate::rsa_key::verify_pss(
+            &key.public_key(),
+            b"1GET/trade-api/v2/portfolio/balance",
+            &sig
+        ));
+        assert!(key.sign_message(b"x").is_err());
+        assert!(key.sign_digest(&[0; 32]).is_err());
+        let ed = AgentSigningKey::generate(KeyScheme::Ed25519).unwrap();
+        assert!(ed.sign_kalshi(b"x").is_err());
+        assert!(format!("{key:?}").contains("redacted"));
+    }
+
+    #[test]
     fn debug_is_redacted() {
-        let key = AgentSigningKey::generate(KeyScheme::Ed25519);
-        let secret = hex::encode(key.secret_bytes().as_ref());
+        let key = AgentSigningKey::generate(KeyScheme::Ed25519).unwrap();
+        let secret = hex::encode(key.secret_bytes().unwrap().as_slice());
         let out = format!("{key:?}");
         assert!(out.contains("redacted"));
         assert!(!out.contains(&secret));

@@ -147,6 +147,7 @@ fn verify(scheme: KeyScheme, public_key: &[u8], address: &str, msg: &[u8], sig: 
             vk.verify_prehash(&digest, &s).unwrap();
             assert_eq!(address, hex::encode(public_key));
         }
+        KeyScheme::RsaPssSha256 => unreachable!("the rsa key signs kalshi requests only"),
     }
 }
 

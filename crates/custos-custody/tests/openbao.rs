@@ -477,6 +477,7 @@ fn verify(scheme: KeyScheme, public_key: &[u8], msg: &[u8], sig: &[u8]) {
             let digest: [u8; 32] = sha2::Sha256::digest(msg).into();
             vk.verify_prehash(&digest, &s).unwrap();
         }
+        KeyScheme::RsaPssSha256 => unreachable!("the rsa key signs kalshi requests only"),
     }
 }
 

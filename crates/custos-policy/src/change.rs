@@ -166,6 +166,35 @@ pub fn loosenings(old: &PolicyDocument, new: &PolicyDocument) -> Vec<String> {
         }
         _ => {}
     }
+    let (a, b) = (&old.prediction, &new.prediction);
+    for m in added(&a.markets, &b.markets) {
+        more("prediction.markets", format!("adds {m}"));
+    }
+    if b.max_contracts > a.max_contracts {
+        more(
+            "prediction.max_contracts",
+            format!("{} → {}", a.max_contracts, b.max_contracts),
+        );
+    }
+    if b.max_usd_per_order > a.max_usd_per_order {
+        more(
+            "prediction.max_usd_per_order",
+            format!("{} → {}", a.max_usd_per_order, b.max_usd_per_order),
+        );
+    }
+    match (a.daily_usd, b.daily_usd) {
+        (Some(was), None) => more("prediction.daily_usd", format!("{was} → unset")),
+        (Some(was), Some(now)) if now > was => {
+            more("prediction.daily_usd", format!("{was} → {now}"))
+        }
+        _ => {}
+    }
+    if b.kalshi_key_id.is_some() && b.kalshi_key_id != a.kalshi_key_id {
+        more(
+            "prediction.kalshi_key_id",
+            "names another Kalshi API key".to_string(),
+        );
+    }
     if new.trading.max_slippage_bps > old.trading.max_slippage_bps {
         more(
             "trading.max_slippage_bps",
@@ -239,6 +268,7 @@ mod tests {
         });
         p.payments.daily_usd_per_domain = Some(Decimal::from_atoms(10u128.pow(18)));
         p.liquidity.daily_usd = Some(Decimal::from_atoms(10u128.pow(18)));
+        p.prediction.daily_usd = Some(Decimal::from_atoms(10u128.pow(18)));
         p
     }
 
@@ -332,6 +362,26 @@ mod tests {
             (
                 "payments.max_validity_seconds",
                 Box::new(|p| p.payments.max_validity_seconds += 1),
+            ),
+            (
+                "prediction.markets",
+                Box::new(|p| p.prediction.markets.push("KXFED".into())),
+            ),
+            (
+                "prediction.max_contracts",
+                Box::new(|p| p.prediction.max_contracts = 1),
+            ),
+            (
+                "prediction.max_usd_per_order",
+                Box::new(|p| p.prediction.max_usd_per_order = Decimal::from_atoms(1)),
+            ),
+            (
+                "prediction.daily_usd",
+                Box::new(|p| p.prediction.daily_usd = None),
+            ),
+            (
+                "prediction.kalshi_key_id",
+                Box::new(|p| p.prediction.kalshi_key_id = Some("k-1".into())),
             ),
             (
                 "payments.daily_usd_per_domain",

@@ -1,5 +1,6 @@
 //! The policy document of `API.md`: parsing with unknown fields refused, validation that names
 //! the offending field, and the merge of a partial document over the server default.
+use crate::prediction::PredictionRules;
 use custos_core::{Chain, Decimal};
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,9 @@ pub struct PolicyDocument {
     /// Rules for `liquidity` (Meteora DLMM pools).
     #[serde(default, skip_serializing_if = "LiquidityRules::is_default")]
     pub liquidity: LiquidityRules,
+    /// Rules for `prediction` (Kalshi markets).
+    #[serde(default, skip_serializing_if = "PredictionRules::is_default")]
+    pub prediction: PredictionRules,
 }
 
 /// Rules for `liquidity`, beyond the `actions.liquidity` toggle and the caps every action
@@ -357,6 +361,7 @@ impl Default for PolicyDocument {
             payments: Payments::default(),
             trading: Trading::default(),
             liquidity: LiquidityRules::default(),
+            prediction: PredictionRules::default(),
         }
     }
 }
@@ -508,6 +513,9 @@ impl PolicyDocument {
                 ));
             }
         }
+        self.prediction
+            .validate()
+            .map_err(|(field, message)| err(field, message))?;
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.chains.iter().enumerate() {
             if !seen.insert(*c) {

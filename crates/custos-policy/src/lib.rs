@@ -15,6 +15,7 @@ pub mod change;
 pub mod decision;
 pub mod document;
 pub mod engine;
+pub mod prediction;
 pub mod rules;
 
 pub use change::{changes, loosenings};
@@ -29,3 +30,4 @@ pub use engine::{
     check_stateless, evaluate, evaluate_payload, evaluate_with_approvals, explain, precheck,
     programs_outside_allowlist,
 };
+pub use prediction::PredictionRules;

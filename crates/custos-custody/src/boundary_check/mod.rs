@@ -71,6 +71,9 @@ pub fn check(
             ))
         }
         SignPayload::RawHash { hash } => raw_hash_allowed(policy, hash),
+        SignPayload::KalshiRequest { request } => {
+            custos_policy::prediction::check_request(policy, request).map_err(refusal)
+        }
         _ => Err(CustodyError::InvalidPayload(
             "no decoder for this payload kind".into(),
         )),
@@ -80,15 +83,18 @@ pub fn check(
 /// The engine's stateless rules on what the boundary derived; a refusal names every rule that
 /// denied, first one first (`"rule: message; rule: message"`).
 fn judge(policy: &PolicyDocument, intent: &Intent, effects: &Effects) -> Result<(), CustodyError> {
-    custos_policy::check_stateless(policy, intent, effects).map_err(|reasons| {
-        CustodyError::PolicyRefused(
-            reasons
-                .iter()
-                .map(|r| format!("{}: {}", r.rule, r.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })
+    custos_policy::check_stateless(policy, intent, effects).map_err(refusal)
+}
+
+/// A refusal naming every rule that denied, first one first (`"rule: message; rule: message"`).
+fn refusal(reasons: Vec<custos_policy::Reason>) -> CustodyError {
+    CustodyError::PolicyRefused(
+        reasons
+            .iter()
+            .map(|r| format!("{}: {}", r.rule, r.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }
 
 /// EIP-712 typed data: the digest is computed here from the document; a domain without
@@ -187,6 +193,13 @@ pub(crate) fn evm_digest_for(
 /// serialized transaction and the boundary would sign it blind.
 pub fn check_request(policy: &PolicyDocument, req: &SignRequest) -> Result<(), CustodyError> {
     check(policy, req.action, &req.payload)?;
+    // The RSA key signs Kalshi requests and nothing else; Kalshi requests need the RSA key.
+    let kalshi = matches!(req.payload, SignPayload::KalshiRequest { .. });
+    if kalshi != (req.scheme == KeyScheme::RsaPssSha256) {
+        return Err(CustodyError::InvalidPayload(
+            "kalshi requests, and only they, are signed with the rsa_pss_sha256 key".into(),
+        ));
+    }
     if let (KeyScheme::Ed25519, SignPayload::Message { bytes }) = (req.scheme, &req.payload) {
         if !bytes.starts_with(SOLANA_OFFCHAIN_DOMAIN) {
             return Err(CustodyError::InvalidPayload(

@@ -27,7 +27,8 @@
 //! What it deliberately does not do:
 //! - **BIP-340 Schnorr**: PKCS#11 has no BIP-340 mechanism and `CKM_ECDSA` cannot produce one,
 //!   so every `Secp256k1Schnorr` request is refused with [`CustodyError::InvalidPayload`]; Taproot
-//!   keys stay with the enclave backend.
+//!   keys stay with the enclave backend. Nor does it hold the agents' Kalshi RSA keys
+//!   (`RsaPssSha256`): prediction markets need the enclave backend.
 //! - It assumes one Custos instance per token: another process rotating the same agent's key
 //!   would not invalidate this instance's handle cache.
 //! - It never calls `C_Finalize` (see [`token::module`]).
@@ -102,13 +103,25 @@ impl Pkcs11Config {
     }
 }
 
-/// The error for every BIP-340 request: the token cannot produce such a signature.
-pub(crate) fn unsupported_schnorr() -> CustodyError {
-    CustodyError::InvalidPayload(
-        "secp256k1 BIP-340 Schnorr is not supported by the PKCS#11 backend (PKCS#11 defines no \
-         BIP-340 mechanism); keep Taproot keys in the enclave backend"
-            .into(),
-    )
+/// Whether the token can hold keys of `scheme`: Ed25519 and secp256k1 ECDSA.
+pub(crate) fn supported(scheme: KeyScheme) -> bool {
+    matches!(scheme, KeyScheme::Ed25519 | KeyScheme::Secp256k1Ecdsa)
+}
+
+/// The error for every request of a scheme the token cannot serve.
+pub(crate) fn unsupported(scheme: KeyScheme) -> CustodyError {
+    CustodyError::InvalidPayload(match scheme {
+        KeyScheme::RsaPssSha256 => {
+            "the PKCS#11 backend holds no Kalshi RSA keys (rsa_pss_sha256); \
+             use the enclave backend for prediction markets"
+                .into()
+        }
+        _ => {
+            "secp256k1 BIP-340 Schnorr is not supported by the PKCS#11 backend (PKCS#11 defines no \
+             BIP-340 mechanism); keep Taproot keys in the enclave backend"
+                .into()
+        }
+    })
 }
 
 /// A public key ready to check the token's output.
@@ -268,8 +281,8 @@ impl Pkcs11Custody {
         scheme: KeyScheme,
         kind: RawKey,
     ) -> Result<RawBenchKey, CustodyError> {
-        if scheme == KeyScheme::Secp256k1Schnorr {
-            return Err(unsupported_schnorr());
+        if !supported(scheme) {
+            return Err(unsupported(scheme));
         }
         let persistence = match kind {
             RawKey::Session => Persistence::Session,
@@ -429,7 +442,9 @@ fn load_entry(
                 Verifier::Ecdsa(vk),
             )
         }
-        KeyScheme::Secp256k1Schnorr => return Err(unsupported_schnorr().into()),
+        KeyScheme::Secp256k1Schnorr | KeyScheme::RsaPssSha256 => {
+            return Err(unsupported(scheme).into())
+        }
     };
     Ok(KeyEntry {
         key_id,
@@ -557,8 +572,8 @@ impl Inner {
     }
 
     fn create_key(&self, agent: AgentId, scheme: KeyScheme) -> Result<PublicKeyInfo, CustodyError> {
-        if scheme == KeyScheme::Secp256k1Schnorr {
-            return Err(unsupported_schnorr());
+        if !supported(scheme) {
+            return Err(unsupported(scheme));
         }
         let _w = lock(&self.write_lock);
         if let Some(k) = self.active_locked(agent, scheme)? {
@@ -575,8 +590,8 @@ impl Inner {
         agent: AgentId,
         scheme: KeyScheme,
     ) -> Result<Option<PublicKeyInfo>, CustodyError> {
-        if scheme == KeyScheme::Secp256k1Schnorr {
-            return Err(unsupported_schnorr());
+        if !supported(scheme) {
+            return Err(unsupported(scheme));
         }
         Ok(self.active(agent, scheme)?.map(|k| k.info()))
     }
@@ -616,8 +631,8 @@ impl Inner {
         req: &SignRequest,
         version: &mut Option<u64>,
     ) -> Result<Signature, CustodyError> {
-        if req.scheme == KeyScheme::Secp256k1Schnorr {
-            return Err(unsupported_schnorr());
+        if !supported(req.scheme) {
+            return Err(unsupported(req.scheme));
         }
         let policy = self
             .book
@@ -666,8 +681,8 @@ impl Inner {
     }
 
     fn rotate(&self, agent: AgentId, scheme: KeyScheme) -> Result<PublicKeyInfo, CustodyError> {
-        if scheme == KeyScheme::Secp256k1Schnorr {
-            return Err(unsupported_schnorr());
+        if !supported(scheme) {
+            return Err(unsupported(scheme));
         }
         let _w = lock(&self.write_lock);
         let old = self

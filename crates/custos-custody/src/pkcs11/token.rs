@@ -356,7 +356,9 @@ pub(crate) fn generate(
             let (pub_h, priv_h) = generated?;
             Ok((priv_h, pub_h))
         }
-        KeyScheme::Secp256k1Schnorr => Err(super::unsupported_schnorr().into()),
+        KeyScheme::Secp256k1Schnorr | KeyScheme::RsaPssSha256 => {
+            Err(super::unsupported(scheme).into())
+        }
     }
 }
 
@@ -446,7 +448,9 @@ pub(crate) fn sign_raw(
     let mechanism = match scheme {
         KeyScheme::Ed25519 => Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
         KeyScheme::Secp256k1Ecdsa => Mechanism::Ecdsa,
-        KeyScheme::Secp256k1Schnorr => return Err(super::unsupported_schnorr().into()),
+        KeyScheme::Secp256k1Schnorr | KeyScheme::RsaPssSha256 => {
+            return Err(super::unsupported(scheme).into())
+        }
     };
     Ok(s.sign(&mechanism, key, data)?)
 }

@@ -150,7 +150,7 @@ pub fn verify(info: &PublicKeyInfo, msg: &[u8], sig: &[u8]) {
             )
             .unwrap();
         }
-        KeyScheme::Secp256k1Schnorr => unreachable!(),
+        KeyScheme::Secp256k1Schnorr | KeyScheme::RsaPssSha256 => unreachable!(),
     }
 }
 
