@@ -70,6 +70,13 @@ solana_py() {
     pip_install solana.rpc.async_api "solana==0.41.0"
 }
 
+# RSA-PSS verification for the Kalshi Trade API stand-in (scripts/kalshi_fake.py;
+# crates/custos-cli/tests/prediction.rs): pyca/cryptography.
+kalshi_fake() {
+    python3_and_pip
+    pip_install cryptography.hazmat.primitives.asymmetric.padding cryptography
+}
+
 # The official MCP client SDK for the MCP tests (scripts/mcp_client.py).
 mcp_sdk() {
     python3_and_pip
@@ -197,6 +204,7 @@ main() {
     x402_seller
     solana_web3
     meteora_dlmm
+    kalshi_fake
     schemathesis_cli
     openbao
     softhsm

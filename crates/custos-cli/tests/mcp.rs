@@ -190,7 +190,7 @@ async fn mcp_tools_follow_scopes_and_go_through_the_rest_pipeline_on_stdio_and_h
 
     // A key without a scope list sees every tool.
     let out = mcp(&srv, "http", &everything, &json!([{"op": "list"}]));
-    assert_eq!(tool_names(&out["steps"][0]).len(), 16, "{out}");
+    assert_eq!(tool_names(&out["steps"][0]).len(), 18, "{out}");
 
     // The same transfer through REST leaves the same audit trail as through MCP.
     let r = srv

@@ -173,6 +173,24 @@ pub static TOOLS: &[ToolSpec] = &[
         build: |a| action("liquidity", a, false),
     },
     ToolSpec {
+        name: "prediction",
+        title: "Prediction market order (Kalshi)",
+        description: "Buy contracts of one outcome of a Kalshi market with a limit order (operation: buy), or cancel a resting order (operation: cancel), within the policy's prediction rules (markets allowlist, contracts and USD per order, USD per day). The request is signed by the agent's Kalshi key inside the custody boundary.",
+        scopes: &[ApiScope::Prediction],
+        read_only: false,
+        schema: prediction_schema,
+        build: |a| action("prediction", a, false),
+    },
+    ToolSpec {
+        name: "prediction_account",
+        title: "Kalshi account",
+        description: "The agent's Kalshi balance (cents), positions or orders, read with a request signed inside the custody boundary.",
+        scopes: &[ApiScope::Prediction],
+        read_only: true,
+        schema: prediction_account_schema,
+        build: prediction_account,
+    },
+    ToolSpec {
         name: "sign_transaction",
         title: "Sign a transaction",
         description: "Sign (and with broadcast: true, send) a transaction the agent built; the policy is checked against what it would really do.",
@@ -294,6 +312,41 @@ fn trade_schema() -> Value {
     )
 }
 
+fn prediction_schema() -> Value {
+    object(
+        json!({
+            "operation": {"type": "string", "enum": ["buy", "cancel"]},
+            "ticker": {"type": "string", "description": "buy: the market ticker, e.g. KXFED-26DEC-T4.00"},
+            "side": {"type": "string", "enum": ["yes", "no"], "description": "buy: the outcome bought"},
+            "count": {"type": "integer", "minimum": 1, "description": "buy: contracts"},
+            "limit_price": {"type": "string", "description": "buy: the most paid per contract, USD, 0.01 to 0.99"},
+            "order_id": {"type": "string", "description": "cancel: Kalshi's order id"},
+            "idempotency_key": idempotency_property()
+        }),
+        &["operation"],
+    )
+}
+
+fn prediction_account_schema() -> Value {
+    object(
+        json!({"what": {"type": "string", "enum": ["balance", "positions", "orders"]}}),
+        &["what"],
+    )
+}
+
+fn prediction_account(mut args: Map<String, Value>) -> Result<RestCall, ArgError> {
+    let what = match args.remove("what") {
+        Some(Value::String(s)) if matches!(s.as_str(), "balance" | "positions" | "orders") => s,
+        _ => {
+            return Err(ArgError::new(
+                "what",
+                "must be balance, positions or orders",
+            ))
+        }
+    };
+    get(args, &format!("/v1/wallets/me/prediction/{what}"), &[])
+}
+
 fn liquidity_schema() -> Value {
     object(
         json!({
@@ -374,7 +427,7 @@ fn replace_schema() -> Value {
 fn dry_run_schema() -> Value {
     object(
         json!({
-            "action": {"type": "string", "enum": ["transfer", "trade", "liquidity", "sign_transaction", "sign_message", "pay"]},
+            "action": {"type": "string", "enum": ["transfer", "trade", "liquidity", "prediction", "sign_transaction", "sign_message", "pay"]},
             "request": {"type": "object", "description": "The arguments that action's tool would take (without idempotency_key)"}
         }),
         &["action", "request"],
@@ -477,13 +530,14 @@ fn dry_run(mut args: Map<String, Value>) -> Result<RestCall, ArgError> {
             "transfer" => "transfer",
             "trade" => "trade",
             "liquidity" => "liquidity",
+            "prediction" => "prediction",
             "sign_transaction" => "sign",
             "sign_message" => "sign-message",
             "pay" => "pay",
             _ => {
                 return Err(ArgError::new(
                     "action",
-                    "must be transfer, trade, liquidity, sign_transaction, sign_message or pay",
+                    "must be transfer, trade, liquidity, prediction, sign_transaction, sign_message or pay",
                 ))
             }
         },

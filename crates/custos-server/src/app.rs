@@ -7,7 +7,8 @@ use crate::metrics::Metrics;
 use crate::pipeline;
 use crate::ratelimit::Limits;
 use crate::routes::{
-    admin, agent, auth, dev, keys, policy, system, tighten, transactions, wallet, webhook,
+    admin, agent, auth, dev, keys, policy, prediction, system, tighten, transactions, wallet,
+    webhook,
 };
 use crate::state::{AppState, Inner};
 use axum::extract::DefaultBodyLimit;
@@ -52,6 +53,16 @@ fn api_router(state: AppState) -> Router {
         .route("/v1/wallets/me/audit", get(wallet::my_audit))
         .route("/v1/wallets/me/actions/{action}", post(wallet::action))
         .route("/v1/wallets/me/balances", get(wallet::balances))
+        .route("/v1/wallets/me/prediction/key", post(prediction::key))
+        .route(
+            "/v1/wallets/me/prediction/balance",
+            get(prediction::balance),
+        )
+        .route(
+            "/v1/wallets/me/prediction/positions",
+            get(prediction::positions),
+        )
+        .route("/v1/wallets/me/prediction/orders", get(prediction::orders))
         .route("/v1/wallets/me/transactions", get(transactions::list))
         .route(
             "/v1/wallets/me/webhook",

@@ -39,6 +39,8 @@ pub struct Config {
     pub compat: CompatConfig,
     /// Agents' transaction status webhooks.
     pub webhooks: WebhooksConfig,
+    /// Kalshi's Trade API (the `prediction` action).
+    pub kalshi: crate::actions::prediction::kalshi::KalshiSettings,
 }
 
 /// `[webhooks]`: where agents may have their transaction statuses posted (`crate::webhooks`).
@@ -819,6 +821,7 @@ impl Config {
         }
         self.evm.validate().map_err(|(k, m)| cerr(&k, m))?;
         self.solana.validate().map_err(|(k, m)| cerr(&k, m))?;
+        self.kalshi.validate().map_err(|(k, m)| cerr(&k, m))?;
         if !(1..=7 * 86_400).contains(&self.approvals.ttl_seconds) {
             return Err(cerr(
                 "approvals.ttl_seconds",

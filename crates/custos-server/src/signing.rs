@@ -82,6 +82,27 @@ impl Boundary {
             .await
     }
 
+    /// Signs a Kalshi API request with `agent`'s RSA key, for a request the policy's prediction
+    /// rules approved (an order inside its caps, a cancellation, a portfolio read). The
+    /// boundary judges it again under its own owner-signed policy and signs the text it builds
+    /// itself (`timestamp + METHOD + path`).
+    pub async fn sign_kalshi(
+        &self,
+        approved: &Approved<custos_core::KalshiRequest>,
+        agent: AgentId,
+    ) -> Result<Signature, CustodyError> {
+        self.0
+            .sign(SignRequest {
+                agent_id: agent,
+                scheme: KeyScheme::RsaPssSha256,
+                payload: SignPayload::KalshiRequest {
+                    request: Box::new(approved.get().clone()),
+                },
+                action: Some(custos_core::Action::Prediction),
+            })
+            .await
+    }
+
     /// See [`Custody::create_key`].
     pub async fn create_key(
         &self,

@@ -1,7 +1,7 @@
-//! Agent commands against a server: the wallet, its balances and transactions, and the actions
-//! (transfer, sign, sign-message, trade), each with an idempotency key (generated and printed
+//! Agent commands against a server: the wallet, its balances and transactions, its Kalshi
+//! account, and the actions (transfer, sign, sign-message, trade, prediction, …), each with an idempotency key (generated and printed
 //! when not given, so a retry after a lost answer cannot pay twice) and `--dry-run`.
-use super::args::{ActionOpts, ReplaceOpts, TxCmd, WalletCmd};
+use super::args::{ActionOpts, PredictionCmd, ReplaceOpts, TxCmd, WalletCmd};
 use super::render::{cell, list, show, time, Output, Table};
 use super::{enc, Remote};
 use anyhow::{Context as _, Result};
@@ -26,6 +26,53 @@ pub async fn wallet(r: &Remote, cmd: WalletCmd) -> Result<ExitCode> {
             });
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `custos prediction key|buy|cancel|balance|positions|orders`.
+pub async fn prediction(r: &Remote, cmd: PredictionCmd) -> Result<ExitCode> {
+    let v = match cmd {
+        PredictionCmd::Key => {
+            let v = r
+                .send(
+                    reqwest::Method::POST,
+                    "/v1/wallets/me/prediction/key",
+                    Some(&json!({})),
+                    &[],
+                )
+                .await?
+                .body;
+            if r.output == Output::Table {
+                eprintln!("register this public key with Kalshi (API keys → use your own public key), then set prediction.kalshi_key_id to the key id Kalshi gives it");
+            }
+            v
+        }
+        PredictionCmd::Buy {
+            ticker,
+            side,
+            count,
+            limit_price,
+            opts,
+        } => {
+            let body = json!({"operation": "buy", "ticker": ticker, "side": side,
+                "count": count, "limit_price": limit_price});
+            return action(r, "prediction", body, opts).await;
+        }
+        PredictionCmd::Cancel { order_id, opts } => {
+            let body = json!({"operation": "cancel", "order_id": order_id});
+            return action(r, "prediction", body, opts).await;
+        }
+        PredictionCmd::Balance => r.get("/v1/wallets/me/prediction/balance").await?,
+        PredictionCmd::Positions => r.get("/v1/wallets/me/prediction/positions").await?,
+        PredictionCmd::Orders { status } => {
+            let q = status
+                .map(|s| format!("?status={}", enc(&s)))
+                .unwrap_or_default();
+            r.get(&format!("/v1/wallets/me/prediction/orders{q}"))
+                .await?
+        }
+    };
+    show(r.output, &v, Table::fields);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -191,6 +191,15 @@ pub enum ClientCmd {
         #[command(flatten)]
         opts: ActionOpts,
     },
+    /// Kalshi prediction markets (agent): the agent's Kalshi API key (made in the custody
+    /// boundary), limit orders within the policy's `prediction` rules, cancellations, and the
+    /// account's balance, positions and orders.
+    Prediction {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: PredictionCmd,
+    },
     /// Pay for an HTTP resource with x402 (agent): fetch the URL and, on `402 Payment
     /// Required`, pay it within the policy's `payments` rules; prints the resource and the
     /// seller's settlement receipt.
@@ -398,6 +407,47 @@ pub enum WalletCmd {
     Show,
     /// Balances on every enabled chain.
     Balances,
+}
+
+/// `custos prediction …`.
+#[derive(clap::Subcommand)]
+pub enum PredictionCmd {
+    /// The agent's Kalshi API key: created in the custody boundary on first use; prints the
+    /// PEM public key to register with Kalshi (then set `prediction.kalshi_key_id`).
+    Key,
+    /// Buy contracts of one outcome with a limit order.
+    Buy {
+        /// The market ticker, e.g. KXFED-26DEC-T4.00.
+        ticker: String,
+        /// `yes` or `no`.
+        #[arg(value_parser = ["yes", "no"])]
+        side: String,
+        /// Contracts.
+        #[arg(long)]
+        count: u32,
+        /// The most paid per contract, USD (0.01–0.99).
+        #[arg(long)]
+        limit_price: String,
+        #[command(flatten)]
+        opts: ActionOpts,
+    },
+    /// Cancel a resting order.
+    Cancel {
+        /// Kalshi's order id.
+        order_id: String,
+        #[command(flatten)]
+        opts: ActionOpts,
+    },
+    /// The Kalshi balance.
+    Balance,
+    /// Positions.
+    Positions,
+    /// Orders (`--status resting|canceled|executed`).
+    Orders {
+        /// Only orders in this status.
+        #[arg(long, value_parser = ["resting", "canceled", "executed"])]
+        status: Option<String>,
+    },
 }
 
 /// `custos tx …`.

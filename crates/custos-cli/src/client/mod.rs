@@ -401,6 +401,9 @@ pub async fn run(cmd: args::ClientCmd) -> Result<std::process::ExitCode> {
         C::Wallet { target, cmd } => {
             agent::wallet(&Remote::connect_as(&target, profile::Kind::Agent)?, cmd).await
         }
+        C::Prediction { target, cmd } => {
+            agent::prediction(&Remote::connect_as(&target, profile::Kind::Agent)?, cmd).await
+        }
         C::Mcp { target } => mcp::serve(Remote::connect_as(&target, profile::Kind::Agent)?).await,
         C::Tx { target, cmd } => {
             agent::tx(&Remote::connect_as(&target, profile::Kind::Agent)?, cmd).await

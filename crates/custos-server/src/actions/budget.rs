@@ -80,8 +80,9 @@ pub async fn reserve(
     reserve_in(state, agent, policy, usd, None).await
 }
 
-/// [`reserve`], also counting against `bucket` (a per-site share for x402 payments), whose
-/// refusal names `payments.daily_usd_per_domain`.
+/// [`reserve`], also counting against `bucket` (a per-site share for x402 payments, `liquidity`
+/// deposits, `prediction` orders), whose refusal names that share's rule
+/// (`payments.daily_usd_per_domain`, `liquidity.daily_usd`, `prediction.daily_usd`).
 pub async fn reserve_in(
     state: &AppState,
     agent: &Agent,
@@ -118,11 +119,20 @@ pub async fn reserve_in(
         )])),
         ReserveOutcome::OverBucket { spent } => {
             let (key, cap) = cap_of_bucket.unwrap_or_default();
+            let (rule, what) = match key.strip_prefix("x402:") {
+                Some(site) => ("payments.daily_usd_per_domain", format!("paid to {site}")),
+                None => (
+                    match key.as_str() {
+                        "liquidity" => "liquidity.daily_usd",
+                        _ => "prediction.daily_usd",
+                    },
+                    format!("in {key}"),
+                ),
+            };
             Err(ApiError::policy_denied(vec![(
-                "payments.daily_usd_per_domain".into(),
+                rule.into(),
                 format!(
-                    "{spent} USD already paid or in flight to {} in 24 h; {usd} more exceeds its cap of {cap}",
-                    key.trim_start_matches("x402:")
+                    "{spent} USD already {what} or in flight in 24 h; {usd} more exceeds its cap of {cap}"
                 ),
             )]))
         }

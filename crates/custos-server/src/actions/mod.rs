@@ -11,6 +11,7 @@ pub mod evm_message;
 mod execute;
 pub mod liquidity;
 pub mod pay;
+pub mod prediction;
 mod refresh;
 pub mod replace;
 pub mod sign;

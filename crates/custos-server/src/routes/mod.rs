@@ -1,5 +1,6 @@
 //! HTTP handlers, one module per audience: agent login, the agent's wallet and standing, operators (agents
-//! and approvals, policies, keys), the agent's transactions and status webhook, and the
+//! and approvals, policies, keys), the agent's transactions and status webhook, its Kalshi
+//! account, and the
 //! unauthenticated system endpoints.
 pub mod admin;
 pub mod agent;
@@ -7,6 +8,7 @@ pub mod auth;
 pub mod dev;
 pub mod keys;
 pub mod policy;
+pub mod prediction;
 pub mod system;
 pub mod tighten;
 pub mod transactions;

@@ -183,7 +183,7 @@ pub fn offchain_envelope(message: &str) -> Vec<u8> {
     out
 }
 
-/// A chain action's parsed body.
+/// A pipeline action's parsed body (chain actions, and Kalshi orders).
 enum ChainJob {
     Transfer(TransferBody),
     Sign(SignTxBody),
@@ -191,13 +191,14 @@ enum ChainJob {
     EvmMessage(crate::actions::evm_message::EvmMessageBody),
     Pay(crate::actions::pay::PayBody),
     Liquidity(crate::actions::liquidity::LiquidityBody),
+    Prediction(crate::actions::prediction::PredictionBody),
 }
 
 /// Performs an action for the caller.
 #[utoipa::path(post, path = "/v1/wallets/me/actions/{action}", tag = "wallet", security(("bearer" = [])),
-    params(("action" = String, Path, description = "`transfer`, `sign` (a Solana or EVM transaction, or `chain: message`), `trade` (Solana through Jupiter, EVM through Uniswap V2), `sign-message` (`chain: message`, or `evm:<id>` with `message`, `typed_data` or `hash`) `pay` (an x402 payment for a URL) or `liquidity` (Meteora DLMM on Solana)"), ("Idempotency-Key" = Option<String>, Header,), ("dry_run" = Option<bool>, Query, description = "Explain the policy decision without signing")),
-    request_body(content((TransferBody), (SignTxBody), (crate::actions::trade::TradeBody), (crate::actions::evm_message::EvmMessageBody), (SignMessageBody), (crate::actions::pay::PayBody), (crate::actions::liquidity::LiquidityBody)), description = "`TransferBody` for `transfer`; `SignTxBody` for `sign` on a chain; `TradeBody` for `trade`; `EvmMessageBody` for `sign-message` on an EVM chain; `SignMessageBody` for off-chain messages; `PayBody` for `pay`; `LiquidityBody` for `liquidity`"),
-    responses((status = 200, description = "Confirmed transfer `{status, tx, usd_value, audit_id, slot}`, signed transaction `{status: signed, tx, signed_transaction, usd_value, audit_id}`, or `SignedMessage`"), (status = 202, description = "`{status: pending_approval, approval_id, quorum}`"), (status = 403, description = "policy_denied"), (status = 409, description = "Idempotency key in use"), (status = 422, description = "Invalid request")))]
+    params(("action" = String, Path, description = "`transfer`, `sign` (a Solana or EVM transaction, or `chain: message`), `trade` (Solana through Jupiter, EVM through Uniswap V2), `sign-message` (`chain: message`, or `evm:<id>` with `message`, `typed_data` or `hash`) `pay` (an x402 payment for a URL), `liquidity` (Meteora DLMM on Solana) or `prediction` (Kalshi: buy contracts, cancel an order)"), ("Idempotency-Key" = Option<String>, Header,), ("dry_run" = Option<bool>, Query, description = "Explain the policy decision without signing")),
+    request_body(content((TransferBody), (SignTxBody), (crate::actions::trade::TradeBody), (crate::actions::evm_message::EvmMessageBody), (SignMessageBody), (crate::actions::pay::PayBody), (crate::actions::liquidity::LiquidityBody), (crate::actions::prediction::PredictionBody)), description = "`TransferBody` for `transfer`; `SignTxBody` for `sign` on a chain; `TradeBody` for `trade`; `EvmMessageBody` for `sign-message` on an EVM chain; `SignMessageBody` for off-chain messages; `PayBody` for `pay`; `LiquidityBody` for `liquidity`; `PredictionBody` for `prediction`"),
+    responses((status = 200, description = "Confirmed transfer `{status, tx, usd_value, audit_id, slot}`, signed transaction `{status: signed, tx, signed_transaction, usd_value, audit_id}`, `SignedMessage`, or a Kalshi order `{status: executed|resting|canceled, order_id, max_cost_usd, order}`"), (status = 202, description = "`{status: pending_approval, approval_id, quorum}`"), (status = 403, description = "policy_denied"), (status = 409, description = "Idempotency key in use"), (status = 422, description = "Invalid request"), (status = 502, description = "upstream_error: a remote service (a swap API, Kalshi) failed or answered something unusable")))]
 #[allow(clippy::too_many_arguments)]
 pub async fn action(
     State(state): State<AppState>,
@@ -222,7 +223,7 @@ pub async fn action(
         .and_then(|c| c.as_str())
         .and_then(|c| c.parse::<custos_core::Chain>().ok());
     let chain_action = match action.as_str() {
-        "transfer" | "trade" | "pay" | "liquidity" => true,
+        "transfer" | "trade" | "pay" | "liquidity" | "prediction" => true,
         // A chain `sign` names a chain this build knows and carries a transaction; anything else
         // (`message`, or a bad value the message path reports against `chain`) is a message.
         "sign" => {
@@ -273,6 +274,12 @@ pub async fn action(
                 let params = json!({"chain": req.chain, "pool": req.pool, "operation": req.operation, "position": req.position, "min_bin_id": req.min_bin_id, "max_bin_id": req.max_bin_id, "amount_x": req.amount_x, "amount_y": req.amount_y, "bps": req.bps, "dry_run": dry_run});
                 (ChainJob::Liquidity(req), params)
             }
+            "prediction" => {
+                let req: crate::actions::prediction::PredictionBody = parse_json(&body)?;
+                crate::actions::prediction::validate(&req)?;
+                let params = json!({"operation": req.operation, "ticker": req.ticker, "side": req.side, "count": req.count, "limit_price": req.limit_price, "order_id": req.order_id, "dry_run": dry_run});
+                (ChainJob::Prediction(req), params)
+            }
             "sign-message" => {
                 let req: crate::actions::evm_message::EvmMessageBody = parse_json(&body)?;
                 let params = json!({"chain": req.chain, "kind": if req.typed_data.is_some() { "eip712" } else if req.hash.is_some() { "raw_hash" } else { "eip191" }});
@@ -309,6 +316,9 @@ pub async fn action(
                 ChainJob::Liquidity(req) => {
                     crate::actions::liquidity::run(&st, &actor, agent, req, dry_run).await
                 }
+                ChainJob::Prediction(req) => {
+                    crate::actions::prediction::run(&st, &actor, agent, req, dry_run).await
+                }
             };
             let mut r = result.unwrap_or_else(|e| e.into_response());
             if r.extensions().get::<Audited>().is_none()
@@ -332,9 +342,6 @@ pub async fn action(
     }
     let name = match action.as_str() {
         "sign" | "sign-message" => "sign",
-        "prediction" => {
-            return Err(ApiError::invalid("action", format!("`{action}` is not available on this server yet (chain adapters are not enabled)")));
-        }
         _ => {
             return Err(ApiError::not_found(format!(
                 "unknown action `{}`",

@@ -25,6 +25,7 @@ from .paid_receipt_type_0 import PaidReceiptType0
 from .pay_body import PayBody
 from .pay_body_quote_type_0 import PayBodyQuoteType0
 from .pending_approval import PendingApproval
+from .prediction_body import PredictionBody
 from .put_policy_body import PutPolicyBody
 from .replace_body import ReplaceBody
 from .sign_message_body import SignMessageBody
@@ -67,6 +68,7 @@ __all__ = (
     "PayBody",
     "PayBodyQuoteType0",
     "PendingApproval",
+    "PredictionBody",
     "PutPolicyBody",
     "ReplaceBody",
     "SignedMessage",

@@ -18,7 +18,6 @@ use super::TradeBody;
 use crate::actions::{agent_address, chain_error, precheck, price, simulate, usage, Plan};
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::http::StatusCode;
 use custos_core::{Action, Agent, AssetId, AssetRef, Chain, Decimal, Intent, SimulatedEffects};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -104,11 +103,7 @@ struct Swap {
 }
 
 fn upstream(message: String) -> ApiError {
-    ApiError {
-        status: StatusCode::BAD_GATEWAY,
-        code: "upstream_error",
-        ..ApiError::bad_request(format!("the swap service: {message}"))
-    }
+    ApiError::upstream(format!("the swap service: {message}"))
 }
 
 /// A refusal of the swap transaction for what it would do.
