@@ -355,14 +355,8 @@ impl Enclave {
                 key.key.sign_digest(&digest)?
             }
             SignPayload::KalshiRequest { request } => {
-                let skew = request.timestamp_ms.abs_diff(self.now());
-                if skew > custos_core::prediction::KALSHI_MAX_SKEW_MS.unsigned_abs() {
-                    return Err(CustodyError::InvalidPayload(format!(
-                        "kalshi request timestamp is {skew} ms from the boundary's clock (at most {} ms): a signature is for one request sent now",
-                        custos_core::prediction::KALSHI_MAX_SKEW_MS
-                    )));
-                }
-                key.key.sign_kalshi(request.message().as_bytes())?
+                let text = crate::boundary_check::kalshi_text(request, self.now())?;
+                key.key.sign_kalshi(&text)?
             }
             _ => {
                 return Err(CustodyError::InvalidPayload(

@@ -67,6 +67,25 @@ impl RsaKey {
     }
 }
 
+/// The DER `SubjectPublicKeyInfo` of the RSA public key with modulus `n` and exponent `e`
+/// (big-endian, as a PKCS#11 token reports `CKA_MODULUS` / `CKA_PUBLIC_EXPONENT`): refused
+/// unless the modulus is [`BITS`] long.
+pub fn spki_from_components(n: &[u8], e: &[u8]) -> Result<Vec<u8>, CustodyError> {
+    use openssl::bn::BigNum;
+    let bad = || CustodyError::Internal("the token returned an unusable RSA public key".into());
+    let rsa = Rsa::from_public_components(
+        BigNum::from_slice(n).map_err(|_| bad())?,
+        BigNum::from_slice(e).map_err(|_| bad())?,
+    )
+    .map_err(|_| bad())?;
+    if rsa.size() * 8 != BITS {
+        return Err(bad());
+    }
+    PKey::from_rsa(rsa)
+        .and_then(|k| k.public_key_to_der())
+        .map_err(|_| bad())
+}
+
 /// The PEM (`-----BEGIN PUBLIC KEY-----`) of a DER `SubjectPublicKeyInfo`: what an owner uploads
 /// to Kalshi.
 pub fn public_pem(der: &[u8]) -> Result<String, CustodyError> {
@@ -132,6 +151,10 @@ mod tests {
         assert!(public_pem(&pk)
             .unwrap()
             .starts_with("-----BEGIN PUBLIC KEY-----"));
+        let rsa = k.0.rsa().unwrap();
+        let rebuilt = spki_from_components(&rsa.n().to_vec(), &rsa.e().to_vec()).unwrap();
+        assert_eq!(rebuilt, pk);
+        assert!(spki_from_components(&rsa.n().to_vec()[1..], &rsa.e().to_vec()).is_err());
     }
 
     #[test]

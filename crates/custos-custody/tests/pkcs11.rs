@@ -269,6 +269,83 @@ async fn schnorr_is_refused_with_a_clear_reason() {
     ));
 }
 
+/// The agent's Kalshi key on the token: RSA-2048 generated there (its attributes are checked
+/// with the other keys' in `pkcs11_token.rs`), its public half read back as a DER key, and `CKM_SHA256_RSA_PKCS_PSS` signatures over the
+/// text the boundary builds, checked with OpenSSL; an order over the policy's cap, or a stale
+/// timestamp, gets no signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kalshi_requests_are_signed_on_the_token_within_the_policy() {
+    use custos_core::prediction::{KalshiMethod, KalshiOrder, OutcomeSide};
+    use custos_core::KalshiRequest;
+    let c = open().await;
+    let agent = AgentId::new_random();
+    let doc = custos_policy::PolicyDocument::from_json_over(
+        &serde_json::json!({"actions": {"prediction": true},
+            "prediction": {"markets": ["KXFED"], "max_contracts": 10, "max_usd_per_order": "5"}}),
+        &custos_policy::PolicyDocument::default(),
+    )
+    .unwrap();
+    enrol_with(&c, agent, doc).await;
+    let s = KeyScheme::RsaPssSha256;
+    let info = c.create_key(agent, s).await.unwrap();
+    assert_eq!(
+        info.address,
+        hex::encode(sha2::Sha256::digest(&info.public_key))
+    );
+    assert!(custos_custody::rsa_key::public_pem(&info.public_key).is_ok());
+    assert_eq!(c.create_key(agent, s).await.unwrap().key_id, info.key_id);
+    let now = || {
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap()
+    };
+    let sign = |request: KalshiRequest| SignRequest {
+        agent_id: agent,
+        scheme: s,
+        payload: SignPayload::KalshiRequest {
+            request: Box::new(request),
+        },
+        action: Some(custos_core::Action::Prediction),
+    };
+    let order = |count| KalshiRequest {
+        timestamp_ms: now(),
+        method: KalshiMethod::Post,
+        path: "/trade-api/v2/portfolio/orders".into(),
+        order: Some(KalshiOrder {
+            ticker: "KXFED-26DEC-T4.00".into(),
+            side: OutcomeSide::No,
+            count,
+            price_cents: 50,
+            client_order_id: "c-1".into(),
+        }),
+    };
+    let ok = order(10);
+    let sig = c.sign(sign(ok.clone())).await.unwrap();
+    assert_eq!(sig.bytes.len(), 256);
+    assert_eq!(sig.public_key, info.public_key);
+    assert!(custos_custody::rsa_key::verify_pss(
+        &info.public_key,
+        ok.message().as_bytes(),
+        &sig.bytes
+    ));
+    match c.sign(sign(order(11))).await {
+        Err(CustodyError::PolicyRefused(m)) => {
+            assert!(m.contains("prediction.max_contracts"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut stale = order(1);
+    stale.timestamp_ms -= 60_000;
+    assert!(matches!(
+        c.sign(sign(stale)).await,
+        Err(CustodyError::InvalidPayload(_))
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_share_the_session_pool() {
     let c = open().await; // 3 sessions

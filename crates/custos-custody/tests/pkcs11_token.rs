@@ -23,13 +23,18 @@ async fn keys_on_the_token_are_sensitive_labelled_and_cleaned_up() {
     let c = open().await;
     let agent = AgentId::new_random();
     enrol(&c, agent).await;
-    for scheme in [KeyScheme::Ed25519, KeyScheme::Secp256k1Ecdsa] {
+    let schemes = [
+        KeyScheme::Ed25519,
+        KeyScheme::Secp256k1Ecdsa,
+        KeyScheme::RsaPssSha256,
+    ];
+    for scheme in schemes {
         c.create_key(agent, scheme).await.unwrap();
     }
 
     // --- private keys are sensitive and never extractable ---
     let s = raw_session();
-    for scheme in [KeyScheme::Ed25519, KeyScheme::Secp256k1Ecdsa] {
+    for scheme in schemes {
         let found = s
             .find_objects(&[
                 Attribute::Class(ObjectClass::PRIVATE_KEY),
@@ -65,15 +70,15 @@ async fn keys_on_the_token_are_sensitive_labelled_and_cleaned_up() {
                 "{scheme:?}: missing {want:?} in {attrs:?}"
             );
         }
-        // C_GetAttributeValue(CKA_VALUE) on the private key: CKR_ATTRIBUTE_SENSITIVE.
-        let info = s
-            .get_attribute_info(found[0], &[AttributeType::Value])
-            .unwrap();
+        // C_GetAttributeValue of the secret (CKA_VALUE; an RSA key's CKA_PRIVATE_EXPONENT) on the
+        // private key: CKR_ATTRIBUTE_SENSITIVE.
+        let secret = match scheme {
+            KeyScheme::RsaPssSha256 => AttributeType::PrivateExponent,
+            _ => AttributeType::Value,
+        };
+        let info = s.get_attribute_info(found[0], &[secret]).unwrap();
         assert!(matches!(info[0], AttributeInfo::Sensitive), "{info:?}");
-        assert!(s
-            .get_attributes(found[0], &[AttributeType::Value])
-            .unwrap()
-            .is_empty());
+        assert!(s.get_attributes(found[0], &[secret]).unwrap().is_empty());
     }
     drop(s);
 
@@ -98,7 +103,7 @@ async fn keys_on_the_token_are_sensitive_labelled_and_cleaned_up() {
         .split("Private Key Object")
         .filter(|b| b.contains(&mine))
         .collect();
-    assert_eq!(blocks.len(), 2, "{listing}");
+    assert_eq!(blocks.len(), 3, "{listing}");
     for b in blocks {
         assert!(b.contains("never extractable"), "{b}");
         assert!(b.contains("always sensitive"), "{b}");

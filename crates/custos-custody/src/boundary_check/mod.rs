@@ -210,6 +210,24 @@ pub fn check_request(policy: &PolicyDocument, req: &SignRequest) -> Result<(), C
     Ok(())
 }
 
+/// The text a Kalshi request's signature covers (`timestamp + METHOD + path`), built here from
+/// the request the boundary judged — refused unless its timestamp is within
+/// [`custos_core::prediction::KALSHI_MAX_SKEW_MS`] of the boundary's clock (`now_ms`): a
+/// signature is for one request sent now, not one kept for later.
+pub(crate) fn kalshi_text(
+    request: &custos_core::KalshiRequest,
+    now_ms: i64,
+) -> Result<Vec<u8>, CustodyError> {
+    use custos_core::prediction::KALSHI_MAX_SKEW_MS;
+    let skew = request.timestamp_ms.abs_diff(now_ms);
+    if skew > KALSHI_MAX_SKEW_MS.unsigned_abs() {
+        return Err(CustodyError::InvalidPayload(format!(
+            "kalshi request timestamp is {skew} ms from the boundary's clock (at most {KALSHI_MAX_SKEW_MS} ms): a signature is for one request sent now"
+        )));
+    }
+    Ok(request.message().into_bytes())
+}
+
 /// The message bytes of a Solana transaction that `address` must sign. Refused unless the key is
 /// Ed25519 and the address is one of the transaction's required signers: signing a transaction
 /// the key is not a signer of would be meaningless at best.

@@ -8,11 +8,13 @@
 //! signature, so a compromised server gets no more out of an HSM than out of the enclave.
 //!
 //! - **Keys** are generated on the token (`CKM_EC_KEY_PAIR_GEN` on secp256k1,
-//!   `CKM_EC_EDWARDS_KEY_PAIR_GEN` on edwards25519) with `CKA_TOKEN`, `CKA_PRIVATE`,
+//!   `CKM_EC_EDWARDS_KEY_PAIR_GEN` on edwards25519, `CKM_RSA_PKCS_KEY_PAIR_GEN` for an agent's
+//!   2048-bit Kalshi key) with `CKA_TOKEN`, `CKA_PRIVATE`,
 //!   `CKA_SENSITIVE` set and `CKA_EXTRACTABLE` clear, so no PKCS#11 call can read them out. They
 //!   are named as [`naming`] describes and found again after a restart by label.
 //! - **Signing** is `C_SignInit` + `C_Sign` on a pooled, logged-in session with a cached object
-//!   handle: `CKM_EDDSA` for Ed25519, `CKM_ECDSA` over the 32-byte digest for secp256k1. The
+//!   handle: `CKM_EDDSA` for Ed25519, `CKM_ECDSA` over the 32-byte digest for secp256k1,
+//!   `CKM_SHA256_RSA_PKCS_PSS` over a Kalshi request's text (checked with OpenSSL). The
 //!   token's ECDSA output is normalised to low-S and its recovery id found by recovering the
 //!   public key from each candidate (0, 1) and comparing it with the key's own, which also checks
 //!   the signature; Ed25519 output is checked with `verify_strict` before it is returned, so a
@@ -27,8 +29,7 @@
 //! What it deliberately does not do:
 //! - **BIP-340 Schnorr**: PKCS#11 has no BIP-340 mechanism and `CKM_ECDSA` cannot produce one,
 //!   so every `Secp256k1Schnorr` request is refused with [`CustodyError::InvalidPayload`]; Taproot
-//!   keys stay with the enclave backend. Nor does it hold the agents' Kalshi RSA keys
-//!   (`RsaPssSha256`): prediction markets need the enclave backend.
+//!   keys stay with the enclave backend.
 //! - It assumes one Custos instance per token: another process rotating the same agent's key
 //!   would not invalidate this instance's handle cache.
 //! - It never calls `C_Finalize` (see [`token::module`]).
@@ -103,31 +104,27 @@ impl Pkcs11Config {
     }
 }
 
-/// Whether the token can hold keys of `scheme`: Ed25519 and secp256k1 ECDSA.
+/// Whether the token can hold keys of `scheme`: Ed25519, secp256k1 ECDSA and the Kalshi RSA
+/// keys (`CKM_SHA256_RSA_PKCS_PSS`).
 pub(crate) fn supported(scheme: KeyScheme) -> bool {
-    matches!(scheme, KeyScheme::Ed25519 | KeyScheme::Secp256k1Ecdsa)
+    scheme != KeyScheme::Secp256k1Schnorr
 }
 
 /// The error for every request of a scheme the token cannot serve.
 pub(crate) fn unsupported(scheme: KeyScheme) -> CustodyError {
-    CustodyError::InvalidPayload(match scheme {
-        KeyScheme::RsaPssSha256 => {
-            "the PKCS#11 backend holds no Kalshi RSA keys (rsa_pss_sha256); \
-             use the enclave backend for prediction markets"
-                .into()
-        }
-        _ => {
-            "secp256k1 BIP-340 Schnorr is not supported by the PKCS#11 backend (PKCS#11 defines no \
-             BIP-340 mechanism); keep Taproot keys in the enclave backend"
-                .into()
-        }
-    })
+    CustodyError::InvalidPayload(format!(
+        "{} is not supported by the PKCS#11 backend (PKCS#11 defines no BIP-340 mechanism); \
+         keep Taproot keys in the enclave backend",
+        scheme.as_str()
+    ))
 }
 
 /// A public key ready to check the token's output.
 enum Verifier {
     Ed25519(ed25519_dalek::VerifyingKey),
     Ecdsa(k256::ecdsa::VerifyingKey),
+    /// The DER public key.
+    Rsa(Vec<u8>),
 }
 
 /// A key pair found on the token, with everything a signature needs cached.
@@ -238,7 +235,7 @@ impl Pkcs11Custody {
                 )
                 .map_err(|e| CustodyError::Internal(format!("decision log: {e}")))?,
             ),
-            (Some(_), Verifier::Ecdsa(_)) => {
+            (Some(_), Verifier::Ecdsa(_) | Verifier::Rsa(_)) => {
                 return Err(CustodyError::Internal(
                     "the token's identity key is not Ed25519".into(),
                 ))
@@ -281,8 +278,11 @@ impl Pkcs11Custody {
         scheme: KeyScheme,
         kind: RawKey,
     ) -> Result<RawBenchKey, CustodyError> {
-        if !supported(scheme) {
-            return Err(unsupported(scheme));
+        if !matches!(scheme, KeyScheme::Ed25519 | KeyScheme::Secp256k1Ecdsa) {
+            return Err(CustodyError::InvalidPayload(format!(
+                "no raw benchmark key of {}",
+                scheme.as_str()
+            )));
         }
         let persistence = match kind {
             RawKey::Session => Persistence::Session,
@@ -418,9 +418,15 @@ fn load_entry(
     let key_id = naming::key_id_of(owner, scheme, &id)
         .ok_or_else(|| bad("key object's CKA_ID does not match its label"))?;
     let created_ms = naming::created_ms(&key_id).unwrap_or_default();
-    let point = token::public_point(s, token::find_public(s, &id)?, scheme)?;
+    let public = token::find_public(s, &id)?;
     let (public_key, address, verifier) = match scheme {
+        KeyScheme::RsaPssSha256 => {
+            let der = token::public_rsa(s, public)?;
+            let fingerprint = hex::encode(custos_core::sha256(&der));
+            (der.clone(), fingerprint, Verifier::Rsa(der))
+        }
         KeyScheme::Ed25519 => {
+            let point = token::public_point(s, public, scheme)?;
             let bytes: [u8; 32] = point
                 .as_slice()
                 .try_into()
@@ -434,6 +440,7 @@ fn load_entry(
             )
         }
         KeyScheme::Secp256k1Ecdsa => {
+            let point = token::public_point(s, public, scheme)?;
             let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
                 .map_err(|_| bad("token returned an invalid secp256k1 public key"))?;
             (
@@ -442,9 +449,7 @@ fn load_entry(
                 Verifier::Ecdsa(vk),
             )
         }
-        KeyScheme::Secp256k1Schnorr | KeyScheme::RsaPssSha256 => {
-            return Err(unsupported(scheme).into())
-        }
+        KeyScheme::Secp256k1Schnorr => return Err(unsupported(scheme).into()),
     };
     Ok(KeyEntry {
         key_id,
@@ -608,6 +613,9 @@ impl Inner {
                 })?;
                 finish_ecdsa(vk, &digest, &raw)
             }
+            Verifier::Rsa(_) => Err(CustodyError::InvalidPayload(
+                "the rsa key signs kalshi requests only".into(),
+            )),
         }
     }
 
@@ -665,6 +673,24 @@ impl Inner {
                     token::sign_raw(s, KeyScheme::Secp256k1Ecdsa, key.private, &digest)
                 })?;
                 finish_ecdsa(vk, &digest, &raw)?
+            }
+            SignPayload::KalshiRequest { request } => {
+                let text = boundary_check::kalshi_text(request, self.clock.now_ms())?;
+                let Verifier::Rsa(der) = &key.verifier else {
+                    return Err(CustodyError::InvalidPayload(
+                        "kalshi requests are signed with the rsa_pss_sha256 key".into(),
+                    ));
+                };
+                let sig = self
+                    .pool
+                    .with(|s| token::sign_raw(s, KeyScheme::RsaPssSha256, key.private, &text))?;
+                // The token's output is checked like every signature it makes.
+                if !crate::rsa_key::verify_pss(der, &text, &sig) {
+                    return Err(CustodyError::Internal(
+                        "the token's RSA-PSS signature does not verify".into(),
+                    ));
+                }
+                sig
             }
             _ => {
                 return Err(CustodyError::InvalidPayload(

@@ -5,7 +5,8 @@ use super::naming::{self, Owner};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as P11Error, RvError};
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
-use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
@@ -356,9 +357,31 @@ pub(crate) fn generate(
             let (pub_h, priv_h) = generated?;
             Ok((priv_h, pub_h))
         }
-        KeyScheme::Secp256k1Schnorr | KeyScheme::RsaPssSha256 => {
-            Err(super::unsupported(scheme).into())
+        KeyScheme::RsaPssSha256 => {
+            let public = vec![
+                Attribute::Token(on_token),
+                Attribute::Private(false),
+                Attribute::Verify(true),
+                Attribute::ModulusBits(u64::from(crate::rsa_key::BITS).into()),
+                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+                Attribute::Id(id.to_vec()),
+                Attribute::Label(label.to_vec()),
+            ];
+            let private = vec![
+                Attribute::Token(on_token),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Sign(true),
+                Attribute::Decrypt(false),
+                Attribute::Id(id.to_vec()),
+                Attribute::Label(label.to_vec()),
+            ];
+            let (pub_h, priv_h) =
+                s.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
+            Ok((priv_h, pub_h))
         }
+        KeyScheme::Secp256k1Schnorr => Err(super::unsupported(scheme).into()),
     }
 }
 
@@ -414,6 +437,23 @@ pub(crate) fn public_point(
     Err(internal("public key object has no CKA_EC_POINT"))
 }
 
+/// The DER `SubjectPublicKeyInfo` of an RSA public-key object, from its `CKA_MODULUS` and
+/// `CKA_PUBLIC_EXPONENT`.
+pub(crate) fn public_rsa(s: &Session, h: ObjectHandle) -> Result<Vec<u8>, TokenError> {
+    let (mut n, mut e) = (None, None);
+    for attr in s.get_attributes(h, &[AttributeType::Modulus, AttributeType::PublicExponent])? {
+        match attr {
+            Attribute::Modulus(v) => n = Some(v),
+            Attribute::PublicExponent(v) => e = Some(v),
+            _ => {}
+        }
+    }
+    match (n, e) {
+        (Some(n), Some(e)) => Ok(crate::rsa_key::spki_from_components(&n, &e)?),
+        _ => Err(internal("RSA public key object has no modulus or exponent")),
+    }
+}
+
 /// `CKA_EC_POINT` is specified as a DER OCTET STRING around the point, but some modules return
 /// the bare point; accept both, and nothing else.
 fn unwrap_ec_point(p: &[u8], expected: usize) -> Option<Vec<u8>> {
@@ -438,7 +478,8 @@ pub(crate) fn relabel(s: &Session, id: &[u8], label: &[u8]) -> Result<(), TokenE
 }
 
 /// `C_SignInit` + `C_Sign` with the scheme's mechanism: `CKM_EDDSA` over the message for
-/// Ed25519, `CKM_ECDSA` over the 32-byte digest for secp256k1 (raw `r || s`, not yet low-S).
+/// Ed25519, `CKM_ECDSA` over the 32-byte digest for secp256k1 (raw `r || s`, not yet low-S),
+/// `CKM_SHA256_RSA_PKCS_PSS` (MGF1-SHA-256, 32-byte salt) over the message for RSA.
 pub(crate) fn sign_raw(
     s: &Session,
     scheme: KeyScheme,
@@ -448,9 +489,12 @@ pub(crate) fn sign_raw(
     let mechanism = match scheme {
         KeyScheme::Ed25519 => Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
         KeyScheme::Secp256k1Ecdsa => Mechanism::Ecdsa,
-        KeyScheme::Secp256k1Schnorr | KeyScheme::RsaPssSha256 => {
-            return Err(super::unsupported(scheme).into())
-        }
+        KeyScheme::RsaPssSha256 => Mechanism::Sha256RsaPkcsPss(PkcsPssParams {
+            hash_alg: MechanismType::SHA256,
+            mgf: PkcsMgfType::MGF1_SHA256,
+            s_len: 32u64.into(),
+        }),
+        KeyScheme::Secp256k1Schnorr => return Err(super::unsupported(scheme).into()),
     };
     Ok(s.sign(&mechanism, key, data)?)
 }
