@@ -34,6 +34,22 @@ impl Reserved {
         }
     }
 
+    /// [`super::on_record`] while this reservation is held: on success the record and the
+    /// reservation back; if the audit log refuses the record, the reservation is released.
+    pub async fn record(
+        self,
+        entry: custos_core::AuditEntry,
+        withheld: &str,
+    ) -> Result<(custos_core::StoredAudit, Self), ApiError> {
+        match super::on_record(&self.state, entry, withheld).await {
+            Ok(stored) => Ok((stored, self)),
+            Err(e) => {
+                self.release().await;
+                Err(e)
+            }
+        }
+    }
+
     /// The transaction is about to leave Custos and its in-flight journal entry (which names
     /// this reservation) now owns it: it is settled with the entry, by the request or by
     /// recovery, never by this value's drop.

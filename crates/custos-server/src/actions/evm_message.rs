@@ -315,17 +315,10 @@ pub(crate) async fn run_in(
         None,
     );
     entry.outcome = AuditOutcome::Success;
-    let stored = match state.audit.append(entry).await {
-        Ok(s) => s,
-        Err(e) => {
-            if let Some(r) = reservation {
-                r.release().await;
-            }
-            tracing::error!(error = %e, "audit write failed; withholding signature");
-            return Err(ApiError::unavailable(
-                "audit log unavailable; the request was not completed",
-            ));
-        }
+    let withheld = "withholding the signature";
+    let (stored, reservation) = match reservation {
+        Some(r) => r.record(entry, withheld).await.map(|(s, r)| (s, Some(r)))?,
+        None => (super::on_record(state, entry, withheld).await?, None),
     };
     if let Some(r) = reservation {
         r.commit(&format!("sig:{}", stored.id)).await;

@@ -96,25 +96,17 @@ pub async fn execute(
     };
     // Fail closed: a signed transaction that is not on record is never broadcast.
     if !broadcast {
-        let stored = match state
-            .audit
-            .append(record(
-                AuditOutcome::Success,
-                200,
-                action,
-                Some("signed; returned to the agent, not broadcast".into()),
-            ))
-            .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                reservation.release().await;
-                tracing::error!(error = %e, "audit write failed; withholding the signed transaction");
-                return Err(ApiError::unavailable(
-                    "audit log unavailable; the request was not completed",
-                ));
-            }
-        };
+        let (stored, reservation) = reservation
+            .record(
+                record(
+                    AuditOutcome::Success,
+                    200,
+                    action,
+                    Some("signed; returned to the agent, not broadcast".into()),
+                ),
+                "withholding the signed transaction",
+            )
+            .await?;
         reservation.commit(&tx_id).await;
         let encoded = if matches!(plan.intent.chain, custos_core::Chain::Evm(_)) {
             format!("0x{}", hex::encode(&signed))
@@ -129,22 +121,17 @@ pub async fn execute(
         return Ok(r);
     }
     let signed_action = format!("{action}.signed");
-    if let Err(e) = state
-        .audit
-        .append(record(
-            AuditOutcome::Pending,
-            202,
-            &signed_action,
-            Some("signed; broadcasting".into()),
-        ))
-        .await
-    {
-        reservation.release().await;
-        tracing::error!(error = %e, "audit write failed; not broadcasting");
-        return Err(ApiError::unavailable(
-            "audit log unavailable; the request was not completed",
-        ));
-    }
+    let (_, reservation) = reservation
+        .record(
+            record(
+                AuditOutcome::Pending,
+                202,
+                &signed_action,
+                Some("signed; broadcasting".into()),
+            ),
+            "not broadcasting",
+        )
+        .await?;
     // The journal entry, durable before the transaction leaves: whatever happens to this
     // process from here on, recovery can find out what became of it and finish the books.
     let journal = custos_core::InFlightTx {

@@ -166,6 +166,21 @@ pub fn precheck(policy: &PolicyDocument, intent: &Intent, usage: &Usage) -> Resu
 
 pub use budget::reserve;
 
+/// Puts `entry` on record before what it records leaves Custos (a signature, a broadcast, an
+/// order): nothing is released without an audit record. If the audit log refuses it, the
+/// request fails closed with `503`; `withheld` says in the log what was not released. (With a
+/// reservation held, [`budget::Reserved::record`] also releases it.)
+pub async fn on_record(
+    state: &AppState,
+    entry: custos_core::AuditEntry,
+    withheld: &str,
+) -> Result<custos_core::StoredAudit, ApiError> {
+    state.audit.append(entry).await.map_err(|e| {
+        tracing::error!(error = %e, withheld, "audit write failed; failing closed");
+        ApiError::unavailable("audit log unavailable; the request was not completed")
+    })
+}
+
 /// `403 policy_denied` from policy reasons.
 pub fn denied(reasons: &[custos_policy::Reason]) -> ApiError {
     ApiError::policy_denied(

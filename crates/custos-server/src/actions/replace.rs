@@ -314,19 +314,17 @@ pub async fn run(
         steps.entry(state, actor, outcome, status, &action, reason)
     };
     // Fail closed: a replacement that is not on record and in the journal is never broadcast.
-    state
-        .audit
-        .append(record(
+    super::on_record(
+        state,
+        record(
             AuditOutcome::Pending,
             202,
             format!("{}.signed", entry.action),
             Some(format!("signed; replaces {} ({})", newest.0, kind.as_str())),
-        ))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "audit write failed; not broadcasting the replacement");
-            ApiError::unavailable("audit log unavailable; the request was not completed")
-        })?;
+        ),
+        "not broadcasting the replacement",
+    )
+    .await?;
     let replacement = Replacement {
         tx_id: tx_id.clone(),
         kind,

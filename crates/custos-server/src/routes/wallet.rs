@@ -484,10 +484,7 @@ async fn sign_message(
     );
     entry.outcome = AuditOutcome::Success;
     entry.tx = Some(hex::encode(&sig.bytes));
-    let stored = state.audit.append(entry).await.map_err(|e| {
-        tracing::error!(error = %e, "audit write failed; withholding signature");
-        ApiError::unavailable("audit log unavailable; the request was not completed")
-    })?;
+    let stored = crate::actions::on_record(state, entry, "withholding the signature").await?;
     let body = SignedMessage {
         status: "signed".into(),
         scheme: "ed25519".into(),

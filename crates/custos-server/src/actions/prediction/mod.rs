@@ -273,13 +273,7 @@ async fn buy(
     );
     entry.outcome = AuditOutcome::Success;
     entry.reason = Some("order signed; sending it to Kalshi".into());
-    if let Err(e) = state.audit.append(entry).await {
-        reservation.release().await;
-        tracing::error!(error = %e, "audit write failed; the order is not sent");
-        return Err(ApiError::unavailable(
-            "audit log unavailable; the request was not completed",
-        ));
-    }
+    let (_, reservation) = reservation.record(entry, "the order is not sent").await?;
     let tag = format!("kalshi:{}", order.client_order_id);
     let answer = match kalshi::send(
         state,
