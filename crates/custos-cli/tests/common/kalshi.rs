@@ -2,7 +2,6 @@
 //! RSA-PSS signature with pyca/cryptography — as a child process, and its request log.
 use super::repo_root;
 use serde_json::{json, Value};
-use std::io::BufRead as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,31 +25,13 @@ impl Kalshi {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("python3");
-        let out = child.stdout.take().unwrap();
-        let seen = Arc::new(Mutex::new(vec![]));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                match (v.get("url"), tx.take()) {
-                    (Some(u), Some(t)) => {
-                        let _ = t.send(u.as_str().unwrap_or_default().to_owned());
-                    }
-                    (_, t) => {
-                        tx = t;
-                        log.lock().unwrap().push(v);
-                    }
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("kalshi_fake.py did not start (run scripts/test-deps.sh for `cryptography`)");
+        let (ready, seen) = super::json_lines(
+            &mut child,
+            |v| v.get("url").is_some(),
+            Duration::from_secs(30),
+            "kalshi_fake.py (scripts/test-deps.sh installs `cryptography`)",
+        );
+        let url = ready["url"].as_str().unwrap_or_default().to_owned();
         Kalshi { child, url, seen }
     }
 

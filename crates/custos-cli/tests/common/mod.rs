@@ -24,6 +24,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Reads a helper process's stdout as JSON lines: the first line `ready` accepts is returned
+/// (within `timeout`, else the test fails naming `what`), every other line is kept in the log.
+pub fn json_lines(
+    child: &mut Child,
+    ready: fn(&Value) -> bool,
+    timeout: Duration,
+    what: &str,
+) -> (Value, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::io::BufRead as _;
+    let out = child.stdout.take().expect("the helper's stdout is piped");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if tx.is_some() && ready(&v) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(v);
+                }
+            } else {
+                log.lock().unwrap().push(v);
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(timeout)
+        .unwrap_or_else(|_| panic!("{what} did not start"));
+    (first, seen)
+}
+
 /// The `custos` binary under test.
 pub const CUSTOS: &str = env!("CARGO_BIN_EXE_custos");
 

@@ -3,7 +3,6 @@
 use super::repo_root;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use std::io::BufRead as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,29 +33,12 @@ impl Seller {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("node");
-        let out = child.stdout.take().unwrap();
-        let seen = Arc::new(Mutex::new(vec![]));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if v.get("seller").is_some() {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(v);
-                    }
-                } else {
-                    log.lock().unwrap().push(v);
-                }
-            }
-        });
-        let ready = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the seller did not start");
+        let (ready, seen) = super::json_lines(
+            &mut child,
+            |v| v.get("seller").is_some(),
+            Duration::from_secs(60),
+            "the seller",
+        );
         Seller {
             child,
             url: ready["seller"].as_str().unwrap().to_owned(),
