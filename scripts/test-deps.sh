@@ -100,6 +100,14 @@ schemathesis_cli() {
     PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "schemathesis>=4.3,<5"
 }
 
+# Prometheus' rule checker for the alerting rules (docs/prometheus-alerts.yml;
+# crates/custos-cli/tests/alerts.rs): Debian's prometheus package ships promtool. Its service is
+# not started (no systemd here; elsewhere stop it if you do not want it).
+prometheus_rules() {
+    have promtool && return 0
+    apt_install prometheus
+}
+
 # PKCS#11 backend tests (issue 3): SoftHSM2 token and pkcs11-tool.
 softhsm() {
     apt_install softhsm2 opensc
@@ -205,6 +213,7 @@ main() {
     solana_web3
     meteora_dlmm
     kalshi_fake
+    prometheus_rules
     schemathesis_cli
     openbao
     softhsm

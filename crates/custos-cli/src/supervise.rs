@@ -52,6 +52,9 @@ impl Supervisor {
                             return;
                         }
                         tracing::error!(?status, "enclave exited; restarting");
+                        if let Some(c) = custos_server::metrics::ENCLAVE_RESTARTS.as_ref() {
+                            c.inc();
+                        }
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
                         match spawn(&socket, &data_dir, &extra) {

@@ -73,15 +73,7 @@ async fn serve_on_a_pkcs11_token_provisions_signs_and_transfers() {
         !maps(srv.pid()).contains("libsofthsm2"),
         "custos serve mapped the PKCS#11 module"
     );
-    let children: Vec<u32> = std::fs::read_dir(format!("/proc/{}/task", srv.pid()))
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
-        .flat_map(|c| {
-            c.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect();
+    let children = srv.children();
     assert!(
         children.iter().any(|c| maps(*c).contains("libsofthsm2")),
         "no child of custos serve holds the token (children: {children:?})"

@@ -79,11 +79,17 @@ async fn writer(
         }
         let (entries, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         let result = match cfg.sink {
-            AuditSinkKind::Store => store
-                .audit_append(&entries)
-                .await
-                .map_err(|e| AuditError(e.to_string())),
-            AuditSinkKind::Memory => Ok(memory.append(entries)),
+            AuditSinkKind::Store => {
+                let r = store.audit_append(&entries).await;
+                if r.is_ok() {
+                    metrics.observe_audit(&entries);
+                }
+                r.map_err(|e| AuditError(e.to_string()))
+            }
+            AuditSinkKind::Memory => {
+                metrics.observe_audit(&entries);
+                Ok(memory.append(entries))
+            }
         };
         match result {
             Ok(stored) => {
@@ -94,8 +100,9 @@ async fn writer(
                     let _ = reply.send(Ok(rec));
                 }
                 if in_flight.as_ref().is_some_and(|t| t.is_finished()) {
-                    if let Some(id) = finish_checkpoint(in_flight.take()).await {
-                        last_checkpoint = id;
+                    match finish_checkpoint(in_flight.take()).await {
+                        Some(id) => last_checkpoint = id,
+                        None => metrics.checkpoint_failures.inc(),
                     }
                 }
                 if let (Some((id, hash)), AuditSinkKind::Store, None) = (head, cfg.sink, &in_flight)
@@ -123,6 +130,7 @@ async fn writer(
         if let Ok(Some((id, hash))) = store.audit_head().await {
             if id > last_checkpoint {
                 if let Err(e) = checkpoint(&*store, &*custody, id, &hex::encode(hash)).await {
+                    metrics.checkpoint_failures.inc();
                     tracing::warn!(error = %e, "final audit checkpoint failed");
                 }
             }

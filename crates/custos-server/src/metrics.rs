@@ -1,7 +1,20 @@
-//! Prometheus metrics served at `/metrics`.
+//! Prometheus metrics served at `/metrics`, named `custos_…`. `docs/prometheus-alerts.yml` holds
+//! alerting rules over them (denial bursts, large transactions, failed logins, freezes, enclave
+//! restarts, checkpoint failures), tested with `promtool`.
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
 };
+use std::sync::LazyLock;
+
+/// Times the supervised enclave process exited and was restarted (`custos serve` on embedded
+/// defaults; see `custos-cli`'s `supervise`). Process-wide: the supervisor has no server state.
+pub static ENCLAVE_RESTARTS: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
+    IntCounter::new(
+        "enclave_restarts_total",
+        "Times the supervised enclave exited and was restarted",
+    )
+    .ok()
+});
 
 /// The server's metrics.
 pub struct Metrics {
@@ -23,6 +36,14 @@ pub struct Metrics {
     pub signatures: IntCounterVec,
     /// Request handlers that panicked (answered 500; see `pipeline`).
     pub panics: IntCounter,
+    /// Requests the policy (or a freeze, or a role) refused, by action, as audited.
+    pub denials: IntCounterVec,
+    /// The USD value of each action performed (as audited), by action.
+    pub action_usd: HistogramVec,
+    /// Agents frozen by an operator.
+    pub freezes: IntCounter,
+    /// Audit checkpoints the custody boundary did not sign (it is retried with the next one).
+    pub checkpoint_failures: IntCounter,
 }
 
 impl Metrics {
@@ -60,7 +81,33 @@ impl Metrics {
             &["scheme"],
         )?;
         let panics = IntCounter::new("handler_panics_total", "Request handlers that panicked")?;
+        let denials = IntCounterVec::new(
+            Opts::new(
+                "denials_total",
+                "Requests refused by policy, freeze or role",
+            ),
+            &["action"],
+        )?;
+        let action_usd =
+            HistogramVec::new(
+                HistogramOpts::new("action_usd", "USD value of each action performed").buckets(
+                    vec![1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0],
+                ),
+                &["action"],
+            )?;
+        let freezes = IntCounter::new("agent_freezes_total", "Agents frozen by an operator")?;
+        let checkpoint_failures = IntCounter::new(
+            "audit_checkpoint_failures_total",
+            "Audit checkpoints the custody boundary did not sign",
+        )?;
         registry.register(Box::new(panics.clone()))?;
+        registry.register(Box::new(denials.clone()))?;
+        registry.register(Box::new(action_usd.clone()))?;
+        registry.register(Box::new(freezes.clone()))?;
+        registry.register(Box::new(checkpoint_failures.clone()))?;
+        if let Some(restarts) = ENCLAVE_RESTARTS.as_ref() {
+            registry.register(Box::new(restarts.clone()))?;
+        }
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
@@ -78,7 +125,32 @@ impl Metrics {
             audit_batch,
             signatures,
             panics,
+            denials,
+            action_usd,
+            freezes,
+            checkpoint_failures,
         })
+    }
+
+    /// Counts what newly committed audit records say: denials, the value of actions performed,
+    /// freezes.
+    pub fn observe_audit(&self, entries: &[custos_core::AuditEntry]) {
+        use custos_core::AuditOutcome;
+        for e in entries {
+            match e.outcome {
+                AuditOutcome::Denied => self.denials.with_label_values(&[&e.action]).inc(),
+                AuditOutcome::Success => {
+                    if e.action == "admin.agent.freeze" {
+                        self.freezes.inc();
+                    }
+                    let usd = e.usd_amount.as_deref().and_then(|u| u.parse::<f64>().ok());
+                    if let Some(usd) = usd {
+                        self.action_usd.with_label_values(&[&e.action]).observe(usd);
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The text exposition.

@@ -266,12 +266,28 @@ impl Server {
         ServerBuilder::default()
     }
 
-    /// The bound address.
     /// The `custos serve` process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// The server's child processes (its supervised enclave), from `/proc`.
+    pub fn children(&self) -> Vec<u32> {
+        std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .map(|tasks| {
+                tasks
+                    .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+                    .flat_map(|c| {
+                        c.split_whitespace()
+                            .filter_map(|p| p.parse().ok())
+                            .collect::<Vec<u32>>()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr.expect("server not listening")
     }
