@@ -263,7 +263,7 @@ async fn buy(
         Some(actor.principal),
         actor.endpoint,
         actor.request_id,
-        200,
+        202,
         AuditInfo {
             subject: Some(agent.id),
             usd: Some(cost.to_string()),
@@ -271,7 +271,8 @@ async fn buy(
         },
         None,
     );
-    entry.outcome = AuditOutcome::Success;
+    // Like a transaction's `….signed`: pending until Kalshi answers.
+    entry.outcome = AuditOutcome::Pending;
     entry.reason = Some("order signed; sending it to Kalshi".into());
     let (_, reservation) = reservation.record(entry, "the order is not sent").await?;
     let tag = format!("kalshi:{}", order.client_order_id);
