@@ -166,6 +166,7 @@ async fn enclave_on_token(
     p.sessions = sessions;
     p.policy_dir = Some(data_dir.join("policies"));
     p.decision_log = Some(data_dir.join("decisions.log"));
+    p.freeze_file = Some(data_dir.join("frozen.json"));
     p.enrolment_keys = enrolment_keys;
     tracing::info!(module = %module.display(), token = %label, "custody boundary on a PKCS#11 token");
     tokio::select! {

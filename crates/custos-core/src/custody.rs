@@ -422,6 +422,49 @@ pub trait Custody: Send + Sync + 'static {
     ) -> Result<AuditCheckpoint, CustodyError>;
     /// Cheap liveness check.
     async fn health(&self) -> Result<(), CustodyError>;
+    /// Freezes (or unfreezes) one agent, or every agent at once (the kill switch), in the
+    /// boundary itself: it then signs nothing for them, whatever the server says. The state
+    /// survives restarts of the boundary.
+    async fn set_frozen(
+        &self,
+        target: FreezeTarget,
+        frozen: bool,
+    ) -> Result<FreezeState, CustodyError>;
+    /// What the boundary holds frozen.
+    async fn frozen(&self) -> Result<FreezeState, CustodyError>;
+}
+
+/// Whom a freeze in the custody boundary applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FreezeTarget {
+    /// One agent.
+    Agent(AgentId),
+    /// Every agent, present and future: the kill switch.
+    All,
+}
+
+/// What a custody boundary holds frozen.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeState {
+    /// The kill switch: every agent is frozen.
+    pub all: bool,
+    /// Agents frozen one by one (sorted).
+    pub agents: Vec<AgentId>,
+}
+
+impl FreezeState {
+    /// Why `agent` may not sign now, if it may not.
+    pub fn refusal(&self, agent: AgentId) -> Option<String> {
+        if self.all {
+            Some("frozen: every agent is frozen by an operator (the kill switch is engaged)".into())
+        } else if self.agents.contains(&agent) {
+            Some(format!("frozen: agent {agent} is frozen by an operator"))
+        } else {
+            None
+        }
+    }
 }
 
 /// Serde helper: bytes as lowercase hex strings.

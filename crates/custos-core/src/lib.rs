@@ -43,8 +43,9 @@ pub use chain_adapter::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use custody::{
-    AttestationDocument, AuditCheckpoint, Custody, CustodyError, HeldPolicy, KeyScheme, KeyStatus,
-    PayloadDigest, PolicyApplied, PolicyJson, PublicKeyInfo, SignPayload, SignRequest, Signature,
+    AttestationDocument, AuditCheckpoint, Custody, CustodyError, FreezeState, FreezeTarget,
+    HeldPolicy, KeyScheme, KeyStatus, PayloadDigest, PolicyApplied, PolicyJson, PublicKeyInfo,
+    SignPayload, SignRequest, Signature,
 };
 pub use ids::AgentId;
 pub use in_flight::{Candidate, IdempotencyRef, InFlightTx, Replacement, ReplacementKind};

@@ -12,8 +12,9 @@ use crate::protocol::{
     PROTOCOL_VERSION,
 };
 use custos_core::{
-    AgentId, AttestationDocument, AuditCheckpoint, Custody, CustodyError, HeldPolicy, KeyScheme,
-    PolicyApplied, PolicyJson, PublicKeyInfo, SignRequest, Signature,
+    AgentId, AttestationDocument, AuditCheckpoint, Custody, CustodyError, FreezeState,
+    FreezeTarget, HeldPolicy, KeyScheme, PolicyApplied, PolicyJson, PublicKeyInfo, SignRequest,
+    Signature,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -232,6 +233,7 @@ fn unexpected(reply: &Reply) -> CustodyError {
         Reply::Healthy => "healthy",
         Reply::PolicyApplied(_) => "policy_applied",
         Reply::HeldPolicy(_) => "held_policy",
+        Reply::Frozen(_) => "frozen",
     };
     CustodyError::Unavailable(format!("protocol: unexpected {kind} reply"))
 }
@@ -324,6 +326,24 @@ impl Custody for EnclaveClient {
     async fn health(&self) -> Result<(), CustodyError> {
         match self.call(Op::Health).await? {
             Reply::Healthy => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn set_frozen(
+        &self,
+        target: FreezeTarget,
+        frozen: bool,
+    ) -> Result<FreezeState, CustodyError> {
+        match self.call(Op::SetFrozen { target, frozen }).await? {
+            Reply::Frozen(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn frozen(&self) -> Result<FreezeState, CustodyError> {
+        match self.call(Op::Frozen).await? {
+            Reply::Frozen(s) => Ok(s),
             other => Err(unexpected(&other)),
         }
     }

@@ -115,6 +115,7 @@ pub(crate) struct Enclave {
     keystore: Keystore,
     book: PolicyBook,
     decisions: DecisionLog,
+    freeze: custos_signer::FreezeList,
     identity: ed25519_dalek::SigningKey,
     active: Mutex<HashMap<(AgentId, KeyScheme), Arc<UnsealedKey>>>,
     /// Serialises key creation, rotation and cache fills, so two requests never both create a
@@ -195,11 +196,14 @@ impl Enclave {
             .map_err(envelope_error)?;
         let decisions = DecisionLog::open(&cfg.data_dir.join("decisions.log"), identity.clone())
             .map_err(|e| CustodyError::Internal(format!("decision log: {e}")))?;
+        let freeze = custos_signer::FreezeList::open(&cfg.data_dir.join("frozen.json"))
+            .map_err(|e| CustodyError::Internal(e.to_string()))?;
         let grace_ms = i64::try_from(cfg.rotation_grace.as_millis()).unwrap_or(i64::MAX);
         Ok(Self {
             keystore,
             book,
             decisions,
+            freeze,
             identity,
             active: Mutex::new(HashMap::new()),
             write_lock: Mutex::new(()),
@@ -250,6 +254,12 @@ impl crate::serve::Boundary for Enclave {
             Op::SignCheckpoint { seq, head_hash } => {
                 self.checkpoint(seq, &head_hash).map(Reply::Checkpoint)
             }
+            Op::SetFrozen { target, frozen } => self
+                .freeze
+                .set(target, frozen)
+                .map(Reply::Frozen)
+                .map_err(|e| CustodyError::Internal(e.to_string())),
+            Op::Frozen => Ok(Reply::Frozen(self.freeze.state())),
             Op::Health => self.keystore.kms().health().map(|()| Reply::Healthy),
         };
         match result {
@@ -330,6 +340,9 @@ impl Enclave {
         req: &SignRequest,
         version: &mut Option<u64>,
     ) -> Result<Signature, CustodyError> {
+        if let Some(why) = self.freeze.refusal(req.agent_id) {
+            return Err(CustodyError::PolicyRefused(why));
+        }
         let policy = self
             .book
             .effective(req.agent_id, self.now())

@@ -70,6 +70,15 @@ pub enum Op {
         #[serde(with = "hex_bytes")]
         head_hash: Vec<u8>,
     },
+    /// Freeze or unfreeze an agent, or every agent (the kill switch).
+    SetFrozen {
+        /// Whom.
+        target: custos_core::FreezeTarget,
+        /// Frozen or not.
+        frozen: bool,
+    },
+    /// What is frozen.
+    Frozen,
     /// Liveness.
     Health,
 }
@@ -104,6 +113,8 @@ pub enum Reply {
     Attestation(AttestationDocument),
     /// From `sign_checkpoint`.
     Checkpoint(AuditCheckpoint),
+    /// From `set_frozen` and `frozen`.
+    Frozen(custos_core::FreezeState),
     /// From `health`.
     Healthy,
 }
@@ -400,6 +411,28 @@ mod tests {
                 envelope: serde_json::json!({"format": "custos-policy-envelope/1"}).into(),
             },
             Op::HeldPolicy { agent },
+            Op::SetFrozen {
+                target: custos_core::FreezeTarget::Agent(agent),
+                frozen: true,
+            },
+            Op::SetFrozen {
+                target: custos_core::FreezeTarget::All,
+                frozen: false,
+            },
+            Op::Frozen,
+            Op::Sign(SignRequest {
+                agent_id: agent,
+                scheme: KeyScheme::RsaPssSha256,
+                payload: SignPayload::KalshiRequest {
+                    request: Box::new(custos_core::KalshiRequest {
+                        timestamp_ms: 1,
+                        method: custos_core::KalshiMethod::Get,
+                        path: "/trade-api/v2/portfolio/balance".into(),
+                        order: None,
+                    }),
+                },
+                action: Some(custos_core::Action::Prediction),
+            }),
         ];
         ops.into_iter()
             .enumerate()

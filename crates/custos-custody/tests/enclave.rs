@@ -151,6 +151,49 @@ fn verify(scheme: KeyScheme, public_key: &[u8], address: &str, msg: &[u8], sig: 
     }
 }
 
+/// The enclave's own freeze list: a frozen agent, and every agent under the kill switch, gets
+/// no signature whatever the caller asks; the list survives a restart; lifting the switch leaves
+/// one-by-one freezes in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_agents_and_the_kill_switch_are_refused_by_the_enclave_itself() {
+    use custos_core::{FreezeState, FreezeTarget};
+    let mut h = Harness::start().await;
+    let c = h.client();
+    let (a, b) = (AgentId::new_random(), AgentId::new_random());
+    for x in [a, b] {
+        enrol(&c, x).await;
+        c.create_key(x, KeyScheme::Ed25519).await.unwrap();
+    }
+    let refused = |r: Result<custos_core::Signature, CustodyError>, what: &str| match r {
+        Err(CustodyError::PolicyRefused(m)) => assert!(m.contains(what), "{m}"),
+        other => panic!("expected a refusal naming {what:?}: {other:?}"),
+    };
+    assert_eq!(c.frozen().await.unwrap(), FreezeState::default());
+    let held = c.set_frozen(FreezeTarget::Agent(a), true).await.unwrap();
+    assert_eq!(held.agents, vec![a]);
+    refused(c.sign(msg_req(a, KeyScheme::Ed25519, b"x")).await, "frozen");
+    c.sign(msg_req(b, KeyScheme::Ed25519, b"x")).await.unwrap();
+    c.set_frozen(FreezeTarget::All, true).await.unwrap();
+    refused(
+        c.sign(msg_req(b, KeyScheme::Ed25519, b"x")).await,
+        "kill switch",
+    );
+
+    h.restart().await;
+    let c = h.client();
+    let held = c.frozen().await.unwrap();
+    assert!(held.all && held.agents == vec![a], "{held:?}");
+    refused(
+        c.sign(msg_req(b, KeyScheme::Ed25519, b"x")).await,
+        "kill switch",
+    );
+    c.set_frozen(FreezeTarget::All, false).await.unwrap();
+    c.sign(msg_req(b, KeyScheme::Ed25519, b"x")).await.unwrap();
+    refused(c.sign(msg_req(a, KeyScheme::Ed25519, b"x")).await, "frozen");
+    c.set_frozen(FreezeTarget::Agent(a), false).await.unwrap();
+    c.sign(msg_req(a, KeyScheme::Ed25519, b"x")).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_sign_survive_restart_and_stay_bound_to_their_agent() {
     let mut h = Harness::start().await;

@@ -149,6 +149,20 @@ impl Boundary {
     pub async fn held_policy(&self, agent: AgentId) -> Result<Option<HeldPolicy>, CustodyError> {
         self.0.held_policy(agent).await
     }
+
+    /// See [`Custody::set_frozen`].
+    pub async fn set_frozen(
+        &self,
+        target: custos_core::FreezeTarget,
+        frozen: bool,
+    ) -> Result<custos_core::FreezeState, CustodyError> {
+        self.0.set_frozen(target, frozen).await
+    }
+
+    /// See [`Custody::frozen`].
+    pub async fn frozen(&self) -> Result<custos_core::FreezeState, CustodyError> {
+        self.0.frozen().await
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +228,16 @@ mod tests {
         }
         async fn health(&self) -> Result<(), CustodyError> {
             Ok(())
+        }
+        async fn set_frozen(
+            &self,
+            _: custos_core::FreezeTarget,
+            _: bool,
+        ) -> Result<custos_core::FreezeState, CustodyError> {
+            Err(CustodyError::Internal("unused".into()))
+        }
+        async fn frozen(&self) -> Result<custos_core::FreezeState, CustodyError> {
+            Ok(custos_core::FreezeState::default())
         }
     }
 

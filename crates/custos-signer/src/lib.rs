@@ -11,6 +11,7 @@
 //!   the delay. A signer asks the book for a wallet's policy and never takes one from its caller.
 //!
 //! - [`decisions`]: the signer's own decision log, hash-chained and signed with its identity key.
+//! - [`freeze`]: the agents an operator froze, and the kill switch that freezes them all.
 //!
 //! Nothing here does network I/O; the book and the log write their own files.
 #![forbid(unsafe_code)]
@@ -19,10 +20,12 @@ pub mod book;
 pub mod decisions;
 pub mod envelope;
 pub mod files;
+pub mod freeze;
 pub mod owner;
 
 pub use book::{judge, Effective, PolicyBook, Verdict};
 pub use envelope::{
     enrolment, Authority, EnvelopeError, OwnerSignature, PolicyEnvelope, ENVELOPE_FORMAT,
 };
+pub use freeze::{FreezeError, FreezeList};
 pub use owner::{OwnerKey, OwnerSigningKey};

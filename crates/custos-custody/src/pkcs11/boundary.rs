@@ -35,6 +35,8 @@ impl Boundary for TokenBoundary {
                 .map_err(|_| CustodyError::InvalidPayload("head_hash must be 32 bytes".into()))
                 .and_then(|h| i.checkpoint(seq, h))
                 .map(Reply::Checkpoint),
+            Op::SetFrozen { target, frozen } => i.set_frozen(target, frozen).map(Reply::Frozen),
+            Op::Frozen => Ok(Reply::Frozen(i.freeze.state())),
             Op::Health => i.health().map(|()| Reply::Healthy),
         };
         match result {

@@ -80,6 +80,8 @@ pub struct Pkcs11Config {
     /// The boundary's decision log (signed by the identity key on the token); `None` keeps
     /// none (an in-process backend in tests).
     pub decision_log: Option<PathBuf>,
+    /// The boundary's freeze list (frozen agents, the kill switch); `None` keeps it in memory.
+    pub freeze_file: Option<PathBuf>,
     /// Owner keys that may enrol a wallet's first policy (see `EnclaveConfig`).
     pub enrolment_keys: Vec<custos_signer::OwnerKey>,
 }
@@ -99,6 +101,7 @@ impl Pkcs11Config {
             rotation_grace: Duration::from_secs(30 * 24 * 3600),
             policy_dir: None,
             decision_log: None,
+            freeze_file: None,
             enrolment_keys: Vec::new(),
         }
     }
@@ -182,6 +185,8 @@ struct Inner {
     book: custos_signer::PolicyBook,
     /// Every signature and envelope decided, when configured.
     decisions: Option<custos_signer::decisions::DecisionLog>,
+    /// Frozen agents and the kill switch.
+    freeze: custos_signer::FreezeList,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -241,10 +246,16 @@ impl Pkcs11Custody {
                 ))
             }
         };
+        let freeze = match &cfg.freeze_file {
+            Some(path) => custos_signer::FreezeList::open(path)
+                .map_err(|e| CustodyError::Internal(e.to_string()))?,
+            None => custos_signer::FreezeList::in_memory(),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 book,
                 decisions,
+                freeze,
                 pool,
                 keys: Mutex::new(HashMap::new()),
                 write_lock: Mutex::new(()),
@@ -642,6 +653,9 @@ impl Inner {
         if !supported(req.scheme) {
             return Err(unsupported(req.scheme));
         }
+        if let Some(why) = self.freeze.refusal(req.agent_id) {
+            return Err(CustodyError::PolicyRefused(why));
+        }
         let policy = self
             .book
             .effective(req.agent_id, self.clock.now_ms())
@@ -704,6 +718,16 @@ impl Inner {
             bytes,
             public_key: key.public_key.clone(),
         })
+    }
+
+    fn set_frozen(
+        &self,
+        target: custos_core::FreezeTarget,
+        frozen: bool,
+    ) -> Result<custos_core::FreezeState, CustodyError> {
+        self.freeze
+            .set(target, frozen)
+            .map_err(|e| CustodyError::Internal(e.to_string()))
     }
 
     fn rotate(&self, agent: AgentId, scheme: KeyScheme) -> Result<PublicKeyInfo, CustodyError> {
@@ -834,6 +858,18 @@ impl Custody for Pkcs11Custody {
 
     async fn health(&self) -> Result<(), CustodyError> {
         self.blocking(|i| i.health()).await
+    }
+
+    async fn set_frozen(
+        &self,
+        target: custos_core::FreezeTarget,
+        frozen: bool,
+    ) -> Result<custos_core::FreezeState, CustodyError> {
+        self.blocking(move |i| i.set_frozen(target, frozen)).await
+    }
+
+    async fn frozen(&self) -> Result<custos_core::FreezeState, CustodyError> {
+        Ok(self.inner.freeze.state())
     }
 }
 
