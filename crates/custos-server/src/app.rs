@@ -113,6 +113,10 @@ fn api_router(state: AppState) -> Router {
         .route("/v1/admin/agents/{id}/freeze", post(admin::freeze))
         .route("/v1/admin/agents/{id}/unfreeze", post(admin::unfreeze))
         .route(
+            "/v1/admin/kill-switch",
+            get(admin::kill_switch).post(admin::set_kill_switch),
+        )
+        .route(
             "/v1/admin/agents/{id}/api-keys",
             get(admin::list_api_keys).post(admin::create_api_key),
         )

@@ -15,11 +15,11 @@ use utoipa::{Modify, OpenApi};
         wallet::me, agent::credential, agent::approval, wallet::my_policy, tighten::tighten, wallet::my_audit, wallet::balances, wallet::action, prediction::key, prediction::balance, prediction::positions, prediction::orders, transactions::list, transactions::status, transactions::speed_up, transactions::cancel, webhook::put, webhook::get, webhook::delete, webhook::deliveries,
         dev::airdrop, dev::create_mint, dev::slots,
         admin::list_approvals, admin::get_approval, admin::approve, admin::reject, keys::list, keys::rotate,
-        admin::list_agents, admin::get_agent, policy::get_policy, policy::put_policy, policy::get_policy_envelope, policy::dry_run, admin::freeze, admin::unfreeze,
+        admin::list_agents, admin::get_agent, policy::get_policy, policy::put_policy, policy::get_policy_envelope, policy::dry_run, admin::freeze, admin::unfreeze, admin::kill_switch, admin::set_kill_switch,
         admin::list_api_keys, admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify, admin::audit_checkpoints,
         system::healthz, system::metrics, system::attestation, system::skill,
     ),
-    components(schemas(ErrorBody, ErrorDetail, AuditRecord, AuditPage, Confirmed, SignedTransaction, EvmSignature, DryRun, PendingApproval, Paid, crate::actions::pay::PayBody, crate::actions::liquidity::LiquidityBody, crate::actions::prediction::PredictionBody, crate::actions::replace::ReplaceBody, webhook::WebhookBody, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody, dev::SlotsBody, admin::NewApiKey)),
+    components(schemas(ErrorBody, ErrorDetail, AuditRecord, AuditPage, Confirmed, SignedTransaction, EvmSignature, DryRun, PendingApproval, Paid, crate::actions::pay::PayBody, crate::actions::liquidity::LiquidityBody, crate::actions::prediction::PredictionBody, crate::actions::replace::ReplaceBody, webhook::WebhookBody, auth::OtpRequest, auth::VerifyRequest, auth::VerifyResponse, wallet::WalletView, wallet::SignMessageBody, wallet::SignedMessage, transfer::TransferBody, sign::SignTxBody, trade::TradeBody, evm_message::EvmMessageBody, dev::AirdropBody, dev::MintBody, dev::SlotsBody, admin::NewApiKey, admin::KillSwitchBody)),
     modifiers(&Bearer, &StandardErrors),
 )]
 struct ApiDoc;

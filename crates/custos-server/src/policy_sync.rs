@@ -136,6 +136,17 @@ pub async fn follow_all(state: &AppState) -> Result<(u32, u32), StoreError> {
         let page = state.store.list_agents(PAGE, after).await?;
         for a in &page {
             seen += 1;
+            // An agent the database holds frozen is frozen in the boundary too (a boundary
+            // with a fresh data dir learns it here); nothing is unfrozen this way.
+            if a.frozen {
+                if let Err(e) = state
+                    .custody
+                    .set_frozen(custos_core::FreezeTarget::Agent(a.id), true)
+                    .await
+                {
+                    tracing::warn!(agent = %a.id, error = %e, "could not freeze the agent in the boundary");
+                }
+            }
             match follow(state, a.id).await {
                 Ok(Followed::Adopted(_)) => adopted += 1,
                 Ok(_) => {}

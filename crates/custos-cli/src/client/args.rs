@@ -36,6 +36,16 @@ pub enum ClientCmd {
         #[command(flatten)]
         which: Which,
     },
+    /// The kill switch: freeze every agent at once in the custody boundary itself, present and
+    /// future (`engage`, admin), lift it (`release`, admin; agents frozen one by one stay
+    /// frozen), or show what the boundary holds frozen (`status`).
+    KillSwitch {
+        #[command(flatten)]
+        target: Target,
+        /// `engage`, `release` or `status`.
+        #[arg(value_parser = ["engage", "release", "status"])]
+        action: String,
+    },
     /// Actions parked for human approval (operator).
     Approvals {
         #[command(flatten)]

@@ -378,6 +378,13 @@ pub async fn run(cmd: args::ClientCmd) -> Result<std::process::ExitCode> {
             )
             .await
         }
+        C::KillSwitch { target, action } => {
+            operator::kill_switch(
+                &Remote::connect_as(&target, profile::Kind::Operator)?,
+                &action,
+            )
+            .await
+        }
         C::Unfreeze { target, which } => {
             operator::freeze(
                 &Remote::connect_as(&target, profile::Kind::Operator)?,

@@ -135,6 +135,23 @@ pub async fn freeze(r: &Remote, which: Which, frozen: bool) -> Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// `custos kill-switch engage|release|status`.
+pub async fn kill_switch(r: &Remote, action: &str) -> Result<ExitCode> {
+    let v = match action {
+        "status" => r.get("/v1/admin/kill-switch").await?,
+        other => {
+            r.post(
+                "/v1/admin/kill-switch",
+                &json!({"engaged": other == "engage"}),
+            )
+            .await?
+            .body
+        }
+    };
+    show(r.output, &v, Table::fields);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The decoded effects of a parked transaction, one line each.
 fn effects_lines(e: &Value) -> Vec<(String, String)> {
     let mut out = vec![];

@@ -114,6 +114,15 @@ async fn set_frozen(
 ) -> Result<Response, ApiError> {
     op.require(OperatorRole::Operator)?;
     let id = agent_id(&id)?;
+    if state.store.agent(id).await?.is_none() {
+        return Err(ApiError::not_found("no such agent"));
+    }
+    // The boundary first: a freeze there holds even if the database write below fails, and an
+    // unfreeze there alone still leaves the server refusing (safe either way).
+    state
+        .custody
+        .set_frozen(custos_core::FreezeTarget::Agent(id), frozen)
+        .await?;
     if !state.store.set_frozen(id, frozen).await? {
         return Err(ApiError::not_found("no such agent"));
     }
@@ -149,6 +158,64 @@ pub async fn unfreeze(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     set_frozen(state, op, id, false).await
+}
+
+/// Body of `POST /v1/admin/kill-switch`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KillSwitchBody {
+    /// `true` freezes every agent, present and future, in the custody boundary itself; `false`
+    /// lifts that (agents frozen one by one stay frozen).
+    pub engaged: bool,
+}
+
+/// The kill switch: every agent frozen at once, in the custody boundary itself (it then signs
+/// nothing for any agent, whatever the server asks), until lifted. Admin only.
+#[utoipa::path(post, path = "/v1/admin/kill-switch", tag = "admin", security(("bearer" = [])), request_body = KillSwitchBody,
+    responses((status = 200, description = "`{engaged, frozen_agents}`: what the boundary now holds"), (status = 403, description = "Not an admin"), (status = 422, description = "Invalid body"), (status = 503, description = "The custody boundary is unavailable: nothing changed")))]
+pub async fn set_kill_switch(
+    State(state): State<AppState>,
+    op: OperatorCtx,
+    crate::extract::JsonBytes(body): crate::extract::JsonBytes,
+) -> Result<Response, ApiError> {
+    op.require(OperatorRole::Admin)?;
+    let req: KillSwitchBody = crate::extract::parse_json(&body)?;
+    let held = state
+        .custody
+        .set_frozen(custos_core::FreezeTarget::All, req.engaged)
+        .await?;
+    tracing::warn!(engaged = req.engaged, "kill switch changed");
+    Ok(audited(
+        Json(kill_switch_view(&held)).into_response(),
+        if req.engaged {
+            "admin.kill_switch.engage"
+        } else {
+            "admin.kill_switch.release"
+        },
+        None,
+        json!({"engaged": req.engaged}),
+    ))
+}
+
+/// What the custody boundary holds frozen: the kill switch and the agents frozen one by one.
+#[utoipa::path(get, path = "/v1/admin/kill-switch", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "`{engaged, frozen_agents}`"), (status = 503, description = "The custody boundary is unavailable")))]
+pub async fn kill_switch(
+    State(state): State<AppState>,
+    op: OperatorCtx,
+) -> Result<Response, ApiError> {
+    op.require(OperatorRole::Viewer)?;
+    let held = state.custody.frozen().await?;
+    Ok(audited(
+        Json(kill_switch_view(&held)).into_response(),
+        "admin.kill_switch.get",
+        None,
+        json!({}),
+    ))
+}
+
+fn kill_switch_view(held: &custos_core::FreezeState) -> serde_json::Value {
+    json!({"engaged": held.all, "frozen_agents": held.agents})
 }
 
 /// Body of `POST /v1/admin/agents/{id}/api-keys` (optional: no body, a key with every scope).

@@ -14,6 +14,7 @@ from .error_detail_details_type_0 import ErrorDetailDetailsType0
 from .evm_message_body import EvmMessageBody
 from .evm_message_body_typed_data_type_0 import EvmMessageBodyTypedDataType0
 from .evm_signature import EvmSignature
+from .kill_switch_body import KillSwitchBody
 from .liquidity_body import LiquidityBody
 from .mint_body import MintBody
 from .new_api_key import NewApiKey
@@ -57,6 +58,7 @@ __all__ = (
     "EvmMessageBody",
     "EvmMessageBodyTypedDataType0",
     "EvmSignature",
+    "KillSwitchBody",
     "LiquidityBody",
     "MintBody",
     "NewApiKey",
