@@ -138,6 +138,11 @@ async fn every_metric_the_rules_name_is_served_and_moves() {
         Some(0.0)
     );
     assert_eq!(sample(&text, "custos_handler_panics_total"), Some(0.0));
+    assert_eq!(
+        sample(&text, "custos_keys_rotation_due"),
+        Some(0.0),
+        "fresh keys"
+    );
 
     // Every metric an alert names is in the scrape (so the rules cannot drift from the code).
     let rules = std::fs::read_to_string(repo_root().join("docs/prometheus-alerts.yml")).unwrap();

@@ -280,6 +280,8 @@ async fn housekeeping(state: AppState) {
     hooks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let hook_client = crate::webhooks::client(&state);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut rotation = tokio::time::interval(std::time::Duration::from_secs(3600));
+    rotation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = recover.tick() => {
@@ -294,6 +296,12 @@ async fn housekeeping(state: AppState) {
             }
             _ = hooks.tick() => {
                 crate::webhooks::pass(&state, &hook_client).await;
+                continue;
+            }
+            _ = rotation.tick() => {
+                if let Err(e) = crate::routes::keys::measure_rotation_due(&state).await {
+                    tracing::warn!(error = %e.message, "could not measure keys due for rotation");
+                }
                 continue;
             }
             _ = tick.tick() => {}

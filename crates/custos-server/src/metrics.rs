@@ -1,6 +1,6 @@
 //! Prometheus metrics served at `/metrics`, named `custos_…`. `docs/prometheus-alerts.yml` holds
 //! alerting rules over them (denial bursts, large transactions, failed logins, freezes, enclave
-//! restarts, checkpoint failures), tested with `promtool`.
+//! restarts, checkpoint failures, keys due for rotation), tested with `promtool`.
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
 };
@@ -44,6 +44,8 @@ pub struct Metrics {
     pub freezes: IntCounter,
     /// Audit checkpoints the custody boundary did not sign (it is retried with the next one).
     pub checkpoint_failures: IntCounter,
+    /// Agents' active keys older than `custody.rotation_due_days` (measured at start and hourly).
+    pub keys_rotation_due: prometheus::IntGauge,
 }
 
 impl Metrics {
@@ -100,6 +102,11 @@ impl Metrics {
             "audit_checkpoint_failures_total",
             "Audit checkpoints the custody boundary did not sign",
         )?;
+        let keys_rotation_due = prometheus::IntGauge::new(
+            "keys_rotation_due",
+            "Agents' active keys older than custody.rotation_due_days",
+        )?;
+        registry.register(Box::new(keys_rotation_due.clone()))?;
         registry.register(Box::new(panics.clone()))?;
         registry.register(Box::new(denials.clone()))?;
         registry.register(Box::new(action_usd.clone()))?;
@@ -129,6 +136,7 @@ impl Metrics {
             action_usd,
             freezes,
             checkpoint_failures,
+            keys_rotation_due,
         })
     }
 
