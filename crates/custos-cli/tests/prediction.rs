@@ -6,7 +6,8 @@
 //! What is checked: the agent's RSA key is generated inside the custody boundary and only its
 //! public half leaves; an order inside the policy is signed there and accepted by the stand-in
 //! (and fills); the balance, positions and orders are signed reads; a resting order is
-//! cancelled; an order above the per-order cap, above the contract cap, on a market off the
+//! cancelled; the budget keeps what orders cost (a fill below the limit, a cancellation before
+//! any fill), not their limits; an order above the per-order cap, above the contract cap, on a market off the
 //! allowlist, over the daily prediction budget, or with the toggle off is refused before any
 //! signature — the stand-in sees no request and the audit has no `prediction.signed` record —
 //! and the boundary itself, asked directly over its socket, refuses to sign such an order
@@ -172,10 +173,14 @@ async fn orders_are_signed_in_the_boundary_and_out_of_policy_orders_never_are() 
         .await;
     assert_eq!(r.json()["balance"], 100000 - 400, "{}", r.text);
 
+    // A second fill: 10 at the 40 ¢ ask under a 45 ¢ limit.
+    let r = action(&srv, &s, "prediction", buy(FED, "yes", 10, "0.45")).await;
+    assert_eq!(r.json()["status"], "executed", "{}", r.text);
+
     // Out of policy: refused before anything is signed or sent.
     let before = k.seen().len();
     let signed_before = signed_records(&srv.my_audit(&s.token).await);
-    assert_eq!(signed_before, 2);
+    assert_eq!(signed_before, 3);
     for (body, rule) in [
         (buy(FED, "yes", 50, "0.45"), "prediction.max_usd_per_order"),
         (buy(FED, "yes", 101, "0.01"), "prediction.max_contracts"),
@@ -184,9 +189,20 @@ async fn orders_are_signed_in_the_boundary_and_out_of_policy_orders_never_are() 
         let r = action(&srv, &s, "prediction", body).await;
         assert_denied_by(&r, rule);
     }
-    // The daily prediction budget: 4.5 + 3 spent (a cancelled order still counts, as the most
-    // it could have cost), so 20 more is over 25.
-    let r = action(&srv, &s, "prediction", buy(FED, "yes", 40, "0.50")).await;
+    // The budget keeps what the orders cost, not their limits: the two fills at 40 ¢ (4 USD
+    // each, not the 4.5 reserved) and nothing for the order cancelled before it filled (not 3).
+    let r = srv
+        .post(
+            "/v1/wallets/me/actions/prediction?dry_run=true",
+            Some(&s.token),
+            &buy(FED, "yes", 1, "0.50"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["spent_usd_24h"], "8", "{}", r.text);
+    assert_eq!(r.json()["explanation"]["decision"], "allow", "{}", r.text);
+    // The daily prediction budget: 8 spent, so 18 more is over 25.
+    let r = action(&srv, &s, "prediction", buy(FED, "yes", 40, "0.45")).await;
     assert_denied_by(&r, "prediction.daily_usd");
     assert_eq!(k.seen().len(), before, "{:?}", k.seen());
     assert_eq!(signed_records(&srv.my_audit(&s.token).await), signed_before);

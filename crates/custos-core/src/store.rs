@@ -340,6 +340,16 @@ pub trait Store: Send + Sync + 'static {
     /// Releases a reservation (the action failed); it stops counting. False if there is no
     /// such reservation in the reserved state (a committed one cannot be released).
     async fn budget_release(&self, id: &str) -> Result<bool, StoreError>;
+    /// Lowers the amount of `agent`'s committed reservation for `tx` to `usd`, when the action
+    /// turned out to cost less than was reserved (a limit order filled below its limit, or
+    /// cancelled before it filled); never raises it. False if `agent` has no committed
+    /// reservation for `tx`.
+    async fn budget_settle(
+        &self,
+        agent: AgentId,
+        tx: &str,
+        usd: crate::Decimal,
+    ) -> Result<bool, StoreError>;
     /// Reservations still `reserved` that no live request will resolve: held by another
     /// instance than `owner`, created before `before_ms`, not held by an in-flight transaction.
     /// At most `limit`.

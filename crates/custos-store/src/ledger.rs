@@ -53,6 +53,14 @@ pub(crate) fn tally(rows: &[(String, i64)], now_ms: i64) -> Result<(Decimal, u32
     Ok((spent, count))
 }
 
+/// The amount a committed reservation holding `held` is settled to for an action that cost
+/// `usd`: `usd` when it is lower, `None` (unchanged) when it is not — a settlement never raises
+/// what was reserved.
+pub(crate) fn settled(held: &str, usd: Decimal) -> Result<Option<Decimal>, StoreError> {
+    let held = parse_decimal(held, "reserved usd")?;
+    Ok((usd < held).then_some(usd))
+}
+
 /// Whether `r` fits beside what its bucket already holds (`spent`, the bucket's 24 h sum);
 /// `Reserved` when it has no bucket.
 pub(crate) fn bucket_decision(spent: Decimal, r: &Reservation) -> ReserveOutcome {

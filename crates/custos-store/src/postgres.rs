@@ -719,6 +719,38 @@ impl Store for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn budget_settle(
+        &self,
+        agent: AgentId,
+        tx_id: &str,
+        usd: custos_core::Decimal,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT id, usd::text FROM budget_reservations WHERE agent_id = $1 AND tx = $2 \
+             AND status = $3 FOR UPDATE",
+        )
+        .bind(agent.to_string())
+        .bind(tx_id)
+        .bind(COMMITTED)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some((id, held)) = row else {
+            return Ok(false);
+        };
+        if let Some(lower) = crate::ledger::settled(&held, usd)? {
+            sqlx::query("UPDATE budget_reservations SET usd = $1::numeric WHERE id = $2")
+                .bind(lower.to_string())
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
     async fn budget_usage(&self, agent: AgentId, now_ms: i64) -> Result<Usage24h, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
         let (spent_usd, tx_last_hour) = usage_in(&mut conn, &agent.to_string(), now_ms).await?;

@@ -174,6 +174,7 @@ suite!(
     health,
     budget_concurrent_reservations_never_overrun_the_daily_cap,
     budget_release_commit_and_usage,
+    budget_settle_lowers_a_committed_amount_only,
     budget_rolling_windows,
     budget_amounts_are_exact,
     budget_buckets_cap_their_share_and_count_in_the_whole,
@@ -1344,6 +1345,50 @@ fn reservation(
 }
 
 const T0: i64 = 1_700_000_000_000;
+
+async fn budget_settle_lowers_a_committed_amount_only(fx: &Fixture) {
+    let s = &*fx.store;
+    let agent = new_agent(s, "settle@example.com", 1).await;
+    let other = new_agent(s, "settle-other@example.com", 1).await;
+    for (id, amount) in [("s-0", "4.5"), ("s-1", "3")] {
+        let r = reservation(id, agent, amount, T0, "100", 10);
+        assert_eq!(s.budget_reserve(r).await.unwrap(), ReserveOutcome::Reserved);
+    }
+    assert!(s.budget_commit("s-0", "kalshi:o-0", T0 + 1).await.unwrap());
+    // Reserved but not committed, another agent's, an unknown tx: nothing settles.
+    assert!(!s.budget_settle(agent, "s-1", usd("0")).await.unwrap());
+    assert!(!s
+        .budget_settle(other, "kalshi:o-0", usd("0"))
+        .await
+        .unwrap());
+    assert!(!s
+        .budget_settle(agent, "kalshi:none", usd("0"))
+        .await
+        .unwrap());
+    // Lowered to what it cost; a higher figure never raises it back.
+    assert!(s
+        .budget_settle(agent, "kalshi:o-0", usd("4"))
+        .await
+        .unwrap());
+    assert!(s
+        .budget_settle(agent, "kalshi:o-0", usd("9"))
+        .await
+        .unwrap());
+    assert_eq!(
+        s.budget_usage(agent, T0 + 2).await.unwrap().spent_usd,
+        usd("7")
+    );
+    assert!(s
+        .budget_settle(agent, "kalshi:o-0", usd("0"))
+        .await
+        .unwrap());
+    let u = s.budget_usage(agent, T0 + 2).await.unwrap();
+    assert_eq!(u.spent_usd, usd("3"));
+    assert_eq!(
+        u.tx_last_hour, 2,
+        "a settled order still counts as a transaction"
+    );
+}
 
 async fn budget_concurrent_reservations_never_overrun_the_daily_cap(fx: &Fixture) {
     let agent = new_agent(&*fx.store, "spender@example.com", 1).await;

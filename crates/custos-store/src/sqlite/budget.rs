@@ -103,6 +103,38 @@ impl SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    pub(super) async fn settle_budget(
+        &self,
+        agent: AgentId,
+        tx_id: &str,
+        usd: custos_core::Decimal,
+    ) -> Result<bool, StoreError> {
+        let gate = self.write().await;
+        let mut tx = gate.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT id, usd FROM budget_reservations WHERE agent_id = ?1 AND tx = ?2 AND status = ?3",
+        )
+        .bind(agent.to_string())
+        .bind(tx_id)
+        .bind(COMMITTED)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some((id, held)) = row else {
+            return Ok(false);
+        };
+        if let Some(lower) = crate::ledger::settled(&held, usd)? {
+            sqlx::query("UPDATE budget_reservations SET usd = ?1 WHERE id = ?2")
+                .bind(lower.to_string())
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
     pub(super) async fn usage_24h(
         &self,
         agent: AgentId,

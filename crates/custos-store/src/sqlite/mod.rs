@@ -771,6 +771,15 @@ impl Store for SqliteStore {
         self.release_budget(id).await
     }
 
+    async fn budget_settle(
+        &self,
+        agent: AgentId,
+        tx: &str,
+        usd: custos_core::Decimal,
+    ) -> Result<bool, StoreError> {
+        self.settle_budget(agent, tx, usd).await
+    }
+
     async fn budget_usage(&self, agent: AgentId, now_ms: i64) -> Result<Usage24h, StoreError> {
         self.usage_24h(agent, now_ms).await
     }

@@ -9,7 +9,8 @@
 //! `approvals.above_usd`) and its most
 //! possible cost (`count × limit price`; Kalshi's fees are not counted) is reserved in the
 //! agent's rolling budget (`limits.daily_usd`, `limits.max_tx_per_hour` and, when set,
-//! `prediction.daily_usd`). The boundary judges the same order again under the owner-signed
+//! `prediction.daily_usd`), then settled to what it really cost once Kalshi says (filled below
+//! its limit, or cancelled before it filled: `Store::budget_settle`). The boundary judges the same order again under the owner-signed
 //! policy it holds. Orders are not parked for approval (the book moves meanwhile): one above
 //! `approvals.above_usd` is refused.
 pub mod kalshi;
@@ -199,6 +200,8 @@ pub async fn run(
                 return Err(kalshi::refused(&answer, "order_id"));
             }
             let order = answer.body.get("order").cloned().unwrap_or(Value::Null);
+            // What the order cost before it was cancelled is all it spent.
+            settle(state, &agent, &order_id, &order).await;
             let mut r = Json(json!({"status": "canceled", "order": order})).into_response();
             r.extensions_mut().insert(AuditInfo {
                 tx: Some(format!("kalshi:{order_id}")),
@@ -309,6 +312,11 @@ async fn buy(
     let placed = answer.body.get("order").cloned().unwrap_or(Value::Null);
     let order_id = placed["order_id"].as_str().unwrap_or_default().to_owned();
     reservation.commit(&format!("kalshi:{order_id}")).await;
+    // Filled (or cancelled unfilled) at once: the budget keeps what it cost, not the limit. A
+    // resting order keeps its full hold until it is cancelled.
+    if placed["status"] != "resting" {
+        settle(state, &agent, &order_id, &placed).await;
+    }
     let mut r = Json(json!({
         "status": placed["status"].as_str().unwrap_or("placed"),
         "order_id": order_id,
@@ -322,6 +330,40 @@ async fn buy(
         ..AuditInfo::with("prediction", params)
     });
     Ok(r)
+}
+
+/// What a Kalshi order has cost so far, from its `…_fill_cost_dollars` and `…_fees_dollars`
+/// (`None` if one is missing or not a dollar amount).
+fn spent(order: &Value) -> Option<Decimal> {
+    [
+        "taker_fill_cost_dollars",
+        "maker_fill_cost_dollars",
+        "taker_fees_dollars",
+        "maker_fees_dollars",
+    ]
+    .iter()
+    .try_fold(Decimal::ZERO, |sum, k| {
+        let d: Decimal = order[*k].as_str()?.parse().ok()?;
+        Some(sum.saturating_add(d))
+    })
+}
+
+/// Lowers the order's committed reservation to what it has cost (never raises it); logged, not
+/// fatal, when it cannot: the budget then keeps counting the order's full limit cost.
+async fn settle(state: &AppState, agent: &Agent, order_id: &str, order: &Value) {
+    let Some(cost) = spent(order) else {
+        tracing::warn!(
+            order_id,
+            "Kalshi's order has no fill cost; its full hold keeps counting"
+        );
+        return;
+    };
+    let tx = format!("kalshi:{order_id}");
+    match state.store.budget_settle(agent.id, &tx, cost).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(order_id, "no committed reservation for this Kalshi order"),
+        Err(e) => tracing::warn!(order_id, error = %e, "could not settle the order's reservation"),
+    }
 }
 
 /// A signed `GET` of the agent's own portfolio at Kalshi (`/portfolio/{what}`), Kalshi's JSON as
