@@ -71,16 +71,7 @@ async fn every_metric_the_rules_name_is_served_and_moves() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let op = srv.operator_token("admin");
-    let r = srv
-        .call(
-            reqwest::Method::POST,
-            &format!("/v1/admin/agents/{}/freeze", s.agent_id),
-            Some(&op),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    srv.freeze(&s.agent_id, &srv.operator_token("admin")).await;
 
     // The enclave killed: the supervisor restarts it and counts it.
     let children = srv.children();

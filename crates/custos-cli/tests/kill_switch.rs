@@ -69,15 +69,7 @@ async fn the_kill_switch_stops_every_signature_in_the_boundary() {
     assert_error(&r, &[422], "invalid_request");
 
     // One agent frozen on its own; the switch released: the other signs again, it does not.
-    let r = srv
-        .call(
-            reqwest::Method::POST,
-            &format!("/v1/admin/agents/{}/freeze", a.agent_id),
-            Some(&admin),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    srv.freeze(&a.agent_id, &admin).await;
     let r = switch(&admin, false).await;
     assert_eq!(
         r.json(),

@@ -231,15 +231,7 @@ async fn orders_are_signed_in_the_boundary_and_out_of_policy_orders_never_are() 
     // moved to another path — and refuses an order over the cap with no signature at all.
     let boundary = custos_custody::EnclaveClient::new(srv.data_dir.join("enclave.sock"));
     let agent: custos_core::AgentId = s.agent_id.parse().unwrap();
-    let now = || {
-        i64::try_from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis(),
-        )
-        .unwrap()
-    };
+    let now = || custos_core::Clock::now_ms(&custos_core::SystemClock);
     let sign = |request: KalshiRequest| SignRequest {
         agent_id: agent,
         scheme: KeyScheme::RsaPssSha256,

@@ -294,15 +294,7 @@ async fn kalshi_requests_are_signed_on_the_token_within_the_policy() {
     );
     assert!(custos_custody::rsa_key::public_pem(&info.public_key).is_ok());
     assert_eq!(c.create_key(agent, s).await.unwrap().key_id, info.key_id);
-    let now = || {
-        i64::try_from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis(),
-        )
-        .unwrap()
-    };
+    let now = || custos_core::Clock::now_ms(&custos_core::SystemClock);
     let sign = |request: KalshiRequest| SignRequest {
         agent_id: agent,
         scheme: s,

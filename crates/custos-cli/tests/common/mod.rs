@@ -567,6 +567,19 @@ impl Server {
             .expect("run custos")
     }
 
+    /// `POST /v1/admin/agents/{agent}/freeze` as the operator `token`; asserts a 200.
+    pub async fn freeze(&self, agent: &str, token: &str) {
+        let r = self
+            .call(
+                Method::POST,
+                &format!("/v1/admin/agents/{agent}/freeze"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "freeze: {}", r.text);
+    }
+
     /// `custos admin token --role ROLE`: a new operator bearer token.
     pub fn operator_token(&self, role: &str) -> String {
         let out = self.cli(&["admin", "token", "--role", role]);

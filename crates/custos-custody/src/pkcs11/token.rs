@@ -310,15 +310,17 @@ pub(crate) fn generate(
     persistence: Persistence,
 ) -> Result<(ObjectHandle, ObjectHandle), TokenError> {
     let on_token = persistence == Persistence::Token;
-    let template = |params: &[u8]| {
-        let public = vec![
+    // Both halves named alike; the private one sensitive, never extractable, sign-only. `key`
+    // is what describes the key itself (its curve, or its modulus size and exponent).
+    let pair = |key: Vec<Attribute>| {
+        let mut public = vec![
             Attribute::Token(on_token),
             Attribute::Private(false),
             Attribute::Verify(true),
-            Attribute::EcParams(params.to_vec()),
             Attribute::Id(id.to_vec()),
             Attribute::Label(label.to_vec()),
         ];
+        public.extend(key);
         let private = vec![
             Attribute::Token(on_token),
             Attribute::Private(true),
@@ -331,6 +333,7 @@ pub(crate) fn generate(
         ];
         (public, private)
     };
+    let template = |params: &[u8]| pair(vec![Attribute::EcParams(params.to_vec())]);
     match scheme {
         KeyScheme::Secp256k1Ecdsa => {
             let (public, private) = template(SECP256K1_PARAMS);
@@ -358,25 +361,11 @@ pub(crate) fn generate(
             Ok((priv_h, pub_h))
         }
         KeyScheme::RsaPssSha256 => {
-            let public = vec![
-                Attribute::Token(on_token),
-                Attribute::Private(false),
-                Attribute::Verify(true),
+            let (public, mut private) = pair(vec![
                 Attribute::ModulusBits(u64::from(crate::rsa_key::BITS).into()),
                 Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
-                Attribute::Id(id.to_vec()),
-                Attribute::Label(label.to_vec()),
-            ];
-            let private = vec![
-                Attribute::Token(on_token),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Sign(true),
-                Attribute::Decrypt(false),
-                Attribute::Id(id.to_vec()),
-                Attribute::Label(label.to_vec()),
-            ];
+            ]);
+            private.push(Attribute::Decrypt(false));
             let (pub_h, priv_h) =
                 s.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
             Ok((priv_h, pub_h))
