@@ -156,15 +156,20 @@ pub async fn usage(state: &AppState, agent: &Agent) -> Result<Usage, ApiError> {
 /// chain, declared recipient). A request that fails them never touches the chain.
 pub fn precheck(policy: &PolicyDocument, intent: &Intent, usage: &Usage) -> Result<(), ApiError> {
     if usage.frozen {
-        return Err(ApiError::policy_denied(vec![(
-            "frozen".into(),
-            "this agent is frozen by an operator".into(),
-        )]));
+        return Err(frozen());
     }
     custos_policy::precheck(policy, intent).map_err(|r| denied(&r))
 }
 
 pub use budget::reserve;
+
+/// `403 policy_denied` naming `frozen`: the agent is frozen by an operator.
+pub fn frozen() -> ApiError {
+    ApiError::policy_denied(vec![(
+        "frozen".into(),
+        "this agent is frozen by an operator".into(),
+    )])
+}
 
 /// Puts `entry` on record before what it records leaves Custos (a signature, a broadcast, an
 /// order): nothing is released without an audit record. If the audit log refuses it, the

@@ -21,10 +21,7 @@ use serde_json::json;
 pub async fn key(State(state): State<AppState>, ctx: AgentCtx) -> Result<Response, ApiError> {
     ctx.require(ApiScope::Prediction)?;
     if ctx.agent.frozen {
-        return Err(ApiError::policy_denied(vec![(
-            "frozen".into(),
-            "this agent is frozen by an operator".into(),
-        )]));
+        return Err(crate::actions::frozen());
     }
     let info = state
         .custody

@@ -169,10 +169,7 @@ pub async fn run(
     let op = validate(&body)?;
     let policy = state.policy_of(&agent)?;
     if agent.frozen {
-        return Err(ApiError::policy_denied(vec![(
-            "frozen".into(),
-            "this agent is frozen by an operator".into(),
-        )]));
+        return Err(super::frozen());
     }
     match op {
         Operation::Cancel { order_id } => {
