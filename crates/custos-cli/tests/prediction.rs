@@ -179,8 +179,20 @@ async fn orders_are_signed_in_the_boundary_and_out_of_policy_orders_never_are() 
 
     // Out of policy: refused before anything is signed or sent.
     let before = k.seen().len();
-    let signed_before = signed_records(&srv.my_audit(&s.token).await);
+    let audit = srv.my_audit(&s.token).await;
+    let signed_before = signed_records(&audit);
     assert_eq!(signed_before, 3);
+    // The records of the orders say what they cost: 4 USD for each fill at 40 ¢ (their limit
+    // would have allowed 4.5), the most it could cost (3 USD) for the one that rested.
+    let costs: Vec<&str> = audit
+        .iter()
+        .filter(|r| r["action"] == "prediction" && r["params"]["operation"] == "buy")
+        .filter_map(|r| r["usd_amount"].as_str())
+        .collect();
+    assert_eq!(costs.len(), 3, "{audit:?}");
+    for c in ["4", "3"] {
+        assert!(costs.contains(&c), "{costs:?}");
+    }
     for (body, rule) in [
         (buy(FED, "yes", 50, "0.45"), "prediction.max_usd_per_order"),
         (buy(FED, "yes", 101, "0.01"), "prediction.max_contracts"),

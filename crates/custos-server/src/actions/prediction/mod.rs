@@ -321,9 +321,14 @@ async fn buy(
         "order": placed,
     }))
     .into_response();
+    // On record: what it cost once Kalshi says (a resting order: the most it can cost).
+    let usd = match placed["status"].as_str() {
+        Some("resting") | None => cost,
+        Some(_) => spent(&placed).unwrap_or(cost),
+    };
     r.extensions_mut().insert(AuditInfo {
         tx: Some(format!("kalshi:{order_id}")),
-        usd: Some(cost.to_string()),
+        usd: Some(usd.to_string()),
         ..AuditInfo::with("prediction", params)
     });
     Ok(r)
