@@ -2164,7 +2164,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description `ed25519` or `secp256k1_ecdsa` */
+                /** @description `ed25519`, `secp256k1_ecdsa` or `rsa_pss_sha256` (the Kalshi key: register the new public key with Kalshi and update `prediction.kalshi_key_id`) */
                 scheme: string;
                 id: string;
             };

@@ -10,6 +10,7 @@
 //! any fill), not their limits; an order above the per-order cap, above the contract cap, on a market off the
 //! allowlist, over the daily prediction budget, or with the toggle off is refused before any
 //! signature — the stand-in sees no request and the audit has no `prediction.signed` record —
+//! the Kalshi key is listed and rotated with the agent's keys (the new one works once registered);
 //! and the boundary itself, asked directly over its socket, refuses to sign such an order
 //! whatever the server would say; a signature the boundary made verifies at the stand-in, and
 //! the same signature tampered with, or over another path, is rejected with a 401.
@@ -25,6 +26,8 @@ use custos_core::{Custody as _, CustodyError, KalshiRequest, KeyScheme, SignPayl
 use serde_json::{json, Value};
 
 const KEY_ID: &str = "custos-agent-key-1";
+/// Where the owner registers the agent's key after it is rotated.
+const ROTATED_KEY_ID: &str = "custos-agent-key-2";
 const FED: &str = "KXFED-26DEC-T4.00";
 const BTC: &str = "KXBTC-26DEC-B100";
 
@@ -238,6 +241,60 @@ async fn orders_are_signed_in_the_boundary_and_out_of_policy_orders_never_are() 
         assert_eq!(e["field"], field, "{}", r.text);
     }
 
+    // The Kalshi key is listed with the agent's keys and rotates like them: the boundary then
+    // signs with the new key, which Kalshi does not know until the owner registers it.
+    let admin = srv.operator_token("admin");
+    let keys = srv
+        .get(
+            &format!("/v1/admin/agents/{}/keys", s.agent_id),
+            Some(&admin),
+        )
+        .await
+        .json();
+    assert!(
+        keys["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["scheme"] == "rsa_pss_sha256" && k["key_id"] == key["key_id"]),
+        "{keys}"
+    );
+    let r = srv
+        .post(
+            &format!("/v1/admin/agents/{}/keys/rsa_pss_sha256/rotate", s.agent_id),
+            Some(&admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json()["previous_address"],
+        key["fingerprint"],
+        "{}",
+        r.text
+    );
+    let rotated = srv
+        .post("/v1/wallets/me/prediction/key", Some(&s.token), &json!({}))
+        .await
+        .json();
+    assert_ne!(rotated["public_key_pem"], key["public_key_pem"]);
+    let r = srv
+        .get("/v1/wallets/me/prediction/balance", Some(&s.token))
+        .await;
+    assert_error(&r, &[502], "upstream_error");
+    k.enrol(
+        "custos-agent-key-2",
+        rotated["public_key_pem"].as_str().unwrap(),
+    )
+    .await;
+    let mut p = prediction_policy(json!({}));
+    p["prediction"]["kalshi_key_id"] = json!(ROTATED_KEY_ID);
+    set_policy(&srv, &s.agent_id, p).await;
+    let r = srv
+        .get("/v1/wallets/me/prediction/balance", Some(&s.token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
     // The boundary itself, asked over its socket with no server in between: it signs a read
     // the policy allows — a signature the stand-in accepts, and rejects once tampered with or
     // moved to another path — and refuses an order over the cap with no signature at all.
@@ -269,7 +326,7 @@ async fn orders_are_signed_in_the_boundary_and_out_of_policy_orders_never_are() 
                 k.url,
                 path.trim_start_matches("/trade-api/v2")
             ))
-            .header("KALSHI-ACCESS-KEY", KEY_ID)
+            .header("KALSHI-ACCESS-KEY", ROTATED_KEY_ID)
             .header("KALSHI-ACCESS-TIMESTAMP", ts.to_string())
             .header("KALSHI-ACCESS-SIGNATURE", sig)
             .send()

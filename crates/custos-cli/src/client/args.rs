@@ -389,8 +389,8 @@ pub enum KeysCmd {
     Rotate {
         /// The agent's id.
         agent: String,
-        /// Which key.
-        #[arg(value_parser = ["ed25519", "secp256k1_ecdsa"])]
+        /// Which key (`rsa_pss_sha256`: the Kalshi key).
+        #[arg(value_parser = ["ed25519", "secp256k1_ecdsa", "rsa_pss_sha256"])]
         scheme: String,
     },
 }

@@ -13,10 +13,12 @@ use axum::Json;
 use custos_core::{KeyScheme, OperatorRole, PublicKeyInfo};
 use serde_json::json;
 
-/// Schemes an agent has, and the `addresses` entry each one backs.
-const SCHEMES: [(KeyScheme, &str); 2] = [
-    (KeyScheme::Ed25519, "solana"),
-    (KeyScheme::Secp256k1Ecdsa, "evm"),
+/// Schemes an agent has, and the `addresses` entry each one backs (none for the Kalshi key,
+/// which exists once the agent asked for it: `POST /v1/wallets/me/prediction/key`).
+const SCHEMES: [(KeyScheme, Option<&str>); 3] = [
+    (KeyScheme::Ed25519, Some("solana")),
+    (KeyScheme::Secp256k1Ecdsa, Some("evm")),
+    (KeyScheme::RsaPssSha256, None),
 ];
 
 const DAY_MS: i64 = 86_400_000;
@@ -90,7 +92,7 @@ pub async fn list(
 
 /// Rotates one of the agent's keys (admin).
 #[utoipa::path(post, path = "/v1/admin/agents/{id}/keys/{scheme}/rotate", tag = "admin", security(("bearer" = [])),
-    params(("scheme" = String, Path, description = "`ed25519` or `secp256k1_ecdsa`")),
+    params(("scheme" = String, Path, description = "`ed25519`, `secp256k1_ecdsa` or `rsa_pss_sha256` (the Kalshi key: register the new public key with Kalshi and update `prediction.kalshi_key_id`)")),
     responses((status = 200, description = "`{key: {...}, previous_address}`"), (status = 422, description = "Unknown scheme")))]
 pub async fn rotate(
     State(state): State<AppState>,
@@ -102,19 +104,30 @@ pub async fn rotate(
     let (scheme, family) = SCHEMES
         .into_iter()
         .find(|(s, _)| s.as_str() == scheme)
-        .ok_or_else(|| ApiError::invalid("scheme", "must be `ed25519` or `secp256k1_ecdsa`"))?;
-    let previous = agent
-        .addresses
-        .get(family)
-        .cloned()
-        .unwrap_or(serde_json::Value::Null);
-    let key = state.custody.rotate(agent.id, scheme).await?;
-    let mut addresses = agent.addresses.clone();
-    if let Some(m) = addresses.as_object_mut() {
-        m.insert(family.into(), json!(key.address));
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "scheme",
+                "must be `ed25519`, `secp256k1_ecdsa` or `rsa_pss_sha256`",
+            )
+        })?;
+    let previous = match family {
+        Some(f) => agent.addresses.get(f).cloned(),
+        None => state
+            .custody
+            .public_key(agent.id, scheme)
+            .await?
+            .map(|k| json!(k.address)),
     }
-    if !state.store.set_addresses(agent.id, addresses).await? {
-        return Err(ApiError::not_found("no such agent"));
+    .unwrap_or(serde_json::Value::Null);
+    let key = state.custody.rotate(agent.id, scheme).await?;
+    if let Some(family) = family {
+        let mut addresses = agent.addresses.clone();
+        if let Some(m) = addresses.as_object_mut() {
+            m.insert(family.into(), json!(key.address));
+        }
+        if !state.store.set_addresses(agent.id, addresses).await? {
+            return Err(ApiError::not_found("no such agent"));
+        }
     }
     tracing::info!(agent = %agent.id, scheme = scheme.as_str(), key_id = %key.key_id, "key rotated");
     let body = json!({"key": key_view(&state, &key), "previous_address": previous});
