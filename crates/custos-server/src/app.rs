@@ -234,12 +234,14 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         cfg,
         skill_md: Default::default(),
     });
-    let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let (stop_housekeeping, stop) = tokio::sync::watch::channel(false);
+    let housekeeping = tokio::spawn(housekeeping(state.clone(), stop));
     Ok((
         state,
         Background {
             audit: audit_task,
             housekeeping,
+            stop_housekeeping,
         },
     ))
 }
@@ -250,6 +252,10 @@ pub struct Background {
     pub audit: tokio::task::JoinHandle<()>,
     /// Periodic purges; holds a state handle, so it must be stopped for the writer to finish.
     pub housekeeping: tokio::task::JoinHandle<()>,
+    /// Asks housekeeping to stop between two passes (never in the middle of one: a pass cut
+    /// off inside a store transaction could leave the writer connection to roll back the next
+    /// statement, such as the final audit checkpoint).
+    pub stop_housekeeping: tokio::sync::watch::Sender<bool>,
 }
 
 /// Purges expired codes and answered idempotency entries and prunes idle rate-limit keys every
@@ -257,7 +263,7 @@ pub struct Background {
 /// agent's owner-signed policy once at start and adopts due loosenings every second
 /// ([`crate::policy_sync`]); queues and sends webhook deliveries every
 /// `webhooks.poll_interval_ms` ([`crate::webhooks`]).
-async fn housekeeping(state: AppState) {
+async fn housekeeping(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     match crate::policy_sync::follow_all(&state).await {
         Ok((seen, adopted)) if adopted > 0 => {
             tracing::warn!(
@@ -284,6 +290,7 @@ async fn housekeeping(state: AppState) {
     rotation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = stop.changed() => return,
             _ = recover.tick() => {
                 if let Err(e) = crate::recovery::pass(&state).await {
                     tracing::warn!(error = %e, "recovery pass failed");
@@ -382,8 +389,15 @@ pub async fn run(
     }
     // The router is gone; stopping housekeeping drops the last audit handle, so the writer
     // drains, signs a final checkpoint and ends.
-    background.housekeeping.abort();
-    let _ = background.housekeeping.await;
+    let _ = background.stop_housekeeping.send(true);
+    let mut housekeeping = background.housekeeping;
+    if tokio::time::timeout(grace, &mut housekeeping)
+        .await
+        .is_err()
+    {
+        housekeeping.abort();
+        let _ = housekeeping.await;
+    }
     let _ = tokio::time::timeout(grace, background.audit).await;
     Ok(())
 }
