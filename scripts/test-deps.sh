@@ -108,6 +108,13 @@ prometheus_rules() {
     apt_install prometheus
 }
 
+# Keys due for rotation (crates/custos-cli/tests/alerts.rs): the server is restarted under
+# libfaketime's LD_PRELOAD with its clock 100 days ahead, so keys made a moment ago are old.
+faketime_lib() {
+    [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] && return 0
+    apt_install libfaketime
+}
+
 # PKCS#11 backend tests (issue 3): SoftHSM2 token and pkcs11-tool.
 softhsm() {
     apt_install softhsm2 opensc
@@ -214,6 +221,7 @@ main() {
     meteora_dlmm
     kalshi_fake
     prometheus_rules
+    faketime_lib
     schemathesis_cli
     openbao
     softhsm

@@ -315,6 +315,18 @@ pub async fn devnet(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `custos admin alert-secret`: the alert receiver's signing secret, on stdout only.
+pub fn alert_secret(common: Common) -> Result<ExitCode> {
+    let cfg = load_config(&common)?;
+    let root = custos_server::files::load_or_create_secret32(
+        &cfg.server.data_dir.join("webhook-root.key"),
+    )
+    .context("reading the webhook root key")?;
+    let secret = custos_server::alerts::secret(&root, cfg.alerts.secret_version);
+    println!("{}", secret.expose());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `custos admin token`.
 pub async fn admin_token(common: Common, role: &str) -> Result<ExitCode> {
     let cfg = load_config(&common)?;

@@ -204,6 +204,12 @@ enum AdminCmd {
         #[command(subcommand)]
         cmd: KeyCmd,
     },
+    /// Print the secret alerts are signed with (`Custos-Signature`; from the data dir's webhook
+    /// root key and `alerts.secret_version`), for the receiver `[alerts] url` names.
+    AlertSecret {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -336,6 +342,9 @@ fn main() -> std::process::ExitCode {
             Cmd::Admin {
                 cmd: AdminCmd::Token { common, role },
             } => commands::admin_token(common, &role).await,
+            Cmd::Admin {
+                cmd: AdminCmd::AlertSecret { common },
+            } => commands::alert_secret(common),
             Cmd::Admin {
                 cmd:
                     AdminCmd::Key {

@@ -8,6 +8,7 @@
 //! core ← {policy, custody, store} ← server ← cli.
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod amount;
 pub mod atoms;
 pub mod audit;
@@ -18,6 +19,7 @@ pub mod custody;
 pub mod ids;
 pub mod in_flight;
 pub mod ledger;
+pub mod operator;
 pub mod prediction;
 pub mod scope;
 pub mod secret;
@@ -31,6 +33,7 @@ pub mod oracle;
 pub mod usage;
 pub mod valuation;
 
+pub use alert::{AlertDelivery, NewAlert};
 pub use amount::{Decimal, DecimalError};
 pub use atoms::{AmountError, Atoms, U256};
 pub use audit::{AuditEntry, AuditOutcome, StoredAudit, GENESIS_HASH};
@@ -52,6 +55,7 @@ pub use in_flight::{Candidate, IdempotencyRef, InFlightTx, Replacement, Replacem
 pub use ledger::{
     ApprovalRecord, ApprovalStatus, Bucket, Reservation, ReserveOutcome, Usage24h, VoteOutcome,
 };
+pub use operator::{ConsoleSession, OperatorAccount, StoredPasskey, TotpState};
 pub use prediction::{KalshiMethod, KalshiOrder, KalshiRequest, OutcomeSide};
 pub use scope::{ApiScope, Scopes, ScopesError};
 pub use secret::{SecretBytes, SecretString};

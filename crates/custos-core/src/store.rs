@@ -431,6 +431,73 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<crate::Delivery>, StoreError>;
 
+    // ---- operator alerts (see `custos_core::alert`) ----
+    /// Queues `alerts`, each key at most once ever (a key already queued is ignored); returns
+    /// how many were new.
+    async fn alert_raise(&self, alerts: &[crate::NewAlert]) -> Result<u32, StoreError>;
+    /// Pending alerts due at `now_ms`, oldest first, at most `limit` — claimed like
+    /// [`Store::webhook_claim_due`].
+    async fn alert_claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::AlertDelivery>, StoreError>;
+    /// Records an attempt on alert `id`.
+    async fn alert_attempted(&self, id: u64, attempt: &crate::Attempt) -> Result<(), StoreError>;
+    /// Alerts with id > `after`, oldest first, at most `limit` (the alert delivery log).
+    async fn alert_deliveries(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::AlertDelivery>, StoreError>;
+
+    // ---- operator accounts and console sessions (see `custos_core::operator`) ----
+    /// Creates an account; `Conflict` if its email or id exists.
+    async fn operator_account_create(
+        &self,
+        account: &crate::OperatorAccount,
+    ) -> Result<(), StoreError>;
+    /// The account with this id.
+    async fn operator_account(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::OperatorAccount>, StoreError>;
+    /// The account with this (lower-case) email.
+    async fn operator_account_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<crate::OperatorAccount>, StoreError>;
+    /// Stores `account` if the stored one still has `account.version`, as version + 1; `false`
+    /// if it changed meanwhile (read it again and redo the change).
+    async fn operator_account_update(
+        &self,
+        account: &crate::OperatorAccount,
+    ) -> Result<bool, StoreError>;
+    /// Accounts in email order after `after`, at most `limit`.
+    async fn operator_accounts(
+        &self,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Result<Vec<crate::OperatorAccount>, StoreError>;
+    /// Stores a new console session.
+    async fn console_session_put(&self, s: &crate::ConsoleSession) -> Result<(), StoreError>;
+    /// The session whose cookie hashes to `id_hash`.
+    async fn console_session(
+        &self,
+        id_hash: &[u8; 32],
+    ) -> Result<Option<crate::ConsoleSession>, StoreError>;
+    /// Sets until when the session may take admin actions; `false` if it is gone.
+    async fn console_session_fresh(
+        &self,
+        id_hash: &[u8; 32],
+        until_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Ends a session (a no-op if it is gone).
+    async fn console_session_delete(&self, id_hash: &[u8; 32]) -> Result<(), StoreError>;
+    /// Ends every session of an operator (their role changed, or they were disabled).
+    async fn console_sessions_end(&self, operator_id: &str) -> Result<u64, StoreError>;
+
     /// Cheap liveness check.
     async fn health(&self) -> Result<(), StoreError>;
 }

@@ -7,8 +7,8 @@ use crate::metrics::Metrics;
 use crate::pipeline;
 use crate::ratelimit::Limits;
 use crate::routes::{
-    admin, agent, auth, dev, keys, policy, prediction, system, tighten, transactions, wallet,
-    webhook,
+    admin, agent, alerts, auth, dev, keys, policy, prediction, system, tighten, transactions,
+    wallet, webhook,
 };
 use crate::state::{AppState, Inner};
 use axum::extract::DefaultBodyLimit;
@@ -112,6 +112,8 @@ fn api_router(state: AppState) -> Router {
         )
         .route("/v1/admin/agents/{id}/freeze", post(admin::freeze))
         .route("/v1/admin/agents/{id}/unfreeze", post(admin::unfreeze))
+        .route("/v1/admin/alerts", get(alerts::list_alerts))
+        .route("/v1/admin/alerts/test", post(alerts::test_alert))
         .route(
             "/v1/admin/kill-switch",
             get(admin::kill_switch).post(admin::set_kill_switch),
@@ -224,6 +226,7 @@ pub fn build(parts: Parts) -> anyhow_like::Result<(AppState, Background)> {
         jwt,
         otp_pepper,
         webhook_root,
+        alerts: crate::alerts::Alerts::default(),
         limits,
         audit,
         metrics,
@@ -261,8 +264,8 @@ pub struct Background {
 /// Purges expired codes and answered idempotency entries and prunes idle rate-limit keys every
 /// minute; runs the crash-recovery pass every `server.recovery_interval_seconds`; follows every
 /// agent's owner-signed policy once at start and adopts due loosenings every second
-/// ([`crate::policy_sync`]); queues and sends webhook deliveries every
-/// `webhooks.poll_interval_ms` ([`crate::webhooks`]).
+/// ([`crate::policy_sync`]); queues and sends webhook deliveries and operator alerts every
+/// `webhooks.poll_interval_ms` ([`crate::webhooks`], [`crate::alerts`]).
 async fn housekeeping(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     match crate::policy_sync::follow_all(&state).await {
         Ok((seen, adopted)) if adopted > 0 => {
@@ -303,6 +306,7 @@ async fn housekeeping(state: AppState, mut stop: tokio::sync::watch::Receiver<bo
             }
             _ = hooks.tick() => {
                 crate::webhooks::pass(&state, &hook_client).await;
+                crate::alerts::pass(&state, &hook_client).await;
                 continue;
             }
             _ = rotation.tick() => {
@@ -357,6 +361,9 @@ pub async fn run(
     crate::webhooks::start(&state)
         .await
         .map_err(|e| anyhow_like::err(format!("webhook cursor: {e}")))?;
+    crate::alerts::start(&state)
+        .await
+        .map_err(|e| anyhow_like::err(format!("alerts: {e}")))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow_like::err(format!("cannot listen on {listen}: {e}")))?;

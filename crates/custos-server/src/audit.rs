@@ -163,6 +163,9 @@ pub async fn checkpoint(
     seq: u64,
     hash_hex: &str,
 ) -> Result<(), String> {
+    if crate::faults::fired("audit_checkpoint", "fail") {
+        return Err("fault injected: checkpoint not signed".into());
+    }
     let mut hash = [0u8; 32];
     hex::decode_to_slice(hash_hex, &mut hash).map_err(|e| e.to_string())?;
     let cp = custody
@@ -170,10 +173,11 @@ pub async fn checkpoint(
         .await
         .map_err(|e| e.to_string())?;
     let v = serde_json::to_value(&cp).map_err(|e| e.to_string())?;
-    store
-        .put_audit_checkpoint(seq, v)
-        .await
-        .map_err(|e| e.to_string())
+    match store.put_audit_checkpoint(seq, v).await {
+        // This record is checkpointed already (by an earlier process, or another replica).
+        Ok(()) | Err(custos_core::StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The chain kept in memory only (benchmark baseline for the cost of durability).

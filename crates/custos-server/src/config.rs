@@ -41,6 +41,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Kalshi's Trade API (the `prediction` action).
     pub kalshi: crate::actions::prediction::kalshi::KalshiSettings,
+    /// Operator alerts: where they are posted and the rules that raise them.
+    pub alerts: crate::alerts::AlertSettings,
 }
 
 /// `[webhooks]`: where agents may have their transaction statuses posted (`crate::webhooks`).
@@ -822,6 +824,7 @@ impl Config {
         self.evm.validate().map_err(|(k, m)| cerr(&k, m))?;
         self.solana.validate().map_err(|(k, m)| cerr(&k, m))?;
         self.kalshi.validate().map_err(|(k, m)| cerr(&k, m))?;
+        self.alerts.validate().map_err(|(k, m)| cerr(&k, m))?;
         if !(1..=7 * 86_400).contains(&self.approvals.ttl_seconds) {
             return Err(cerr(
                 "approvals.ttl_seconds",
@@ -911,6 +914,11 @@ fn typed_env_value(
             raw.trim()
                 .parse()
                 .map_err(|_| format!("`{raw}` is not an integer"))?,
+        ),
+        Some(toml::Value::Float(_)) => toml::Value::Float(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("`{raw}` is not a number"))?,
         ),
         Some(toml::Value::Boolean(_)) => toml::Value::Boolean(match raw.trim() {
             "true" | "1" | "yes" => true,
@@ -1013,11 +1021,51 @@ mod tests {
                 ],
                 "solana.max_priority_fee_micro_lamports",
             ),
+            (
+                &[("CUSTOS_ALERTS_URL", "http://alerts.example.com/x")],
+                "alerts.url",
+            ),
+            (
+                &[("CUSTOS_ALERTS_RULES", "denial_burst,nap")],
+                "alerts.rules",
+            ),
+            (
+                &[("CUSTOS_ALERTS_LARGE_TRANSACTION_USD", "lots")],
+                "alerts.large_transaction_usd",
+            ),
+            (
+                &[("CUSTOS_ALERTS_LARGE_TRANSACTION_USD", "-1")],
+                "alerts.large_transaction_usd",
+            ),
+            (
+                &[("CUSTOS_ALERTS_DENIAL_BURST_SECONDS", "0")],
+                "alerts.denial_burst_seconds",
+            ),
         ];
         for (pairs, key) in cases {
             let e = Config::load(None, env(pairs)).unwrap_err();
             assert!(e.key.starts_with(key), "{pairs:?}: got {e}");
         }
+    }
+
+    #[test]
+    fn alerts_from_the_environment() {
+        let cfg = Config::load(
+            None,
+            env(&[
+                ("CUSTOS_ALERTS_URL", "https://alerts.example.com/hook"),
+                ("CUSTOS_ALERTS_LARGE_TRANSACTION_USD", "2500.5"),
+                ("CUSTOS_ALERTS_RULES", "denial_burst, agent_frozen"),
+            ]),
+        )
+        .unwrap();
+        assert!(cfg.alerts.enabled());
+        assert_eq!(cfg.alerts.large_transaction_usd, 2500.5);
+        assert!(cfg.alerts.has("agent_frozen") && !cfg.alerts.has("rotation_due"));
+        assert!(!Config::load(None, vec![])
+            .unwrap()
+            .alerts
+            .has("denial_burst"));
     }
 
     #[test]

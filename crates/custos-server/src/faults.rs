@@ -11,7 +11,8 @@
 //! `….signed` audit record is durable), `after_broadcast` (the node has the transaction). One
 //! point does something else than fail: `before_broadcast=expire` lets the embedded devnet's
 //! slots pass until the transaction's blockhash has expired, just before it is sent
-//! ([`fired`]).
+//! ([`fired`]); `audit_checkpoint=fail` makes the next audit checkpoint fail (a failure the
+//! operators are alerted on).
 
 /// `FAULT_INJECT` as read once: (point, action, fired yet).
 #[cfg(feature = "fault-injection")]

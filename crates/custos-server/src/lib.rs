@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod audit_info;

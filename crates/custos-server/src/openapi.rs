@@ -1,8 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 use crate::actions::{evm_message, sign, trade, transfer};
 use crate::routes::{
-    admin, agent, auth, dev, keys, policy, prediction, system, tighten, transactions, wallet,
-    webhook,
+    admin, agent, alerts, auth, dev, keys, policy, prediction, system, tighten, transactions,
+    wallet, webhook,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
         wallet::me, agent::credential, agent::approval, wallet::my_policy, tighten::tighten, wallet::my_audit, wallet::balances, wallet::action, prediction::key, prediction::balance, prediction::positions, prediction::orders, transactions::list, transactions::status, transactions::speed_up, transactions::cancel, webhook::put, webhook::get, webhook::delete, webhook::deliveries,
         dev::airdrop, dev::create_mint, dev::slots,
         admin::list_approvals, admin::get_approval, admin::approve, admin::reject, keys::list, keys::rotate,
-        admin::list_agents, admin::get_agent, policy::get_policy, policy::put_policy, policy::get_policy_envelope, policy::dry_run, admin::freeze, admin::unfreeze, admin::kill_switch, admin::set_kill_switch,
+        admin::list_agents, admin::get_agent, policy::get_policy, policy::put_policy, policy::get_policy_envelope, policy::dry_run, admin::freeze, admin::unfreeze, admin::kill_switch, admin::set_kill_switch, alerts::list_alerts, alerts::test_alert,
         admin::list_api_keys, admin::create_api_key, admin::revoke_api_key, admin::audit, admin::audit_verify, admin::audit_checkpoints,
         system::healthz, system::metrics, system::attestation, system::skill,
     ),

@@ -65,6 +65,8 @@ pub struct Inner {
     pub otp_pepper: zeroize::Zeroizing<[u8; 32]>,
     /// Root key the webhook secrets are derived from (`crate::webhooks`).
     pub webhook_root: zeroize::Zeroizing<[u8; 32]>,
+    /// The operator alert watcher (`crate::alerts`).
+    pub alerts: crate::alerts::Alerts,
     /// Rate limits.
     pub limits: Limits,
     /// The audit writer.

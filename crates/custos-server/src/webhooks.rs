@@ -61,7 +61,39 @@ pub fn signature(secret: &str, t: i64, body: &str) -> String {
     format!("t={t},v1={}", hex::encode(tag))
 }
 
-/// Checks a webhook URL against `webhooks.allow_hosts`; returns it normalised.
+/// Checks a destination URL: at most [`MAX_URL`] characters, a host, no credentials, `https`
+/// (or `http` to a loopback address). Returns it parsed, or why not.
+pub fn check_destination(raw: &str) -> Result<reqwest::Url, String> {
+    if raw.len() > MAX_URL {
+        return Err(format!("longer than {MAX_URL} characters"));
+    }
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+    let host = host_of(&url).ok_or("has no host")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        _ => Err("must be https (http only to a loopback address)".into()),
+    }
+}
+
+/// The URL's host, lower-case, without an IPv6 address's brackets.
+fn host_of(url: &reqwest::Url) -> Option<String> {
+    url.host_str().map(|h| {
+        h.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase()
+    })
+}
+
+/// Checks a webhook URL ([`check_destination`]) and its host against `webhooks.allow_hosts`;
+/// returns it normalised.
 pub fn check_url(state: &AppState, raw: &str) -> Result<reqwest::Url, ApiError> {
     let allowed = &state.cfg.webhooks.allow_hosts;
     if allowed.is_empty() {
@@ -70,39 +102,8 @@ pub fn check_url(state: &AppState, raw: &str) -> Result<reqwest::Url, ApiError> 
             "webhooks are not enabled on this server (webhooks.allow_hosts is empty)",
         ));
     }
-    if raw.len() > MAX_URL {
-        return Err(ApiError::invalid(
-            "url",
-            format!("longer than {MAX_URL} characters"),
-        ));
-    }
-    let url = reqwest::Url::parse(raw)
-        .map_err(|e| ApiError::invalid("url", format!("not a URL: {e}")))?;
-    let host = url
-        .host_str()
-        .map(|h| {
-            h.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_ascii_lowercase()
-        })
-        .ok_or_else(|| ApiError::invalid("url", "has no host"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(ApiError::invalid("url", "must not carry credentials"));
-    }
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        _ => {
-            return Err(ApiError::invalid(
-                "url",
-                "must be https (http only to a loopback address)",
-            ))
-        }
-    }
+    let url = check_destination(raw).map_err(|m| ApiError::invalid("url", m))?;
+    let host = host_of(&url).unwrap_or_default();
     if !allowed.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
         return Err(ApiError::invalid(
             "url",
@@ -210,54 +211,60 @@ fn backoff_ms(failed: u32) -> i64 {
         .min(MAX_BACKOFF_MS)
 }
 
-/// One attempt of `d`.
-async fn attempt(state: &AppState, client: &reqwest::Client, d: &Delivery) -> Attempt {
-    let failed = d.attempts.saturating_add(1);
-    let finish = |http_status: Option<u16>, error: Option<String>| {
-        let now = state.clock.now_ms();
-        let ok = error.is_none();
-        let status = if ok {
-            DeliveryStatus::Delivered
-        } else if failed >= state.cfg.webhooks.max_attempts {
-            DeliveryStatus::Failed
-        } else {
-            DeliveryStatus::Pending
-        };
-        Attempt {
-            status,
-            http_status,
-            error,
-            next_at_ms: now.saturating_add(backoff_ms(failed)),
-            now_ms: now,
-        }
+/// What an attempt that failed `failed` times before came to: delivered (`error` is `None`),
+/// pending with its next time (backoff), or failed for good after `max_attempts`.
+pub fn outcome(
+    state: &AppState,
+    failed_before: u32,
+    http_status: Option<u16>,
+    error: Option<String>,
+) -> Attempt {
+    let failed = failed_before.saturating_add(1);
+    let now = state.clock.now_ms();
+    let status = if error.is_none() {
+        DeliveryStatus::Delivered
+    } else if failed >= state.cfg.webhooks.max_attempts {
+        DeliveryStatus::Failed
+    } else {
+        DeliveryStatus::Pending
     };
-    if let Err(e) = check_url(state, &d.url) {
-        return finish(None, Some(format!("not sent: {}", e.message)));
+    Attempt {
+        status,
+        http_status,
+        error,
+        next_at_ms: now.saturating_add(backoff_ms(failed)),
+        now_ms: now,
     }
-    let hook = match state.store.webhook(d.agent).await {
-        Ok(Some(h)) => h,
-        Ok(None) => return finish(None, Some("the webhook was removed".into())),
-        Err(e) => return finish(None, Some(format!("store: {e}"))),
-    };
-    let secret = secret(&state.webhook_root, d.agent, &hook.key_id);
+}
+
+/// Posts `body` to `url` signed with `secret` (`Custos-Signature`), `event_id` in
+/// `Custos-Event-Id`: the HTTP status, and why it failed if it did (never the URL, which may
+/// carry a token in its query).
+pub async fn send(
+    state: &AppState,
+    client: &reqwest::Client,
+    url: &str,
+    secret: &custos_core::SecretString,
+    event_id: &str,
+    body: &str,
+) -> (Option<u16>, Option<String>) {
     let t = state.clock.now_ms() / 1000;
     let sent = client
-        .post(&d.url)
+        .post(url)
         .header("content-type", "application/json")
-        .header("custos-signature", signature(secret.expose(), t, &d.body))
-        .header("custos-event-id", format!("evt_{}", d.event_id))
+        .header("custos-signature", signature(secret.expose(), t, body))
+        .header("custos-event-id", event_id)
         .header("user-agent", "custos-webhooks/1")
-        .body(d.body.clone())
+        .body(body.to_owned())
         .send()
         .await;
     match sent {
-        Ok(r) if r.status().is_success() => finish(Some(r.status().as_u16()), None),
+        Ok(r) if r.status().is_success() => (Some(r.status().as_u16()), None),
         Ok(r) => {
             let code = r.status().as_u16();
-            finish(Some(code), Some(format!("HTTP {code}")))
+            (Some(code), Some(format!("HTTP {code}")))
         }
-        // Without the URL: it is the agent's, and may carry a token in its query.
-        Err(e) => finish(
+        Err(e) => (
             None,
             Some(if e.is_timeout() {
                 "timed out".into()
@@ -268,6 +275,23 @@ async fn attempt(state: &AppState, client: &reqwest::Client, d: &Delivery) -> At
             }),
         ),
     }
+}
+
+/// One attempt of `d`.
+async fn attempt(state: &AppState, client: &reqwest::Client, d: &Delivery) -> Attempt {
+    let fail = |error: String| outcome(state, d.attempts, None, Some(error));
+    if let Err(e) = check_url(state, &d.url) {
+        return fail(format!("not sent: {}", e.message));
+    }
+    let hook = match state.store.webhook(d.agent).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return fail("the webhook was removed".into()),
+        Err(e) => return fail(format!("store: {e}")),
+    };
+    let secret = secret(&state.webhook_root, d.agent, &hook.key_id);
+    let event_id = format!("evt_{}", d.event_id);
+    let (http_status, error) = send(state, client, &d.url, &secret, &event_id, &d.body).await;
+    outcome(state, d.attempts, http_status, error)
 }
 
 /// One pass: queue new events, then attempt every due delivery (concurrently).

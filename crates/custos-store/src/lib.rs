@@ -46,6 +46,7 @@
 mod ledger;
 mod postgres;
 mod postgres_in_flight;
+mod postgres_operators;
 mod postgres_webhooks;
 mod rows;
 mod sqlite;

@@ -924,7 +924,8 @@ impl Store for PostgresStore {
         id: u64,
         attempt: &custos_core::Attempt,
     ) -> Result<(), StoreError> {
-        self.record_webhook_attempt(id, attempt).await
+        self.record_attempt(crate::rows::Outbox::Webhooks, id, attempt)
+            .await
     }
 
     async fn webhook_deliveries(
@@ -934,6 +935,99 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<custos_core::Delivery>, StoreError> {
         self.list_webhook_deliveries(agent, after, limit).await
+    }
+
+    async fn alert_raise(&self, alerts: &[custos_core::NewAlert]) -> Result<u32, StoreError> {
+        self.raise_alerts(alerts).await
+    }
+
+    async fn alert_claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<custos_core::AlertDelivery>, StoreError> {
+        self.claim_due_alerts(now_ms, lease_ms, limit).await
+    }
+
+    async fn alert_attempted(
+        &self,
+        id: u64,
+        attempt: &custos_core::Attempt,
+    ) -> Result<(), StoreError> {
+        self.record_attempt(crate::rows::Outbox::Alerts, id, attempt)
+            .await
+    }
+
+    async fn alert_deliveries(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<custos_core::AlertDelivery>, StoreError> {
+        self.list_alerts(after, limit).await
+    }
+
+    async fn operator_account_create(
+        &self,
+        account: &custos_core::OperatorAccount,
+    ) -> Result<(), StoreError> {
+        self.create_operator_account(account).await
+    }
+
+    async fn operator_account(
+        &self,
+        id: &str,
+    ) -> Result<Option<custos_core::OperatorAccount>, StoreError> {
+        self.get_operator_account("id", id).await
+    }
+
+    async fn operator_account_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<custos_core::OperatorAccount>, StoreError> {
+        self.get_operator_account("email", email).await
+    }
+
+    async fn operator_account_update(
+        &self,
+        account: &custos_core::OperatorAccount,
+    ) -> Result<bool, StoreError> {
+        self.update_operator_account(account).await
+    }
+
+    async fn operator_accounts(
+        &self,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Result<Vec<custos_core::OperatorAccount>, StoreError> {
+        self.list_operator_accounts(limit, after).await
+    }
+
+    async fn console_session_put(&self, s: &custos_core::ConsoleSession) -> Result<(), StoreError> {
+        self.put_console_session(s).await
+    }
+
+    async fn console_session(
+        &self,
+        id_hash: &[u8; 32],
+    ) -> Result<Option<custos_core::ConsoleSession>, StoreError> {
+        self.get_console_session(id_hash).await
+    }
+
+    async fn console_session_fresh(
+        &self,
+        id_hash: &[u8; 32],
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.fresh_console_session(id_hash, until_ms).await
+    }
+
+    async fn console_session_delete(&self, id_hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.delete_console_session(id_hash).await
+    }
+
+    async fn console_sessions_end(&self, operator_id: &str) -> Result<u64, StoreError> {
+        self.end_console_sessions(operator_id).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -385,22 +385,104 @@ pub(crate) type DeliveryRow = (
 pub(crate) const DELIVERY_COLUMNS: &str = "id, agent_id, event_id, url, body, status, attempts, \
      next_at_ms, last_http_status, last_error, created_at_ms, updated_at_ms";
 
+/// An outbox table both back ends claim from and record attempts on the same way.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Outbox {
+    /// `webhook_deliveries`: agents' transaction status events ([`DeliveryRow`]).
+    Webhooks,
+    /// `alert_deliveries`: operator alerts ([`AlertRow`]).
+    Alerts,
+}
+
+impl Outbox {
+    /// The table.
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Self::Webhooks => "webhook_deliveries",
+            Self::Alerts => "alert_deliveries",
+        }
+    }
+
+    /// Its columns, in the order of its row type.
+    pub(crate) fn columns(self) -> &'static str {
+        match self {
+            Self::Webhooks => DELIVERY_COLUMNS,
+            Self::Alerts => ALERT_COLUMNS,
+        }
+    }
+}
+
+/// The delivery state columns of an outbox row: `(status, attempts, last_http_status)` parsed.
+fn delivery_state(
+    table: &str,
+    status: &str,
+    attempts: i64,
+    last_http_status: Option<i64>,
+) -> Result<(custos_core::DeliveryStatus, u32, Option<u16>), StoreError> {
+    let bad = |what: &str| StoreError::Corrupt(format!("{table}.{what}"));
+    Ok((
+        custos_core::DeliveryStatus::parse(status).ok_or_else(|| bad("status"))?,
+        to_u32(attempts)?,
+        last_http_status
+            .map(|s| u16::try_from(s).map_err(|_| bad("last_http_status")))
+            .transpose()?,
+    ))
+}
+
 /// A delivery from its row.
 pub(crate) fn delivery(r: DeliveryRow) -> Result<custos_core::Delivery, StoreError> {
     let bad = |what: &str| StoreError::Corrupt(format!("webhook_deliveries.{what}"));
+    let (status, attempts, last_http_status) =
+        delivery_state("webhook_deliveries", &r.5, r.6, r.8)?;
     Ok(custos_core::Delivery {
         id: u64::try_from(r.0).map_err(|_| bad("id"))?,
         agent: r.1.parse().map_err(|_| bad("agent_id"))?,
         event_id: u64::try_from(r.2).map_err(|_| bad("event_id"))?,
         url: r.3,
         body: r.4,
-        status: custos_core::DeliveryStatus::parse(&r.5).ok_or_else(|| bad("status"))?,
-        attempts: to_u32(r.6)?,
+        status,
+        attempts,
         next_at_ms: r.7,
-        last_http_status: r
-            .8
-            .map(|s| u16::try_from(s).map_err(|_| bad("last_http_status")))
-            .transpose()?,
+        last_http_status,
+        last_error: r.9,
+        created_at_ms: r.10,
+        updated_at_ms: r.11,
+    })
+}
+
+/// An `alert_deliveries` row as both back ends select it ([`ALERT_COLUMNS`]).
+pub(crate) type AlertRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    i64,
+    i64,
+);
+
+/// The columns of an [`AlertRow`], in order.
+pub(crate) const ALERT_COLUMNS: &str = "id, rule, alert_key, url, body, status, attempts, \
+     next_at_ms, last_http_status, last_error, created_at_ms, updated_at_ms";
+
+/// An alert from its row.
+pub(crate) fn alert(r: AlertRow) -> Result<custos_core::AlertDelivery, StoreError> {
+    let (status, attempts, last_http_status) = delivery_state("alert_deliveries", &r.5, r.6, r.8)?;
+    Ok(custos_core::AlertDelivery {
+        id: u64::try_from(r.0).map_err(|_| StoreError::Corrupt("alert_deliveries.id".into()))?,
+        rule: r.1,
+        key: r.2,
+        url: r.3,
+        body: r.4,
+        status,
+        attempts,
+        next_at_ms: r.7,
+        last_http_status,
         last_error: r.9,
         created_at_ms: r.10,
         updated_at_ms: r.11,
@@ -419,5 +501,40 @@ pub(crate) fn webhook(
         url: r.1,
         key_id: r.2,
         created_at_ms: r.3,
+    })
+}
+
+/// An operator account's stored document (the account without its `version`, which is a
+/// column of its own).
+pub(crate) fn account_doc(a: &custos_core::OperatorAccount) -> Result<String, StoreError> {
+    serde_json::to_string(a).map_err(|e| StoreError::Database(format!("operator account: {e}")))
+}
+
+/// An operator account from its `(doc, version)` row.
+pub(crate) fn account(r: (String, i64)) -> Result<custos_core::OperatorAccount, StoreError> {
+    let mut a: custos_core::OperatorAccount = serde_json::from_str(&r.0)
+        .map_err(|e| StoreError::Corrupt(format!("operator_accounts.doc: {e}")))?;
+    a.version =
+        u64::try_from(r.1).map_err(|_| StoreError::Corrupt("operator_accounts.version".into()))?;
+    Ok(a)
+}
+
+/// A `console_sessions` row: `(id_hash, operator_id, created_at_ms, expires_at_ms,
+/// totp_fresh_until_ms)`.
+pub(crate) type ConsoleSessionRow = (Vec<u8>, String, i64, i64, Option<i64>);
+
+/// A console session from its row.
+pub(crate) fn console_session(
+    r: ConsoleSessionRow,
+) -> Result<custos_core::ConsoleSession, StoreError> {
+    Ok(custos_core::ConsoleSession {
+        id_hash: r
+            .0
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("console_sessions.id_hash".into()))?,
+        operator_id: r.1,
+        created_at_ms: r.2,
+        expires_at_ms: r.3,
+        totp_fresh_until_ms: r.4,
     })
 }

@@ -185,6 +185,8 @@ suite!(
     approvals_concurrent_claims_have_one_winner,
     approvals_concurrent_votes_are_atomic,
     webhooks_outbox_cursor_claims_and_log,
+    alerts_once_per_key_claims_and_log,
+    operator_accounts_compare_and_set_and_sessions,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1189,6 +1191,201 @@ async fn webhooks_outbox_cursor_claims_and_log(fx: &Fixture) {
         .is_empty());
     assert_eq!(s.webhook_deliveries(a, 0, 10).await.unwrap().len(), 1);
     assert_eq!(s.webhook(b).await.unwrap(), None);
+}
+
+/// Operator alerts: each key once (in one call, across calls, across writers), due ones claimed
+/// and leased, attempts recorded, and the whole log in raise order.
+async fn alerts_once_per_key_claims_and_log(fx: &Fixture) {
+    use custos_core::{Attempt, DeliveryStatus};
+    let s = &*fx.store;
+    let alert = |key: &str, at: i64| custos_core::NewAlert {
+        rule: "denial_burst".into(),
+        key: key.into(),
+        url: "http://127.0.0.1:9/alerts".into(),
+        body: format!("{{\"id\":\"{key}\"}}"),
+        created_at_ms: at,
+    };
+    assert!(s.alert_deliveries(0, 10).await.unwrap().is_empty());
+    // A key is raised once: again in the same call, in a later call, by another writer.
+    assert_eq!(
+        s.alert_raise(&[alert("k1", 100), alert("k2", 100), alert("k1", 100)])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(s.alert_raise(&[alert("k1", 150)]).await.unwrap(), 0);
+    let other = fx.reopen().await;
+    assert_eq!(
+        other
+            .alert_raise(&[alert("k2", 160), alert("k3", 300)])
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Due at 100: k1 and k2, leased; k3 waits for its time.
+    let first = s.alert_claim_due(100, 1000, 10).await.unwrap();
+    let keys: Vec<&str> = first.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(keys, ["k1", "k2"]);
+    assert!(other
+        .alert_claim_due(100, 1000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    s.alert_attempted(
+        first[0].id,
+        &Attempt {
+            status: DeliveryStatus::Pending,
+            http_status: Some(503),
+            error: Some("HTTP 503".into()),
+            next_at_ms: 400,
+            now_ms: 101,
+        },
+    )
+    .await
+    .unwrap();
+    s.alert_attempted(
+        first[1].id,
+        &Attempt {
+            status: DeliveryStatus::Delivered,
+            http_status: Some(200),
+            error: None,
+            next_at_ms: 0,
+            now_ms: 102,
+        },
+    )
+    .await
+    .unwrap();
+    let due = s.alert_claim_due(400, 1000, 10).await.unwrap();
+    let keys: Vec<&str> = due.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(keys, ["k3", "k1"], "oldest due first");
+    assert_eq!(due[1].attempts, 1);
+
+    // The log: every alert in raise order with its attempts.
+    let log = s.alert_deliveries(0, 10).await.unwrap();
+    assert_eq!(log.len(), 3);
+    assert_eq!(
+        (
+            log[0].key.as_str(),
+            log[0].attempts,
+            log[0].last_http_status
+        ),
+        ("k1", 1, Some(503))
+    );
+    assert_eq!(log[0].last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(log[0].status, DeliveryStatus::Pending);
+    assert_eq!(log[1].status, DeliveryStatus::Delivered);
+    assert_eq!(log[1].body, "{\"id\":\"k2\"}");
+    assert_eq!(log[1].rule, "denial_burst");
+    let rest = s.alert_deliveries(log[0].id, 1).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].key, "k2");
+}
+
+/// Operator accounts: unique emails, lookups by id and email, compare-and-set updates (a stale
+/// version loses, even from another writer), paging by email; console sessions: put, get,
+/// freshness, delete, and all of one operator's ended at once.
+async fn operator_accounts_compare_and_set_and_sessions(fx: &Fixture) {
+    use custos_core::{ConsoleSession, OperatorAccount, StoredPasskey, TotpState};
+    let s = &*fx.store;
+    let account = |id: &str, email: &str| OperatorAccount {
+        id: id.into(),
+        email: email.into(),
+        role: OperatorRole::Viewer,
+        created_at_ms: 1,
+        disabled: false,
+        passkeys: vec![],
+        totp: None,
+        failed_logins: 0,
+        locked_until_ms: 0,
+        version: 0,
+    };
+    s.operator_account_create(&account("opr_b", "b@example.com"))
+        .await
+        .unwrap();
+    s.operator_account_create(&account("opr_a", "a@example.com"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.operator_account_create(&account("opr_c", "a@example.com"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let a = s.operator_account("opr_a").await.unwrap().unwrap();
+    assert_eq!((a.email.as_str(), a.version), ("a@example.com", 1));
+    assert_eq!(
+        s.operator_account_by_email("a@example.com").await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(s.operator_account("opr_z").await.unwrap(), None);
+
+    // Two writers read version 1; the first wins, the second must re-read.
+    let other = fx.reopen().await;
+    let mut first = a.clone();
+    first.passkeys.push(StoredPasskey {
+        credential_id: "cred".into(),
+        record: "{}".into(),
+        created_at_ms: 2,
+        last_used_ms: None,
+    });
+    let mut second = a.clone();
+    second.totp = Some(TotpState {
+        sealed_secret: "00".into(),
+        confirmed: true,
+        last_step: Some(7),
+    });
+    assert!(s.operator_account_update(&first).await.unwrap());
+    assert!(!other.operator_account_update(&second).await.unwrap());
+    let now = other.operator_account("opr_a").await.unwrap().unwrap();
+    assert_eq!(
+        (now.version, now.passkeys.len(), now.totp.is_none()),
+        (2, 1, true)
+    );
+    let mut again = now.clone();
+    again.totp = second.totp.clone();
+    assert!(other.operator_account_update(&again).await.unwrap());
+    let now = s.operator_account("opr_a").await.unwrap().unwrap();
+    assert_eq!(now.totp.as_ref().and_then(|t| t.last_step), Some(7));
+    assert_eq!(now.version, 3);
+
+    let page = s.operator_accounts(1, None).await.unwrap();
+    assert_eq!(page[0].email, "a@example.com");
+    let rest = s
+        .operator_accounts(10, Some("a@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].email, "b@example.com");
+
+    let session = |n: u8, op: &str| ConsoleSession {
+        id_hash: h(n),
+        operator_id: op.into(),
+        created_at_ms: 10,
+        expires_at_ms: 20,
+        totp_fresh_until_ms: None,
+    };
+    s.console_session_put(&session(1, "opr_a")).await.unwrap();
+    s.console_session_put(&session(2, "opr_a")).await.unwrap();
+    s.console_session_put(&session(3, "opr_b")).await.unwrap();
+    assert_eq!(
+        s.console_session(&h(1)).await.unwrap(),
+        Some(session(1, "opr_a"))
+    );
+    assert!(s.console_session_fresh(&h(1), 99).await.unwrap());
+    assert!(!s.console_session_fresh(&h(9), 99).await.unwrap());
+    assert_eq!(
+        other
+            .console_session(&h(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .totp_fresh_until_ms,
+        Some(99)
+    );
+    s.console_session_delete(&h(3)).await.unwrap();
+    assert_eq!(s.console_session(&h(3)).await.unwrap(), None);
+    assert_eq!(s.console_sessions_end("opr_a").await.unwrap(), 2);
+    assert_eq!(s.console_session(&h(2)).await.unwrap(), None);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -46,6 +46,18 @@ pub enum ClientCmd {
         #[arg(value_parser = ["engage", "release", "status"])]
         action: String,
     },
+    /// Operator alerts: the delivery log (`log`, viewer), or a test alert to check the
+    /// receiver (`test`, admin).
+    Alerts {
+        #[command(flatten)]
+        target: Target,
+        /// `log` or `test`.
+        #[arg(value_parser = ["log", "test"])]
+        action: String,
+        /// `log`: after this alert id.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
     /// Actions parked for human approval (operator).
     Approvals {
         #[command(flatten)]

@@ -385,6 +385,18 @@ pub async fn run(cmd: args::ClientCmd) -> Result<std::process::ExitCode> {
             )
             .await
         }
+        C::Alerts {
+            target,
+            action,
+            after,
+        } => {
+            operator::alerts(
+                &Remote::connect_as(&target, profile::Kind::Operator)?,
+                &action,
+                after,
+            )
+            .await
+        }
         C::Unfreeze { target, which } => {
             operator::freeze(
                 &Remote::connect_as(&target, profile::Kind::Operator)?,

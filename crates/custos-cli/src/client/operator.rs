@@ -152,6 +152,38 @@ pub async fn kill_switch(r: &Remote, action: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `custos alerts log|test`.
+pub async fn alerts(r: &Remote, action: &str, after: u64) -> Result<ExitCode> {
+    if action == "test" {
+        let rep = r.post("/v1/admin/alerts/test", &json!({})).await?;
+        show(r.output, &rep.body, Table::fields);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let v = r.get(&format!("/v1/admin/alerts?after={after}")).await?;
+    show(r.output, &v, |v| {
+        let mut t = Table::new(&[
+            "id",
+            "rule",
+            "status",
+            "attempts",
+            "last_http_status",
+            "key",
+        ]);
+        for a in list(v, "alerts") {
+            t.row(&[
+                &a["id"],
+                &a["rule"],
+                &a["status"],
+                &a["attempts"],
+                &a["last_http_status"],
+                &a["key"],
+            ]);
+        }
+        t
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The decoded effects of a parked transaction, one line each.
 fn effects_lines(e: &Value) -> Vec<(String, String)> {
     let mut out = vec![];

@@ -9,6 +9,7 @@
 pub mod devnet;
 pub mod evm;
 pub mod kalshi;
+pub mod receiver;
 pub mod x402;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -4,14 +4,13 @@ use crate::audit_info::{AuditInfo, RequestId};
 use crate::auth::otp;
 use crate::error::ApiError;
 use crate::extract::StrictJson;
-use crate::mailer::LoginMail;
 use crate::pipeline::entry_for;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use custos_core::{Agent, AgentId, KeyScheme, NewAgent, OtpRecord, SessionRecord};
+use custos_core::{Agent, AgentId, KeyScheme, NewAgent, SessionRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -103,32 +102,7 @@ pub async fn request_otp(
             .inc();
         return Err(refusal.into_error());
     }
-    let code = otp::generate();
-    let ttl = state.cfg.auth.otp_ttl_seconds;
-    state
-        .store
-        .put_otp(OtpRecord {
-            email: email.clone(),
-            code_hash: otp::hash(state.otp_pepper.as_ref(), &email, code.expose()),
-            expires_at_ms: now + (ttl as i64) * 1000,
-            attempts: 0,
-        })
-        .await?;
-    if let Err(e) = state
-        .mailer
-        .send(LoginMail {
-            to: &email,
-            code: &code,
-            ttl_minutes: ttl.div_ceil(60),
-        })
-        .await
-    {
-        tracing::error!(error = %e, "login mail not delivered");
-        state.store.delete_otp(&email).await?;
-        return Err(ApiError::unavailable(
-            "the login code could not be delivered",
-        ));
-    }
+    otp::issue(&state, &email, &email).await?;
     audit_auth(
         &state,
         &rid,
@@ -155,27 +129,10 @@ pub async fn verify_otp(
     if !otp::well_formed(&body.code) {
         return Err(ApiError::invalid("code", "must be 6 digits"));
     }
+    if let Err(reason) = otp::check(&state, &email, &body.code).await? {
+        return Err(refuse(&state, &rid, &email, reason).await);
+    }
     let now = state.clock.now_ms();
-    let presented = otp::hash(state.otp_pepper.as_ref(), &email, &body.code);
-    let rec = state.store.otp(&email).await?;
-    let fail = |reason: &'static str| refuse(&state, &rid, &email, reason);
-    let Some(rec) = rec else {
-        return Err(fail("no pending code").await);
-    };
-    if rec.expires_at_ms <= now {
-        state.store.delete_otp(&email).await?;
-        return Err(fail("code expired").await);
-    }
-    if !otp::matches(&rec.code_hash, &presented) {
-        let attempts = state.store.record_otp_failure(&email).await?;
-        if attempts >= state.cfg.auth.otp_max_attempts {
-            state.store.delete_otp(&email).await?;
-        }
-        return Err(fail("wrong code").await);
-    }
-    if !state.store.consume_otp(&email, &presented).await? {
-        return Err(fail("code already used").await);
-    }
     let (agent, new_agent) = match state.store.agent_by_email(&email).await? {
         Some(a) => (a, false),
         None => provision(&state, &email).await?,

@@ -41,7 +41,8 @@ fn key_view(state: &AppState, k: &PublicKeyInfo) -> serde_json::Value {
 }
 
 /// Counts the agents' active keys due for rotation into `custos_keys_rotation_due` (what
-/// `docs/prometheus-alerts.yml` alerts on), a page of agents at a time. Run at start and hourly.
+/// `docs/prometheus-alerts.yml` alerts on) and raises a `rotation_due` alert for each (once per
+/// key: `crate::alerts`), a page of agents at a time. Run at start and hourly.
 pub async fn measure_rotation_due(state: &AppState) -> Result<u64, ApiError> {
     const PAGE: u32 = 200;
     let (now, days) = (state.clock.now_ms(), state.cfg.custody.rotation_due_days);
@@ -50,8 +51,30 @@ pub async fn measure_rotation_due(state: &AppState) -> Result<u64, ApiError> {
         let page = state.store.list_agents(PAGE, after).await?;
         for a in &page {
             for (scheme, _) in SCHEMES {
-                if let Some(k) = state.custody.public_key(a.id, scheme).await? {
-                    count += u64::from(due(&k, now, days));
+                let Some(k) = state.custody.public_key(a.id, scheme).await? else {
+                    continue;
+                };
+                if due(&k, now, days) {
+                    count += 1;
+                    state
+                        .alerts
+                        .raise(
+                            &state.cfg.alerts,
+                            crate::alerts::Raised {
+                                rule: "rotation_due",
+                                key: format!("rotation_due:{}:{}", a.id, k.key_id),
+                                summary: format!(
+                                    "agent {}'s {} key is {} days old: rotation is due",
+                                    a.id,
+                                    scheme.as_str(),
+                                    age_days(&k, now)
+                                ),
+                                data: json!({"agent_id": a.id, "scheme": scheme.as_str(), "key_id": k.key_id,
+                                             "address": k.address, "age_days": age_days(&k, now), "due_days": days}),
+                                at_ms: now,
+                            },
+                        )
+                        .await;
                 }
             }
         }

@@ -4,6 +4,7 @@
 //! unauthenticated system endpoints.
 pub mod admin;
 pub mod agent;
+pub mod alerts;
 pub mod auth;
 pub mod dev;
 pub mod keys;

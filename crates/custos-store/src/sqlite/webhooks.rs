@@ -1,8 +1,14 @@
 //! SQLite: status webhooks — registrations, the delivery outbox and the audit cursor
-//! (`custos_core::webhook`). Claims and the cursor move under `BEGIN IMMEDIATE`.
+//! (`custos_core::webhook`) — and the operator alerts' outbox (`custos_core::alert`).
+//! Claims and the cursor move under `BEGIN IMMEDIATE`.
 use super::SqliteStore;
-use crate::rows::{db_err, delivery, to_i64, webhook, DeliveryRow, DELIVERY_COLUMNS};
-use custos_core::{AgentId, Attempt, Delivery, NewDelivery, StoreError, Webhook};
+use crate::rows::{
+    alert, db_err, delivery, to_i64, webhook, AlertRow, DeliveryRow, Outbox, ALERT_COLUMNS,
+    DELIVERY_COLUMNS,
+};
+use custos_core::{
+    AgentId, AlertDelivery, Attempt, Delivery, NewAlert, NewDelivery, StoreError, Webhook,
+};
 
 impl SqliteStore {
     pub(super) async fn put_webhook(&self, w: &Webhook) -> Result<(), StoreError> {
@@ -113,10 +119,48 @@ impl SqliteStore {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
+        let rows: Vec<DeliveryRow> = self
+            .claim_due(
+                Outbox::Webhooks,
+                now_ms,
+                lease_ms,
+                limit,
+                |r: &DeliveryRow| r.0,
+            )
+            .await?;
+        rows.into_iter().map(delivery).collect()
+    }
+
+    pub(super) async fn claim_due_alerts(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<AlertDelivery>, StoreError> {
+        let rows: Vec<AlertRow> = self
+            .claim_due(Outbox::Alerts, now_ms, lease_ms, limit, |r: &AlertRow| r.0)
+            .await?;
+        rows.into_iter().map(alert).collect()
+    }
+
+    /// Pending rows of `outbox` due at `now_ms`, oldest first, their next attempt moved past
+    /// the lease (`id` reads a row's id).
+    async fn claim_due<R>(
+        &self,
+        outbox: Outbox,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+        id: fn(&R) -> i64,
+    ) -> Result<Vec<R>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    {
         let gate = self.write().await;
         let mut tx = gate.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-        let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
+        let (table, columns) = (outbox.table(), outbox.columns());
+        let rows: Vec<R> = sqlx::query_as(&format!(
+            "SELECT {columns} FROM {table} \
              WHERE status = 'pending' AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2"
         ))
         .bind(now_ms)
@@ -125,26 +169,29 @@ impl SqliteStore {
         .await
         .map_err(db_err)?;
         for r in &rows {
-            sqlx::query("UPDATE webhook_deliveries SET next_at_ms = ?1 WHERE id = ?2")
+            sqlx::query(&format!("UPDATE {table} SET next_at_ms = ?1 WHERE id = ?2"))
                 .bind(now_ms.saturating_add(lease_ms))
-                .bind(r.0)
+                .bind(id(r))
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;
-        rows.into_iter().map(delivery).collect()
+        Ok(rows)
     }
 
-    pub(super) async fn record_webhook_attempt(
+    /// Records an attempt on row `id` of `outbox`.
+    pub(super) async fn record_attempt(
         &self,
+        outbox: Outbox,
         id: u64,
         a: &Attempt,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = ?1, attempts = attempts + 1, next_at_ms = ?2, \
+        sqlx::query(&format!(
+            "UPDATE {} SET status = ?1, attempts = attempts + 1, next_at_ms = ?2, \
              last_http_status = ?3, last_error = ?4, updated_at_ms = ?5 WHERE id = ?6",
-        )
+            outbox.table()
+        ))
         .bind(a.status.as_str())
         .bind(a.next_at_ms)
         .bind(a.http_status.map(i64::from))
@@ -155,6 +202,47 @@ impl SqliteStore {
         .await
         .map_err(db_err)?;
         Ok(())
+    }
+
+    pub(super) async fn raise_alerts(&self, alerts: &[NewAlert]) -> Result<u32, StoreError> {
+        let gate = self.write().await;
+        let mut tx = gate.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let mut new = 0u32;
+        for a in alerts {
+            let done = sqlx::query(
+                "INSERT INTO alert_deliveries (rule, alert_key, url, body, status, attempts, \
+                 next_at_ms, created_at_ms, updated_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5) \
+                 ON CONFLICT (alert_key) DO NOTHING",
+            )
+            .bind(&a.rule)
+            .bind(&a.key)
+            .bind(&a.url)
+            .bind(&a.body)
+            .bind(a.created_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            new += u32::from(done.rows_affected() == 1);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(new)
+    }
+
+    pub(super) async fn list_alerts(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AlertDelivery>, StoreError> {
+        let rows: Vec<AlertRow> = sqlx::query_as(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alert_deliveries WHERE id > ?1 ORDER BY id LIMIT ?2"
+        ))
+        .bind(to_i64(after, "after")?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(alert).collect()
     }
 
     pub(super) async fn list_webhook_deliveries(
