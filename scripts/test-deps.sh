@@ -108,6 +108,14 @@ prometheus_rules() {
     apt_install prometheus
 }
 
+# The operator console's browser tests (crates/custos-cli/tests/console.rs): Debian's Chromium,
+# driven through playwright-core with a CDP virtual authenticator for passkeys, and axe-core
+# (scripts/console_browser).
+console_browser() {
+    apt_install chromium
+    npm_ci "$ROOT/scripts/console_browser"
+}
+
 # Keys due for rotation (crates/custos-cli/tests/alerts.rs): the server is restarted under
 # libfaketime's LD_PRELOAD with its clock 100 days ahead, so keys made a moment ago are old.
 faketime_lib() {
@@ -222,6 +230,7 @@ main() {
     kalshi_fake
     prometheus_rules
     faketime_lib
+    console_browser
     schemathesis_cli
     openbao
     softhsm

@@ -1100,7 +1100,8 @@ export interface components {
             /**
              * @description `invalid_request`, `unauthorized`, `forbidden`, `scope_missing`, `policy_denied`,
              *     `not_found`, `idempotency_conflict`, `rate_limited`, `upstream_error` (`pay`: the seller
-             *     failed), `unavailable`, `internal`.
+             *     failed), `unavailable`, `internal`; the console's API (`/console/api`) also answers
+             *     `csrf` and `totp_required`.
              */
             code: string;
             /** @description `policy_denied`: `{"reasons": [{"rule", "message"}]}`. */

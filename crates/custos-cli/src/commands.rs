@@ -327,6 +327,94 @@ pub fn alert_secret(common: Common) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The audit record of a local admin command (`operator` = `cli`).
+fn cli_audit(now: i64, endpoint: &str, action: &str, params: serde_json::Value) -> AuditEntry {
+    AuditEntry {
+        time_ms: now,
+        agent_id: None,
+        operator: Some("cli".into()),
+        endpoint: endpoint.into(),
+        action: action.into(),
+        params,
+        usd_amount: None,
+        token_amounts: serde_json::json!([]),
+        tx: None,
+        outcome: AuditOutcome::Success,
+        status: 0,
+        reason: None,
+        request_id: uuid_like(),
+    }
+}
+
+/// `custos admin operator invite`: creates the account (no passkey yet), audited.
+pub async fn operator_invite(common: Common, email: &str, role: &str) -> Result<ExitCode> {
+    let cfg = load_config(&common)?;
+    let role = OperatorRole::parse(role).context("role must be admin, operator or viewer")?;
+    let email = custos_server::routes::auth::normalize_email(email)
+        .map_err(|e| anyhow::anyhow!("email: {}", e.message))?;
+    let store = open_store(&cfg).await?;
+    let now = SystemClock.now_ms();
+    let account = custos_core::OperatorAccount {
+        id: format!("opr_{}", uuid::Uuid::new_v4().simple()),
+        email: email.clone(),
+        role,
+        created_at_ms: now,
+        disabled: false,
+        passkeys: vec![],
+        totp: None,
+        failed_logins: 0,
+        locked_until_ms: 0,
+        version: 0,
+    };
+    match store.operator_account_create(&account).await {
+        Ok(()) => {}
+        Err(custos_core::StoreError::Conflict(_)) => {
+            anyhow::bail!("an operator with the email {email} exists already")
+        }
+        Err(e) => return Err(e.into()),
+    }
+    store
+        .audit_append(&[cli_audit(
+            now,
+            "CLI admin operator invite",
+            "admin.operator.invite",
+            serde_json::json!({"operator_id": account.id, "email": email, "role": role.as_str()}),
+        )])
+        .await?;
+    println!(
+        "{} invited as {}: they enrol at /console",
+        email,
+        role.as_str()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `custos admin operator list`.
+pub async fn operator_list(common: Common) -> Result<ExitCode> {
+    let cfg = load_config(&common)?;
+    let store = open_store(&cfg).await?;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.operator_accounts(200, after.as_deref()).await?;
+        for a in &page {
+            let totp = a.totp.as_ref().is_some_and(|t| t.confirmed);
+            println!(
+                "{}\t{}\tpasskeys={}\ttotp={}\tdisabled={}",
+                a.email,
+                a.role.as_str(),
+                a.passkeys.len(),
+                totp,
+                a.disabled
+            );
+        }
+        match page.last() {
+            Some(l) if page.len() == 200 => after = Some(l.email.clone()),
+            _ => break,
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `custos admin token`.
 pub async fn admin_token(common: Common, role: &str) -> Result<ExitCode> {
     let cfg = load_config(&common)?;
@@ -343,21 +431,12 @@ pub async fn admin_token(common: Common, role: &str) -> Result<ExitCode> {
             revoked_at_ms: None,
         })
         .await?;
-    let entry = AuditEntry {
-        time_ms: now,
-        agent_id: None,
-        operator: Some("cli".into()),
-        endpoint: "CLI admin token".into(),
-        action: "admin.token.create".into(),
-        params: serde_json::json!({"token_id": minted.id, "role": role.as_str()}),
-        usd_amount: None,
-        token_amounts: serde_json::json!([]),
-        tx: None,
-        outcome: AuditOutcome::Success,
-        status: 0,
-        reason: None,
-        request_id: uuid_like(),
-    };
+    let entry = cli_audit(
+        now,
+        "CLI admin token",
+        "admin.token.create",
+        serde_json::json!({"token_id": minted.id, "role": role.as_str()}),
+    );
     store.audit_append(&[entry]).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", minted.secret.expose())?;

@@ -204,9 +204,34 @@ enum AdminCmd {
         #[command(subcommand)]
         cmd: KeyCmd,
     },
+    /// Operator accounts for the console (`/console`).
+    Operator {
+        #[command(subcommand)]
+        cmd: OperatorCmd,
+    },
     /// Print the secret alerts are signed with (`Custos-Signature`; from the data dir's webhook
     /// root key and `alerts.secret_version`), for the receiver `[alerts] url` names.
     AlertSecret {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCmd {
+    /// Invite an operator: they enrol at /console with a code mailed to EMAIL and a passkey.
+    Invite {
+        #[command(flatten)]
+        common: Common,
+        /// Their email.
+        #[arg(long)]
+        email: String,
+        /// Their role.
+        #[arg(long, value_parser = ["admin", "operator", "viewer"])]
+        role: String,
+    },
+    /// List operator accounts (email, role, passkeys, TOTP, disabled).
+    List {
         #[command(flatten)]
         common: Common,
     },
@@ -345,6 +370,23 @@ fn main() -> std::process::ExitCode {
             Cmd::Admin {
                 cmd: AdminCmd::AlertSecret { common },
             } => commands::alert_secret(common),
+            Cmd::Admin {
+                cmd:
+                    AdminCmd::Operator {
+                        cmd:
+                            OperatorCmd::Invite {
+                                common,
+                                email,
+                                role,
+                            },
+                    },
+            } => commands::operator_invite(common, &email, &role).await,
+            Cmd::Admin {
+                cmd:
+                    AdminCmd::Operator {
+                        cmd: OperatorCmd::List { common },
+                    },
+            } => commands::operator_list(common).await,
             Cmd::Admin {
                 cmd:
                     AdminCmd::Key {

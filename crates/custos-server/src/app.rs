@@ -19,8 +19,9 @@ use custos_core::{Clock, Custody, Store};
 use std::future::Future;
 use std::sync::Arc;
 
-/// Builds the router: the REST API; `/mcp`, whose tool calls the REST API answers; and, with
-/// `[compat] knot = true`, the Knot-compatible `/knot/…`, translated onto the REST API.
+/// Builds the router: the REST API; `/mcp`, whose tool calls the REST API answers; the operator
+/// console (`/console`, on by default); and, with `[compat] knot = true`, the Knot-compatible
+/// `/knot/…`, translated onto the REST API.
 pub fn router(state: AppState) -> Router {
     let api = api_router(state.clone());
     let max_body = state.cfg.server.max_body_bytes;
@@ -34,6 +35,13 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), pipeline::request_context))
         .with_state(state.clone());
     let mut app = api.clone().merge(mcp);
+    if state.cfg.console.enabled {
+        match crate::console::router(state.clone(), api.clone()) {
+            Ok(console) => app = app.merge(console),
+            // Validation built the same relying party: not reached with a loaded config.
+            Err(e) => tracing::error!(error = %e, "the console is off"),
+        }
+    }
     if state.cfg.compat.knot {
         app = app.merge(crate::knot::router(state, api));
     }

@@ -43,6 +43,8 @@ pub struct Config {
     pub kalshi: crate::actions::prediction::kalshi::KalshiSettings,
     /// Operator alerts: where they are posted and the rules that raise them.
     pub alerts: crate::alerts::AlertSettings,
+    /// The operator console (`/console`).
+    pub console: crate::console::ConsoleSettings,
 }
 
 /// `[webhooks]`: where agents may have their transaction statuses posted (`crate::webhooks`).
@@ -825,6 +827,7 @@ impl Config {
         self.solana.validate().map_err(|(k, m)| cerr(&k, m))?;
         self.kalshi.validate().map_err(|(k, m)| cerr(&k, m))?;
         self.alerts.validate().map_err(|(k, m)| cerr(&k, m))?;
+        self.console.validate().map_err(|(k, m)| cerr(&k, m))?;
         if !(1..=7 * 86_400).contains(&self.approvals.ttl_seconds) {
             return Err(cerr(
                 "approvals.ttl_seconds",

@@ -62,6 +62,15 @@ impl ApiError {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
+    /// 403 `csrf`: a console request without the anti-forgery header its cookie names, or from
+    /// another site.
+    pub fn csrf(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "csrf", message)
+    }
+    /// 403 `totp_required`: a console change needs a TOTP code entered in the last minutes.
+    pub fn totp_required(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "totp_required", message)
+    }
     /// 403 `scope_missing`: the API key may not ask for this at all (its scopes), whatever the
     /// policy would say.
     pub fn scope_missing(scope: custos_core::ApiScope) -> Self {

@@ -18,6 +18,7 @@ pub mod audit_info;
 pub mod auth;
 pub mod chains;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod faults;

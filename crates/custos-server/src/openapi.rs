@@ -37,7 +37,8 @@ struct ErrorBody {
 struct ErrorDetail {
     /// `invalid_request`, `unauthorized`, `forbidden`, `scope_missing`, `policy_denied`,
     /// `not_found`, `idempotency_conflict`, `rate_limited`, `upstream_error` (`pay`: the seller
-    /// failed), `unavailable`, `internal`.
+    /// failed), `unavailable`, `internal`; the console's API (`/console/api`) also answers
+    /// `csrf` and `totp_required`.
     code: String,
     /// What went wrong, for people.
     message: String,

@@ -83,7 +83,8 @@ impl Detector {
                 });
             }
         }
-        if e.action == "auth.verify" && e.status == 401 && s.has("failed_logins") {
+        let login = e.action == "auth.verify" || e.action == "console.login";
+        if login && e.status == 401 && s.has("failed_logins") {
             let email = e
                 .params
                 .get("email")

@@ -5,4 +5,4 @@ pub mod otp;
 pub mod principal;
 pub mod tokens;
 
-pub use principal::{AgentCtx, OperatorCtx, Principal};
+pub use principal::{AgentCtx, ConsolePrincipal, OperatorCtx, Principal};

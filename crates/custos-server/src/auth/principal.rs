@@ -57,10 +57,28 @@ pub enum Principal {
     },
 }
 
-/// Resolves the bearer credential; refuses the request with `401` if there is none or it is
-/// not valid, `429` if the agent is over its limit.
+/// An operator the console authenticated (session cookie, passkey, TOTP as needed), attached
+/// by code to the request it forwards in process (`console::forward`). Only code can set an
+/// extension; a client cannot.
+#[derive(Clone, Debug)]
+pub struct ConsolePrincipal {
+    /// How the audit log names them (`console:<account id>`).
+    pub label: String,
+    /// Their role.
+    pub role: OperatorRole,
+}
+
+/// Resolves the bearer credential (or takes the console's operator); refuses the request with
+/// `401` if there is none or it is not valid, `429` if the agent is over its limit.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    match resolve(&state, req.headers()).await {
+    let resolved = match req.extensions().get::<ConsolePrincipal>() {
+        Some(p) => Ok(Principal::Operator {
+            token_id: p.label.clone(),
+            role: p.role,
+        }),
+        None => resolve(&state, req.headers()).await,
+    };
+    match resolved {
         Ok(p) => {
             if let Principal::Agent { agent, .. } = &p {
                 if let Err(refusal) = state

@@ -44,7 +44,10 @@ pub async fn list_alerts(
 /// Admins only; `422` when no receiver is configured.
 #[utoipa::path(post, path = "/v1/admin/alerts/test", tag = "admin", security(("bearer" = [])),
     responses((status = 202, description = "`{key}`: queued; follow it in `GET /v1/admin/alerts`"), (status = 403, description = "Not an admin"), (status = 422, description = "Alerts are off (`alerts.url` is empty)")))]
-pub async fn test_alert(State(state): State<AppState>, op: OperatorCtx) -> Result<Response, ApiError> {
+pub async fn test_alert(
+    State(state): State<AppState>,
+    op: OperatorCtx,
+) -> Result<Response, ApiError> {
     op.require(OperatorRole::Admin)?;
     if !state.cfg.alerts.enabled() {
         return Err(ApiError::invalid(

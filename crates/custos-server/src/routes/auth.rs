@@ -247,6 +247,27 @@ async fn audit_auth(
     params: serde_json::Value,
     reason: Option<&str>,
 ) -> Result<(), ApiError> {
+    audit_event(
+        state, rid, endpoint, action, agent, None, status, params, reason,
+    )
+    .await
+}
+
+/// Audits an authentication event (an agent's login, an operator's console login or
+/// enrolment): a success, or a refusal with its `reason`. `operator` names the operator it is
+/// about, if any. `503` if the audit log cannot take it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn audit_event(
+    state: &AppState,
+    rid: &RequestId,
+    endpoint: &str,
+    action: &str,
+    agent: Option<AgentId>,
+    operator: Option<String>,
+    status: u16,
+    params: serde_json::Value,
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
     let mut entry = entry_for(
         state,
         None,
@@ -261,6 +282,7 @@ async fn audit_auth(
         },
         None,
     );
+    entry.operator = operator;
     if let Some(r) = reason {
         entry.outcome = custos_core::AuditOutcome::Denied;
         entry.reason = Some(format!("unauthorized: {r}"));

@@ -29,7 +29,8 @@ class ErrorDetail:
         Attributes:
             code (str): `invalid_request`, `unauthorized`, `forbidden`, `scope_missing`, `policy_denied`,
                 `not_found`, `idempotency_conflict`, `rate_limited`, `upstream_error` (`pay`: the seller
-                failed), `unavailable`, `internal`.
+                failed), `unavailable`, `internal`; the console's API (`/console/api`) also answers
+                `csrf` and `totp_required`.
             message (str): What went wrong, for people.
             details (ErrorDetailDetailsType0 | None | Unset): `policy_denied`: `{"reasons": [{"rule", "message"}]}`.
             field (None | str | Unset): The request field at fault, when there is one.

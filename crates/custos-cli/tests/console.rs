@@ -1,0 +1,358 @@
+//! The operator console in a real browser: Debian's headless Chromium driven through
+//! playwright-core (`scripts/console_browser/drive.mjs`), passkeys on the Chrome DevTools
+//! Protocol's virtual authenticator, against the real `custos serve`.
+//!
+//! - An invited operator enrols with the code mailed to them and a passkey, logs out and in; an
+//!   unknown credential, the right credential id signed by another key, and a clone (its
+//!   signature counter behind the server's) are refused.
+//! - Roles and TOTP: a viewer can neither approve nor freeze; an admin without a fresh TOTP code
+//!   cannot engage the kill switch; after setting up an authenticator (codes computed by the
+//!   driver from the QR's secret, its RFC 6238 implementation checked against the RFC's
+//!   vectors first) it can, and the code it used is refused a second time.
+//! - Approvals: a parked transfer shows its recipient and USD value, and approving it in the
+//!   browser executes that transfer.
+//! - CSRF: a cross-site form and fetch carrying the session cookie change nothing; a same-origin
+//!   request without the header is `403 csrf`.
+//! - Accessibility and speed: every page passes axe-core with no serious or critical violation;
+//!   each page's load time over 1,000 agents and 100,000 audit records is printed (a figure, not
+//!   a threshold; `CONSOLE_SCREENSHOTS=DIR` also saves each page as a PNG).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{repo_root, Server, Session};
+use serde_json::{json, Value};
+use std::process::Command;
+
+/// Runs a driver scenario; its steps, by name (the last of each name), and all of them.
+fn drive(scenario: &str, args: Value) -> (Vec<Value>, String) {
+    let out = Command::new("node")
+        .arg(repo_root().join("scripts/console_browser/drive.mjs"))
+        .arg(scenario)
+        .arg(args.to_string())
+        .output()
+        .expect("node (scripts/test-deps.sh installs it, Chromium and scripts/console_browser)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let steps: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        out.status.success(),
+        "drive.mjs {scenario} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (steps, stdout)
+}
+
+/// The step named `name`.
+fn step<'a>(steps: &'a [Value], name: &str) -> &'a Value {
+    steps
+        .iter()
+        .rev()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {steps:#?}"))
+}
+
+/// `custos admin operator invite`.
+fn invite(srv: &Server, email: &str, role: &str) {
+    let out = srv.cli(&[
+        "admin", "operator", "invite", "--email", email, "--role", role,
+    ]);
+    assert!(
+        out.status.success(),
+        "invite: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The driver's common arguments for `srv`.
+fn args(srv: &Server, extra: Value) -> Value {
+    let mut a = json!({
+        "base": format!("http://localhost:{}/console/", srv.addr().port()),
+        "outbox": srv.data_dir.join("outbox.jsonl"),
+    });
+    // CONSOLE_SCREENSHOTS=DIR: the driver saves each page it shows as a PNG there.
+    if let Some(dir) = std::env::var_os("CONSOLE_SCREENSHOTS") {
+        a["screenshots"] = json!(dir.to_string_lossy());
+    }
+    for (k, v) in extra.as_object().unwrap() {
+        a[k] = v.clone();
+    }
+    a
+}
+
+/// An agent with a transfer parked for approval (above 1 USD); its approval id, the recipient.
+async fn parked_transfer(srv: &Server) -> (Session, String, String) {
+    let s = srv.funded_solana_agent("parked@example.com", "100").await;
+    let admin = srv.operator_token("admin");
+    let policy = json!({
+        "actions": {"transfer": true},
+        "chains": ["solana"],
+        "limits": {"per_tx_usd": "20", "daily_usd": "100", "max_tx_per_hour": 100},
+        "recipients": {"mode": "any", "allow": [], "deny": []},
+        "approvals": {"above_usd": "1", "quorum": 1}
+    });
+    let r = srv
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/admin/agents/{}/policy", s.agent_id),
+            Some(&admin),
+            Some(&policy),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let to = bs58::encode(rand::random::<[u8; 32]>()).into_string();
+    let r = srv
+        .post(
+            "/v1/wallets/me/actions/transfer",
+            Some(&s.token),
+            &json!({"chain": "solana", "to": to, "asset": "SOL", "amount": "0.02"}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.json()["approval_id"].as_str().unwrap().to_owned();
+    (s, id, to)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkeys_enrol_log_in_and_refuse_wrong_and_cloned_credentials() {
+    let srv = Server::start().await;
+    invite(&srv, "ops@example.com", "operator");
+    let (steps, log) = drive(
+        "enrol_login",
+        args(&srv, json!({"email": "ops@example.com"})),
+    );
+    for s in ["enrolled", "logged_out", "logged_in", "restored_login"] {
+        assert_eq!(step(&steps, s)["ok"], true, "{log}");
+    }
+    assert_eq!(step(&steps, "logged_in")["signed_in"], true, "{log}");
+    assert!(step(&steps, "credential")["sign_count"].as_u64().unwrap() > 0);
+    for s in ["wrong_credential", "wrong_key_refused", "cloned_refused"] {
+        assert_eq!(step(&steps, s)["refused"], true, "{s}: {log}");
+    }
+    assert_eq!(step(&steps, "restored_login")["signed_in"], true, "{log}");
+
+    // Audited: the enrolment, the logins, the refusals (the clone by its counter).
+    let admin = srv.operator_token("admin");
+    let r = srv.get("/v1/admin/audit?limit=1000", Some(&admin)).await;
+    let records = r.json()["records"].as_array().unwrap().clone();
+    let of = |action: &str, status: u64| {
+        records
+            .iter()
+            .filter(|r| r["action"] == action && r["status"] == status)
+            .count()
+    };
+    assert_eq!(of("console.enrol", 200), 1, "{records:#?}");
+    assert!(of("console.login", 200) >= 2, "{records:#?}");
+    assert!(of("console.login", 401) >= 2, "{records:#?}");
+    assert!(
+        records.iter().any(|r| r["action"] == "console.login"
+            && r["reason"].as_str().unwrap_or("").contains("compromised")),
+        "the clone's refusal says why (its counter went back): {records:#?}"
+    );
+    let out = srv.cli(&["admin", "operator", "list"]);
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        list.contains("ops@example.com\toperator\tpasskeys=1"),
+        "{list}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_totp_step_up_and_the_kill_switch() {
+    let srv = Server::start().await;
+    let (s, approval, _) = parked_transfer(&srv).await;
+    invite(&srv, "viewer@example.com", "viewer");
+    invite(&srv, "admin@example.com", "admin");
+    let (steps, log) = drive(
+        "roles",
+        args(
+            &srv,
+            json!({"viewer_email": "viewer@example.com", "admin_email": "admin@example.com",
+                   "approval_id": approval, "agent_id": s.agent_id}),
+        ),
+    );
+    assert_eq!(step(&steps, "totp_selftest")["ok"], true, "{log}");
+    for s in ["viewer_approve", "viewer_freeze"] {
+        assert_eq!(step(&steps, s)["http_status"], 403, "{s}: {log}");
+        assert_eq!(step(&steps, s)["code"], "forbidden", "{s}: {log}");
+    }
+    let no_totp = step(&steps, "kill_switch_without_totp");
+    assert_eq!(no_totp["code"], "totp_required", "{log}");
+    assert_eq!(
+        step(&steps, "kill_switch_engaged")["engaged"],
+        true,
+        "{log}"
+    );
+    assert_eq!(
+        step(&steps, "kill_switch_engaged")["http_status"],
+        200,
+        "{log}"
+    );
+    assert_eq!(step(&steps, "totp_replay")["http_status"], 401, "{log}");
+    assert_eq!(
+        step(&steps, "kill_switch_released")["engaged"],
+        false,
+        "{log}"
+    );
+
+    // The approval was not touched; the kill switch moved twice, by the admin's console account.
+    let admin = srv.operator_token("admin");
+    let r = srv
+        .get(&format!("/v1/admin/approvals/{approval}"), Some(&admin))
+        .await;
+    assert_eq!(r.json()["status"], "pending", "{}", r.text);
+    let r = srv.get("/v1/admin/audit?limit=1000", Some(&admin)).await;
+    let records = r.json()["records"].as_array().unwrap().clone();
+    let switch: Vec<&Value> = records
+        .iter()
+        .filter(|r| {
+            r["action"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("admin.kill_switch.e")
+                || r["action"] == "admin.kill_switch.release"
+        })
+        .collect();
+    assert_eq!(switch.len(), 2, "{switch:#?}");
+    assert!(switch
+        .iter()
+        .all(|r| r["operator"].as_str().unwrap().starts_with("console:opr_")));
+    assert!(records
+        .iter()
+        .any(|r| r["action"] == "console.totp.verify" && r["status"] == 401));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_is_shown_decoded_and_approved_in_the_browser() {
+    let srv = Server::start().await;
+    let (_, approval, to) = parked_transfer(&srv).await;
+    invite(&srv, "approver@example.com", "operator");
+    let (steps, log) = drive(
+        "approvals",
+        args(
+            &srv,
+            json!({"admin_email": "approver@example.com", "approval_id": approval,
+                   "recipient": to, "usd": "3"}),
+        ),
+    );
+    let row = step(&steps, "approval_row");
+    assert_eq!(row["has_recipient"], true, "{log}");
+    assert_eq!(row["has_usd"], true, "{log}");
+    assert_eq!(step(&steps, "approved")["http_status"], 200, "{log}");
+    let admin = srv.operator_token("admin");
+    let r = srv
+        .get(&format!("/v1/admin/approvals/{approval}"), Some(&admin))
+        .await;
+    assert_eq!(r.json()["status"], "executed", "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_requests_change_nothing() {
+    let srv = Server::start().await;
+    invite(&srv, "csrf@example.com", "admin");
+    let (steps, log) = drive(
+        "csrf",
+        args(
+            &srv,
+            json!({"email": "csrf@example.com", "other_origin": "http://127.0.0.1:0/"}),
+        ),
+    );
+    assert_ne!(step(&steps, "cross_site_form")["http_status"], 200, "{log}");
+    for s in ["same_origin_no_header", "same_origin_wrong_header"] {
+        assert_eq!(step(&steps, s)["http_status"], 403, "{s}: {log}");
+        assert_eq!(step(&steps, s)["code"], "csrf", "{s}: {log}");
+    }
+    let after = step(&steps, "kill_switch_after");
+    assert_eq!(after["unchanged"], true, "{log}");
+    assert_eq!(after["engaged"], false, "{log}");
+}
+
+/// Agents and audit records the page timings are measured over.
+const SEED_AGENTS: usize = 1_000;
+const SEED_AUDIT: usize = 100_000;
+
+/// Writes [`SEED_AGENTS`] agents and [`SEED_AUDIT`] audit records into the data dir's store
+/// before the server starts (through the store itself, so the audit chain is a real one).
+fn seed(dir: &std::path::Path) {
+    let dir = dir.to_path_buf();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use custos_core::{AgentId, AuditEntry, AuditOutcome, NewAgent, Store};
+            let store = custos_store::SqliteStore::open_in_dir(&dir).await.unwrap();
+            let mut agents = Vec::with_capacity(SEED_AGENTS);
+            for i in 0..SEED_AGENTS {
+                let id = AgentId::new_random();
+                store
+                    .create_agent(NewAgent {
+                        id,
+                        email: format!("seeded-{i}@example.com"),
+                        created_at_ms: 1_700_000_000_000 + i as i64,
+                        addresses: json!({"solana": bs58::encode([i as u8; 32]).into_string(),
+                                          "evm": format!("0x{:040x}", i)}),
+                    })
+                    .await
+                    .unwrap();
+                agents.push(id);
+            }
+            for chunk in 0..SEED_AUDIT / 1000 {
+                let batch: Vec<AuditEntry> = (0..1000)
+                    .map(|j| {
+                        let n = chunk * 1000 + j;
+                        AuditEntry {
+                            time_ms: 1_700_000_000_000 + n as i64,
+                            agent_id: Some(agents[n % SEED_AGENTS]),
+                            operator: None,
+                            endpoint: "POST /v1/wallets/me/actions/{action}".into(),
+                            action: "transfer".into(),
+                            params: json!({"chain": "solana", "amount": "0.01"}),
+                            usd_amount: Some("1.5".into()),
+                            token_amounts: json!([]),
+                            tx: None,
+                            outcome: if n % 7 == 0 {
+                                AuditOutcome::Denied
+                            } else {
+                                AuditOutcome::Success
+                            },
+                            status: if n % 7 == 0 { 403 } else { 200 },
+                            reason: None,
+                            request_id: format!("seed-{n}"),
+                        }
+                    })
+                    .collect();
+                store.audit_append(&batch).await.unwrap();
+            }
+        });
+    })
+    .join()
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_passes_axe_and_its_load_time_is_measured() {
+    let srv = Server::builder().prepare(seed).start().await;
+    invite(&srv, "a11y@example.com", "viewer");
+    let (steps, log) = drive(
+        "a11y_perf",
+        args(&srv, json!({"email": "a11y@example.com"})),
+    );
+    let pages: Vec<&Value> = steps.iter().filter(|s| s["step"] == "page").collect();
+    assert_eq!(pages.len(), 7, "{log}");
+    for p in &pages {
+        assert_eq!(p["ok"], true, "{p}");
+        assert_eq!(p["violations"].as_array().map(Vec::len), Some(0), "{p}");
+        if !p["ms"].is_null() {
+            println!(
+                "console page {} ({SEED_AGENTS} agents, {SEED_AUDIT} audit records): {} ms \
+                 (API {} ms, render {} ms), {} rows",
+                p["page"], p["ms"], p["fetch_ms"], p["render_ms"], p["table_rows"]
+            );
+        }
+    }
+    assert_eq!(step(&steps, "page_errors")["errors"], json!([]), "{log}");
+}
