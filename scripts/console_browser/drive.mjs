@@ -9,9 +9,14 @@
 //   enrol_login  + {email}: enrol, log out and in, then a wrong credential, the real id with a
 //                wrong key, a clone (lower signCount), the real credential again
 //   roles        + {viewer_email, admin_email, approval_id, agent_id}
-//   approvals    + {admin_email, approval_id, recipient, usd}
+//   approvals    + {admin_email, approval_id, recipient, usd, stale_approval_id?,
+//                policy_agent_id?, policy?}: approve one, another parked before the policy
+//                was tightened, and PUT a policy as the enrolled operator
 //   csrf         + {email, other_origin}
-//   a11y_perf    + {email, screenshots?}; roles and approvals also take screenshots?
+//   a11y_perf    + {email, screenshots?}; roles, approvals and policy_edit also take screenshots?
+//   policy_edit  + {email (an invited admin), agent_id, per_tx_usd}: enrol with TOTP, open the
+//                agent's policy from its Policy link (#/policy?agent=…), set limits.per_tx_usd
+//                in the editor, dry-run it, save it (through the TOTP dialog), then axe the page
 //
 // Prints one JSON line per step on stdout, {"step": NAME, "ok": true, ...facts}; on its own
 // failure (an element missing, a timeout, a browser error) {"step": NAME, "ok": false, "error"}
@@ -348,6 +353,20 @@ async function actWithStepUp(s, target, secret) {
   return { ...r, dialog, waited_ms };
 }
 
+/** axe-core on the page as it stands (and a screenshot into args.screenshots, when given):
+ *  ok:false on any serious or critical violation. Evaluated through the DevTools protocol, so a
+ *  strict CSP on the console does not block it. */
+let axeSource = null;
+async function axeAudit(s, name) {
+  axeSource ??= fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+  if (!(await s.page.evaluate(() => typeof window.axe === "object"))) await s.page.evaluate(axeSource);
+  const all = await s.page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations
+    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")) })));
+  await shot(s, name);
+  const bad = all.filter((v) => v.impact === "serious" || v.impact === "critical");
+  return { ok: bad.length === 0, violations: bad, minor: all.filter((v) => !bad.includes(v)).map((v) => `${v.id} (${v.impact})`) };
+}
+
 async function rowButton(s, rowSelector, action) {
   try {
     return await s.page.waitForSelector(`${rowSelector} button[data-action="${action}"]`, { timeout: WAIT_MS });
@@ -476,6 +495,26 @@ scenarios.approvals = async () => {
       attempts: tries.length, status_text: r.status.text, status_kind: r.status.kind,
       row_still_listed: (await s.page.$(row)) !== null, api: r.api };
   });
+  // A transfer parked before the policy was tightened: approving it now is refused (the policy
+  // is checked again at execution), and it is not executed.
+  if (args.stale_approval_id) {
+    const stale = `tr[data-approval-row="${args.stale_approval_id}"]`;
+    await step("stale_approved", async () => {
+      await navigate(s, "#/approvals");
+      await s.page.waitForSelector(stale, { timeout: WAIT_MS });
+      const r = await actWithStepUp(s, await rowButton(s, stale, "approve"), t.secret);
+      const tries = r.api.filter((e) => e.method === "POST" && e.path.includes(`/approvals/${args.stale_approval_id}/approve`));
+      const last = tries[tries.length - 1];
+      return { http_status: last?.status ?? null, code: last?.code ?? null, status_text: r.status.text, status_kind: r.status.kind };
+    });
+  }
+  // A policy change through the console as this operator (an admin-only change).
+  if (args.policy_agent_id && args.policy) {
+    await step("policy_put", async () => {
+      const r = await pageFetch(s, "PUT", `v1/agents/${args.policy_agent_id}/policy`, args.policy);
+      return { http_status: r.status, code: r.code ?? null };
+    });
+  }
 };
 
 async function attackerSite(want, html) {
@@ -572,19 +611,8 @@ scenarios.csrf = async () => {
 };
 
 scenarios.a11y_perf = async () => {
-  const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-  const shots = args.screenshots;
-  if (shots) fs.mkdirSync(shots, { recursive: true });
   const s = await session();
-  // Evaluated through the DevTools protocol, so a strict CSP on the console does not block it.
-  const audit = async (name) => {
-    if (!(await s.page.evaluate(() => typeof window.axe === "object"))) await s.page.evaluate(axeSource);
-    const all = await s.page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations
-      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")) })));
-    if (shots) await s.page.screenshot({ path: path.join(shots, `${name}.png`) });
-    const bad = all.filter((v) => v.impact === "serious" || v.impact === "critical");
-    return { ok: bad.length === 0, violations: bad, minor: all.filter((v) => !bad.includes(v)).map((v) => `${v.id} (${v.impact})`) };
-  };
+  const audit = (name) => axeAudit(s, name);
   for (const name of ["login", "enrol"]) {
     await open(s, `#/${name}`);
     await step("page", async () => ({ page: name, ms: null, ...(await audit(name)) }));
@@ -621,6 +649,70 @@ scenarios.a11y_perf = async () => {
         requests: (await apiSince(s, mark)).map((e) => `${e.method} ${e.path} ${e.status}`), table_rows: rows, ...(await audit(name)) };
     });
   }
+  await step("page_errors", () => ({ errors: s.errors }));
+};
+
+scenarios.policy_edit = async () => {
+  await selfCheck();
+  for (const k of ["email", "agent_id", "per_tx_usd"]) if (args[k] === undefined || args[k] === null || args[k] === "") throw new Error(`args.${k} is required`);
+  const agent = String(args.agent_id);
+  const policyPath = `v1/agents/${encodeURIComponent(agent)}/policy`;
+  const s = await session();
+  await step("admin_enrolled", () => enrol(s, args.email));
+  const t = await enrolTotp(s);
+  await step("totp_enrolled", () => t.facts);
+  const editorJson = async () => {
+    const raw = await s.page.$eval("#policy-editor", (e) => e.value);
+    try { return JSON.parse(raw); } catch { return null; }
+  };
+  const perTx = async () => (await editorJson())?.limits?.per_tx_usd ?? null;
+  await step("loaded", async () => {
+    // Through the agents table's Policy link when the agent is listed, else by address.
+    await navigate(s, "#/agents");
+    const mark = s.api.length;
+    const link = await s.page.$(`tr[data-agent-row="${agent}"] [data-action="policy"]`);
+    if (link) {
+      await link.click();
+      await loaded(s, "/policy");
+    } else {
+      await navigate(s, `#/policy?agent=${encodeURIComponent(agent)}`);
+    }
+    const api = await apiSince(s, mark);
+    if ((await s.page.$("#policy-editor")) === null) {
+      throw new Error(`the policy page shows no editor: status ${JSON.stringify(await readStatus(s.page))}, api ${JSON.stringify(api)}`);
+    }
+    const get = answer(api, "GET", policyPath);
+    return { via_row_link: link !== null, hash: await s.page.evaluate(() => location.hash), http_status: get?.status ?? null,
+      per_tx_usd: await perTx(), version_text: await s.page.textContent("#policy-version"),
+      title: await s.page.textContent("#page-title"), api };
+  });
+  await step("dry_run", async () => {
+    const doc = await editorJson();
+    if (!doc || typeof doc !== "object") throw new Error("the editor does not hold a JSON object");
+    doc.limits = { ...(doc.limits || {}), per_tx_usd: String(args.per_tx_usd) };
+    await s.page.fill("#policy-editor", JSON.stringify(doc, null, 2));
+    const r = await actWithStepUp(s, "#policy-dry-run", t.secret);
+    const tries = r.api.filter((e) => e.method === "POST" && e.path.startsWith(`/console/api/${policyPath}/dry-run`));
+    const a = tries[tries.length - 1];
+    const res = await s.page.$eval("#policy-dry-run-result", (e) => ({ would: e.dataset.would || "", loosens: e.dataset.loosens || "",
+      http: e.dataset.http || "", text: e.innerText.replace(/\s+/g, " ").trim(), changes: [...e.querySelectorAll("#policy-changes li")].map((li) => li.textContent) }));
+    await shot(s, "policy_dry_run");
+    return { totp_dialog: r.dialog, waited_ms: r.waited_ms, http_status: a?.status ?? null, code: a?.code ?? null, attempts: tries.length,
+      would: res.would || null, loosens: res.loosens === "true" ? true : res.loosens === "false" ? false : null, result_http: res.http || null,
+      changes: res.changes, result_text: res.text, status_text: r.status.text, status_kind: r.status.kind, api: r.api };
+  });
+  await step("saved", async () => {
+    const r = await actWithStepUp(s, "#policy-save", t.secret);
+    const tries = r.api.filter((e) => e.method === "PUT" && e.path === `/console/api/${policyPath}`);
+    const a = tries[tries.length - 1];
+    const res = await s.page.$eval("#policy-save-result", (e) => ({ text: e.textContent, http: e.dataset.http || "" }));
+    const reloaded = a ? r.api.slice(r.api.indexOf(a)).some((e) => e.method === "GET" && e.path === `/console/api/${policyPath}`) : false;
+    await shot(s, "policy_saved");
+    return { totp_dialog: r.dialog, waited_ms: r.waited_ms, http_status: a?.status ?? null, code: a?.code ?? null, attempts: tries.length,
+      result_http: res.http || null, result_text: res.text, reloaded, per_tx_usd: await perTx(),
+      version_text: await s.page.textContent("#policy-version"), status_text: r.status.text, status_kind: r.status.kind, api: r.api };
+  });
+  await step("policy_axe", async () => ({ page: "policy", ...(await axeAudit(s, "policy")) }));
   await step("page_errors", () => ({ errors: s.errors }));
 };
 

@@ -323,7 +323,8 @@ pub fn alert_secret(common: Common) -> Result<ExitCode> {
     )
     .context("reading the webhook root key")?;
     let secret = custos_server::alerts::secret(&root, cfg.alerts.secret_version);
-    println!("{}", secret.expose());
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", secret.expose())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -37,6 +37,23 @@ fn promtool(args: &[&str]) {
     );
 }
 
+/// A prediction order the agent's policy refuses (it allows none); asserts the `403`.
+async fn refused_prediction(srv: &Server, token: &str) {
+    let r = srv
+        .post(
+            "/v1/wallets/me/actions/prediction",
+            Some(token),
+            &json!({"operation": "buy", "ticker": "KXFED-X", "side": "yes", "count": 1, "limit_price": "0.5"}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+}
+
+/// A fresh Solana address.
+fn random_address() -> String {
+    bs58::encode(rand::random::<[u8; 32]>()).into_string()
+}
+
 /// The value of the sample `name{labels}` in a scrape (labels as written, `""` for none).
 fn sample(scrape: &str, series: &str) -> Option<f64> {
     scrape
@@ -56,31 +73,10 @@ async fn every_metric_the_rules_name_is_served_and_moves() {
     let scrape = || async { srv.get("/metrics", None).await.text };
 
     // A failed login, a refused action, a transfer with a USD value, a freeze.
-    let r = srv
-        .post(
-            "/v1/auth/verify",
-            None,
-            &json!({"email": "nobody@example.com", "code": "000000"}),
-        )
-        .await;
-    assert_eq!(r.status, 401, "{}", r.text);
+    srv.refused_login("nobody@example.com").await;
     let s = srv.funded_solana_agent("alerts@example.com", "100").await;
-    let r = srv
-        .post(
-            "/v1/wallets/me/actions/prediction",
-            Some(&s.token),
-            &json!({"operation": "buy", "ticker": "KXFED-X", "side": "yes", "count": 1, "limit_price": "0.5"}),
-        )
-        .await;
-    assert_eq!(r.status, 403, "{}", r.text);
-    let to = bs58::encode(rand::random::<[u8; 32]>()).into_string();
-    let r = srv
-        .post(
-            "/v1/wallets/me/actions/transfer",
-            Some(&s.token),
-            &json!({"chain": "solana", "to": to, "asset": "SOL", "amount": "0.01"}),
-        )
-        .await;
+    refused_prediction(&srv, &s.token).await;
+    let r = srv.transfer_sol(&s.token, &random_address(), "0.01").await;
     assert_eq!(r.status, 200, "{}", r.text);
     srv.freeze(&s.agent_id, &srv.operator_token("admin")).await;
 
@@ -226,37 +222,16 @@ async fn each_alert_is_posted_once_signed_retried_and_logged() {
 
     // Two refused login codes for one address.
     for _ in 0..2 {
-        let r = srv
-            .post(
-                "/v1/auth/verify",
-                None,
-                &json!({"email": "mallory@example.com", "code": "000000"}),
-            )
-            .await;
-        assert_eq!(r.status, 401, "{}", r.text);
+        srv.refused_login("mallory@example.com").await;
     }
     // A transfer of 0.01 SOL (1.5 USD at the static price) above the 1 USD threshold.
     let s = srv.funded_solana_agent("alerted@example.com", "100").await;
-    let to = bs58::encode(rand::random::<[u8; 32]>()).into_string();
-    let r = srv
-        .post(
-            "/v1/wallets/me/actions/transfer",
-            Some(&s.token),
-            &json!({"chain": "solana", "to": to, "asset": "SOL", "amount": "0.01"}),
-        )
-        .await;
+    let r = srv.transfer_sol(&s.token, &random_address(), "0.01").await;
     assert_eq!(r.status, 200, "{}", r.text);
     let tx = r.json()["tx"].as_str().unwrap().to_owned();
     // Three refusals (the policy allows no prediction orders), then a freeze.
     for _ in 0..3 {
-        let r = srv
-            .post(
-                "/v1/wallets/me/actions/prediction",
-                Some(&s.token),
-                &json!({"operation": "buy", "ticker": "KXFED-X", "side": "yes", "count": 1, "limit_price": "0.5"}),
-            )
-            .await;
-        assert_eq!(r.status, 403, "{}", r.text);
+        refused_prediction(&srv, &s.token).await;
     }
     srv.freeze(&s.agent_id, &admin).await;
     let r = srv

@@ -10,7 +10,10 @@
 //!   driver from the QR's secret, its RFC 6238 implementation checked against the RFC's
 //!   vectors first) it can, and the code it used is refused a second time.
 //! - Approvals: a parked transfer shows its recipient and USD value, and approving it in the
-//!   browser executes that transfer.
+//!   browser executes that transfer; one parked before the policy was tightened is refused by
+//!   the policy in force; an operator (not an admin) cannot change a policy from the console.
+//! - Policies: an admin edits an agent's policy in the browser, sees the dry run (what changes,
+//!   whether it loosens, whether it would be in force) and saves it; it is in force at once.
 //! - CSRF: a cross-site form and fetch carrying the session cookie change nothing; a same-origin
 //!   request without the header is `403 csrf`.
 //! - Accessibility and speed: every page passes axe-core with no serious or critical violation;
@@ -82,36 +85,44 @@ fn args(srv: &Server, extra: Value) -> Value {
     a
 }
 
-/// An agent with a transfer parked for approval (above 1 USD); its approval id, the recipient.
-async fn parked_transfer(srv: &Server) -> (Session, String, String) {
-    let s = srv.funded_solana_agent("parked@example.com", "100").await;
-    let admin = srv.operator_token("admin");
-    let policy = json!({
+/// The agent's policy: transfers on Solana up to `per_tx_usd`, approval above 1 USD.
+fn parking_policy(per_tx_usd: &str) -> Value {
+    json!({
         "actions": {"transfer": true},
         "chains": ["solana"],
-        "limits": {"per_tx_usd": "20", "daily_usd": "100", "max_tx_per_hour": 100},
+        "limits": {"per_tx_usd": per_tx_usd, "daily_usd": "100", "max_tx_per_hour": 100},
         "recipients": {"mode": "any", "allow": [], "deny": []},
         "approvals": {"above_usd": "1", "quorum": 1}
-    });
+    })
+}
+
+/// Sets the agent's policy as an admin token.
+async fn set_policy(srv: &Server, agent: &str, policy: &Value) {
+    let admin = srv.operator_token("admin");
     let r = srv
         .call(
             reqwest::Method::PUT,
-            &format!("/v1/admin/agents/{}/policy", s.agent_id),
+            &format!("/v1/admin/agents/{agent}/policy"),
             Some(&admin),
-            Some(&policy),
+            Some(policy),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Parks a transfer of `sol` SOL for approval; its approval id and recipient.
+async fn park(srv: &Server, s: &Session, sol: &str) -> (String, String) {
     let to = bs58::encode(rand::random::<[u8; 32]>()).into_string();
-    let r = srv
-        .post(
-            "/v1/wallets/me/actions/transfer",
-            Some(&s.token),
-            &json!({"chain": "solana", "to": to, "asset": "SOL", "amount": "0.02"}),
-        )
-        .await;
+    let r = srv.transfer_sol(&s.token, &to, sol).await;
     assert_eq!(r.status, 202, "{}", r.text);
-    let id = r.json()["approval_id"].as_str().unwrap().to_owned();
+    (r.json()["approval_id"].as_str().unwrap().to_owned(), to)
+}
+
+/// An agent with a transfer parked for approval (above 1 USD); its approval id, the recipient.
+async fn parked_transfer(srv: &Server) -> (Session, String, String) {
+    let s = srv.funded_solana_agent("parked@example.com", "100").await;
+    set_policy(srv, &s.agent_id, &parking_policy("20")).await;
+    let (id, to) = park(srv, &s, "0.02").await;
     (s, id, to)
 }
 
@@ -227,25 +238,119 @@ async fn roles_totp_step_up_and_the_kill_switch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_is_shown_decoded_and_approved_in_the_browser() {
     let srv = Server::start().await;
-    let (_, approval, to) = parked_transfer(&srv).await;
+    let (s, approval, to) = parked_transfer(&srv).await;
+    // Parked at 15 USD, then the per-transaction limit falls to 10 USD: stale.
+    let (stale, stale_to) = park(&srv, &s, "0.1").await;
+    set_policy(&srv, &s.agent_id, &parking_policy("10")).await;
     invite(&srv, "approver@example.com", "operator");
     let (steps, log) = drive(
         "approvals",
         args(
             &srv,
             json!({"admin_email": "approver@example.com", "approval_id": approval,
-                   "recipient": to, "usd": "3"}),
+                   "recipient": to, "usd": "3", "stale_approval_id": stale,
+                   "policy_agent_id": s.agent_id, "policy": parking_policy("1000")}),
         ),
     );
     let row = step(&steps, "approval_row");
     assert_eq!(row["has_recipient"], true, "{log}");
     assert_eq!(row["has_usd"], true, "{log}");
     assert_eq!(step(&steps, "approved")["http_status"], 200, "{log}");
+    // Executed: that transfer, to that recipient, on record.
     let admin = srv.operator_token("admin");
-    let r = srv
+    let view = srv
         .get(&format!("/v1/admin/approvals/{approval}"), Some(&admin))
         .await;
-    assert_eq!(r.json()["status"], "executed", "{}", r.text);
+    assert_eq!(view.json()["status"], "executed", "{}", view.text);
+    let audit = srv.my_audit(&s.token).await;
+    assert!(
+        audit.iter().any(|r| r["action"] == "transfer"
+            && r["status"] == 200
+            && r["params"]["to"] == to.as_str()),
+        "{audit:#?}"
+    );
+    // The stale one is refused by the policy in force, and not executed.
+    let refused = step(&steps, "stale_approved");
+    assert_eq!(refused["http_status"], 403, "{log}");
+    assert_eq!(refused["code"], "policy_denied", "{log}");
+    // Nothing was sent to its recipient (the approval is used up all the same: it reads
+    // `executed`, meaning claimed, and cannot be approved again).
+    let audit = srv.my_audit(&s.token).await;
+    let to_stale: Vec<&Value> = audit
+        .iter()
+        .filter(|r| r["params"]["to"] == stale_to.as_str() && r["tx"].is_string())
+        .filter(|r| r["outcome"] == "success" && r["action"] == "transfer")
+        .collect();
+    assert!(to_stale.is_empty(), "{to_stale:#?}");
+    let all = srv
+        .get("/v1/admin/audit?limit=1000", Some(&admin))
+        .await
+        .json();
+    let denied: Vec<&Value> = all["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["outcome"] == "denied" && r["endpoint"] == "POST /v1/admin/approvals/{id}/approve"
+        })
+        .collect();
+    assert_eq!(denied.len(), 1, "{all:#}");
+    assert!(
+        denied[0]["reason"].as_str().unwrap().contains("per_tx_usd"),
+        "{denied:#?}"
+    );
+    assert!(denied[0]["operator"]
+        .as_str()
+        .unwrap()
+        .starts_with("console:opr_"));
+    // An operator cannot change (loosen) a policy, even with a fresh TOTP code.
+    let put = step(&steps, "policy_put");
+    assert_eq!(put["http_status"], 403, "{log}");
+    assert_eq!(put["code"], "forbidden", "{log}");
+    let r = srv
+        .get(
+            &format!("/v1/admin/agents/{}/policy", s.agent_id),
+            Some(&admin),
+        )
+        .await;
+    assert!(
+        r.text.contains("\"10\""),
+        "the policy is still the tightened one: {}",
+        r.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_edits_a_policy_after_a_dry_run() {
+    let srv = Server::start().await;
+    let s = srv.funded_solana_agent("edited@example.com", "100").await;
+    invite(&srv, "editor@example.com", "admin");
+    let (steps, log) = drive(
+        "policy_edit",
+        args(
+            &srv,
+            json!({"email": "editor@example.com", "agent_id": s.agent_id, "per_tx_usd": "7"}),
+        ),
+    );
+    assert_eq!(step(&steps, "loaded")["per_tx_usd"], "20", "{log}");
+    let dry = step(&steps, "dry_run");
+    assert_eq!(dry["http_status"], 200, "{log}");
+    assert_eq!(dry["would"], "in_force", "{log}");
+    assert_eq!(dry["loosens"], false, "a tightening: {log}");
+    assert!(
+        dry["changes"].to_string().contains("per_tx_usd"),
+        "the change is named: {log}"
+    );
+    assert_eq!(dry["totp_dialog"], false, "a dry run needs no code: {log}");
+    let saved = step(&steps, "saved");
+    assert_eq!(saved["http_status"], 200, "{log}");
+    assert_eq!(saved["per_tx_usd"], "7", "{log}");
+    assert_eq!(step(&steps, "policy_axe")["ok"], true, "{log}");
+    // In force: a transfer above 7 USD is refused now.
+    let to = bs58::encode(rand::random::<[u8; 32]>()).into_string();
+    let r = srv.transfer_sol(&s.token, &to, "0.1").await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("per_tx_usd"), "{}", r.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

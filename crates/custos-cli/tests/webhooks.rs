@@ -32,13 +32,7 @@ async fn airdrop_and_transfer(srv: &Server, s: &Session, to: &str) -> String {
 }
 
 async fn transfer(srv: &Server, s: &Session, to: &str) -> String {
-    let r = srv
-        .post(
-            "/v1/wallets/me/actions/transfer",
-            Some(&s.token),
-            &json!({"chain": "solana", "to": to, "asset": "SOL", "amount": "0.01"}),
-        )
-        .await;
+    let r = srv.transfer_sol(&s.token, to, "0.01").await;
     assert_eq!(r.status, 200, "transfer: {}", r.text);
     r.json()["tx"].as_str().unwrap().to_owned()
 }

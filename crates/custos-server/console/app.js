@@ -1,5 +1,5 @@
 // Custos operator console: the application. Hash routes (#/login, #/enrol, #/agents,
-// #/approvals, #/audit, #/alerts, #/security), one JSON request per page where it can, the
+// #/policy, #/approvals, #/audit, #/alerts, #/security), one JSON request per page where it can, the
 // CSRF header on every non-GET call, and the TOTP step-up dialog that retries an action once.
 // Everything from the server is rendered as text (never as HTML), except the QR code's SVG,
 // which is parsed and stripped of scripts, event handlers and links first.
@@ -100,7 +100,8 @@ function csrfToken() {
   throw new ApiError(0, "csrf", "The console's CSRF cookie is missing: reload the page.");
 }
 
-async function request(method, path, body) {
+// With `full`, the answer is {status, headers, data} rather than the data alone.
+async function request(method, path, body, { full = false } = {}) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
   if (method !== "GET") {
     init.headers["Content-Type"] = "application/json";
@@ -115,16 +116,16 @@ async function request(method, path, body) {
     const e = (data && data.error) || {};
     throw new ApiError(res.status, e.code || `http_${res.status}`, e.message || `The server answered ${res.status}.`, e.field);
   }
-  return data;
+  return full ? { status: res.status, headers: res.headers, data } : data;
 }
 
 // A 403 `totp_required` opens the step-up dialog and, once a code is verified, retries the
 // call once. A 401 outside the sign-in, enrolment and TOTP calls means the session ended.
-async function api(method, path, body, { stepUp = true } = {}) {
+async function api(method, path, body, { stepUp = true, full = false } = {}) {
   let retried = false;
   for (;;) {
     try {
-      return await request(method, path, body);
+      return await request(method, path, body, { full });
     } catch (e) {
       if (e.code === "totp_required" && stepUp && !retried) {
         await askTotp(e.message);
@@ -319,6 +320,7 @@ async function agentsPage(params) {
       h("td", { class: "mono" }, text(ad.solana)), h("td", { class: "mono" }, text(ad.evm)),
       h("td", {}, yesNo(a.frozen)), h("td", {}, text(a.policy_version)), h("td", {}, fmtTime(a.created_at_ms)),
       h("td", {},
+        h("a", { href: `#/policy${qs({ agent: a.agent_id })}`, class: "small", dataset: { action: "policy", agent: a.agent_id }, "aria-label": `Policy of agent ${a.agent_id}` }, "Policy"), " ",
         h("button", { type: "button", class: "small danger", dataset: { action: "freeze", agent: a.agent_id }, "aria-label": `Freeze agent ${a.agent_id}` }, "Freeze"), " ",
         h("button", { type: "button", class: "small secondary", dataset: { action: "unfreeze", agent: a.agent_id }, "aria-label": `Unfreeze agent ${a.agent_id}` }, "Unfreeze")));
   });
@@ -338,6 +340,94 @@ async function agentsPage(params) {
     h("h3", {}, "All agents"),
     tbl,
     pager("agents", "#/agents", params, agents, LIMIT.agents, (a) => a.agent_id));
+}
+
+// An agent's policy document: edit it as JSON, see what a change would do (dry run), save it.
+async function policyPage(params) {
+  const agent = params.agent || "";
+  if (!agent) return pageSection("Policy", {}, h("p", {}, "No agent chosen: open an agent's policy from the ", h("a", { href: "#/agents" }, "Agents"), " page."));
+  const path = `v1/agents/${encodeURIComponent(agent)}/policy`;
+  const editor = h("textarea", { id: "policy-editor", name: "policy-editor", class: "editor", rows: 20, spellcheck: "false", autocomplete: "off", "aria-describedby": "policy-hint" });
+  const version = h("p", { id: "policy-version", class: "muted" });
+  const load = async () => {
+    const r = await api("GET", path, undefined, { full: true });
+    editor.value = JSON.stringify(r.data, null, 2);
+    const v = r.headers.get("x-policy-version");
+    version.textContent = v ? `Policy version ${v}.` : "";
+  };
+  await load();
+  const parsed = () => {
+    try { return JSON.parse(editor.value); } catch (e) { throw new Error(`The policy is not valid JSON: ${e.message}`); }
+  };
+  const dryResult = h("div", { id: "policy-dry-run-result", "aria-live": "polite" }, h("p", { class: "muted" }, "No dry run yet."));
+  const saveResult = h("p", { id: "policy-save-result", "aria-live": "polite" });
+  const dry = h("button", { id: "policy-dry-run", type: "button", class: "secondary" }, "Dry run");
+  const save = h("button", { id: "policy-save", type: "button" }, "Save");
+  dry.addEventListener("click", () => act(dry, async () => {
+    const doc = parsed();
+    Object.assign(dryResult.dataset, { would: "", loosens: "", http: "" });
+    dryResult.replaceChildren(h("p", {}, "Running…"));
+    let r;
+    try { r = (await api("POST", `${path}/dry-run`, doc, { full: true })); } catch (e) {
+      dryResult.dataset.http = String(e.status || "");
+      dryResult.replaceChildren(h("p", { class: "error" }, `Dry run refused: ${e.message}`));
+      throw e;
+    }
+    const d = r.data || {};
+    // `loosens`: a flag, or the list of what loosens.
+    const loosening = Array.isArray(d.loosens) ? d.loosens : [];
+    const loosens = Array.isArray(d.loosens) ? d.loosens.length > 0 : Boolean(d.loosens);
+    const sentence = { in_force: "Would be in force at once.", unchanged: "Would leave the policy unchanged.",
+      pending: `Would be pending until ${fmtTime(d.effective_from_ms)} (${fmtIn(d.effective_from_ms)}).`,
+      refused: `Would be refused: ${text(d.reason)}` }[d.would] || `Would: ${text(d.would)}${d.reason ? ` (${d.reason})` : ""}`;
+    const changes = (d.changes || []).map((c) => (c && typeof c === "object"
+      ? (c.path !== undefined ? `${c.path}: ${text(c.from)} → ${text(c.to)}` : Object.entries(c).map(([k, v]) => `${k}: ${text(v)}`).join(", "))
+      : String(c)));
+    Object.assign(dryResult.dataset, { would: String(d.would ?? ""), loosens: String(loosens), http: String(r.status) });
+    dryResult.replaceChildren(
+      h("p", { id: "policy-would", class: "state" }, sentence),
+      h("p", { id: "policy-loosens" }, loosens
+        ? `It loosens the policy${loosening.length ? ` (${loosening.join("; ")})` : ""}: a loosening needs the owners' signatures and may wait for its delay.`
+        : "It does not loosen the policy: one owner signature puts it in force at once."),
+      h("p", { class: "muted" }, `Owner signatures: ${text(d.signatures)} of ${text(d.needs_signatures)} needed. Envelope version ${text(d.current_version)} → ${text(d.next_version)}.`),
+      h("h4", {}, `Changes (${changes.length})`),
+      h("ul", { id: "policy-changes", class: "mono" }, changes.map((c) => h("li", {}, c))),
+      h("p", { class: "muted", hidden: changes.length > 0 }, "No field changes."));
+    dryResult.scrollIntoView({ block: "nearest" });
+    return `Dry run: ${sentence}`;
+  }, { again: false }));
+  save.addEventListener("click", () => act(save, async () => {
+    const doc = parsed();
+    saveResult.dataset.http = "";
+    saveResult.textContent = "Saving…";
+    let r;
+    try { r = await api("PUT", path, doc, { full: true }); } catch (e) {
+      saveResult.dataset.http = String(e.status || "");
+      saveResult.textContent = `Not saved: ${e.message}${e.field ? ` (field: ${e.field})` : ""}`;
+      throw e;
+    }
+    saveResult.dataset.http = String(r.status);
+    saveResult.scrollIntoView({ block: "nearest" });
+    if (r.status === 202) {
+      const from = r.data && r.data.effective_from_ms;
+      saveResult.textContent = `Accepted but pending: the change loosens the policy and takes force ${from ? `at ${fmtTime(from)} (${fmtIn(from)})` : "once its delay has passed"}.`;
+      return "Policy change accepted; it is pending.";
+    }
+    await load();
+    saveResult.textContent = `Saved and in force.${version.textContent ? ` ${version.textContent}` : ""}`;
+    return "Policy saved; it is in force.";
+  }, { again: false }));
+  return pageSection(`Policy of agent ${agent}`, {},
+    h("p", {}, h("a", { href: "#/agents" }, "Back to the agents"), " · ", h("a", { href: `#/audit${qs({ agent })}` }, "This agent's audit log")),
+    h("section", { class: "panel", "aria-labelledby": "policy-doc-title" },
+      h("h3", { id: "policy-doc-title" }, "Document"),
+      version,
+      h("label", { for: "policy-editor" }, "Policy document (JSON)"),
+      h("p", { id: "policy-hint", class: "muted" }, "Sections left out take the server default. A change that only tightens is in force at once; one that loosens needs the owners' signatures and may wait for a delay. Saving needs an admin and a fresh authenticator code."),
+      editor,
+      h("div", { class: "actions" }, dry, save)),
+    h("section", { class: "panel", "aria-labelledby": "policy-dry-title" }, h("h3", { id: "policy-dry-title" }, "Dry run"), dryResult),
+    h("section", { class: "panel", "aria-labelledby": "policy-save-title" }, h("h3", { id: "policy-save-title" }, "Save"), saveResult));
 }
 
 // What an approval would do, read defensively from whatever the server sent.
@@ -527,6 +617,7 @@ const routes = {
   "/login": { page: loginPage, open: true, title: "Sign in" },
   "/enrol": { page: enrolPage, open: true, title: "Enrol" },
   "/agents": { page: agentsPage, title: "Agents" },
+  "/policy": { page: policyPage, title: "Policy" },
   "/approvals": { page: approvalsPage, title: "Approvals" },
   "/audit": { page: auditPage, title: "Audit log" },
   "/alerts": { page: alertsPage, title: "Alerts" },

@@ -277,6 +277,14 @@ pub async fn send(
     }
 }
 
+/// How long a claimed delivery is held from other workers: one attempt's timeout and 5 s.
+pub fn lease_ms(state: &AppState) -> i64 {
+    i64::try_from(state.cfg.webhooks.timeout_seconds)
+        .unwrap_or(60)
+        .saturating_mul(1000)
+        .saturating_add(5_000)
+}
+
 /// One attempt of `d`.
 async fn attempt(state: &AppState, client: &reqwest::Client, d: &Delivery) -> Attempt {
     let fail = |error: String| outcome(state, d.attempts, None, Some(error));
@@ -300,13 +308,9 @@ pub async fn pass(state: &AppState, client: &reqwest::Client) {
         tracing::warn!(error = %e, "webhooks: reading the audit log failed");
         return;
     }
-    let lease = i64::try_from(state.cfg.webhooks.timeout_seconds)
-        .unwrap_or(60)
-        .saturating_mul(1000)
-        .saturating_add(5_000);
     let due = match state
         .store
-        .webhook_claim_due(state.clock.now_ms(), lease, BATCH)
+        .webhook_claim_due(state.clock.now_ms(), lease_ms(state), BATCH)
         .await
     {
         Ok(d) => d,

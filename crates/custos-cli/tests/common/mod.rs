@@ -612,7 +612,28 @@ impl Server {
         .await
     }
 
-    /// The agent's audit records (`GET /v1/wallets/me/audit?limit=1000`).
+    /// `POST /v1/wallets/me/actions/transfer` of `amount` SOL on Solana to `to`.
+    pub async fn transfer_sol(&self, token: &str, to: &str, amount: &str) -> Resp {
+        self.post(
+            "/v1/wallets/me/actions/transfer",
+            Some(token),
+            &json!({"chain": "solana", "to": to, "asset": "SOL", "amount": amount}),
+        )
+        .await
+    }
+
+    /// `POST /v1/auth/verify` with a code that is not `email`'s; asserts the `401`.
+    pub async fn refused_login(&self, email: &str) {
+        let r = self
+            .post(
+                "/v1/auth/verify",
+                None,
+                &json!({"email": email, "code": "000000"}),
+            )
+            .await;
+        assert_eq!(r.status, 401, "{}", r.text);
+    }
+
     /// Logs `email` in, gives it a Solana transfer policy with `daily_usd` (per transaction
     /// 20 USD, so one 0.1 SOL transfer is 15 USD) and airdrops it 1 SOL on the devnet.
     pub async fn funded_solana_agent(&self, email: &str, daily_usd: &str) -> Session {
@@ -644,6 +665,7 @@ impl Server {
         s
     }
 
+    /// The agent's audit records (`GET /v1/wallets/me/audit?limit=1000`).
     pub async fn my_audit(&self, token: &str) -> Vec<Value> {
         let r = self
             .get("/v1/wallets/me/audit?limit=1000", Some(token))

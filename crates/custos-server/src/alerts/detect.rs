@@ -145,9 +145,14 @@ impl Detector {
                 at_ms: t,
             });
         }
-        self.denials.prune(t, secs_ms(s.denial_burst_seconds));
-        self.logins.prune(t, secs_ms(s.failed_login_seconds));
         out
+    }
+
+    /// Forgets subjects with nothing left in their window at `t_ms` (once a pass: bounds
+    /// memory without a scan per record).
+    pub fn prune(&mut self, s: &AlertSettings, t_ms: i64) {
+        self.denials.prune(t_ms, secs_ms(s.denial_burst_seconds));
+        self.logins.prune(t_ms, secs_ms(s.failed_login_seconds));
     }
 }
 

@@ -165,6 +165,7 @@ async fn watch(state: &AppState, w: &mut Watch) -> Result<(), custos_core::Store
         }
         w.cursor = Some(cursor);
         if records.len() < PAGE as usize {
+            w.detector.prune(s, now);
             return Ok(());
         }
     }
@@ -219,13 +220,13 @@ pub async fn pass(state: &AppState, client: &reqwest::Client) {
             }
         }
     }
-    let lease = i64::try_from(state.cfg.webhooks.timeout_seconds)
-        .unwrap_or(60)
-        .saturating_mul(1000)
-        .saturating_add(5_000);
     let due = match state
         .store
-        .alert_claim_due(state.clock.now_ms(), lease, BATCH)
+        .alert_claim_due(
+            state.clock.now_ms(),
+            crate::webhooks::lease_ms(state),
+            BATCH,
+        )
         .await
     {
         Ok(d) => d,

@@ -1,9 +1,10 @@
 //! The console's window on the REST admin API: `/console/api/v1/<rest>` is sent in process to
 //! `/v1/admin/<rest>` (same method, query and body) as the logged-in operator, so the console
 //! runs exactly the handlers, role checks and audit an operator token does. A change (any
-//! method but `GET`) needs more than the role: a viewer may change nothing, and anyone else
-//! needs a TOTP code entered in the last `console.totp_fresh_minutes` (`403 totp_required`).
-use super::passkeys::label;
+//! method but `GET`, a policy dry run aside) needs more than the role: a viewer may change
+//! nothing, and anyone else needs a TOTP code entered in the last `console.totp_fresh_minutes`
+//! (`403 totp_required`).
+use super::passkeys::principal_id;
 use super::session::Operator;
 use super::Console;
 use crate::auth::ConsolePrincipal;
@@ -26,7 +27,11 @@ pub async fn forward(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if method != Method::GET && method != Method::HEAD {
+    // A dry run changes nothing: it is read like a GET.
+    let reads = method == Method::GET
+        || method == Method::HEAD
+        || (method == Method::POST && rest.ends_with("/policy/dry-run"));
+    if !reads {
         if op.account.role == OperatorRole::Viewer {
             return Err(ApiError::forbidden("a viewer cannot change anything"));
         }
@@ -50,12 +55,8 @@ pub async fn forward(
     let mut req = b
         .body(Body::from(body))
         .map_err(|e| ApiError::invalid("path", format!("cannot be forwarded: {e}")))?;
-    let who = label(&op.account);
     req.extensions_mut().insert(ConsolePrincipal {
-        label: who
-            .split_once(' ')
-            .map_or(who.as_str(), |(l, _)| l)
-            .to_owned(),
+        label: principal_id(&op.account),
         role: op.account.role,
     });
     let reply = crate::inprocess::dispatch(
@@ -67,8 +68,10 @@ pub async fn forward(
     .await
     .map_err(ApiError::internal)?;
     let mut resp = (reply.status, Json(reply.body)).into_response();
-    if let Some(v) = reply.headers.get(header::RETRY_AFTER) {
-        resp.headers_mut().insert(header::RETRY_AFTER, v.clone());
+    for (name, value) in &reply.headers {
+        if name == header::RETRY_AFTER || name.as_str().starts_with("x-policy-") {
+            resp.headers_mut().insert(name.clone(), value.clone());
+        }
     }
     Ok(resp)
 }

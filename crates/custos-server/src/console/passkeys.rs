@@ -46,9 +46,14 @@ fn otp_key(email: &str) -> String {
     format!("operator:{email}")
 }
 
-/// How the audit log names a console operator.
+/// The principal id of a console operator (`console:<account id>`).
+pub fn principal_id(a: &OperatorAccount) -> String {
+    format!("console:{}", a.id)
+}
+
+/// How the audit log names a console operator: its principal id and role, like a token's.
 pub fn label(a: &OperatorAccount) -> String {
-    format!("console:{} ({})", a.id, a.role.as_str())
+    format!("{} ({})", principal_id(a), a.role.as_str())
 }
 
 /// What the console shows of an account.
