@@ -470,6 +470,13 @@ scenarios.roles = async () => {
     const st = await s.page.$eval("#kill-switch-state", (e) => ({ text: e.textContent, engaged: e.dataset.engaged }));
     return { dialog: r.dialog, http_status: a?.status ?? null, code: a?.code ?? null, state_text: st.text, engaged: st.engaged === "true", status_text: r.status.text, api: r.api };
   });
+  // Guessing codes: wrong ones count like refused logins; enough of them lock the account and
+  // end its sessions.
+  await step("totp_guessing", async () => {
+    const statuses = [];
+    for (let n = 0; n < 6; n++) statuses.push((await pageFetch(s, "POST", "totp/verify", { code: "000000" })).status);
+    return { statuses, me_status: await meStatus(s) };
+  });
 };
 
 scenarios.approvals = async () => {

@@ -8,7 +8,10 @@
 //! - Roles and TOTP: a viewer can neither approve nor freeze; an admin without a fresh TOTP code
 //!   cannot engage the kill switch; after setting up an authenticator (codes computed by the
 //!   driver from the QR's secret, its RFC 6238 implementation checked against the RFC's
-//!   vectors first) it can, and the code it used is refused a second time.
+//!   vectors first) it can, and the code it used is refused a second time; guessing codes
+//!   locks the account and ends its session.
+//! - An enrolled operator cannot be enrolled again by email code (none is sent; an old one is
+//!   refused); the console's API refuses a change without its anti-forgery header.
 //! - Approvals: a parked transfer shows its recipient and USD value, and approving it in the
 //!   browser executes that transfer; one parked before the policy was tightened is refused by
 //!   the policy in force; an operator (not an admin) cannot change a policy from the console.
@@ -67,6 +70,32 @@ fn invite(srv: &Server, email: &str, role: &str) {
         "invite: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A console API call from a client that fetched the page first (so it holds the anti-forgery
+/// cookie and echoes it), without a session.
+async fn console_post(srv: &Server, path: &str, body: &Value) -> common::Resp {
+    let page = common::client()
+        .get(format!("{}/console/", srv.base()))
+        .send()
+        .await
+        .unwrap();
+    let csrf = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("custos_csrf="))
+        .and_then(|c| c.split(';').next())
+        .expect("the page sets the anti-forgery cookie")
+        .to_owned();
+    srv.send(
+        srv.request(reqwest::Method::POST, &format!("/console/api/{path}"))
+            .header("cookie", format!("custos_csrf={csrf}"))
+            .header("x-custos-csrf", &csrf)
+            .json(body),
+    )
+    .await
 }
 
 /// The driver's common arguments for `srv`.
@@ -168,6 +197,39 @@ async fn passkeys_enrol_log_in_and_refuse_wrong_and_cloned_credentials() {
         list.contains("ops@example.com\toperator\tpasskeys=1"),
         "{list}"
     );
+
+    // Enrolled: an email code no longer adds a passkey (no code is even sent), whatever the
+    // answer says.
+    let mails = srv.outbox("ops@example.com").len();
+    let r = console_post(&srv, "enrol/start", &json!({"email": "ops@example.com"})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let r = console_post(&srv, "enrol/start", &json!({"email": "nobody@example.com"})).await;
+    assert_eq!(
+        r.status, 202,
+        "the same answer for an address never invited: {}",
+        r.text
+    );
+    assert_eq!(srv.outbox("ops@example.com").len(), mails);
+    let old = srv.outbox("ops@example.com").last().unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = console_post(
+        &srv,
+        "enrol/verify",
+        &json!({"email": "ops@example.com", "code": old}),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    // Without the anti-forgery header: refused before anything runs.
+    let r = srv
+        .send(
+            srv.request(reqwest::Method::POST, "/console/api/enrol/start")
+                .json(&json!({"email": "ops@example.com"})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.json()["error"]["code"], "csrf");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,6 +269,12 @@ async fn roles_totp_step_up_and_the_kill_switch() {
         false,
         "{log}"
     );
+    // Guessing codes locked the account and ended its session; logging in is refused for now.
+    let guessing = step(&steps, "totp_guessing");
+    assert_eq!(guessing["me_status"], 401, "{log}");
+    let r = console_post(&srv, "login/start", &json!({"email": "admin@example.com"})).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.text.contains("locked"), "{}", r.text);
 
     // The approval was not touched; the kill switch moved twice, by the admin's console account.
     let admin = srv.operator_token("admin");

@@ -1,6 +1,7 @@
 //! Enrolment and login: an invited operator proves their email with a code, registers a
-//! passkey, and logs in with it; logout; who is logged in. Every refusal is audited and counted;
-//! too many refused logins in a row lock the account for `console.lockout_minutes`.
+//! passkey (once: an enrolled account cannot be enrolled again by email), and logs in with it;
+//! logout; who is logged in. Every refusal is audited and counted; too many refused logins or
+//! TOTP codes in a row lock the account for `console.lockout_minutes` and end its sessions.
 use super::session::{self, Operator, SESSION_COOKIE};
 use super::{Ceremony, Console, CEREMONY_MS};
 use crate::audit_info::RequestId;
@@ -113,6 +114,29 @@ pub async fn update_account(
     ))
 }
 
+/// Counts a refused login or TOTP code against the account; at `console.max_failed_logins` in
+/// a row it is locked for `console.lockout_minutes` and its sessions end.
+pub async fn count_failure(c: &Console, id: &str) -> Result<OperatorAccount, ApiError> {
+    let now = c.app.clock.now_ms();
+    let (max, lock_ms) = (
+        c.app.cfg.console.max_failed_logins,
+        i64::from(c.app.cfg.console.lockout_minutes) * 60_000,
+    );
+    let a = update_account(c, id, |a| {
+        a.failed_logins = a.failed_logins.saturating_add(1);
+        if a.failed_logins >= max {
+            a.locked_until_ms = now + lock_ms;
+            a.failed_logins = 0;
+        }
+        Ok(())
+    })
+    .await?;
+    if a.locked_until_ms > now {
+        c.app.store.console_sessions_end(&a.id).await?;
+    }
+    Ok(a)
+}
+
 /// The account with `email`, if it may log in or enrol.
 async fn enabled(c: &Console, email: &str) -> Result<Option<OperatorAccount>, ApiError> {
     Ok(c.app
@@ -133,8 +157,11 @@ pub async fn enrol_start(
     if let Err(refusal) = c.app.limits.admit_otp(&email, c.app.clock.now_ms()).await {
         return Err(refusal.into_error());
     }
+    // Only an invitation not yet used: once an operator has a passkey, an email code alone
+    // must not be enough to add another (that would make the mailbox the key).
     let account = enabled(&c, &email).await?;
-    if account.is_some() {
+    let open = account.as_ref().is_some_and(|a| a.passkeys.is_empty());
+    if open {
         crate::auth::otp::issue(&c.app, &otp_key(&email), &email).await?;
     }
     audit(
@@ -144,7 +171,7 @@ pub async fn enrol_start(
         "console.enrol.code",
         account.as_ref(),
         202,
-        json!({"email": email, "invited": account.is_some()}),
+        json!({"email": email, "invited": account.is_some(), "sent": open}),
         None,
     )
     .await?;
@@ -192,6 +219,9 @@ pub async fn enrol_verify(
     let Some(account) = enabled(c, email).await? else {
         return Err(refused("no invitation").await);
     };
+    if !account.passkeys.is_empty() {
+        return Err(refused("already enrolled").await);
+    }
     let user = account_uuid(&account)?;
     let exclude: Vec<_> = account
         .passkeys
@@ -356,19 +386,7 @@ pub async fn login_finish(
     {
         Ok(r) => r,
         Err(e) => {
-            let (max, lock_ms) = (
-                c.app.cfg.console.max_failed_logins,
-                i64::from(c.app.cfg.console.lockout_minutes) * 60_000,
-            );
-            let a = update_account(&c, &account, |a| {
-                a.failed_logins = a.failed_logins.saturating_add(1);
-                if a.failed_logins >= max {
-                    a.locked_until_ms = now + lock_ms;
-                    a.failed_logins = 0;
-                }
-                Ok(())
-            })
-            .await?;
+            let a = count_failure(&c, &account).await?;
             c.app
                 .metrics
                 .auth_failures

@@ -3,7 +3,7 @@
 //! `console.totp_fresh_minutes`. Each 30-second step is accepted once per operator (the step
 //! is recorded by compare-and-set on the account). Secrets are sealed at rest: AES-256-GCM
 //! under a key derived from the server's webhook root key, bound to the account id.
-use super::passkeys::{label, update_account, view};
+use super::passkeys::{count_failure, label, update_account, view};
 use super::session::Operator;
 use super::{totp, Console};
 use crate::audit_info::RequestId;
@@ -162,12 +162,14 @@ async fn accept(
     };
     let secret = open(c, &op.account.id, &state.sealed_secret)?;
     let Some(step) = totp::verify(&secret, code, now / 1000, state.last_step) else {
+        // Counted like a refused login: guessing codes locks the account and ends its sessions.
+        let a = count_failure(c, &op.account.id).await?;
         audit(
             c,
             rid,
             &endpoint,
             action,
-            &op.account,
+            &a,
             Some("wrong or already used TOTP code"),
         )
         .await?;
@@ -184,6 +186,7 @@ async fn accept(
         }
         t.last_step = Some(step);
         t.confirmed = true;
+        a.failed_logins = 0;
         Ok(())
     })
     .await?;
