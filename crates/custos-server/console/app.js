@@ -589,7 +589,7 @@ async function securityPage() {
     return pageSection("Security", {}, passkey,
       h("section", { class: "panel", "aria-labelledby": "totp-title" },
         h("h3", { id: "totp-title" }, "Authenticator app (TOTP)"),
-        h("p", {}, "Not set up. Admin actions (the kill switch, for one) need a fresh code from an authenticator app."),
+        h("p", {}, "Not set up. Every change made from the console (approving, freezing, the kill switch, policies) needs a fresh code from an authenticator app."),
         start, setup));
   }
   const fresh = me.totp_fresh_until_ms && me.totp_fresh_until_ms > Date.now();

@@ -66,7 +66,7 @@ pub fn view(a: &OperatorAccount, fresh_until_ms: Option<i64>) -> serde_json::Val
 
 /// Audits a console event about `account` (or about an email with no account).
 #[allow(clippy::too_many_arguments)]
-async fn audit(
+pub(super) async fn audit(
     c: &Console,
     rid: &RequestId,
     endpoint: &str,

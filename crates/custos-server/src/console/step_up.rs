@@ -3,13 +3,12 @@
 //! `console.totp_fresh_minutes`. Each 30-second step is accepted once per operator (the step
 //! is recorded by compare-and-set on the account). Secrets are sealed at rest: AES-256-GCM
 //! under a key derived from the server's webhook root key, bound to the account id.
-use super::passkeys::{count_failure, label, update_account, view};
+use super::passkeys::{count_failure, update_account, view};
 use super::session::Operator;
 use super::{totp, Console};
 use crate::audit_info::RequestId;
 use crate::error::ApiError;
 use crate::extract::StrictJson;
-use crate::routes::auth::audit_event;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use axum::extract::State;
@@ -74,7 +73,7 @@ fn open(c: &Console, account: &str, sealed: &str) -> Result<zeroize::Zeroizing<V
         .map_err(|_| ApiError::internal("the TOTP secret does not open under this server's key"))
 }
 
-/// Audits a TOTP event.
+/// Audits a TOTP event: a success, or a refusal (`401`) with its reason.
 async fn audit(
     c: &Console,
     rid: &RequestId,
@@ -84,18 +83,8 @@ async fn audit(
     reason: Option<&str>,
 ) -> Result<(), ApiError> {
     let status = if reason.is_some() { 401 } else { 200 };
-    audit_event(
-        &c.app,
-        rid,
-        endpoint,
-        action,
-        None,
-        Some(label(a)),
-        status,
-        json!({"email": a.email}),
-        reason,
-    )
-    .await
+    let params = json!({"email": a.email});
+    super::passkeys::audit(c, rid, endpoint, action, Some(a), status, params, reason).await
 }
 
 /// A new secret (replacing one not yet confirmed; replacing a confirmed one needs a fresh
