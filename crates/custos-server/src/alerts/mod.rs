@@ -215,7 +215,10 @@ pub async fn pass(state: &AppState, client: &reqwest::Client) {
                     w.queued.clear();
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, queued = w.queued.len(), "alerts: queueing failed; kept for the next pass")
+                    tracing::warn!(error = %e, queued = w.queued.len(), "alerts: queueing failed; kept for the next pass");
+                    // Bounded like `Alerts::raise`: the oldest go first.
+                    let over = w.queued.len().saturating_sub(MAX_QUEUED);
+                    w.queued.drain(..over);
                 }
             }
         }

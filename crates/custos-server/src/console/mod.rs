@@ -48,9 +48,19 @@ enum Ceremony {
     },
 }
 
+impl Ceremony {
+    /// When it stops being accepted.
+    fn expires_ms(&self) -> i64 {
+        match self {
+            Self::Register { expires_ms, .. } | Self::Login { expires_ms, .. } => *expires_ms,
+        }
+    }
+}
+
 /// Ceremonies last this long, ms.
 const CEREMONY_MS: i64 = 5 * 60 * 1000;
-/// At most this many ceremonies wait at once (older ones are dropped first).
+/// At most this many ceremonies wait at once (past it, every waiting one is dropped: a flood
+/// cannot grow memory, and honest users start again).
 const MAX_CEREMONIES: usize = 10_000;
 
 /// The console's state: the server's, the REST API it forwards to, the WebAuthn relying party
@@ -70,11 +80,7 @@ impl Console {
         let ticket = session::random_token();
         let now = self.app.clock.now_ms();
         if let Ok(mut m) = self.ceremonies.lock() {
-            m.retain(|_, c| match c {
-                Ceremony::Register { expires_ms, .. } | Ceremony::Login { expires_ms, .. } => {
-                    *expires_ms > now
-                }
-            });
+            m.retain(|_, c| c.expires_ms() > now);
             if m.len() >= MAX_CEREMONIES {
                 m.clear();
             }
@@ -87,14 +93,7 @@ impl Console {
     fn take(&self, ticket: &str) -> Option<Ceremony> {
         let now = self.app.clock.now_ms();
         let c = self.ceremonies.lock().ok()?.remove(ticket)?;
-        match &c {
-            Ceremony::Register { expires_ms, .. } | Ceremony::Login { expires_ms, .. }
-                if *expires_ms > now =>
-            {
-                Some(c)
-            }
-            _ => None,
-        }
+        (c.expires_ms() > now).then_some(c)
     }
 }
 
